@@ -1,0 +1,141 @@
+/**
+ * Types of the public API (ARCHITECTURE.md section 1). The embedded store, the sharded in-process store and
+ * the socket client all implement `Store`.
+ */
+import type { Bytes } from './keys.js';
+
+export interface S3Options {
+  endpoint?: string;
+  region?: string;
+  forcePathStyle?: boolean;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Max keep-alive sockets to the endpoint (default 256). */
+  maxSockets?: number;
+  /** Per-request timeout in ms (default 30000). */
+  requestTimeoutMs?: number;
+}
+
+export interface HdfsOptions {
+  user?: string;
+  requestTimeoutMs?: number;
+}
+
+export interface StoreOptions {
+  /** 'file:///abs/path' | 'mem://name' | 's3://bucket/prefix' | 'hdfs://host:port/path' */
+  primary: string;
+  /** Caches and scratch only: deleting it loses nothing. Default: a folder under the OS temp dir. */
+  localDir?: string;
+  /** Flink's max parallelism; fixed for the life of the data. Default 128. */
+  maxKeyGroups?: number;
+  /** In-memory block cache budget (bytes). Default 64 MiB. */
+  blockCacheBytes?: number;
+  /** Local-disk secondary cache budget (bytes); never exceeded. 0 disables it. Default 1 GiB. */
+  diskCacheBytes?: number;
+  s3?: S3Options;
+  hdfs?: HdfsOptions;
+  /** Shard worker threads; when set, the store runs the router and shard workers in-process. */
+  shards?: number;
+
+  // Tuning (documented in docs/operations.md); defaults live in lib/options.ts.
+  /** Bytes a memtable may hold before it is frozen and flushed. Default 32 MiB. */
+  memtableBytes?: number;
+  /** Frozen memtables waiting for flush before writers stall. Default 2. */
+  maxImmutableMemtables?: number;
+  /** Target SST size. Default 16 MiB. */
+  targetFileBytes?: number;
+  /** Data block size before compression. Default 16 KiB. */
+  blockBytes?: number;
+  compression?: 'none' | 'lz4' | 'zstd';
+  /** L0 files that trigger compaction. Default 4. */
+  l0CompactionTrigger?: number;
+  /** L0 files at which writers stall until compaction catches up. Default 12. */
+  l0StopWritesTrigger?: number;
+  /** Size of L1; each further level is `levelMultiplier` times larger. Default 64 MiB. */
+  levelBaseBytes?: number;
+  levelMultiplier?: number;
+  /** Concurrent remote reads per store (the in-flight budget C). Default 64. */
+  readConcurrency?: number;
+  /** Run compaction CPU work in a piscina worker pool (default true). */
+  compactionWorkers?: boolean | number;
+  /** Instance id to open (reopen after close). Default: the store's single instance under `primary`. */
+  instanceId?: string;
+  /** Optional write-ahead log: every acknowledged write is durable. Default false. */
+  wal?: boolean;
+}
+
+export interface KeyGroupOption {
+  keyGroup?: number;
+}
+
+export type WriteOp =
+  | { type: 'put'; key: Bytes; value: Bytes; keyGroup?: number }
+  | { type: 'delete'; key: Bytes; keyGroup?: number }
+  | { type: 'merge'; key: Bytes; value: Bytes; keyGroup?: number };
+
+export interface ScanOptions {
+  keyGroup?: number;
+  gte?: Bytes;
+  lt?: Bytes;
+  prefix?: Bytes;
+  limit?: number;
+}
+
+export interface ScanEntry {
+  keyGroup: number;
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** JSON-serialisable; see docs/checkpoints.md for the format. */
+export interface CheckpointHandle {
+  format: 'floe-checkpoint';
+  version: number;
+  checkpointId: string;
+  primary: string;
+  maxKeyGroups: number;
+  createdAt: string;
+  instances: Array<{
+    instanceId: string;
+    manifestSeq: number;
+    keyGroups: [number, number];
+    lastSequence: number;
+  }>;
+}
+
+export interface StoreStats {
+  remote: { gets: number; puts: number; lists: number; deletes: number; bytesRead: number; bytesWritten: number };
+  blockCache: { capacity: number; bytes: number; hits: number; misses: number };
+  diskCache: { capacity: number; bytes: number; hits: number; misses: number };
+  lsm: {
+    memtableBytes: number;
+    levels: Array<{ files: number; bytes: number }>;
+    pendingCompactionBytes: number;
+    stalls: number;
+  };
+}
+
+export interface Store {
+  put(key: Bytes, value: Bytes, options?: KeyGroupOption): Promise<void>;
+  get(key: Bytes, options?: KeyGroupOption): Promise<Uint8Array | undefined>;
+  delete(key: Bytes, options?: KeyGroupOption): Promise<void>;
+  merge(key: Bytes, operand: Bytes, options?: KeyGroupOption): Promise<void>;
+  write(ops: WriteOp[]): Promise<void>;
+  multiGet(keys: Bytes[], options?: KeyGroupOption): Promise<Array<Uint8Array | undefined>>;
+  scan(options?: ScanOptions): AsyncIterable<ScanEntry>;
+  flush(): Promise<void>;
+  checkpoint(): Promise<CheckpointHandle>;
+  releaseCheckpoint(handle: CheckpointHandle): Promise<void>;
+  /** Sync for embedded stores; the socket client returns a Promise (await works for both). */
+  stats(): StoreStats | Promise<StoreStats>;
+  close(): Promise<void>;
+}
+
+export interface RestoreOptions {
+  /** Inclusive key-group range [start, end] to keep. Default: everything in the handles. */
+  keyGroups?: [number, number];
+  /**
+   * 'no-claim' (default): the checkpoints stay retained and owned by their creator.
+   * 'claim': the restored store takes over the checkpoints' files and releases the checkpoint records.
+   */
+  mode?: 'claim' | 'no-claim';
+}

@@ -1,0 +1,83 @@
+/**
+ * The one module that names objects on primary storage. Nothing else concatenates object paths.
+ *
+ *   sst/<fileId>.sst                         immutable tables, shared by instances and checkpoints
+ *   instances/<instanceId>/manifest/<seq>    immutable numbered manifests (20-digit, zero-padded)
+ *   checkpoints/<checkpointId>.json          retained checkpoint records (what GC must keep)
+ *   wal/<instanceId>/<seq>.log               optional write-ahead log segments
+ *
+ * Sequence numbers are zero-padded so that lexicographic listing order is numeric order.
+ */
+import { FloeError } from '../errors.js';
+
+const SEQ_DIGITS = 20;
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
+function pad(n: number): string {
+  if (!Number.isSafeInteger(n) || n < 0) throw new FloeError('INVALID_ARGUMENT', `sequence number must be a non-negative integer, got ${n}`);
+  return String(n).padStart(SEQ_DIGITS, '0');
+}
+
+export function checkId(kind: string, id: string): string {
+  if (!ID_PATTERN.test(id)) {
+    throw new FloeError('INVALID_ARGUMENT', `${kind} id ${JSON.stringify(id)} is not valid: use 1-128 characters of [A-Za-z0-9_-]`);
+  }
+  return id;
+}
+
+export const SST_PREFIX = 'sst/';
+export const INSTANCES_PREFIX = 'instances/';
+export const CHECKPOINTS_PREFIX = 'checkpoints/';
+export const WAL_PREFIX = 'wal/';
+
+export function sstPath(fileId: string): string {
+  return `${SST_PREFIX}${checkId('file', fileId)}.sst`;
+}
+
+/** The file id of an SST path, or undefined if `path` is not an SST path. */
+export function parseSstPath(path: string): string | undefined {
+  const m = /^sst\/([A-Za-z0-9_-]{1,128})\.sst$/.exec(path);
+  return m ? m[1] : undefined;
+}
+
+export function manifestPrefix(instanceId: string): string {
+  return `${INSTANCES_PREFIX}${checkId('instance', instanceId)}/manifest/`;
+}
+
+export function manifestPath(instanceId: string, seq: number): string {
+  return `${manifestPrefix(instanceId)}${pad(seq)}`;
+}
+
+/** The manifest sequence number of a manifest path, or undefined. */
+export function parseManifestPath(path: string): { instanceId: string; seq: number } | undefined {
+  const m = /^instances\/([A-Za-z0-9_-]{1,128})\/manifest\/(\d{20})$/.exec(path);
+  return m ? { instanceId: m[1]!, seq: Number(m[2]) } : undefined;
+}
+
+export function checkpointPath(checkpointId: string): string {
+  return `${CHECKPOINTS_PREFIX}${checkId('checkpoint', checkpointId)}.json`;
+}
+
+export function parseCheckpointPath(path: string): string | undefined {
+  const m = /^checkpoints\/([A-Za-z0-9_-]{1,128})\.json$/.exec(path);
+  return m ? m[1] : undefined;
+}
+
+export function walPrefix(instanceId: string): string {
+  return `${WAL_PREFIX}${checkId('instance', instanceId)}/`;
+}
+
+export function walPath(instanceId: string, seq: number): string {
+  return `${walPrefix(instanceId)}${pad(seq)}.log`;
+}
+
+/** SST file ids are `<instanceId>-<fileNumber>`: unique across instances that share one `sst/` folder. */
+export function sstFileId(instanceId: string, fileNumber: number): string {
+  return `${checkId('instance', instanceId)}-${String(fileNumber).padStart(10, '0')}`;
+}
+
+/** Names of files in the local directory (caches and scratch). */
+export const localNames = {
+  diskCacheDir: 'disk-cache',
+  scratchDir: 'scratch',
+} as const;
