@@ -57,10 +57,10 @@ export interface StoreOptions {
   readConcurrency?: number;
   /** Run compaction CPU work in a piscina worker pool (default true). */
   compactionWorkers?: boolean | number;
+  /** Unreferenced SSTs younger than this are never collected (ms). Default 10 minutes. */
+  gcGraceMs?: number;
   /** Instance id to open (reopen after close). Default: the store's single instance under `primary`. */
   instanceId?: string;
-  /** Optional write-ahead log: every acknowledged write is durable. Default false. */
-  wal?: boolean;
 }
 
 export interface KeyGroupOption {

@@ -71,9 +71,13 @@ export function walPath(instanceId: string, seq: number): string {
   return `${walPrefix(instanceId)}${pad(seq)}.log`;
 }
 
-/** SST file ids are `<instanceId>-<fileNumber>`: unique across instances that share one `sst/` folder. */
-export function sstFileId(instanceId: string, fileNumber: number): string {
-  return `${checkId('instance', instanceId)}-${String(fileNumber).padStart(10, '0')}`;
+/**
+ * SST file ids are `<instanceId>-<epoch>-<fileNumber>`: unique across instances that share one `sst/`
+ * folder, and across writer epochs of one instance, so a number handed out before a crash (an orphan upload
+ * never recorded in a manifest) is never reused for different bytes — caches key pages by file id.
+ */
+export function sstFileId(instanceId: string, epoch: number, fileNumber: number): string {
+  return `${checkId('instance', instanceId)}-${epoch}-${String(fileNumber).padStart(8, '0')}`;
 }
 
 /** Names of files in the local directory (caches and scratch). */

@@ -1,0 +1,77 @@
+/**
+ * Retained checkpoint records, `checkpoints/<checkpointId>.json`: what GC must keep alive, and what a
+ * restore reads. A record is self-contained: it lists every file reference of every instance at the
+ * checkpoint, so it does not depend on manifests that GC may later delete.
+ *
+ * Format (docs/format.md, "Checkpoint record"): JSON
+ *   { format: 'floe-checkpoint-record', formatVersion: 1, handle: CheckpointHandle,
+ *     instances: [{ instanceId, keyGroups, lastSequence, levels: FileMetaJson[][] }], files: string[] }
+ */
+import type { CheckpointHandle } from '../api.js';
+import { FloeError } from '../errors.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { checkpointPath } from '../store/paths.js';
+import { fileMetaFromJson, fileMetaToJson, type FileMeta, type FileMetaJson } from '../lsm/file-meta.js';
+
+export const CHECKPOINT_RECORD_VERSION = 1;
+
+export interface CheckpointInstance {
+  instanceId: string;
+  keyGroups: [number, number];
+  lastSequence: number;
+  levels: FileMeta[][];
+}
+
+export interface CheckpointRecord {
+  handle: CheckpointHandle;
+  instances: CheckpointInstance[];
+  /** Every referenced file id (for GC). */
+  files: string[];
+}
+
+interface RecordJson {
+  format: 'floe-checkpoint-record';
+  formatVersion: number;
+  handle: CheckpointHandle;
+  instances: Array<{ instanceId: string; keyGroups: [number, number]; lastSequence: number; levels: FileMetaJson[][] }>;
+  files: string[];
+}
+
+export function encodeCheckpointRecord(r: CheckpointRecord): Uint8Array {
+  const json: RecordJson = {
+    format: 'floe-checkpoint-record',
+    formatVersion: CHECKPOINT_RECORD_VERSION,
+    handle: r.handle,
+    instances: r.instances.map((i) => ({ ...i, levels: i.levels.map((l) => l.map(fileMetaToJson)) })),
+    files: r.files,
+  };
+  return Buffer.from(JSON.stringify(json), 'utf8');
+}
+
+export function decodeCheckpointRecord(bytes: Uint8Array, path: string): CheckpointRecord {
+  let json: RecordJson;
+  try {
+    json = JSON.parse(Buffer.from(bytes).toString('utf8')) as RecordJson;
+  } catch (cause) {
+    throw new FloeError('CORRUPTION', `corrupt checkpoint record ${path}: not valid JSON`, { path, cause });
+  }
+  if (json?.format !== 'floe-checkpoint-record' || !Array.isArray(json.instances) || !Array.isArray(json.files)) {
+    throw new FloeError('CORRUPTION', `corrupt checkpoint record ${path}: not a Floe checkpoint record`, { path });
+  }
+  if (json.formatVersion !== CHECKPOINT_RECORD_VERSION) {
+    throw new FloeError('VERSION', `checkpoint record ${path} has format version ${json.formatVersion}; this Floe reads ${CHECKPOINT_RECORD_VERSION}. Upgrade Floe.`, { path });
+  }
+  return {
+    handle: json.handle,
+    instances: json.instances.map((i) => ({ ...i, levels: i.levels.map((l) => l.map((f) => fileMetaFromJson(f, path))) })),
+    files: json.files,
+  };
+}
+
+export async function readCheckpointRecord(store: ObjectStore, path: string): Promise<CheckpointRecord> {
+  return decodeCheckpointRecord(await store.get(path), path);
+}
+
+export async function writeCheckpointRecord(store: ObjectStore, r: CheckpointRecord): Promise<void> {
+  await store.put(checkpointPath(r.handle.checkpointId), encodeCheckpointRecord(r), { ifNoneMatch: true });
+}

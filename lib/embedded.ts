@@ -1,0 +1,113 @@
+/**
+ * Opening an embedded store: composes the object store (backend → retry → metrics), the caches, the
+ * rewrite executor and an LSM instance, and claims the instance (epoch + 1) so an older writer is fenced.
+ */
+import { join } from 'node:path';
+import type { StoreOptions } from './api.js';
+import type { BlockCache } from './cache/block-cache.js';
+import { DiskCache } from './cache/disk-cache.js';
+import { SharedBlockCache } from './cache/shared-block-cache.js';
+import { checkpointOps } from './checkpoint/checkpoint.js';
+import { FloeError, isFloeError } from './errors.js';
+import { LsmStore } from './lsm/lsm-store.js';
+import { readLatestManifest, writeManifest, type ManifestState } from './lsm/manifest.js';
+import { createRewriteExecutor } from './lsm/rewrite-executor.js';
+import { Version } from './lsm/version.js';
+import { resolveOptions, type ResolvedOptions } from './options.js';
+import type { ObjectStore } from './store/object-store.js';
+import { openObjectStore } from './store/open.js';
+import { localNames } from './store/paths.js';
+import { systemClock, type Clock } from './util/clock.js';
+import { Random } from './util/random.js';
+
+/** Internal knobs for the daemon, restore and tests; not part of the public options. */
+export interface OpenInternals {
+  /** A block cache shared with other stores (shard workers attach one SharedArrayBuffer arena). */
+  blockCache?: BlockCache;
+  clock?: Clock;
+  random?: Random;
+  /** Create the instance with this initial state if it does not exist (restore). */
+  initialState?: (o: ResolvedOptions) => ManifestState;
+}
+
+export async function openLsmStore(input: StoreOptions, internals: OpenInternals = {}): Promise<LsmStore> {
+  const options = resolveOptions(input);
+  const clock = internals.clock ?? systemClock;
+  const random = internals.random ?? new Random((Date.now() ^ (process.pid << 8)) >>> 0);
+  const { store, metrics } = await openObjectStore(options.primary, { s3: options.s3, hdfs: options.hdfs, clock, random: random.fork() });
+  const cleanups: Array<() => Promise<void>> = [() => store.close()];
+  const cleanup = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    const state = await claimInstance(store, options, clock, internals.initialState);
+    const blockCache = internals.blockCache ?? (options.blockCacheBytes > 0 ? SharedBlockCache.create(options.blockCacheBytes) : undefined);
+    let diskCache: DiskCache | undefined;
+    if (options.diskCacheBytes > 0) {
+      diskCache = await DiskCache.open({ dir: join(options.localDir, localNames.diskCacheDir, state.instanceId), capacityBytes: options.diskCacheBytes, clock });
+      const dc = diskCache;
+      cleanups.push(() => dc.close());
+    }
+    const executor = createRewriteExecutor(options.compactionWorkers);
+    cleanups.push(() => executor.release());
+    return new LsmStore(options, state, {
+      store,
+      remoteStats: () => {
+        const s = metrics.snapshot();
+        return { gets: s.gets, puts: s.puts, lists: s.lists, deletes: s.deletes, bytesRead: s.bytesRead, bytesWritten: s.bytesWritten };
+      },
+      blockCache,
+      diskCache,
+      executor,
+      clock,
+      random,
+      onClose: cleanup,
+      checkpoints: checkpointOps,
+    });
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
+
+/**
+ * Reads the latest manifest and writes the next one with epoch + 1 (create-if-absent). A concurrent
+ * opener that wins the race makes us retry from its manifest; the loser of the final race is fenced.
+ */
+async function claimInstance(
+  store: ObjectStore,
+  o: ResolvedOptions,
+  clock: Clock,
+  initialState: OpenInternals['initialState'],
+): Promise<ManifestState> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const latest = await readLatestManifest(store, o.instanceId);
+    const next: ManifestState =
+      latest === undefined
+        ? (initialState?.(o) ?? {
+            instanceId: o.instanceId,
+            epoch: 1,
+            seq: 1,
+            nextFileNumber: 1,
+            lastSequence: 0,
+            maxKeyGroups: o.maxKeyGroups,
+            keyGroups: [0, o.maxKeyGroups - 1],
+            version: Version.empty(),
+            compactPointers: [],
+          })
+        : { ...latest, epoch: latest.epoch + 1, seq: latest.seq + 1, nextFileNumber: 1 };
+    if (latest !== undefined && latest.maxKeyGroups !== o.maxKeyGroups) {
+      throw new FloeError(
+        'CONFIG',
+        `the data at ${store.uri} (instance ${o.instanceId}) was created with maxKeyGroups ${latest.maxKeyGroups}, but the options say ${o.maxKeyGroups}; maxKeyGroups is fixed for the life of the data`,
+      );
+    }
+    try {
+      await writeManifest(store, next, clock.now());
+      return next;
+    } catch (e) {
+      if (!isFloeError(e, 'FENCED')) throw e;
+    }
+  }
+  throw new FloeError('BUSY', `could not claim instance ${o.instanceId} on ${store.uri}: other writers keep claiming it; make sure only one process opens it`);
+}

@@ -1,0 +1,690 @@
+/**
+ * One LSM instance over an object store: the embedded `Store`.
+ *
+ * Writes go to the live memtable; a full memtable is frozen and flushed to L0 SSTs on primary storage by a
+ * single background flush loop; a single background compaction loop keeps levels in shape. Every change of
+ * the file set is one new manifest (create-if-absent, so a newer writer fences this one). Reads merge the
+ * memtables with the current Version. Writers stall (never grow memory without bound) when frozen
+ * memtables or L0 files pile up faster than flush/compaction drain them.
+ *
+ * The first background failure is sticky: writes fail with it until reopen; reads keep working.
+ * REQUIRES: used from one thread (the event loop that opened it).
+ */
+import type { CheckpointHandle, KeyGroupOption, ScanEntry, ScanOptions, Store, StoreStats, WriteOp } from '../api.js';
+import type { BlockCache } from '../cache/block-cache.js';
+import type { DiskCache } from '../cache/disk-cache.js';
+import { FloeError, isFloeError } from '../errors.js';
+import {
+  checkKey,
+  checkValue,
+  compareBytes,
+  keyGroupOf,
+  keyGroupStart,
+  physicalKey,
+  resolveKeyGroup,
+  toBytes,
+  checkKeyGroup,
+} from '../keys.js';
+import type { ResolvedOptions } from '../options.js';
+import { EntryKind } from '../sst/entry.js';
+import type { SstFileInfo } from '../sst/builder.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { sstFileId, sstPath } from '../store/paths.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import { Semaphore } from '../util/semaphore.js';
+import { concatParts, keyToString, Memtable } from './memtable.js';
+import { PointResolver } from './merge-values.js';
+import { inClip, type FileMeta } from './file-meta.js';
+import { writeManifest, type ManifestState } from './manifest.js';
+import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './compaction-picker.js';
+import type { RewriteExecutor } from './rewrite-executor.js';
+import type { RunSource } from './compaction-rewrite.js';
+import { packEntries } from './entry-pack.js';
+import { scanEntries } from './scan.js';
+import { TableCache } from './table-cache.js';
+import type { VersionEdit } from './version.js';
+
+/** Everything an LSM instance uses but does not own the configuration of. */
+export interface LsmDeps {
+  store: ObjectStore;
+  remoteStats: () => StoreStats['remote'];
+  blockCache: BlockCache | undefined;
+  diskCache: DiskCache | undefined;
+  executor: RewriteExecutor;
+  clock: Clock;
+  random: Random;
+  /** Called after the store closed, to release what the opener created (pools, caches, store). */
+  onClose: () => Promise<void>;
+  /** Checkpoint and GC operations, supplied by lib/checkpoint (kept out of this module). */
+  checkpoints: CheckpointOps;
+}
+
+export interface CheckpointOps {
+  checkpoint(store: LsmStore): Promise<CheckpointHandle>;
+  release(store: LsmStore, handle: CheckpointHandle): Promise<void>;
+  collectGarbage(store: LsmStore): Promise<void>;
+}
+
+/** Views of internal state for checkpointing (lib/checkpoint) and tests. */
+export interface LsmInternals {
+  state: ManifestState;
+  options: ResolvedOptions;
+  store: ObjectStore;
+  clock: Clock;
+  random: Random;
+  pinnedFiles(): Set<string>;
+}
+
+const MAX_FILE_BYTES_UPLOAD_SINGLE = 8 * 2 ** 20;
+
+export class LsmStore implements Store {
+  private mem: Memtable;
+  /** Frozen memtables, newest first. */
+  private imm: Memtable[] = [];
+  private state: ManifestState;
+  private lastSeq: number;
+  private readonly tables: TableCache;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private backgroundError: FloeError | undefined;
+  private flushLoop: Promise<void> | undefined;
+  private compactionLoop: Promise<void> | undefined;
+  private manifestLock: Promise<void> = Promise.resolve();
+  private roomWaiters: Array<() => void> = [];
+  private stalls = 0;
+  private readonly scanPins = new Map<string, number>();
+  private gcRunning: Promise<void> | undefined;
+  private lastGcAt = 0;
+
+  constructor(
+    readonly options: ResolvedOptions,
+    state: ManifestState,
+    private readonly deps: LsmDeps,
+  ) {
+    this.state = state;
+    this.lastSeq = state.lastSequence;
+    this.mem = new Memtable(deps.random.fork());
+    this.tables = new TableCache(deps.store, new Semaphore(options.readConcurrency), deps.blockCache, deps.diskCache);
+  }
+
+  get instanceId(): string {
+    return this.state.instanceId;
+  }
+
+  get keyGroups(): [number, number] {
+    return this.state.keyGroups;
+  }
+
+  /** Internal state for lib/checkpoint and tests. Not part of the public API. */
+  internals(): LsmInternals {
+    return {
+      state: this.state,
+      options: this.options,
+      store: this.deps.store,
+      clock: this.deps.clock,
+      random: this.deps.random,
+      pinnedFiles: () => new Set(this.scanPins.keys()),
+    };
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  async put(key: Uint8Array | string, value: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
+    const pk = this.physical(key, options);
+    const v = ownBytes(checkValue(value));
+    await this.admitWrite();
+    this.mem.apply(pk, EntryKind.Put, v, ++this.lastSeq);
+    this.afterWrite();
+  }
+
+  async delete(key: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
+    const pk = this.physical(key, options);
+    await this.admitWrite();
+    this.mem.apply(pk, EntryKind.Delete, EMPTY, ++this.lastSeq);
+    this.afterWrite();
+  }
+
+  async merge(key: Uint8Array | string, operand: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
+    const pk = this.physical(key, options);
+    const v = ownBytes(checkValue(operand, 'merge operand'));
+    await this.admitWrite();
+    this.mem.apply(pk, EntryKind.Merge, v, ++this.lastSeq);
+    this.afterWrite();
+  }
+
+  /** Atomic batch: every op is validated before any is applied, and all are applied in one step. */
+  async write(ops: WriteOp[]): Promise<void> {
+    if (!Array.isArray(ops)) throw new FloeError('INVALID_ARGUMENT', 'write() takes an array of { type, key, value?, keyGroup? } operations');
+    const prepared: Array<{ pk: Uint8Array; kind: EntryKind; value: Uint8Array }> = [];
+    for (const [i, op] of ops.entries()) {
+      if (op === null || typeof op !== 'object') throw new FloeError('INVALID_ARGUMENT', `write(): operation ${i} must be an object`);
+      const pk = this.physical(op.key, op, `operation ${i}: `);
+      switch (op.type) {
+        case 'put':
+          prepared.push({ pk, kind: EntryKind.Put, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
+          break;
+        case 'merge':
+          prepared.push({ pk, kind: EntryKind.Merge, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
+          break;
+        case 'delete':
+          prepared.push({ pk, kind: EntryKind.Delete, value: EMPTY });
+          break;
+        default:
+          throw new FloeError('INVALID_ARGUMENT', `write(): operation ${i} has type ${JSON.stringify((op as { type: unknown }).type)}; use 'put', 'delete' or 'merge'`);
+      }
+    }
+    await this.admitWrite();
+    for (const p of prepared) this.mem.apply(p.pk, p.kind, p.value, ++this.lastSeq);
+    this.afterWrite();
+  }
+
+  private physical(key: unknown, options: KeyGroupOption | undefined, where = ''): Uint8Array {
+    this.checkOpen();
+    let k: Uint8Array;
+    try {
+      k = checkKey(key);
+    } catch (e) {
+      throw where && isFloeError(e) ? new FloeError(e.code, where + e.message) : e;
+    }
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw new FloeError('INVALID_ARGUMENT', `${where}options must be an object like { keyGroup: 3 }`);
+    }
+    const kg = resolveKeyGroup(k, options?.keyGroup, this.state.maxKeyGroups);
+    const [lo, hi] = this.state.keyGroups;
+    if (kg < lo || kg > hi) {
+      throw new FloeError('INVALID_ARGUMENT', `${where}key group ${kg} is outside this store's key-group range [${lo}, ${hi}]; route the key to the store that owns it`);
+    }
+    return physicalKey(kg, k);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new FloeError('CLOSED', 'the store is closed; open a new one with openStore()');
+  }
+
+  /** Waits while writes must stall; fails with the sticky background error. */
+  private async admitWrite(): Promise<void> {
+    if (this.backgroundError) throw this.backgroundError;
+    if (!this.mustStall()) return;
+    this.stalls++;
+    while (this.mustStall()) {
+      if (this.backgroundError) throw this.backgroundError;
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      this.checkOpen();
+    }
+    if (this.backgroundError) throw this.backgroundError;
+  }
+
+  private mustStall(): boolean {
+    return (
+      this.backgroundError === undefined &&
+      (this.imm.length >= this.options.maxImmutableMemtables || this.state.version.levels[0]!.length >= this.options.l0StopWritesTrigger)
+    );
+  }
+
+  private wakeWriters(): void {
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private afterWrite(): void {
+    if (this.mem.approximateBytes >= this.options.memtableBytes) this.freeze();
+  }
+
+  private freeze(): void {
+    if (this.mem.isEmpty) return;
+    this.imm.unshift(this.mem);
+    this.mem = new Memtable(this.deps.random.fork());
+    this.startFlushLoop();
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async get(key: Uint8Array | string, options?: KeyGroupOption): Promise<Uint8Array | undefined> {
+    return this.getPhysical(this.readKey(key, options));
+  }
+
+  async multiGet(keys: Array<Uint8Array | string>, options?: KeyGroupOption): Promise<Array<Uint8Array | undefined>> {
+    if (!Array.isArray(keys)) throw new FloeError('INVALID_ARGUMENT', 'multiGet() takes an array of keys');
+    const pks = keys.map((k) => this.readKey(k, options));
+    // Lookups run concurrently: identical block fetches coalesce in the table readers and remote reads
+    // are bounded by the in-flight budget, so this issues at most one GET per distinct missing block.
+    return Promise.all(pks.map((pk) => this.getPhysical(pk)));
+  }
+
+  private readKey(key: unknown, options: KeyGroupOption | undefined): Uint8Array {
+    this.checkOpen();
+    const k = checkKey(key);
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw new FloeError('INVALID_ARGUMENT', 'options must be an object like { keyGroup: 3 }');
+    }
+    return physicalKey(resolveKeyGroup(k, options?.keyGroup, this.state.maxKeyGroups), k);
+  }
+
+  private async getPhysical(pk: Uint8Array): Promise<Uint8Array | undefined> {
+    const resolver = new PointResolver();
+    const ks = keyToString(pk);
+    let v = this.mem.lookupString(ks);
+    if (v !== undefined && resolver.push(v.kind, copyOut(v.parts))) return resolver.value();
+    const frozen = this.imm;
+    for (const m of frozen) {
+      v = m.lookupString(ks);
+      if (v !== undefined && resolver.push(v.kind, copyOut(v.parts))) return resolver.value();
+    }
+    const version = this.state.version;
+    for (const f of version.filesForKey(pk)) {
+      if (!inClip(f, pk)) continue;
+      const reader = this.tables.peek(f.fileId) ?? (await this.tables.get(f));
+      if (!reader.mayContain(pk)) continue;
+      const bi = reader.blockFor(pk);
+      if (bi < 0) continue;
+      const block = reader.cachedBlock(bi) ?? (await reader.readBlock(bi));
+      const e = block.get(pk);
+      if (e !== undefined && resolver.push(e.kind, e.value)) break;
+    }
+    return resolver.value();
+  }
+
+  scan(options: ScanOptions = {}): AsyncIterable<ScanEntry> {
+    this.checkOpen();
+    if (options === null || typeof options !== 'object') throw new FloeError('INVALID_ARGUMENT', 'scan() takes an options object');
+    const maxKg = this.state.maxKeyGroups;
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    if (typeof limit !== 'number' || Number.isNaN(limit) || limit < 0) {
+      throw new FloeError('INVALID_ARGUMENT', `scan(): limit must be a non-negative number, got ${JSON.stringify(options.limit)}`);
+    }
+    const gte = options.gte === undefined ? undefined : toBytes(options.gte, 'scan gte');
+    const lt = options.lt === undefined ? undefined : toBytes(options.lt, 'scan lt');
+    const prefix = options.prefix === undefined ? undefined : toBytes(options.prefix, 'scan prefix');
+    const groups: Array<[number, number]> = [];
+    if (options.keyGroup !== undefined) {
+      const kg = checkKeyGroup(options.keyGroup, maxKg);
+      groups.push([kg, kg]);
+    } else if (gte === undefined && lt === undefined && prefix === undefined) {
+      groups.push([0, maxKg - 1]); // one contiguous physical range
+    } else {
+      for (let kg = 0; kg < maxKg; kg++) groups.push([kg, kg]);
+    }
+    // Snapshot now (not at first next()): the scan sees exactly the writes acknowledged before it began.
+    const view = this.openView();
+    const self = this;
+    return {
+      [Symbol.asyncIterator]: async function* () {
+        let remaining = limit;
+        try {
+          for (const [from, to] of groups) {
+            const range = groupRange(from, to, gte, lt, prefix);
+            if (range === undefined) continue;
+            for await (const e of scanEntries(view.scan, range, remaining)) {
+              yield { keyGroup: keyGroupOf(e.key), key: e.key.subarray(2), value: e.value };
+              if (--remaining <= 0) return;
+            }
+            self.checkOpen();
+          }
+        } finally {
+          view.release();
+        }
+      },
+    };
+  }
+
+  /** A consistent read view: pins the memtables' snapshot and the files of the current version. */
+  private openView(): { scan: Parameters<typeof scanEntries>[0]; release: () => void } {
+    const snapshot = this.lastSeq;
+    const memtables = [this.mem, ...this.imm];
+    const unpins = memtables.map((m) => m.pinSnapshot(snapshot));
+    const version = this.state.version;
+    const files = version.allFiles().map((f) => f.fileId);
+    for (const f of files) this.scanPins.set(f, (this.scanPins.get(f) ?? 0) + 1);
+    let released = false;
+    return {
+      scan: { snapshot, memtables, version, tables: this.tables, prefetchBlocks: 4 },
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const u of unpins) u();
+        for (const f of files) {
+          const n = this.scanPins.get(f)! - 1;
+          if (n === 0) this.scanPins.delete(f);
+          else this.scanPins.set(f, n);
+        }
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- flush
+
+  /** Makes every write acknowledged before the call durable on primary storage. */
+  async flush(): Promise<void> {
+    this.checkOpen();
+    await this.flushInternal();
+  }
+
+  private async flushInternal(): Promise<void> {
+    if (this.backgroundError) throw this.backgroundError;
+    this.freeze();
+    while (this.flushLoop !== undefined) {
+      await this.flushLoop;
+      if (this.backgroundError) throw this.backgroundError;
+    }
+    if (this.backgroundError) throw this.backgroundError;
+  }
+
+  private startFlushLoop(): void {
+    if (this.flushLoop !== undefined) return;
+    this.flushLoop = this.runFlushes().finally(() => {
+      this.flushLoop = undefined;
+      // A memtable frozen while the loop was finishing still needs a flush.
+      if (this.imm.length > 0 && this.backgroundError === undefined) this.startFlushLoop();
+    });
+  }
+
+  private async runFlushes(): Promise<void> {
+    while (this.imm.length > 0 && this.backgroundError === undefined) {
+      const oldest = this.imm[this.imm.length - 1]!;
+      try {
+        await this.flushMemtable(oldest);
+      } catch (e) {
+        this.fail(e, 'flush');
+        return;
+      }
+      this.imm.pop();
+      this.wakeWriters();
+      this.startCompactionLoop();
+    }
+  }
+
+  private async flushMemtable(m: Memtable): Promise<void> {
+    const packed = packEntries(m.entries());
+    const result = await this.deps.executor.run({
+      runs: [[{ kind: 'packed', bytes: packed }]],
+      bottommost: false,
+      targetFileBytes: this.options.targetFileBytes,
+      blockBytes: this.options.blockBytes,
+      compression: this.options.compression,
+    });
+    const added = await this.uploadOutputs(result.files);
+    await this.commit(
+      { deleted: [], added: added.map((file) => ({ level: 0, file })) },
+      { lastSequence: m.lastSequence },
+    );
+  }
+
+  /** Uploads new SSTs (in parallel) and admits them to the disk cache. */
+  private async uploadOutputs(files: Array<{ bytes: Uint8Array; info: SstFileInfo }>): Promise<FileMeta[]> {
+    const metas: FileMeta[] = [];
+    for (const f of files) {
+      const fileId = sstFileId(this.state.instanceId, this.state.epoch, this.allocateFileNumber());
+      metas.push({
+        fileId,
+        size: f.info.size,
+        metaOffset: f.info.metaOffset,
+        entries: f.info.entries,
+        smallestKey: f.info.smallestKey,
+        largestKey: f.info.largestKey,
+        minSeq: f.info.minSeq,
+        maxSeq: f.info.maxSeq,
+      });
+    }
+    await Promise.all(
+      files.map(async (f, i) => {
+        const path = sstPath(metas[i]!.fileId);
+        if (f.bytes.length > MAX_FILE_BYTES_UPLOAD_SINGLE) await this.deps.store.putStream(path, chunksOf(f.bytes, MAX_FILE_BYTES_UPLOAD_SINGLE));
+        else await this.deps.store.put(path, f.bytes);
+        if (this.deps.diskCache) await this.deps.diskCache.admit(metas[i]!.fileId, f.bytes);
+      }),
+    );
+    return metas;
+  }
+
+  private nextFileNumber = -1;
+  private allocateFileNumber(): number {
+    if (this.nextFileNumber < 0) this.nextFileNumber = this.state.nextFileNumber;
+    return this.nextFileNumber++;
+  }
+
+  /**
+   * Writes the next manifest with `edit` applied to the CURRENT version (flush and compaction commit
+   * concurrently; their edits commute: flush only adds L0 files, compaction removes exactly its inputs).
+   */
+  private commit(edit: VersionEdit, extra: { lastSequence?: number; compactPointer?: { level: number; key: string } }): Promise<void> {
+    const run = async (): Promise<void> => {
+      const prev = this.state;
+      const compactPointers = prev.compactPointers.slice();
+      if (extra.compactPointer) compactPointers[extra.compactPointer.level] = extra.compactPointer.key;
+      const next: ManifestState = {
+        ...prev,
+        seq: prev.seq + 1,
+        nextFileNumber: Math.max(prev.nextFileNumber, this.nextFileNumber),
+        lastSequence: Math.max(prev.lastSequence, extra.lastSequence ?? 0),
+        version: prev.version.apply(edit),
+        compactPointers,
+      };
+      await writeManifest(this.deps.store, next, this.deps.clock.now());
+      this.state = next;
+      this.tables.retain(new Set([...next.version.allFiles().map((f) => f.fileId), ...this.scanPins.keys()]));
+    };
+    const p = this.manifestLock.then(run);
+    this.manifestLock = p.catch(() => undefined);
+    return p;
+  }
+
+  private fail(e: unknown, what: string): void {
+    if (this.backgroundError) return;
+    const err = isFloeError(e)
+      ? new FloeError(e.code, `background ${what} failed: ${e.message}. Writes are refused until the store is reopened; reads keep working.`, {
+          cause: e,
+          retryable: false,
+          ...(e.path ? { path: e.path } : {}),
+        })
+      : new FloeError('IO', `background ${what} failed: ${String(e)}. Writes are refused until the store is reopened.`, { cause: e });
+    this.backgroundError = err;
+    this.wakeWriters();
+  }
+
+  // ---------------------------------------------------------------- compaction
+
+  private startCompactionLoop(): void {
+    if (this.compactionLoop !== undefined || this.closed) return;
+    this.compactionLoop = this.runCompactions().finally(() => {
+      this.compactionLoop = undefined;
+    });
+  }
+
+  private async runCompactions(): Promise<void> {
+    for (;;) {
+      if (this.backgroundError || this.closed) return;
+      const job = pickCompaction(this.state.version, this.options, this.state.compactPointers);
+      if (job === undefined) break;
+      try {
+        await this.runCompaction(job);
+      } catch (e) {
+        this.fail(e, 'compaction');
+        return;
+      }
+      this.wakeWriters();
+    }
+    this.maybeCollectGarbage();
+  }
+
+  /** Runs compactions until no level needs one (tests and tools). */
+  async compactUntilIdle(): Promise<void> {
+    this.checkOpen();
+    this.startCompactionLoop();
+    while (this.compactionLoop !== undefined) await this.compactionLoop;
+    if (this.backgroundError) throw this.backgroundError;
+  }
+
+  private async runCompaction(job: CompactionJob): Promise<void> {
+    const pointer = { level: job.level, key: job.nextPointer };
+    if (job.trivialMove) {
+      const f = job.inputs[0]!;
+      await this.commit({ deleted: [{ level: job.level, fileId: f.fileId }], added: [{ level: job.outputLevel, file: f }] }, { compactPointer: pointer });
+      return;
+    }
+    const load = async (f: FileMeta): Promise<RunSource> => {
+      const bytes = await this.tables.source(f).read(0, f.size, { fillCache: false });
+      return { kind: 'sst', bytes, path: `${this.deps.store.uri}/${sstPath(f.fileId)}`, ...(f.clip ? { clip: f.clip } : {}) };
+    };
+    const runs: RunSource[][] = [];
+    if (job.level === 0) for (const f of job.inputs) runs.push([await load(f)]);
+    else runs.push(await Promise.all(job.inputs.map(load)));
+    if (job.overlapping.length > 0) runs.push(await Promise.all(job.overlapping.map(load)));
+    const result = await this.deps.executor.run({
+      runs,
+      bottommost: job.bottommost,
+      targetFileBytes: this.options.targetFileBytes,
+      blockBytes: this.options.blockBytes,
+      compression: this.options.compression,
+    });
+    const outputs = await this.uploadOutputs(result.files);
+    await this.commit(
+      {
+        deleted: [
+          ...job.inputs.map((f) => ({ level: job.level, fileId: f.fileId })),
+          ...job.overlapping.map((f) => ({ level: job.outputLevel, fileId: f.fileId })),
+        ],
+        added: outputs.map((file) => ({ level: job.outputLevel, file })),
+      },
+      { compactPointer: pointer },
+    );
+  }
+
+  private maybeCollectGarbage(): void {
+    const now = this.deps.clock.now();
+    if (this.gcRunning !== undefined || now - this.lastGcAt < GC_INTERVAL_MS || this.closed) return;
+    this.lastGcAt = now;
+    this.gcRunning = this.deps.checkpoints
+      .collectGarbage(this)
+      .catch(() => {
+        // GC is best effort: a failed pass deletes nothing wrongly and the next pass retries.
+      })
+      .finally(() => {
+        this.gcRunning = undefined;
+      });
+  }
+
+  // ---------------------------------------------------------------- checkpoints
+
+  async checkpoint(): Promise<CheckpointHandle> {
+    this.checkOpen();
+    await this.flushInternal();
+    // Serialize with manifest commits so the checkpoint names one consistent version.
+    let handle!: CheckpointHandle;
+    const p = this.manifestLock.then(async () => {
+      handle = await this.deps.checkpoints.checkpoint(this);
+    });
+    this.manifestLock = p.catch(() => undefined);
+    await p;
+    return handle;
+  }
+
+  async releaseCheckpoint(handle: CheckpointHandle): Promise<void> {
+    this.checkOpen();
+    await this.deps.checkpoints.release(this, handle);
+  }
+
+  /** Runs one GC pass now (tools and tests). */
+  async collectGarbage(): Promise<void> {
+    this.checkOpen();
+    await this.deps.checkpoints.collectGarbage(this);
+  }
+
+  // ---------------------------------------------------------------- stats and close
+
+  stats(): StoreStats {
+    const levels = this.state.version.levels.map((files) => ({ files: files.length, bytes: files.reduce((n, f) => n + f.size, 0) }));
+    const emptyCache = { capacity: 0, bytes: 0, hits: 0, misses: 0 };
+    return {
+      remote: this.deps.remoteStats(),
+      blockCache: this.deps.blockCache ? this.deps.blockCache.stats() : emptyCache,
+      diskCache: this.deps.diskCache ? this.deps.diskCache.stats() : emptyCache,
+      lsm: {
+        memtableBytes: this.mem.approximateBytes + this.imm.reduce((n, m) => n + m.approximateBytes, 0),
+        levels,
+        pendingCompactionBytes: pendingCompactionBytes(this.state.version, this.options),
+        stalls: this.stalls,
+      },
+    };
+  }
+
+  /** Flushes and releases resources. Idempotent; concurrent calls share one close. */
+  close(): Promise<void> {
+    if (this.closing === undefined) this.closing = this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
+    let flushError: unknown;
+    try {
+      if (this.backgroundError === undefined) await this.flushInternal();
+    } catch (e) {
+      flushError = e;
+    }
+    this.closed = true;
+    this.wakeWriters();
+    while (this.compactionLoop !== undefined) await this.compactionLoop;
+    if (this.gcRunning !== undefined) await this.gcRunning;
+    await this.manifestLock;
+    await this.deps.onClose();
+    if (flushError !== undefined) throw flushError;
+  }
+}
+
+const GC_INTERVAL_MS = 60_000;
+const EMPTY = new Uint8Array(0);
+
+/** Physical range for key groups [from, to] with optional user-key bounds (only for a single group). */
+function groupRange(
+  from: number,
+  to: number,
+  gte: Uint8Array | undefined,
+  lt: Uint8Array | undefined,
+  prefix: Uint8Array | undefined,
+): { gte: Uint8Array; lt?: Uint8Array } | undefined {
+  if (from !== to) return { gte: keyGroupStart(from), ...(to + 1 <= 0xffff ? { lt: keyGroupStart(to + 1) } : {}) };
+  let lo = keyGroupStart(from);
+  let hi: Uint8Array | undefined = keyGroupStart(from + 1);
+  if (gte !== undefined) lo = maxBytes(lo, physicalKey(from, gte));
+  if (lt !== undefined) hi = physicalKey(from, lt);
+  if (prefix !== undefined) {
+    lo = maxBytes(lo, physicalKey(from, prefix));
+    const end = prefixEnd(physicalKey(from, prefix));
+    if (end !== undefined && compareBytes(end, hi) < 0) hi = end;
+  }
+  if (compareBytes(lo, hi) >= 0) return undefined;
+  return { gte: lo, lt: hi };
+}
+
+function maxBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  return compareBytes(a, b) >= 0 ? a : b;
+}
+
+/** The smallest key greater than every key with this prefix, or undefined if none exists. */
+function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  const out = Uint8Array.from(prefix);
+  for (let i = out.length - 1; i >= 0; i--) {
+    if (out[i]! < 0xff) {
+      out[i]!++;
+      return out.subarray(0, i + 1);
+    }
+  }
+  return undefined;
+}
+
+/** Copies caller-owned bytes so later mutation by the caller cannot change stored data. */
+function ownBytes(b: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(b);
+}
+
+/** Memtable values are returned as fresh copies, so callers cannot mutate the memtable. */
+function copyOut(parts: Uint8Array[]): Uint8Array {
+  const v = concatParts(parts);
+  return parts.length === 1 ? Uint8Array.prototype.slice.call(v) : v;
+}
+
+function* chunksOf(bytes: Uint8Array, size: number): Generator<Uint8Array> {
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, Math.min(bytes.length, i + size));
+}
+

@@ -1,0 +1,239 @@
+/**
+ * The memtable: an ordered, multi-version map from physical key to the writes not yet flushed.
+ *
+ * Point lookups go through a hash map (physical keys as latin1 strings, whose JS order equals byte order);
+ * ordered access goes through a skip list over the same strings. Each key holds a chain of versions, newest
+ * first. A version is only pushed (rather than updated in place) when an open snapshot could see the
+ * current head; otherwise the head is replaced or, for merges, extended — so without open scans every key
+ * has exactly one version and memory stays proportional to live data.
+ *
+ * REQUIRES: external synchronization (one LSM instance, one thread).
+ */
+import { EntryKind, type Entry } from '../sst/entry.js';
+import type { Random } from '../util/random.js';
+
+/** One version of a key. `parts` are concatenated to form the value (merge operands append parts). */
+export interface MemVersion {
+  seq: number;
+  kind: EntryKind;
+  parts: Uint8Array[];
+  older: MemVersion | undefined;
+}
+
+const MAX_LEVEL = 20;
+/** Rough per-key bookkeeping cost (node, map slot, string), for the memory budget. */
+const KEY_OVERHEAD = 96;
+const VERSION_OVERHEAD = 48;
+
+class SkipNode {
+  readonly next: Array<SkipNode | undefined>;
+  constructor(
+    readonly key: string,
+    public head: MemVersion,
+    level: number,
+  ) {
+    this.next = new Array<SkipNode | undefined>(level).fill(undefined);
+  }
+}
+
+export function keyToString(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+}
+
+export function stringToKey(s: string): Uint8Array {
+  return Buffer.from(s, 'latin1');
+}
+
+export class Memtable {
+  private readonly map = new Map<string, SkipNode>();
+  private readonly headNode = new SkipNode('', undefined as unknown as MemVersion, MAX_LEVEL);
+  private level = 1;
+  private bytes = 0;
+  private maxSeq = 0;
+  /** Sequence numbers of open snapshots that read this memtable (count per seq). */
+  private readonly snapshots = new Map<number, number>();
+  private maxSnapshot = -1;
+
+  constructor(private readonly random: Random) {}
+
+  get approximateBytes(): number {
+    return this.bytes;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get isEmpty(): boolean {
+    return this.map.size === 0;
+  }
+
+  get lastSequence(): number {
+    return this.maxSeq;
+  }
+
+  /** Applies one write. REQUIRES: seq greater than every seq applied before. */
+  apply(key: Uint8Array, kind: EntryKind, value: Uint8Array, seq: number): void {
+    const k = keyToString(key);
+    this.maxSeq = seq;
+    const node = this.map.get(k);
+    if (node === undefined) {
+      this.insertNode(k, { seq, kind, parts: kind === EntryKind.Delete ? [] : [value], older: undefined });
+      this.bytes += KEY_OVERHEAD + 2 * k.length + value.length;
+      return;
+    }
+    const head = node.head;
+    this.bytes += value.length;
+    if (head.seq > this.maxSnapshot) {
+      // No snapshot can see the head: fold the write into it.
+      if (kind === EntryKind.Merge) {
+        if (head.kind === EntryKind.Delete) {
+          // Merge over a tombstone = the operand alone, as a full value.
+          head.kind = EntryKind.Put;
+          head.parts = [value];
+        } else {
+          head.parts.push(value);
+        }
+      } else {
+        this.bytes -= partsLength(head.parts);
+        head.kind = kind;
+        head.parts = kind === EntryKind.Delete ? [] : [value];
+      }
+      head.seq = seq;
+      return;
+    }
+    this.bytes += VERSION_OVERHEAD;
+    let version: MemVersion;
+    if (kind === EntryKind.Merge && head.kind === EntryKind.Delete) {
+      version = { seq, kind: EntryKind.Put, parts: [value], older: head };
+    } else {
+      version = { seq, kind, parts: kind === EntryKind.Delete ? [] : [value], older: head };
+    }
+    node.head = version;
+  }
+
+  /** The newest version of `key` visible at `snapshot` (default: everything). */
+  lookup(key: Uint8Array, snapshot = Number.MAX_SAFE_INTEGER): MemVersion | undefined {
+    const node = this.map.get(keyToString(key));
+    return node === undefined ? undefined : visible(node.head, snapshot);
+  }
+
+  /** Same as lookup, with the key already converted by keyToString. */
+  lookupString(k: string, snapshot = Number.MAX_SAFE_INTEGER): MemVersion | undefined {
+    const node = this.map.get(k);
+    return node === undefined ? undefined : visible(node.head, snapshot);
+  }
+
+  /** Registers an open snapshot so in-place updates do not change what it sees. Returns a release function. */
+  pinSnapshot(seq: number): () => void {
+    this.snapshots.set(seq, (this.snapshots.get(seq) ?? 0) + 1);
+    if (seq > this.maxSnapshot) this.maxSnapshot = seq;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = this.snapshots.get(seq)! - 1;
+      if (n === 0) this.snapshots.delete(seq);
+      else this.snapshots.set(seq, n);
+      if (seq === this.maxSnapshot) this.maxSnapshot = this.snapshots.size === 0 ? -1 : Math.max(...this.snapshots.keys());
+    };
+  }
+
+  /**
+   * Entries with keys in [gte, lt) as seen at `snapshot`, in key order, starting strictly after `after`
+   * when given; at most `limit`. Used by scans (which page through a live memtable) and by flush.
+   */
+  range(gte: string | undefined, lt: string | undefined, snapshot: number, limit: number, after?: string): Entry[] {
+    const out: Entry[] = [];
+    let node: SkipNode | undefined;
+    if (after !== undefined) node = this.firstAfter(after, true);
+    else node = gte === undefined ? this.headNode.next[0] : this.firstAfter(gte, false);
+    if (after !== undefined && gte !== undefined && node !== undefined && node.key < gte) node = this.firstAfter(gte, false);
+    for (; node !== undefined && out.length < limit; node = node.next[0]) {
+      if (lt !== undefined && node.key >= lt) break;
+      const v = visible(node.head, snapshot);
+      if (v === undefined) continue;
+      out.push({ key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: concatParts(v.parts) });
+    }
+    return out;
+  }
+
+  /** Every key's newest version in order: the content of the SST a flush writes. */
+  *entries(): Generator<Entry> {
+    for (let node = this.headNode.next[0]; node !== undefined; node = node.next[0]) {
+      const v = visible(node.head, Number.MAX_SAFE_INTEGER)!;
+      yield { key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: concatParts(v.parts) };
+    }
+  }
+
+  private firstAfter(k: string, strict: boolean): SkipNode | undefined {
+    let x = this.headNode;
+    for (let i = this.level - 1; i >= 0; i--) {
+      for (;;) {
+        const n = x.next[i];
+        if (n === undefined || (strict ? n.key > k : n.key >= k)) break;
+        x = n;
+      }
+    }
+    return x.next[0];
+  }
+
+  private insertNode(k: string, version: MemVersion): void {
+    const update = new Array<SkipNode>(MAX_LEVEL);
+    let x = this.headNode;
+    for (let i = this.level - 1; i >= 0; i--) {
+      for (;;) {
+        const n = x.next[i];
+        if (n === undefined || n.key >= k) break;
+        x = n;
+      }
+      update[i] = x;
+    }
+    let lvl = 1;
+    while (lvl < MAX_LEVEL && (this.random.nextU32() & 3) === 0) lvl++;
+    if (lvl > this.level) {
+      for (let i = this.level; i < lvl; i++) update[i] = this.headNode;
+      this.level = lvl;
+    }
+    const node = new SkipNode(k, version, lvl);
+    for (let i = 0; i < lvl; i++) {
+      node.next[i] = update[i]!.next[i];
+      update[i]!.next[i] = node;
+    }
+    this.map.set(k, node);
+  }
+}
+
+/**
+ * The value of a key at `snapshot` within this memtable: a Put or Delete, or a Merge when only operands
+ * (no base value) are here. Operands pushed as separate versions are folded onto their base.
+ */
+function visible(head: MemVersion, snapshot: number): MemVersion | undefined {
+  let v: MemVersion | undefined = head;
+  while (v !== undefined && v.seq > snapshot) v = v.older;
+  if (v === undefined || v.kind !== EntryKind.Merge || v.older === undefined) return v;
+  const operands: Uint8Array[][] = [];
+  let o: MemVersion | undefined = v;
+  while (o !== undefined && o.kind === EntryKind.Merge) {
+    operands.push(o.parts);
+    o = o.older;
+  }
+  const parts: Uint8Array[] = o !== undefined && o.kind === EntryKind.Put ? [...o.parts] : [];
+  for (let i = operands.length - 1; i >= 0; i--) parts.push(...operands[i]!);
+  const kind = o === undefined ? EntryKind.Merge : EntryKind.Put;
+  return { seq: v.seq, kind, parts, older: undefined };
+}
+
+function partsLength(parts: Uint8Array[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
+}
+
+export function concatParts(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  if (parts.length === 0) return EMPTY;
+  return Buffer.concat(parts);
+}
+
+const EMPTY = new Uint8Array(0);

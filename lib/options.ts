@@ -1,0 +1,133 @@
+/**
+ * Store options: every default lives here, and every option is validated here with a CONFIG error that
+ * names the option and the accepted values.
+ */
+import { tmpdir } from 'node:os';
+import { join, isAbsolute } from 'node:path';
+import type { StoreOptions } from './api.js';
+import { FloeError } from './errors.js';
+import { MAX_KEY_GROUPS } from './keys.js';
+
+const MiB = 2 ** 20;
+
+export interface ResolvedOptions {
+  primary: string;
+  localDir: string;
+  maxKeyGroups: number;
+  blockCacheBytes: number;
+  diskCacheBytes: number;
+  s3: NonNullable<StoreOptions['s3']>;
+  hdfs: NonNullable<StoreOptions['hdfs']>;
+  shards: number | undefined;
+  memtableBytes: number;
+  maxImmutableMemtables: number;
+  targetFileBytes: number;
+  blockBytes: number;
+  compression: 'none' | 'lz4' | 'zstd';
+  l0CompactionTrigger: number;
+  l0StopWritesTrigger: number;
+  levelBaseBytes: number;
+  levelMultiplier: number;
+  readConcurrency: number;
+  compactionWorkers: number;
+  instanceId: string;
+  gcGraceMs: number;
+}
+
+export const DEFAULT_INSTANCE_ID = 'main';
+
+const KNOWN_OPTIONS = new Set([
+  'primary', 'localDir', 'maxKeyGroups', 'blockCacheBytes', 'diskCacheBytes', 's3', 'hdfs', 'shards', 'memtableBytes',
+  'maxImmutableMemtables', 'targetFileBytes', 'blockBytes', 'compression', 'l0CompactionTrigger', 'l0StopWritesTrigger',
+  'levelBaseBytes', 'levelMultiplier', 'readConcurrency', 'compactionWorkers', 'instanceId', 'gcGraceMs',
+]);
+
+export const defaults = {
+  maxKeyGroups: 128,
+  blockCacheBytes: 64 * MiB,
+  diskCacheBytes: 1024 * MiB,
+  memtableBytes: 32 * MiB,
+  maxImmutableMemtables: 2,
+  targetFileBytes: 16 * MiB,
+  blockBytes: 16 * 1024,
+  compression: 'lz4' as const,
+  l0CompactionTrigger: 4,
+  l0StopWritesTrigger: 12,
+  levelBaseBytes: 64 * MiB,
+  levelMultiplier: 10,
+  readConcurrency: 64,
+  compactionWorkers: 1,
+  gcGraceMs: 10 * 60_000,
+};
+
+function int(options: Record<string, unknown>, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = options[name];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new FloeError('CONFIG', `option ${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+export function resolveOptions(input: StoreOptions): ResolvedOptions {
+  if (input === null || typeof input !== 'object') {
+    throw new FloeError('CONFIG', 'openStore needs an options object such as { primary: "file:///var/lib/floe" }');
+  }
+  const o = input as unknown as Record<string, unknown>;
+  for (const name of Object.keys(o)) {
+    if (!KNOWN_OPTIONS.has(name)) {
+      throw new FloeError('CONFIG', `unknown option ${JSON.stringify(name)}; known options: ${[...KNOWN_OPTIONS].sort().join(', ')}`);
+    }
+  }
+  if (typeof input.primary !== 'string' || input.primary.length === 0) {
+    throw new FloeError('CONFIG', 'option primary is required: a URI such as file:///abs/path, mem://name, s3://bucket/prefix or hdfs://host:port/path');
+  }
+  if (input.localDir !== undefined && (typeof input.localDir !== 'string' || !isAbsolute(input.localDir))) {
+    throw new FloeError('CONFIG', `option localDir must be an absolute path, got ${JSON.stringify(input.localDir)}`);
+  }
+  const compression = input.compression ?? defaults.compression;
+  if (!['none', 'lz4', 'zstd'].includes(compression)) {
+    throw new FloeError('CONFIG', `option compression must be 'none', 'lz4' or 'zstd', got ${JSON.stringify(compression)}`);
+  }
+  const workers = input.compactionWorkers;
+  let compactionWorkers = defaults.compactionWorkers;
+  if (workers === false) compactionWorkers = 0;
+  else if (typeof workers === 'number') compactionWorkers = int(o, 'compactionWorkers', 1, 0, 64);
+  else if (workers !== undefined && workers !== true) {
+    throw new FloeError('CONFIG', `option compactionWorkers must be a boolean or a thread count, got ${JSON.stringify(workers)}`);
+  }
+  const l0CompactionTrigger = int(o, 'l0CompactionTrigger', defaults.l0CompactionTrigger, 2, 1000);
+  const l0StopWritesTrigger = int(o, 'l0StopWritesTrigger', defaults.l0StopWritesTrigger, 2, 10000);
+  if (l0StopWritesTrigger <= l0CompactionTrigger) {
+    throw new FloeError('CONFIG', `option l0StopWritesTrigger (${l0StopWritesTrigger}) must exceed l0CompactionTrigger (${l0CompactionTrigger})`);
+  }
+  const instanceId = input.instanceId ?? DEFAULT_INSTANCE_ID;
+  if (typeof instanceId !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(instanceId)) {
+    throw new FloeError('CONFIG', `option instanceId must be 1-64 characters of [A-Za-z0-9_-], got ${JSON.stringify(instanceId)}`);
+  }
+  const shards = input.shards === undefined ? undefined : int(o, 'shards', 1, 1, 256);
+  return {
+    primary: input.primary,
+    localDir: input.localDir ?? join(tmpdir(), `floe-${process.pid}-${instanceId}`),
+    maxKeyGroups: int(o, 'maxKeyGroups', defaults.maxKeyGroups, 1, MAX_KEY_GROUPS),
+    blockCacheBytes: int(o, 'blockCacheBytes', defaults.blockCacheBytes, 0),
+    // A disk cache in front of a local folder or memory only duplicates it: off unless asked for.
+    diskCacheBytes: int(o, 'diskCacheBytes', /^(s3|hdfs):\/\//.test(input.primary) ? defaults.diskCacheBytes : 0, 0),
+    s3: input.s3 ?? {},
+    hdfs: input.hdfs ?? {},
+    shards,
+    memtableBytes: int(o, 'memtableBytes', defaults.memtableBytes, 64 * 1024),
+    maxImmutableMemtables: int(o, 'maxImmutableMemtables', defaults.maxImmutableMemtables, 1, 64),
+    targetFileBytes: int(o, 'targetFileBytes', defaults.targetFileBytes, 64 * 1024),
+    blockBytes: int(o, 'blockBytes', defaults.blockBytes, 256, 4 * MiB),
+    compression,
+    l0CompactionTrigger,
+    l0StopWritesTrigger,
+    levelBaseBytes: int(o, 'levelBaseBytes', defaults.levelBaseBytes, 64 * 1024),
+    levelMultiplier: int(o, 'levelMultiplier', defaults.levelMultiplier, 2, 100),
+    readConcurrency: int(o, 'readConcurrency', defaults.readConcurrency, 1, 4096),
+    compactionWorkers,
+    instanceId,
+    gcGraceMs: int(o, 'gcGraceMs', defaults.gcGraceMs, 0),
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * The reference model for randomized tests: a plain sorted map from (keyGroup, key) to value with the
+ * same merge semantics (list append), checked against any `Store`.
+ */
+import { Buffer } from 'node:buffer';
+
+export interface ModelEntry {
+  keyGroup: number;
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+function id(keyGroup: number, key: Uint8Array): string {
+  return keyGroup.toString(16).padStart(4, '0') + Buffer.from(key).toString('hex');
+}
+
+export class Model {
+  private readonly map = new Map<string, ModelEntry>();
+
+  put(keyGroup: number, key: Uint8Array, value: Uint8Array): void {
+    this.map.set(id(keyGroup, key), { keyGroup, key: Uint8Array.from(key), value: Uint8Array.from(value) });
+  }
+
+  delete(keyGroup: number, key: Uint8Array): void {
+    this.map.delete(id(keyGroup, key));
+  }
+
+  merge(keyGroup: number, key: Uint8Array, operand: Uint8Array): void {
+    const old = this.map.get(id(keyGroup, key));
+    const value = old ? Buffer.concat([old.value, operand]) : Uint8Array.from(operand);
+    this.map.set(id(keyGroup, key), { keyGroup, key: Uint8Array.from(key), value });
+  }
+
+  get(keyGroup: number, key: Uint8Array): Uint8Array | undefined {
+    return this.map.get(id(keyGroup, key))?.value;
+  }
+
+  /** Entries in (keyGroup, key bytes) order, filtered like Store.scan. */
+  scan(o: { keyGroup?: number; gte?: Uint8Array; lt?: Uint8Array; prefix?: Uint8Array; limit?: number }): ModelEntry[] {
+    const all = [...this.map.values()].sort((a, b) => a.keyGroup - b.keyGroup || Buffer.compare(a.key, b.key));
+    const out: ModelEntry[] = [];
+    for (const e of all) {
+      if (o.keyGroup !== undefined && e.keyGroup !== o.keyGroup) continue;
+      if (o.gte !== undefined && Buffer.compare(e.key, o.gte) < 0) continue;
+      if (o.lt !== undefined && Buffer.compare(e.key, o.lt) >= 0) continue;
+      if (o.prefix !== undefined && !Buffer.from(e.key).subarray(0, o.prefix.length).equals(o.prefix)) continue;
+      out.push(e);
+      if (o.limit !== undefined && out.length >= o.limit) break;
+    }
+    return out;
+  }
+
+  clone(): Model {
+    const m = new Model();
+    for (const [k, v] of this.map) m.map.set(k, v);
+    return m;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+export function hex(b: Uint8Array | undefined): string {
+  return b === undefined ? 'undefined' : Buffer.from(b).toString('hex');
+}
