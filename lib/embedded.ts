@@ -28,13 +28,21 @@ export interface OpenInternals {
   random?: Random;
   /** Create the instance with this initial state if it does not exist (restore). */
   initialState?: (o: ResolvedOptions) => ManifestState;
+  /** Wraps the storage backend (below retries), e.g. with latency or fault injection. */
+  inject?: (backend: ObjectStore) => ObjectStore;
 }
 
 export async function openLsmStore(input: StoreOptions, internals: OpenInternals = {}): Promise<LsmStore> {
   const options = resolveOptions(input);
   const clock = internals.clock ?? systemClock;
   const random = internals.random ?? new Random((Date.now() ^ (process.pid << 8)) >>> 0);
-  const { store, metrics } = await openObjectStore(options.primary, { s3: options.s3, hdfs: options.hdfs, clock, random: random.fork() });
+  const { store, metrics } = await openObjectStore(options.primary, {
+    s3: options.s3,
+    hdfs: options.hdfs,
+    clock,
+    random: random.fork(),
+    ...(internals.inject ? { inject: internals.inject } : {}),
+  });
   const cleanups: Array<() => Promise<void>> = [() => store.close()];
   const cleanup = async (): Promise<void> => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
