@@ -13,8 +13,8 @@ export default function run(task: RewriteTask): unknown {
     if (buf instanceof ArrayBuffer && f.bytes.byteOffset === 0 && f.bytes.byteLength === buf.byteLength) transfer.push(buf);
   }
   // piscina transfers what [transferableSymbol] lists and delivers [valueSymbol] as the result.
-  return {
+  return Piscina.move({
     [Piscina.transferableSymbol]: transfer,
     [Piscina.valueSymbol]: result satisfies RewriteResult,
-  };
+  } as unknown as ArrayBuffer);
 }

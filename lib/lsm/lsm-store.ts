@@ -384,18 +384,20 @@ export class LsmStore implements Store {
     while (this.imm.length > 0 && this.backgroundError === undefined) {
       const oldest = this.imm[this.imm.length - 1]!;
       try {
-        await this.flushMemtable(oldest);
+        await this.flushMemtable(oldest, () => {
+          this.imm.pop();
+        });
       } catch (e) {
         this.fail(e, 'flush');
         return;
       }
-      this.imm.pop();
       this.wakeWriters();
       this.startCompactionLoop();
     }
   }
 
-  private async flushMemtable(m: Memtable): Promise<void> {
+  /** Writes `m` as L0 SSTs; `retire` runs in the same synchronous step that installs the new version. */
+  private async flushMemtable(m: Memtable, retire: () => void): Promise<void> {
     const packed = packEntries(m.entries());
     const result = await this.deps.executor.run({
       runs: [[{ kind: 'packed', bytes: packed }]],
@@ -407,7 +409,7 @@ export class LsmStore implements Store {
     const added = await this.uploadOutputs(result.files);
     await this.commit(
       { deleted: [], added: added.map((file) => ({ level: 0, file })) },
-      { lastSequence: m.lastSequence },
+      { lastSequence: m.lastSequence, onInstalled: retire },
     );
   }
 
@@ -448,7 +450,10 @@ export class LsmStore implements Store {
    * Writes the next manifest with `edit` applied to the CURRENT version (flush and compaction commit
    * concurrently; their edits commute: flush only adds L0 files, compaction removes exactly its inputs).
    */
-  private commit(edit: VersionEdit, extra: { lastSequence?: number; compactPointer?: { level: number; key: string } }): Promise<void> {
+  private commit(
+    edit: VersionEdit,
+    extra: { lastSequence?: number; compactPointer?: { level: number; key: string }; onInstalled?: () => void },
+  ): Promise<void> {
     const run = async (): Promise<void> => {
       const prev = this.state;
       const compactPointers = prev.compactPointers.slice();
@@ -462,7 +467,10 @@ export class LsmStore implements Store {
         compactPointers,
       };
       await writeManifest(this.deps.store, next, this.deps.clock.now());
+      // Installing the version and retiring what it replaces happen in one synchronous step, so no reader
+      // sees both (a flushed memtable and its SST would apply merge operands twice).
       this.state = next;
+      extra.onInstalled?.();
       this.tables.retain(new Set([...next.version.allFiles().map((f) => f.fileId), ...this.scanPins.keys()]));
     };
     const p = this.manifestLock.then(run);

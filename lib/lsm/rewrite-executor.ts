@@ -1,7 +1,8 @@
 /**
  * Scheduling of rewrite CPU work: a shared piscina pool of worker threads (default), or inline on the
- * calling thread (compactionWorkers: 0 — deterministic tests, tiny stores). Pools are shared per thread
- * count within a process, so many stores (or shards) do not each spawn their own threads.
+ * calling thread (compactionWorkers: 0 — deterministic tests, tiny stores). One pool per thread count per
+ * process, shared by every store (and reopen) so threads start once; idle threads exit after a timeout and
+ * never keep the process alive.
  */
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
@@ -14,18 +15,10 @@ export interface RewriteExecutor {
 
 const workerFile = fileURLToPath(new URL('../../workers/compaction-worker.js', import.meta.url));
 
-interface SharedPool {
-  pool: Piscina;
-  users: number;
-}
-const pools = new Map<number, SharedPool>();
+const pools = new Map<number, Piscina>();
 
 class PoolExecutor implements RewriteExecutor {
-  private released = false;
-  constructor(
-    private readonly threads: number,
-    private readonly shared: SharedPool,
-  ) {}
+  constructor(private readonly pool: Piscina) {}
 
   async run(task: RewriteTask): Promise<RewriteResult> {
     const transferList: ArrayBuffer[] = [];
@@ -37,16 +30,11 @@ class PoolExecutor implements RewriteExecutor {
         }
       }
     }
-    return (await this.shared.pool.run(task, { transferList })) as RewriteResult;
+    return (await this.pool.run(task, { transferList })) as RewriteResult;
   }
 
   async release(): Promise<void> {
-    if (this.released) return;
-    this.released = true;
-    if (--this.shared.users === 0) {
-      pools.delete(this.threads);
-      await this.shared.pool.destroy();
-    }
+    // The pool is process-wide; its idle threads time out on their own.
   }
 }
 
@@ -57,11 +45,11 @@ const inline: RewriteExecutor = {
 
 export function createRewriteExecutor(threads: number): RewriteExecutor {
   if (threads <= 0) return inline;
-  let shared = pools.get(threads);
-  if (shared === undefined) {
-    shared = { pool: new Piscina({ filename: workerFile, minThreads: 1, maxThreads: threads, idleTimeout: 30_000 }), users: 0 };
-    pools.set(threads, shared);
+  let pool = pools.get(threads);
+  if (pool === undefined) {
+    // execArgv: [] — workers must not inherit loaders or inspector flags of the host process.
+    pool = new Piscina({ filename: workerFile, minThreads: 0, maxThreads: threads, idleTimeout: 5_000, execArgv: [] });
+    pools.set(threads, pool);
   }
-  shared.users++;
-  return new PoolExecutor(threads, shared);
+  return new PoolExecutor(pool);
 }

@@ -40,12 +40,12 @@ export class Model {
     const all = [...this.map.values()].sort((a, b) => a.keyGroup - b.keyGroup || Buffer.compare(a.key, b.key));
     const out: ModelEntry[] = [];
     for (const e of all) {
+      if (o.limit !== undefined && out.length >= o.limit) break;
       if (o.keyGroup !== undefined && e.keyGroup !== o.keyGroup) continue;
       if (o.gte !== undefined && Buffer.compare(e.key, o.gte) < 0) continue;
       if (o.lt !== undefined && Buffer.compare(e.key, o.lt) >= 0) continue;
       if (o.prefix !== undefined && !Buffer.from(e.key).subarray(0, o.prefix.length).equals(o.prefix)) continue;
       out.push(e);
-      if (o.limit !== undefined && out.length >= o.limit) break;
     }
     return out;
   }

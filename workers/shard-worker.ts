@@ -1,0 +1,47 @@
+/**
+ * Shard worker thread: owns ONE LSM instance (one contiguous key-group range of a sharded store) and serves
+ * the router over `parentPort` (lib/daemon/shard-service.ts does the work).
+ *
+ * Messages: first this thread posts `{ type: 'ready', instanceId, keyGroups }` or
+ * `{ type: 'failed', error: FloeError.toJSON() }`; afterwards both directions carry only ArrayBuffers of
+ * concatenated frames (transferred, not copied). The shared block cache arrives as a descriptor in
+ * workerData and is attached here, so every shard reads and fills one SharedArrayBuffer arena.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { SharedBlockCache, type SharedBlockCacheDescriptor } from '../lib/cache/shared-block-cache.js';
+import { asFloeError } from '../lib/daemon/protocol.js';
+import { openShardStore, ShardService, type ShardInit } from '../lib/daemon/shard-service.js';
+
+interface WorkerData {
+  init: ShardInit;
+  cache?: SharedBlockCacheDescriptor;
+}
+
+async function main(): Promise<void> {
+  const port = parentPort;
+  if (port === null) throw new Error('shard-worker.js must run as a worker thread (it is started by the router)');
+  const { init, cache } = workerData as WorkerData;
+  let service: ShardService;
+  try {
+    const blockCache = cache ? SharedBlockCache.attach(cache) : undefined;
+    const lsm = await openShardStore(init, blockCache);
+    service = new ShardService(
+      lsm,
+      (batch) => port.postMessage(batch, [batch]),
+      () => port.close(),
+    );
+    port.postMessage({ type: 'ready', instanceId: lsm.instanceId, keyGroups: lsm.keyGroups });
+  } catch (e) {
+    port.postMessage({ type: 'failed', error: asFloeError(e).toJSON() });
+    port.close();
+    return;
+  }
+  port.on('message', (m: unknown) => {
+    if (m instanceof ArrayBuffer) service.handleBatch(new Uint8Array(m));
+  });
+}
+
+main().catch((e: unknown) => {
+  // Unexpected: let the thread die so the router fails this shard's requests loudly.
+  throw e;
+});
