@@ -5,6 +5,7 @@
  *   instances/<instanceId>/manifest/<seq>    immutable numbered manifests (20-digit, zero-padded)
  *   checkpoints/<checkpointId>.json          retained checkpoint records (what GC must keep)
  *   wal/<instanceId>/<seq>.log               optional write-ahead log segments
+ *   layouts/<name>/<seq>.json                shard layouts of the daemon / sharded store (lib/daemon/layout.ts)
  *
  * Sequence numbers are zero-padded so that lexicographic listing order is numeric order.
  */
@@ -29,6 +30,7 @@ export const SST_PREFIX = 'sst/';
 export const INSTANCES_PREFIX = 'instances/';
 export const CHECKPOINTS_PREFIX = 'checkpoints/';
 export const WAL_PREFIX = 'wal/';
+export const LAYOUTS_PREFIX = 'layouts/';
 
 export function sstPath(fileId: string): string {
   return `${SST_PREFIX}${checkId('file', fileId)}.sst`;
@@ -69,6 +71,21 @@ export function walPrefix(instanceId: string): string {
 
 export function walPath(instanceId: string, seq: number): string {
   return `${walPrefix(instanceId)}${pad(seq)}.log`;
+}
+
+/** Numbered shard layouts of one sharded store (name = its layout name); the highest seq is current. */
+export function layoutPrefix(name: string): string {
+  return `${LAYOUTS_PREFIX}${checkId('layout', name)}/`;
+}
+
+export function layoutPath(name: string, seq: number): string {
+  return `${layoutPrefix(name)}${pad(seq)}.json`;
+}
+
+/** The layout name and seq of a layout path, or undefined. */
+export function parseLayoutPath(path: string): { name: string; seq: number } | undefined {
+  const m = /^layouts\/([A-Za-z0-9_-]{1,128})\/(\d{20})\.json$/.exec(path);
+  return m ? { name: m[1]!, seq: Number(m[2]) } : undefined;
 }
 
 /**

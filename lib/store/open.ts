@@ -1,0 +1,186 @@
+/**
+ * `openObjectStore(uri, options)`: the one place that turns a primary-storage URI into an object-store stack,
+ *
+ *   backend (local | mem | s3 | webhdfs) → [inject, tests only] → retry → metrics
+ *
+ * and returns the top of the stack plus the metrics wrapper (for `stats().remote`).
+ *
+ * Accepted URIs: `file:///absolute/path`, `mem://name`, `s3://bucket[/prefix]`, `hdfs://host:port/path`.
+ * Anything else is a CONFIG error that names the URI, says what is wrong and lists the accepted forms.
+ * The S3 and WebHDFS backends live in `./s3.js` and `./webhdfs.js` and are loaded on first use, so a process
+ * that never opens them never loads the AWS SDK; they validate the details of their own URIs.
+ */
+import { fileURLToPath } from 'node:url';
+import { isAbsolute, resolve } from 'node:path';
+import type { HdfsOptions, S3Options } from '../api.js';
+import { FloeError } from '../errors.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import { LocalObjectStore, type LocalObjectStoreOptions } from './local.js';
+import { checkMemStoreName, openMemStore } from './mem.js';
+import { MetricsObjectStore } from './metrics.js';
+import type { ObjectStore } from './object-store.js';
+import { RetryingObjectStore, type RetryOptions } from './retry.js';
+
+export const ACCEPTED_SCHEMES = 'file:///absolute/path, mem://name, s3://bucket/prefix, hdfs://host:port/path';
+
+export interface OpenObjectStoreOptions {
+  s3?: S3Options;
+  hdfs?: HdfsOptions;
+  /** Options of the local backend (durability, stale temp age). */
+  local?: LocalObjectStoreOptions;
+  clock?: Clock;
+  random?: Random;
+  /** Retry policy, or false for no retry layer. */
+  retry?: RetryOptions | false;
+  /**
+   * Tests and benchmarks: wraps the backend before the retry layer, e.g. in a FaultInjectingObjectStore,
+   * so injected faults are retried the way real ones are.
+   */
+  inject?: (backend: ObjectStore) => ObjectStore;
+}
+
+export interface OpenedObjectStore {
+  /** The top of the stack: use this for all I/O. */
+  store: ObjectStore;
+  /** The metrics wrapper at the top (the same object as `store`), for `snapshot()`. */
+  metrics: MetricsObjectStore;
+}
+
+/** The parsed form of a primary-storage URI. */
+export type ParsedStoreUri =
+  | { scheme: 'file'; root: string }
+  | { scheme: 'mem'; name: string }
+  | { scheme: 's3'; uri: string }
+  | { scheme: 'hdfs'; uri: string };
+
+/** What the S3 and WebHDFS modules must export (typed here so this module builds without them). */
+interface S3Module {
+  createS3Store(uri: string, options: S3Options & { clock?: Clock; random?: Random }): Promise<ObjectStore>;
+}
+interface WebHdfsModule {
+  createWebHdfsStore(uri: string, options: HdfsOptions & { clock?: Clock; random?: Random }): Promise<ObjectStore>;
+}
+
+function bad(uri: string, what: string): FloeError {
+  return new FloeError('CONFIG', `primary storage URI ${JSON.stringify(uri)} is not valid: ${what}. Accepted: ${ACCEPTED_SCHEMES}.`, {
+    path: typeof uri === 'string' ? uri : undefined,
+  });
+}
+
+/** Parses and validates a primary-storage URI. Throws CONFIG naming the URI and the fix. */
+export function parseStoreUri(uri: string): ParsedStoreUri {
+  if (typeof uri !== 'string' || uri.trim() === '') throw bad(String(uri), 'it is empty');
+  if (uri !== uri.trim()) throw bad(uri, 'it has leading or trailing whitespace');
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(uri)?.[1]?.toLowerCase();
+  if (scheme === undefined) {
+    if (isAbsolute(uri)) throw bad(uri, `a bare path has no scheme; write file://${uri}`);
+    throw bad(uri, `relative paths are not accepted; write an absolute file URI such as file://${resolve(uri)}`);
+  }
+  switch (scheme) {
+    case 'file':
+      return { scheme: 'file', root: parseFileUri(uri) };
+    case 'mem': {
+      const m = /^mem:\/\/([^/?#]*)\/?$/i.exec(uri);
+      if (!m || m[1] === '') throw bad(uri, 'a mem store needs a name, as in mem://my-store');
+      try {
+        return { scheme: 'mem', name: checkMemStoreName(m[1]!) };
+      } catch (error) {
+        throw bad(uri, (error as Error).message);
+      }
+    }
+    case 's3': {
+      if (!/^s3:\/\/[^/?#]+/i.test(uri)) throw bad(uri, 'an S3 URI needs a bucket, as in s3://my-bucket/floe');
+      return { scheme: 's3', uri };
+    }
+    case 'hdfs': {
+      if (!/^hdfs:\/\/[^/?#]+/i.test(uri)) throw bad(uri, 'an HDFS URI needs the namenode host, as in hdfs://namenode:9870/floe');
+      return { scheme: 'hdfs', uri };
+    }
+    default:
+      throw bad(uri, `the scheme ${scheme}: is not supported`);
+  }
+}
+
+function parseFileUri(uri: string): string {
+  if (!uri.toLowerCase().startsWith('file://')) {
+    throw bad(uri, `a file URI needs three slashes and an absolute path, as in file:///var/lib/floe`);
+  }
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch (error) {
+    throw bad(uri, `it does not parse as a URL (${(error as Error).message})`);
+  }
+  if (url.host !== '' && url.host !== 'localhost') {
+    throw bad(
+      uri,
+      `"${url.host}" reads as a host name, so the path is relative or remote; use three slashes and an absolute path, ` +
+        `as in file:///${url.host}${url.pathname}`,
+    );
+  }
+  if (url.search !== '' || url.hash !== '') throw bad(uri, 'a file URI takes no query or fragment');
+  let root: string;
+  try {
+    root = fileURLToPath(url);
+  } catch (error) {
+    throw bad(uri, (error as Error).message);
+  }
+  if (root === '/' || root === '') throw bad(uri, 'the filesystem root cannot be the store folder; use a folder of its own');
+  return root;
+}
+
+/** Opens the backend for `uri`, then wraps it: [inject] → retry → metrics. */
+export async function openObjectStore(uri: string, options: OpenObjectStoreOptions = {}): Promise<OpenedObjectStore> {
+  const parsed = parseStoreUri(uri);
+  let backend = await openBackend(uri, parsed, options);
+  if (options.inject) backend = options.inject(backend);
+  const retried =
+    options.retry === false
+      ? backend
+      : new RetryingObjectStore(backend, {
+          ...(options.clock ? { clock: options.clock } : {}),
+          ...(options.random ? { random: options.random } : {}),
+          ...options.retry,
+        });
+  const metrics = new MetricsObjectStore(retried, options.clock ? { clock: options.clock } : {});
+  return { store: metrics, metrics };
+}
+
+async function openBackend(uri: string, parsed: ParsedStoreUri, options: OpenObjectStoreOptions): Promise<ObjectStore> {
+  const shared = { ...(options.clock ? { clock: options.clock } : {}), ...(options.random ? { random: options.random } : {}) };
+  switch (parsed.scheme) {
+    case 'file':
+      return LocalObjectStore.open(parsed.root, { ...(options.clock ? { clock: options.clock } : {}), ...options.local });
+    case 'mem':
+      return openMemStore(parsed.name, options.clock ? { clock: options.clock } : {});
+    case 's3': {
+      const mod = await loadBackend<S3Module>('./s3.js', 'createS3Store', uri);
+      return mod.createS3Store(parsed.uri, { ...options.s3, ...shared });
+    }
+    case 'hdfs': {
+      const mod = await loadBackend<WebHdfsModule>('./webhdfs.js', 'createWebHdfsStore', uri);
+      return mod.createWebHdfsStore(parsed.uri, { ...options.hdfs, ...shared });
+    }
+  }
+}
+
+/**
+ * Loads a backend module on first use. The specifier is a variable so this module compiles (and the other
+ * schemes work) whether or not that backend is part of the build.
+ */
+async function loadBackend<M>(specifier: string, factory: string, uri: string): Promise<M> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(specifier)) as Record<string, unknown>;
+  } catch (error) {
+    throw new FloeError('CONFIG', `cannot open ${uri}: the backend module ${specifier} failed to load (${(error as Error).message}); rebuild Floe`, {
+      cause: error,
+      path: uri,
+    });
+  }
+  if (typeof mod[factory] !== 'function') {
+    throw new FloeError('CONFIG', `cannot open ${uri}: the backend module ${specifier} does not export ${factory}(); rebuild Floe`, { path: uri });
+  }
+  return mod as M;
+}

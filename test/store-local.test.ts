@@ -1,0 +1,210 @@
+/**
+ * LocalObjectStore: the contract suite, plus what is specific to files — atomic visibility through temp
+ * files, temp cleanup, fsync, path conflicts, and errno → FloeError mapping.
+ */
+import t from 'tap';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isFloeError } from '../lib/errors.js';
+import { LOCAL_TEMP_DIR, LocalObjectStore, mapFsError } from '../lib/store/local.js';
+import type { Clock } from '../lib/util/clock.js';
+import { expectCode, runStoreContract, sameBytes } from './support/store-contract.js';
+
+function freshDir(): string {
+  return mkdtempSync(join(tmpdir(), 'floe-store-local-'));
+}
+
+runStoreContract(t, 'local', async () => {
+  const dir = freshDir();
+  const store = await LocalObjectStore.open(join(dir, 'root'));
+  return { store, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+});
+
+runStoreContract(t, 'local (durable: false)', async () => {
+  const dir = freshDir();
+  const store = await LocalObjectStore.open(dir, { durable: false });
+  return { store, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+});
+
+t.test('local: objects are files at their paths; a second store on the root sees them', async (t) => {
+  const dir = freshDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = await LocalObjectStore.open(dir);
+  t.equal(store.uri, `file://${dir}`, 'uri is the file URI of the root');
+  await store.put('sst/f-1.sst', Uint8Array.from([1, 2, 3]));
+  t.same([...readFileSync(join(dir, 'sst', 'f-1.sst'))], [1, 2, 3], 'the object is a plain file');
+  const again = await LocalObjectStore.open(dir);
+  sameBytes(t, await again.get('sst/f-1.sst'), Uint8Array.from([1, 2, 3]), 'another store on the same root reads it');
+  const got = await again.get('sst/f-1.sst', { offset: 1, length: 2 });
+  t.equal(Object.getPrototypeOf(got), Uint8Array.prototype, 'get returns a plain Uint8Array');
+  t.equal(got.byteOffset, 0, 'the result owns its ArrayBuffer (not a pooled slab)');
+  await store.close();
+  await expectCode(t, store.get('sst/f-1.sst'), 'CLOSED', 'get after close');
+  await expectCode(t, store.put('x', new Uint8Array(1)), 'CLOSED', 'put after close');
+});
+
+t.test('local: a put is invisible until complete, and an overwrite shows old bytes until then', async (t) => {
+  const dir = freshDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = await LocalObjectStore.open(dir);
+  await store.put('vis/existing', Uint8Array.from([1, 1, 1]));
+  const observed: string[] = [];
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let reachedMiddle: () => void = () => undefined;
+  const middle = new Promise<void>((resolve) => (reachedMiddle = resolve));
+  async function* slow(): AsyncGenerator<Uint8Array> {
+    yield new Uint8Array(100_000).fill(2);
+    reachedMiddle();
+    await gate;
+    yield new Uint8Array(100_000).fill(3);
+  }
+  async function* slowOverwrite(): AsyncGenerator<Uint8Array> {
+    yield Uint8Array.from([9, 9]);
+    await gate;
+    yield Uint8Array.from([9]);
+  }
+  const writing = store.putStream('vis/new', slow());
+  const overwriting = store.putStream('vis/existing', slowOverwrite());
+  await middle;
+  observed.push(`head=${String((await store.head('vis/new'))?.size)}`);
+  observed.push(`list=${(await store.list('vis/')).map((i) => `${i.path}:${i.size}`).join(',')}`);
+  const old = await store.get('vis/existing');
+  observed.push(`existing=${[...old].join('')}`);
+  t.ok(readdirSync(join(dir, LOCAL_TEMP_DIR)).length >= 1, 'the partial data sits in a temp file');
+  release();
+  await writing;
+  await overwriting;
+  t.same(observed, ['head=undefined', 'list=vis/existing:3', 'existing=111'], 'mid-write: the new object is invisible and the old one intact');
+  t.equal((await store.head('vis/new'))?.size, 200_000, 'after completion the whole object is visible');
+  sameBytes(t, await store.get('vis/existing'), Uint8Array.from([9, 9, 9]), 'after completion the overwrite is visible');
+  t.same(readdirSync(join(dir, LOCAL_TEMP_DIR)), [], 'no temp files remain');
+});
+
+t.test('local: failed writes leave no temp files; temp files are never listed', async (t) => {
+  const dir = freshDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = await LocalObjectStore.open(dir);
+  async function* failing(): AsyncGenerator<Uint8Array> {
+    yield new Uint8Array(10);
+    throw new Error('producer broke');
+  }
+  await t.rejects(store.putStream('f/x', failing()), { message: 'producer broke' }, "the producer's error passes through");
+  const aborted = new AbortController();
+  aborted.abort(new Error('stop'));
+  await t.rejects(store.put('f/y', new Uint8Array(5), { signal: aborted.signal }), { message: 'stop' }, 'an aborted put rejects with the reason');
+  t.same(readdirSync(join(dir, LOCAL_TEMP_DIR)), [], 'the temp folder is empty after failures');
+  writeFileSync(join(dir, LOCAL_TEMP_DIR, 'stray'), 'partial');
+  t.same(
+    (await store.list('')).map((i) => i.path),
+    [],
+    'a stray temp file is not listed',
+  );
+  await expectCode(t, store.get(`${LOCAL_TEMP_DIR}/stray`), 'INVALID_ARGUMENT', 'the temp folder is not addressable as objects');
+});
+
+t.test('local: stale temp files are removed on open, fresh ones kept', async (t) => {
+  const dir = freshDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  await LocalObjectStore.open(dir);
+  const temp = join(dir, LOCAL_TEMP_DIR);
+  writeFileSync(join(temp, 'old-crash-leftover'), 'x');
+  writeFileSync(join(temp, 'in-flight-elsewhere'), 'y');
+  const hourAgo = new Date(Date.now() - 3600_000);
+  utimesSync(join(temp, 'old-crash-leftover'), hourAgo, hourAgo);
+  await LocalObjectStore.open(dir);
+  t.same(readdirSync(temp), ['in-flight-elsewhere'], 'a temp file older than 15 minutes is removed; a fresh one kept');
+  const future: Clock = { now: () => Date.now() + 3600_000, sleep: async () => undefined };
+  await LocalObjectStore.open(dir, { clock: future, staleTempMs: 60_000 });
+  t.same(readdirSync(temp), [], 'the age is judged by the injected clock and staleTempMs');
+});
+
+t.test('local: durable puts fsync the file and the folders that gained names', async (t) => {
+  const dir = freshDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const durable = await LocalObjectStore.open(join(dir, 'd'));
+  t.same(durable.syncs, { files: 0, dirs: 1 }, 'creating the root fsyncs its parent');
+  await durable.put('a/b/c/obj', Uint8Array.from([1]));
+  t.equal(durable.syncs.files, 1, 'one file fsync per put');
+  // Created a, a/b, a/b/c: fsync root, a, a/b (new names) and a/b/c (the object's name).
+  t.equal(durable.syncs.dirs, 1 + 4, 'fsync of each folder that gained a name');
+  await durable.put('a/b/c/obj2', Uint8Array.from([2]), { ifNoneMatch: true });
+  t.equal(durable.syncs.files, 2, 'create-if-absent fsyncs the file too');
+  t.equal(durable.syncs.dirs, 1 + 5, 'and only the object folder when no folder is new');
+  await durable.putStream('a/s', [Uint8Array.from([1]), Uint8Array.from([2])]);
+  t.equal(durable.syncs.files, 3, 'putStream fsyncs the file');
+  const fast = await LocalObjectStore.open(join(dir, 'f'), { durable: false });
+  await fast.put('a/b/obj', Uint8Array.from([1]));
+  t.same(fast.syncs, { files: 0, dirs: 0 }, 'durable: false skips fsync');
+  sameBytes(t, await fast.get('a/b/obj'), Uint8Array.from([1]), 'and still stores the object');
+});
+
+t.test('local: a path cannot be both an object and a folder', async (t) => {
+  const dir = freshDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = await LocalObjectStore.open(dir);
+  await store.put('c/file', new Uint8Array(1));
+  await expectCode(t, store.put('c/file/under', new Uint8Array(1)), 'INVALID_ARGUMENT', 'a put under an object');
+  await store.put('c/folder/x', new Uint8Array(1));
+  await expectCode(t, store.put('c/folder', new Uint8Array(1)), 'INVALID_ARGUMENT', 'a put onto a folder');
+  await expectCode(t, store.put('c/folder', new Uint8Array(1), { ifNoneMatch: true }), 'INVALID_ARGUMENT', 'a create onto a folder');
+  await store.delete('c/folder');
+  t.ok(existsSync(join(dir, 'c', 'folder', 'x')), 'delete of a folder path removes nothing');
+  t.same(readdirSync(join(dir, LOCAL_TEMP_DIR)), [], 'failed publishes remove their temp files');
+});
+
+t.test('local: bad roots are CONFIG errors that say what to do', async (t) => {
+  const dir = freshDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  await expectCode(t, LocalObjectStore.open('relative/dir'), 'CONFIG', 'a relative root');
+  writeFileSync(join(dir, 'a-file'), 'x');
+  await expectCode(t, LocalObjectStore.open(join(dir, 'a-file')), 'CONFIG', 'a root that is a file');
+  await expectCode(t, LocalObjectStore.open(join(dir, 'a-file', 'below')), 'CONFIG', 'a root below a file');
+  await expectCode(t, LocalObjectStore.open(join(dir, 'missing'), { create: false }), 'CONFIG', 'a missing root with create: false');
+  try {
+    await LocalObjectStore.open(join(dir, 'missing'), { create: false });
+  } catch (error) {
+    t.match((error as Error).message, /does not exist; create it/, 'the message says what to do');
+  }
+  if (process.getuid?.() === 0) {
+    t.comment('running as root: permission bits do not stop root, so the real EACCES case is covered by mapFsError below');
+  } else {
+    const locked = join(dir, 'locked');
+    mkdirSync(locked);
+    chmodSync(locked, 0o500);
+    t.teardown(() => chmodSync(locked, 0o700));
+    await expectCode(t, LocalObjectStore.open(join(locked, 'store')), 'CONFIG', 'a root Floe may not create');
+  }
+});
+
+t.test('local: errno values map to FloeError codes', async (t) => {
+  const ctx = { uri: 'file:///data', root: '/data', path: 'sst/x.sst', file: '/data/sst/x.sst', what: 'read' };
+  const errno = (code: string): Error => Object.assign(new Error(`${code}: simulated`), { code });
+  const cases: Array<[string, string, boolean]> = [
+    ['ENOENT', 'NOT_FOUND', false],
+    ['EEXIST', 'ALREADY_EXISTS', false],
+    ['EACCES', 'CONFIG', false],
+    ['EPERM', 'CONFIG', false],
+    ['EROFS', 'CONFIG', false],
+    ['ENAMETOOLONG', 'INVALID_ARGUMENT', false],
+    ['ENOSPC', 'IO', false],
+    ['EDQUOT', 'IO', false],
+    ['EIO', 'IO', true],
+    ['EMFILE', 'IO', true],
+    ['ENFILE', 'IO', true],
+    ['EAGAIN', 'IO', true],
+    ['EBUSY', 'IO', true],
+    ['ESTALE', 'IO', true],
+    ['EXDEV', 'IO', false],
+  ];
+  for (const [code, floeCode, retryable] of cases) {
+    const mapped = mapFsError(errno(code), ctx);
+    t.ok(isFloeError(mapped) && mapped.code === floeCode && mapped.retryable === retryable, `${code} → ${floeCode}${retryable ? ' (retryable)' : ''}`);
+    t.equal(mapped.cause instanceof Error && (mapped.cause as Error & { code: string }).code, code, `${code} is kept as the cause`);
+  }
+  const denied = mapFsError(errno('EACCES'), ctx);
+  t.match(denied.message, /\/data\/sst\/x\.sst/, 'EACCES names the file');
+  t.match(denied.message, /read and write access to \/data/, 'EACCES says what to fix');
+  t.match(mapFsError(errno('ENOSPC'), ctx).message, /free space/, 'ENOSPC says what to fix');
+});

@@ -1,0 +1,17 @@
+/**
+ * Writes the golden SST files (test/golden/sst-v1-*.sst) from test/support/sst-golden-input.ts.
+ * Run from the repository root after building: `node dist/test/support/make-golden.js`.
+ * Only for a deliberate format change: the golden test fails on any byte difference so that such a change
+ * cannot happen by accident.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { GOLDEN_VARIANTS, buildGolden, goldenPath } from './sst-golden-input.js';
+
+for (const compression of GOLDEN_VARIANTS) {
+  const { bytes, info } = buildGolden(compression);
+  const path = goldenPath(compression);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, bytes);
+  process.stdout.write(`${path}: ${bytes.length} bytes, metaOffset ${info.metaOffset}, ${info.entries} entries\n`);
+}
