@@ -48,7 +48,7 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
   try {
-    const state = await claimInstance(store, options, clock, internals.initialState);
+    const state = await claimInstance(store, options, clock, random.fork(), internals.initialState);
     const blockCache = internals.blockCache ?? (options.blockCacheBytes > 0 ? SharedBlockCache.create(options.blockCacheBytes) : undefined);
     let diskCache: DiskCache | undefined;
     if (options.diskCacheBytes > 0) {
@@ -86,13 +86,15 @@ async function claimInstance(
   store: ObjectStore,
   o: ResolvedOptions,
   clock: Clock,
+  random: Random,
   initialState: OpenInternals['initialState'],
 ): Promise<ManifestState> {
   for (let attempt = 0; attempt < 5; attempt++) {
+    const writer = `${random.nextU32().toString(16).padStart(8, '0')}${random.nextU32().toString(16).padStart(8, '0')}`;
     const latest = await readLatestManifest(store, o.instanceId);
     const next: ManifestState =
       latest === undefined
-        ? (initialState?.(o) ?? {
+        ? ({ ...(initialState?.(o) ?? {
             instanceId: o.instanceId,
             epoch: 1,
             seq: 1,
@@ -102,8 +104,10 @@ async function claimInstance(
             keyGroups: [0, o.maxKeyGroups - 1],
             version: Version.empty(),
             compactPointers: [],
-          })
-        : { ...latest, epoch: latest.epoch + 1, seq: latest.seq + 1, nextFileNumber: 1 };
+          }),
+          writer,
+        } as ManifestState)
+        : { ...latest, epoch: latest.epoch + 1, seq: latest.seq + 1, nextFileNumber: 1, writer };
     if (latest !== undefined && latest.maxKeyGroups !== o.maxKeyGroups) {
       throw new FloeError(
         'CONFIG',

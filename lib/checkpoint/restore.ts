@@ -115,6 +115,7 @@ export function planRestore(records: CheckpointRecord[], range: [number, number]
     // L0 keeps each part's newest-first order; parts are disjoint in key groups, so their relative order is free.
     version: new Version(levels).apply({ deleted: [], added: [] }),
     compactPointers: [],
+    writer: '', // replaced by the claiming writer's id when the instance is created
   };
 }
 

@@ -31,6 +31,11 @@ export interface ManifestState {
   version: Version;
   /** Per level, the key after which the next size-triggered compaction starts (round robin). */
   compactPointers: Array<string | undefined>;
+  /**
+   * Random id of the writer that claimed this epoch. It makes every writer's manifest bytes unique, which
+   * the retry layer relies on when it resolves an ambiguous create-if-absent by comparing bytes.
+   */
+  writer: string;
 }
 
 interface ManifestJson {
@@ -45,6 +50,7 @@ interface ManifestJson {
   keyGroups: [number, number];
   levels: FileMetaJson[][];
   compactPointers: Array<string | null>;
+  writer: string;
   writtenAt: string;
 }
 
@@ -61,6 +67,7 @@ export function encodeManifest(m: ManifestState, now: number): Uint8Array {
     keyGroups: m.keyGroups,
     levels: m.version.levels.map((l) => l.map(fileMetaToJson)),
     compactPointers: m.compactPointers.map((p) => p ?? null),
+    writer: m.writer,
     writtenAt: new Date(now).toISOString(),
   };
   const body = Buffer.from(JSON.stringify(json), 'utf8');
@@ -105,6 +112,7 @@ export function decodeManifest(bytes: Uint8Array, path: string): ManifestState {
     keyGroups: json.keyGroups,
     version: new Version(levels),
     compactPointers: (json.compactPointers ?? []).map((p) => p ?? undefined),
+    writer: String(json.writer ?? ''),
   };
 }
 
