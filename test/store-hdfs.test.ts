@@ -331,6 +331,28 @@ async function clusterTests(config: HdfsTestConfig): Promise<void> {
     }
   });
 
+  void t.test("objects and folders: 'a' and 'a/b' cannot both exist", async (t) => {
+    const store = await open('folders');
+    try {
+      await store.put('a/b', Uint8Array.from([1]));
+      await expectCode(t, store.put('a', Uint8Array.from([2])), 'INVALID_ARGUMENT', 'a put onto a folder');
+      await expectCode(t, store.put('a', Uint8Array.from([2]), { ifNoneMatch: true }), 'INVALID_ARGUMENT', 'a create-if-absent onto a folder');
+      await expectCode(t, store.put('a/b/c', Uint8Array.from([3])), 'INVALID_ARGUMENT', 'a put under an object');
+      await expectCode(t, store.get('a/b/c'), 'NOT_FOUND', 'a get under an object');
+      t.equal(await store.head('a/b/c'), undefined, 'a head under an object');
+      await store.delete('a/b/c');
+      await store.delete('a');
+      t.pass('deleting under an object, or a folder, is a no-op');
+      t.same(
+        (await store.list('')).map((i) => i.path),
+        ['a/b'],
+        'and the object is still there, alone',
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   void t.test('a root that is a file is CONFIG at open', async (t) => {
     const store = await open('fileroot');
     try {

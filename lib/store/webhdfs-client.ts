@@ -190,14 +190,14 @@ export class WebHdfsClient {
     const remembered = this.datanodeOpens.get(hdfsPath);
     if (remembered !== undefined) {
       // Straight to the datanode that served this file before. Any failure there (datanode gone, file
-      // replaced or deleted, range refused) drops the entry and asks the namenode, whose answer counts.
+      // deleted, range refused) drops the entry and asks the namenode, whose answer counts.
       const direct = withRange(remembered, offset, length);
       const dnCtx: CallContext = { ...ctx, datanode: direct.host };
       try {
         const res = await this.send('GET', direct, dnCtx, signal);
         if (res.statusCode === 200) return await this.readBytes(res, dnCtx);
         await res.body.dump();
-      } catch (error) {
+      } catch {
         if (signal?.aborted) throw signal.reason;
       }
       this.datanodeOpens.delete(hdfsPath);
@@ -297,7 +297,7 @@ export class WebHdfsClient {
       const fail = (error: unknown): void => {
         if (signal?.aborted) settle(signal.reason);
         else if (producerError !== undefined) settle(producerError);
-        else settle(isFloeLike(error) ? error : this.transportError(error, ctx));
+        else settle(error instanceof FloeError ? error : this.transportError(error, ctx));
       };
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
       if (body instanceof Uint8Array) headers['content-length'] = String(body.byteLength);
@@ -563,10 +563,6 @@ function transportCode(err: unknown, depth = 0): string | undefined {
     }
   }
   return transportCode(e.cause, depth + 1);
-}
-
-function isFloeLike(error: unknown): error is FloeError {
-  return error instanceof FloeError;
 }
 
 /** Resolves when a writable with a full buffer drains, or rejects if it closes first. */

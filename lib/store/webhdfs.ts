@@ -3,7 +3,8 @@
  * through lib/store/webhdfs-client.ts. See docs/hdfs.md.
  *
  * Object `p` is the HDFS file `<root>/p`. How each operation maps:
- *   get     OPEN with offset/length (namenode 307 → datanode). A range starting at or past the end is an
+ *   get     OPEN with offset/length (namenode 307 → datanode; later reads of the same file go straight to
+ *           the datanode that served it, see webhdfs-client.ts). A range starting at or past the end is an
  *           error in WebHDFS; it is answered here with an empty array after GETFILESTATUS confirms the size.
  *   put     CREATE of a hidden temp file `.floe-tmp.<random>` in the object's folder, then one RENAME with
  *           options onto the object's name: `renameoptions=NONE` for create-if-absent (fails atomically if
