@@ -1,0 +1,705 @@
+/**
+ * DiskCache: the local-disk secondary cache for remote SST bytes, page-granular, under a hard byte budget,
+ * warm across restarts. Design and crash-safety argument: docs/caches.md; byte layout: disk-cache-layout.ts.
+ *
+ * - One data file of `slotCount` fixed slots ([32-byte header][page]); `slotCount` is derived from
+ *   `capacityBytes` so that the data file, the index (twice, while it is replaced) and a filesystem-metadata
+ *   reserve fit in the budget. The data file only grows into slots, never past the last one.
+ * - In memory: file key → (page → slot), per-slot state/pins/reference bit; CLOCK eviction.
+ * - Reads go through `source()`: cached pages are read and verified (header + CRC32C; a bad slot is dropped
+ *   and counted as a miss), then ALL missing pages are fetched with ONE remote read covering the page-aligned
+ *   span from the first to the last missing page, and admitted in the background. Pages already being fetched
+ *   by another request are awaited instead of fetched again.
+ * - The index is persisted on close, and after `persistEveryPages` admissions or `persistEveryMs` (checked on
+ *   admission; no timers). It is only a hint: a slot whose header does not match is never returned.
+ *
+ * REQUIRES: one DiskCache per folder at a time (one process). File ids are never reused for different bytes.
+ * All I/O goes through a LocalFs (lib/store/local-file.ts), so tests can inject faults.
+ */
+import { join } from 'node:path';
+import { FloeError } from '../errors.js';
+import { nodeLocalFs, type LocalFile, type LocalFs } from '../store/local-file.js';
+import { abortable } from '../util/abortable.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import type { ByteSource } from './byte-source.js';
+import { cacheFileKey } from './file-key.js';
+import {
+  DATA_FILE,
+  INDEX_FILE,
+  INDEX_TMP_FILE,
+  MAX_PAGES,
+  SLOT_HEADER_BYTES,
+  decodeIndex,
+  diskCacheGeometry,
+  encodeIndex,
+  encodeSlot,
+  verifySlot,
+  type IndexEntry,
+} from './disk-cache-layout.js';
+
+export interface DiskCacheOptions {
+  dir: string;
+  /** Hard budget for everything the cache keeps in `dir` (bytes). 0 disables the cache (and removes its files). */
+  capacityBytes: number;
+  /** Page size: a power of two from 4 KiB to 16 MiB. Default 64 KiB. */
+  pageBytes?: number;
+  clock?: Clock;
+  /** Local file I/O (default: the real filesystem); tests pass a fault-injecting wrapper. */
+  fs?: LocalFs;
+  /** Persist the index after this many admitted pages. Default max(64, slots / 8). */
+  persistEveryPages?: number;
+  /** ...or on the first admission this long after the last persist. Default 60 s. */
+  persistEveryMs?: number;
+}
+
+export interface DiskCacheStats {
+  capacity: number;
+  bytes: number;
+  hits: number;
+  misses: number;
+}
+
+const KiB = 1024;
+const DEFAULT_PAGE_BYTES = 64 * KiB;
+const DEFAULT_PERSIST_MS = 60_000;
+
+const FREE = 0;
+const READY = 1;
+const WRITING = 2;
+
+/** What the cache knows about one file. Replaced by a new record after `forget`. */
+interface FileRecord {
+  readonly keyStr: string;
+  readonly hi: number;
+  readonly lo: number;
+  /** page → slot, READY slots only. */
+  readonly pages: Map<number, number>;
+  /** Pages being written to a slot right now. */
+  readonly writing: Set<number>;
+  forgotten: boolean;
+}
+
+/** A part of the file held in memory: bytes starting at file offset `base`; `shared` if other readers see them too. */
+interface Piece {
+  bytes: Uint8Array;
+  base: number;
+  shared: boolean;
+}
+
+const noop = (): void => {};
+
+function keyString(hi: number, lo: number): string {
+  return `${hi}:${lo}`;
+}
+
+function shortRemoteRead(fileId: string, offset: number, asked: number, got: number): FloeError {
+  return new FloeError(
+    'IO',
+    `remote read of file ${fileId} returned ${got} bytes at ${offset}, ${asked} were asked; the object is shorter than its recorded size or the read was cut short. Retrying may help.`,
+    { retryable: true },
+  );
+}
+
+export class DiskCache {
+  private readonly capacity: number;
+  private readonly pageBytes: number;
+  private readonly slotBytes: number;
+  private readonly slotCount: number;
+  private readonly clock: Clock;
+  private readonly fs: LocalFs;
+  private readonly dir: string;
+  private readonly data: LocalFile | undefined;
+  private readonly persistEveryPages: number;
+  private readonly persistEveryMs: number;
+
+  private readonly files = new Map<string, FileRecord>();
+  private readonly state: Uint8Array;
+  private readonly pins: Int32Array;
+  private readonly ref: Uint8Array;
+  private readonly gen: Uint32Array;
+  private readonly slotFile: (FileRecord | undefined)[];
+  private readonly slotPage: Uint32Array;
+  private readonly slotLen: Uint32Array;
+  private readonly free: number[] = [];
+  /** Slots below this exist in the data file; the file grows one slot at a time up to slotCount. */
+  private grown: number;
+  private hand = 0;
+  private cachedBytes = 0;
+  private hits = 0;
+  private misses = 0;
+  private errors = 0;
+
+  /** In-flight remote fetches of single pages ("<hi>:<lo>:<page>"), kept until the page is written. */
+  private readonly inflight = new Map<string, Promise<Uint8Array>>();
+  /** Background work (admission writes, index writes); never rejects; awaited by close. */
+  private readonly tasks = new Set<Promise<void>>();
+  private changesSincePersist = 0;
+  private lastPersistAt: number;
+  private persisting: Promise<void> | undefined;
+  private persistQueued = false;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  private constructor(o: {
+    options: DiskCacheOptions;
+    pageBytes: number;
+    slotBytes: number;
+    slotCount: number;
+    fs: LocalFs;
+    data: LocalFile | undefined;
+    grown: number;
+  }) {
+    this.capacity = o.options.capacityBytes;
+    this.pageBytes = o.pageBytes;
+    this.slotBytes = o.slotBytes;
+    this.slotCount = o.slotCount;
+    this.clock = o.options.clock ?? systemClock;
+    this.fs = o.fs;
+    this.dir = o.options.dir;
+    this.data = o.data;
+    this.grown = o.grown;
+    this.persistEveryPages = o.options.persistEveryPages ?? Math.max(64, Math.floor(o.slotCount / 8));
+    this.persistEveryMs = o.options.persistEveryMs ?? DEFAULT_PERSIST_MS;
+    this.lastPersistAt = this.clock.now();
+    const n = o.slotCount;
+    this.state = new Uint8Array(n);
+    this.pins = new Int32Array(n);
+    this.ref = new Uint8Array(n);
+    this.gen = new Uint32Array(n);
+    this.slotFile = new Array<FileRecord | undefined>(n).fill(undefined);
+    this.slotPage = new Uint32Array(n);
+    this.slotLen = new Uint32Array(n);
+  }
+
+  /**
+   * Opens the cache in `options.dir` (created if missing; replaced if it is not a folder), loading the
+   * persisted index. A missing, torn or foreign index means starting empty; a data file larger than the
+   * current budget allows is truncated first. Throws CONFIG for bad options or an unusable folder.
+   */
+  static async open(options: DiskCacheOptions): Promise<DiskCache> {
+    const capacity = options.capacityBytes;
+    if (!Number.isSafeInteger(capacity) || capacity < 0) {
+      throw new FloeError('CONFIG', `diskCacheBytes must be a non-negative integer of bytes, got ${capacity}; use 0 to disable the disk cache`);
+    }
+    const pageBytes = options.pageBytes ?? DEFAULT_PAGE_BYTES;
+    if (!Number.isInteger(pageBytes) || pageBytes < 4 * KiB || pageBytes > 16 * 1024 * KiB || (pageBytes & (pageBytes - 1)) !== 0) {
+      throw new FloeError('CONFIG', `disk cache pageBytes must be a power of two from 4 KiB to 16 MiB, got ${pageBytes}`);
+    }
+    for (const [name, v] of [['persistEveryPages', options.persistEveryPages], ['persistEveryMs', options.persistEveryMs]] as const) {
+      if (v !== undefined && (!Number.isFinite(v) || v < 1)) throw new FloeError('CONFIG', `disk cache ${name} must be a positive number, got ${v}`);
+    }
+    const fs = options.fs ?? nodeLocalFs;
+    const g = diskCacheGeometry(capacity, pageBytes);
+    const dataPath = join(options.dir, DATA_FILE);
+    const indexPath = join(options.dir, INDEX_FILE);
+    const tmpPath = join(options.dir, INDEX_TMP_FILE);
+    if (g.slotCount === 0) {
+      // Disabled (or too small for one page): leave nothing behind that would count against a zero budget.
+      for (const p of [dataPath, indexPath, tmpPath]) await fs.remove(p);
+      return new DiskCache({ options, pageBytes, slotBytes: g.slotBytes, slotCount: 0, fs, data: undefined, grown: 0 });
+    }
+    const openData = async (): Promise<{ data: LocalFile; size: number }> => {
+      if (!(await fs.isDirectory(options.dir))) {
+        await fs.remove(options.dir);
+        await fs.mkdirp(options.dir);
+      }
+      const data = await fs.open(dataPath, 'readwrite');
+      try {
+        return { data, size: await data.size() };
+      } catch (e) {
+        await data.close().catch(noop);
+        throw e;
+      }
+    };
+    let opened: { data: LocalFile; size: number };
+    try {
+      opened = await openData();
+    } catch (e) {
+      // The folder is ours alone and holds only cache state: rebuild it once before giving up.
+      if (e instanceof FloeError && e.code === 'CONFIG') throw e;
+      await fs.remove(options.dir);
+      opened = await openData();
+    }
+    const { data } = opened;
+    let size = opened.size;
+    const limit = g.slotCount * g.slotBytes;
+    if (size > limit) {
+      await data.truncate(limit);
+      size = limit;
+    }
+    let entries: IndexEntry[] = [];
+    try {
+      const bytes = await fs.readFile(indexPath);
+      entries = (bytes && decodeIndex(bytes, pageBytes)) ?? [];
+      await fs.remove(tmpPath);
+    } catch {
+      entries = []; // an unreadable index only costs warmth
+    }
+    const cache = new DiskCache({ options, pageBytes, slotBytes: g.slotBytes, slotCount: g.slotCount, fs, data, grown: Math.ceil(size / g.slotBytes) });
+    cache.install(entries);
+    return cache;
+  }
+
+  /** Loads persisted entries as READY slots (hints: each is verified when read) and builds the free list. */
+  private install(entries: readonly IndexEntry[]): void {
+    for (const e of entries) {
+      if (e.slot >= this.grown || this.state[e.slot] !== FREE || e.length === 0 || e.length > this.pageBytes) continue;
+      const rec = this.record(keyString(e.hi, e.lo), e.hi, e.lo);
+      if (rec.pages.has(e.page)) continue;
+      this.publish(e.slot, rec, e.page, e.length);
+    }
+    for (let s = this.grown - 1; s >= 0; s--) if (this.state[s] === FREE) this.free.push(s);
+  }
+
+  /**
+   * A ByteSource for file `fileId` of `fileSize` bytes that reads through this cache from `remote`.
+   * `read(..., { fillCache: false })` serves cached pages but does not admit what it fetches.
+   */
+  source(fileId: string, fileSize: number, remote: ByteSource): ByteSource {
+    if (!Number.isSafeInteger(fileSize) || fileSize < 0) {
+      throw new FloeError('INVALID_ARGUMENT', `file size of ${fileId} must be a non-negative integer, got ${fileSize}`);
+    }
+    const key = cacheFileKey(fileId);
+    const keyStr = keyString(key.hi, key.lo);
+    return {
+      read: (offset, length, options) => this.readThrough(fileId, keyStr, key.hi, key.lo, fileSize, remote, offset, length, options),
+    };
+  }
+
+  /**
+   * Admits `bytes` found at `offset` of file `fileId` (flush or compaction output, refills): every page
+   * fully inside the range, and a trailing partial page (the file's short last page, or a prefix that is
+   * replaced when the full page is admitted later). A leading partial page is skipped. Resolves when written.
+   * Local write failures are counted, not thrown: the cache is only a cache.
+   */
+  async admit(fileId: string, bytes: Uint8Array, offset = 0): Promise<void> {
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      throw new FloeError('INVALID_ARGUMENT', `admit offset must be a non-negative integer, got ${offset}`);
+    }
+    if (this.closed || this.slotCount === 0 || bytes.length === 0) return;
+    const key = cacheFileKey(fileId);
+    const P = this.pageBytes;
+    const end = offset + bytes.length;
+    // One record for the whole admission: if the file is forgotten meanwhile, the rest is not admitted.
+    const rec = this.record(keyString(key.hi, key.lo), key.hi, key.lo);
+    const work = (async () => {
+      try {
+        for (let p = Math.ceil(offset / P); p * P < end && p < MAX_PAGES; p++) {
+          const from = p * P - offset;
+          await this.writePage(rec, p, bytes.subarray(from, Math.min(from + P, bytes.length)));
+        }
+      } finally {
+        this.dropIfEmpty(rec);
+      }
+    })();
+    await this.track(work);
+  }
+
+  /** Drops every page of `fileId` (the file was deleted from primary storage). */
+  async forget(fileId: string): Promise<void> {
+    const key = cacheFileKey(fileId);
+    const keyStr = keyString(key.hi, key.lo);
+    const rec = this.files.get(keyStr);
+    if (rec === undefined) return;
+    rec.forgotten = true;
+    this.files.delete(keyStr);
+    for (const slot of rec.pages.values()) this.release(slot);
+    rec.pages.clear();
+    this.changesSincePersist++;
+  }
+
+  /** Whether every byte of [offset, offset+length) of `fileId` is in cached pages (not verified here). */
+  isCached(fileId: string, offset: number, length: number): boolean {
+    if (this.closed || length <= 0) return !this.closed && length === 0;
+    const key = cacheFileKey(fileId);
+    const rec = this.files.get(keyString(key.hi, key.lo));
+    if (rec === undefined) return false;
+    const P = this.pageBytes;
+    const end = offset + length;
+    for (let p = Math.floor(offset / P); p * P < end; p++) {
+      const slot = rec.pages.get(p);
+      if (slot === undefined || this.slotLen[slot]! < Math.min(P, end - p * P)) return false;
+    }
+    return true;
+  }
+
+  stats(): DiskCacheStats {
+    return { capacity: this.capacity, bytes: this.cachedBytes, hits: this.hits, misses: this.misses };
+  }
+
+  /** Local I/O failures so far (reads, admissions, index writes); each only cost cache warmth. */
+  get ioErrors(): number {
+    return this.errors;
+  }
+
+  /** Waits for background writes, persists the index, closes the data file. Idempotent; never rejects for local I/O failures. */
+  close(): Promise<void> {
+    if (this.closing === undefined) {
+      this.closed = true;
+      this.closing = (async () => {
+        while (this.tasks.size > 0) await Promise.all([...this.tasks]);
+        if (this.data === undefined) return;
+        await this.persistNow();
+        await this.data.close().catch(() => {
+          this.errors++;
+        });
+      })();
+    }
+    return this.closing;
+  }
+
+  // ---- read path ----
+
+  private async readThrough(
+    fileId: string,
+    keyStr: string,
+    hi: number,
+    lo: number,
+    fileSize: number,
+    remote: ByteSource,
+    offset: number,
+    length: number,
+    options: { signal?: AbortSignal; fillCache?: boolean } | undefined,
+  ): Promise<Uint8Array> {
+    const signal = options?.signal;
+    if (signal?.aborted) throw signal.reason;
+    if (this.closed) throw new FloeError('CLOSED', `disk cache in ${this.dir} is closed; open the store again`);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > fileSize) {
+      throw new FloeError(
+        'INVALID_ARGUMENT',
+        `read of ${length} bytes at ${offset} is outside file ${fileId} of ${fileSize} bytes; read within the file`,
+      );
+    }
+    if (length === 0) return new Uint8Array(0);
+    const P = this.pageBytes;
+    const p0 = Math.floor(offset / P);
+    const p1 = Math.floor((offset + length - 1) / P);
+    const count = p1 - p0 + 1;
+    if (this.slotCount === 0 || p1 >= MAX_PAGES) {
+      this.misses += count;
+      const bytes = await remote.read(offset, length, signal ? { signal } : undefined);
+      if (bytes.length !== length) throw shortRemoteRead(fileId, offset, length, bytes.length);
+      return bytes;
+    }
+    const pageLen = (p: number): number => Math.min(P, fileSize - p * P);
+    const pieces: (Piece | undefined)[] = new Array<Piece | undefined>(count).fill(undefined);
+
+    // 1. Cached pages, each verified.
+    const rec = this.files.get(keyStr);
+    if (rec !== undefined) {
+      const reads: Promise<void>[] = [];
+      for (let p = p0; p <= p1; p++) {
+        const slot = rec.pages.get(p);
+        if (slot === undefined || this.slotLen[slot] !== pageLen(p)) continue;
+        reads.push(
+          this.readSlot(rec, slot, p, pageLen(p)).then((bytes) => {
+            if (bytes !== undefined) pieces[p - p0] = { bytes, base: p * P, shared: false };
+          }),
+        );
+      }
+      if (reads.length > 0) await Promise.all(reads);
+    }
+    const missing: number[] = [];
+    for (let i = 0; i < count; i++) if (pieces[i] === undefined) missing.push(p0 + i);
+    this.hits += count - missing.length;
+    this.misses += missing.length;
+
+    // 2. Missing pages: at most one remote read.
+    if (missing.length > 0) {
+      if (options?.fillCache === false) {
+        const start = Math.max(offset, missing[0]! * P);
+        const end = Math.min(offset + length, (missing[missing.length - 1]! + 1) * P);
+        const bytes = await remote.read(start, end - start, signal ? { signal } : undefined);
+        if (bytes.length !== end - start) throw shortRemoteRead(fileId, start, end - start, bytes.length);
+        if (missing.length === count) return bytes;
+        for (const p of missing) pieces[p - p0] = { bytes, base: start, shared: false };
+      } else {
+        const fetched = await abortable(this.fetchPages(fileId, keyStr, hi, lo, remote, missing, pageLen), signal);
+        for (let i = 0; i < missing.length; i++) pieces[missing[i]! - p0] = { bytes: fetched[i]!, base: missing[i]! * P, shared: true };
+      }
+    }
+
+    // 3. Assemble. One unshared piece covering the request: a view, no copy. Fetched pages are shared with
+    // concurrent readers and with the admission write, so callers always get their own copy of those.
+    const first = pieces[0]!;
+    if (count === 1 && !first.shared) return first.bytes.subarray(offset - first.base, offset - first.base + length);
+    const out = new Uint8Array(length);
+    for (let i = 0; i < count; i++) {
+      const piece = pieces[i]!;
+      const from = Math.max(offset, (p0 + i) * P);
+      const to = Math.min(offset + length, (p0 + i + 1) * P);
+      out.set(piece.bytes.subarray(from - piece.base, to - piece.base), from - offset);
+    }
+    return out;
+  }
+
+  /**
+   * The bytes of each page in `missing` (ascending): pages another request is already fetching are awaited;
+   * the rest come from ONE remote read spanning the first to the last of them, and are admitted afterwards.
+   * The remote read is shared, so it does not take any one caller's abort signal.
+   */
+  private fetchPages(
+    fileId: string,
+    keyStr: string,
+    hi: number,
+    lo: number,
+    remote: ByteSource,
+    missing: readonly number[],
+    pageLen: (p: number) => number,
+  ): Promise<Uint8Array[]> {
+    const P = this.pageBytes;
+    const waits: Promise<Uint8Array>[] = [];
+    const toFetch: number[] = [];
+    for (const p of missing) {
+      const pending = this.inflight.get(`${keyStr}:${p}`);
+      if (pending !== undefined) waits.push(pending);
+      else toFetch.push(p);
+    }
+    if (toFetch.length > 0) {
+      const first = toFetch[0]!;
+      const last = toFetch[toFetch.length - 1]!;
+      const start = first * P;
+      const spanLength = last * P + pageLen(last) - start;
+      const registered = new Map<number, Promise<Uint8Array>>();
+      const unregister = (): void => {
+        for (const [p, page] of registered) if (this.inflight.get(`${keyStr}:${p}`) === page) this.inflight.delete(`${keyStr}:${p}`);
+      };
+      const span = remote.read(start, spanLength).then((bytes) => {
+        if (bytes.length !== spanLength) throw shortRemoteRead(fileId, start, spanLength, bytes.length);
+        return bytes;
+      });
+      // Registered before any waiter's handler: a failed fetch is forgotten before anyone sees the error,
+      // so a retry fetches again instead of finding the failure in flight.
+      span.catch(unregister);
+      for (const p of toFetch) {
+        const page = span.then((bytes) => bytes.subarray(p * P - start, p * P - start + pageLen(p)));
+        page.catch(noop); // the caller awaits it below; this only keeps an abandoned wait from being unhandled
+        this.inflight.set(`${keyStr}:${p}`, page);
+        registered.set(p, page);
+      }
+      // Taken now: a file forgotten while its pages are fetched does not get them admitted afterwards.
+      const rec = this.record(keyStr, hi, lo);
+      const admitAll = async (): Promise<void> => {
+        try {
+          const bytes = await span;
+          for (const p of toFetch) {
+            await this.writePage(rec, p, bytes.subarray(p * P - start, p * P - start + pageLen(p)));
+          }
+        } catch {
+          // The remote read failed: the callers get the error; nothing to admit.
+        } finally {
+          unregister();
+          this.dropIfEmpty(rec);
+        }
+      };
+      void this.track(admitAll());
+      let w = 0;
+      const ordered: Promise<Uint8Array>[] = [];
+      for (const p of missing) ordered.push(registered.get(p) ?? waits[w++]!);
+      return Promise.all(ordered);
+    }
+    return Promise.all(waits);
+  }
+
+  /** The verified page in `slot`, or undefined (the slot is then dropped unless it was reused meanwhile). */
+  private async readSlot(rec: FileRecord, slot: number, page: number, length: number): Promise<Uint8Array | undefined> {
+    const generation = this.gen[slot]!;
+    this.pins[slot]!++;
+    let raw: Uint8Array | undefined;
+    try {
+      // Held so that close() does not close the data file under it.
+      raw = await this.hold(this.data!.read(slot * this.slotBytes, SLOT_HEADER_BYTES + length));
+    } catch {
+      this.errors++;
+    } finally {
+      this.pins[slot]!--;
+    }
+    const bytes = raw === undefined ? undefined : verifySlot(raw, { hi: rec.hi, lo: rec.lo, page, length });
+    if (bytes !== undefined) {
+      this.ref[slot] = 1;
+      return bytes;
+    }
+    if (this.gen[slot] === generation && this.state[slot] === READY) this.release(slot);
+    return undefined;
+  }
+
+  // ---- slots ----
+
+  private record(keyStr: string, hi: number, lo: number): FileRecord {
+    let rec = this.files.get(keyStr);
+    if (rec === undefined) {
+      rec = { keyStr, hi, lo, pages: new Map(), writing: new Set(), forgotten: false };
+      this.files.set(keyStr, rec);
+    }
+    return rec;
+  }
+
+  private publish(slot: number, rec: FileRecord, page: number, length: number): void {
+    this.state[slot] = READY;
+    this.slotFile[slot] = rec;
+    this.slotPage[slot] = page;
+    this.slotLen[slot] = length;
+    this.ref[slot] = 0;
+    rec.pages.set(page, slot);
+    this.cachedBytes += length;
+  }
+
+  /** Unmaps a READY slot (its bytes no longer count). The caller reuses it or it goes to the free list. */
+  private unmap(slot: number): void {
+    const rec = this.slotFile[slot]!;
+    if (rec.pages.get(this.slotPage[slot]!) === slot) rec.pages.delete(this.slotPage[slot]!);
+    this.cachedBytes -= this.slotLen[slot]!;
+    this.state[slot] = FREE;
+    this.slotFile[slot] = undefined;
+    this.gen[slot]!++;
+    this.dropIfEmpty(rec);
+  }
+
+  /** Records of files with nothing cached or being written are dropped: the map must not grow with every file ever read. */
+  private dropIfEmpty(rec: FileRecord): void {
+    if (rec.pages.size === 0 && rec.writing.size === 0 && this.files.get(rec.keyStr) === rec) this.files.delete(rec.keyStr);
+  }
+
+  /**
+   * The record to publish a finished write of `rec` into: `rec` itself (re-attached if it was dropped for
+   * being empty), a newer record of the same file, or undefined if the file was forgotten.
+   */
+  private live(rec: FileRecord): FileRecord | undefined {
+    if (rec.forgotten) return undefined;
+    const current = this.files.get(rec.keyStr);
+    if (current !== undefined) return current;
+    this.files.set(rec.keyStr, rec);
+    return rec;
+  }
+
+  private release(slot: number): void {
+    this.unmap(slot);
+    this.free.push(slot);
+  }
+
+  /** A FREE slot to write into: the free list, a new slot at the end of the file, or a CLOCK victim. -1 if none. */
+  private allocate(): number {
+    while (this.free.length > 0) {
+      const s = this.free.pop()!;
+      if (this.state[s] === FREE) return s;
+    }
+    if (this.grown < this.slotCount) return this.grown++;
+    for (let step = 0; step < 2 * this.slotCount; step++) {
+      const s = this.hand;
+      this.hand = (this.hand + 1) % this.slotCount;
+      if (this.state[s] !== READY || this.pins[s] !== 0) continue;
+      if (this.ref[s] !== 0) {
+        this.ref[s] = 0;
+        continue;
+      }
+      this.unmap(s);
+      return s;
+    }
+    return -1;
+  }
+
+  /** Writes one page into a slot and publishes it. Skips pages already cached (at least as long) or being written. */
+  private async writePage(rec: FileRecord, page: number, bytes: Uint8Array): Promise<void> {
+    if (this.data === undefined || rec.forgotten || rec.writing.has(page)) return;
+    const existing = rec.pages.get(page);
+    if (existing !== undefined && this.slotLen[existing]! >= bytes.length) return;
+    const slot = this.allocate();
+    if (slot < 0) return;
+    this.state[slot] = WRITING;
+    const generation = ++this.gen[slot]!;
+    rec.writing.add(page);
+    let ok = false;
+    try {
+      await this.data.write(slot * this.slotBytes, encodeSlot({ hi: rec.hi, lo: rec.lo, page, length: bytes.length }, bytes));
+      ok = true;
+    } catch {
+      this.errors++;
+    } finally {
+      rec.writing.delete(page);
+    }
+    if (this.gen[slot] !== generation) return; // cannot happen (WRITING slots are never handed out), but never publish a reused slot
+    const target = ok ? this.live(rec) : undefined;
+    if (target === undefined) {
+      this.state[slot] = FREE;
+      this.free.push(slot);
+      return;
+    }
+    // Publish first, then drop a shorter copy of the page, so the record is never momentarily empty.
+    const old = target.pages.get(page);
+    this.publish(slot, target, page, bytes.length);
+    if (old !== undefined) this.release(old);
+    this.changesSincePersist++;
+    if (this.changesSincePersist >= this.persistEveryPages || this.clock.now() - this.lastPersistAt >= this.persistEveryMs) {
+      this.schedulePersist();
+    }
+  }
+
+  // ---- persistence ----
+
+  /** Background work: close() waits for it; a failure is counted (it only costs cache warmth). Never rejects. */
+  private track(work: Promise<void>): Promise<void> {
+    return this.hold(
+      work.catch(() => {
+        this.errors++;
+      }),
+    );
+  }
+
+  /** Makes close() wait for `work` before closing the data file; returns `work` unchanged. */
+  private hold<T>(work: Promise<T>): Promise<T> {
+    const settled = work.then(noop, noop);
+    this.tasks.add(settled);
+    void settled.finally(() => this.tasks.delete(settled));
+    return work;
+  }
+
+  private schedulePersist(): void {
+    if (this.persisting !== undefined) {
+      this.persistQueued = true;
+      return;
+    }
+    this.persisting = this.track(
+      (async () => {
+        do {
+          this.persistQueued = false;
+          await this.persistNow();
+        } while (this.persistQueued && !this.closed);
+      })().finally(() => {
+        this.persisting = undefined;
+      }),
+    );
+  }
+
+  /**
+   * Writes the index of READY slots: data file fsynced first (so listed slots are on disk), then a new
+   * index file fsynced and renamed over the old one. Failures are counted; the old index stays valid
+   * (every slot is verified on read anyway).
+   */
+  private async persistNow(): Promise<void> {
+    if (this.data === undefined) return;
+    this.changesSincePersist = 0;
+    this.lastPersistAt = this.clock.now();
+    const entries: IndexEntry[] = [];
+    for (let s = 0; s < this.grown; s++) {
+      if (this.state[s] !== READY) continue;
+      const rec = this.slotFile[s]!;
+      entries.push({ slot: s, hi: rec.hi, lo: rec.lo, page: this.slotPage[s]!, length: this.slotLen[s]! });
+    }
+    const bytes = encodeIndex(this.pageBytes, this.slotCount, entries);
+    const tmpPath = join(this.dir, INDEX_TMP_FILE);
+    try {
+      await this.data.sync();
+      const tmp = await this.fs.open(tmpPath, 'truncate');
+      try {
+        await tmp.write(0, bytes);
+        await tmp.sync();
+      } finally {
+        await tmp.close();
+      }
+      await this.fs.rename(tmpPath, join(this.dir, INDEX_FILE));
+    } catch {
+      this.errors++;
+      await this.fs.remove(tmpPath).catch(noop);
+    }
+  }
+}

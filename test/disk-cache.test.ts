@@ -1,0 +1,511 @@
+import t from 'tap';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DiskCache, type DiskCacheOptions } from '../lib/cache/disk-cache.js';
+import { DATA_FILE, INDEX_FILE, SLOT_HEADER_BYTES, diskCacheGeometry, diskUsageBound } from '../lib/cache/disk-cache-layout.js';
+import type { ByteSource } from '../lib/cache/byte-source.js';
+import { FloeError } from '../lib/errors.js';
+import { nodeLocalFs, type LocalFile, type LocalFs } from '../lib/store/local-file.js';
+import { Random, seedFromEnv } from '../lib/util/random.js';
+
+const seed = seedFromEnv();
+t.comment(`FLOE_SEED=${seed}`);
+
+const KiB = 1024;
+
+/** The "remote": a file held in memory; counts reads; optionally waits on a gate before answering. */
+class FakeRemote implements ByteSource {
+  readonly calls: { offset: number; length: number }[] = [];
+  gate: Promise<void> | undefined;
+  fail: Error | undefined;
+  constructor(readonly bytes: Uint8Array) {}
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    this.calls.push({ offset, length });
+    if (this.gate) await this.gate;
+    if (this.fail) throw this.fail;
+    return this.bytes.slice(offset, offset + length); // short past the end, like a truncated object
+  }
+}
+
+function tempDir(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'floe-disk-cache-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 'cache');
+}
+
+/** Disk use of a folder: sum of file sizes and sum of allocated blocks (st_blocks × 512), recursively. */
+function diskUse(dir: string): { size: number; allocated: number } {
+  let size = 0;
+  let allocated = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return { size, allocated };
+  }
+  for (const name of names) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    if (st.isDirectory()) {
+      const sub = diskUse(p);
+      size += sub.size;
+      allocated += sub.allocated;
+    } else {
+      size += st.size;
+      allocated += st.blocks * 512;
+    }
+  }
+  return { size, allocated };
+}
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
+}
+
+/** Flips one byte in every slot's data area of the data file. */
+function corruptEverySlot(dir: string, slotBytes: number, at = 100): number {
+  const path = join(dir, DATA_FILE);
+  const size = statSync(path).size;
+  const fd = openSync(path, 'r+');
+  let n = 0;
+  try {
+    for (let pos = SLOT_HEADER_BYTES + at; pos < size; pos += slotBytes) {
+      const b = Buffer.alloc(1);
+      readSync(fd, b, 0, 1, pos);
+      b[0] = b[0]! ^ 0x5a;
+      writeSync(fd, b, 0, 1, pos);
+      n++;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return n;
+}
+
+const open = (o: DiskCacheOptions): Promise<DiskCache> => DiskCache.open(o);
+
+t.test('seeded model: reads return the remote bytes, one remote read at most, budget holds across restarts', async (t) => {
+  const random = new Random(seed);
+  const dir = tempDir(t);
+  const pageBytes = random.pick([4 * KiB, 8 * KiB]);
+  const capacity = random.pick([64 * KiB, 160 * KiB, 400 * KiB]);
+  const ctx = `seed ${seed} page ${pageBytes} capacity ${capacity}`;
+  const files = Array.from({ length: 6 }, (_, i) => {
+    const size = random.bool(0.2) ? random.int(pageBytes) + 1 : random.range(pageBytes, 12 * pageBytes + 777);
+    return { id: `model-file-${i}`, remote: new FakeRemote(random.bytes(size)) };
+  });
+  let cache = await open({ dir, capacityBytes: capacity, pageBytes, persistEveryPages: 20 });
+  let failures = 0;
+  let maxUse = 0;
+  let pagesRequested = 0;
+  let statsBase = 0;
+  for (let op = 0; op < 600 && failures < 5; op++) {
+    const f = files[random.int(files.length)]!;
+    const size = f.remote.bytes.length;
+    const roll = random.next();
+    if (roll < 0.75) {
+      const offset = random.int(size);
+      const length = random.int(Math.min(size - offset, 3 * pageBytes) + 1);
+      const fillCache = random.bool(0.8);
+      const before = f.remote.calls.length;
+      const got = await cache.source(f.id, size, f.remote).read(offset, length, { fillCache });
+      if (!same(got, f.remote.bytes.subarray(offset, offset + length))) {
+        failures++;
+        t.fail(`${ctx} op ${op}: wrong bytes for ${f.id} [${offset}, +${length})`);
+      }
+      if (f.remote.calls.length - before > 1) {
+        failures++;
+        t.fail(`${ctx} op ${op}: ${f.remote.calls.length - before} remote reads for one request`);
+      }
+      if (length > 0) pagesRequested += Math.floor((offset + length - 1) / pageBytes) - Math.floor(offset / pageBytes) + 1;
+    } else if (roll < 0.85) {
+      const from = random.int(size);
+      await cache.admit(f.id, f.remote.bytes.subarray(from), from);
+    } else if (roll < 0.9) {
+      await cache.forget(f.id);
+    } else {
+      // Restart: everything cached must still be correct, the counters start again.
+      await cache.close();
+      cache = await open({ dir, capacityBytes: capacity, pageBytes, persistEveryPages: 20 });
+      statsBase = pagesRequested;
+    }
+    const use = diskUse(dir);
+    maxUse = Math.max(maxUse, use.size, use.allocated);
+    const stats = cache.stats();
+    if (stats.bytes > capacity || stats.hits + stats.misses !== pagesRequested - statsBase) {
+      failures++;
+      t.fail(`${ctx} op ${op}: stats ${JSON.stringify(stats)}, ${pagesRequested - statsBase} pages requested`);
+    }
+  }
+  await cache.close();
+  t.equal(failures, 0, ctx);
+  t.ok(maxUse <= capacity, `${ctx}: disk use peaked at ${maxUse}`);
+});
+
+t.test('hard budget: 10x the budget flowing through never exceeds it on disk', async (t) => {
+  const dir = tempDir(t);
+  const capacity = 1024 * KiB;
+  const pageBytes = 16 * KiB;
+  const random = new Random(seed ^ 0x1234);
+  const cache = await open({ dir, capacityBytes: capacity, pageBytes });
+  let flowed = 0;
+  let maxSize = 0;
+  let maxAllocated = 0;
+  let wrong = 0;
+  let i = 0;
+  while (flowed < 10 * capacity) {
+    const bytes = random.bytes(random.range(100 * KiB, 300 * KiB));
+    const remote = new FakeRemote(bytes);
+    const src = cache.source(`flow-${i}`, bytes.length, remote);
+    if (i % 3 === 0) {
+      await cache.admit(`flow-${i}`, bytes);
+    } else {
+      for (let off = 0; off < bytes.length; ) {
+        const len = Math.min(bytes.length - off, random.range(1, 40 * KiB));
+        if (!same(await src.read(off, len), bytes.subarray(off, off + len))) wrong++;
+        off += len;
+      }
+    }
+    // Background admissions are writing now; measure while they do and after.
+    for (let k = 0; k < 3; k++) {
+      const use = diskUse(dir);
+      maxSize = Math.max(maxSize, use.size);
+      maxAllocated = Math.max(maxAllocated, use.allocated);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    flowed += bytes.length;
+    i++;
+    if (cache.stats().bytes > capacity) t.fail(`cached bytes ${cache.stats().bytes} over the capacity`);
+  }
+  t.equal(wrong, 0, 'every read returned the remote bytes');
+  await cache.close();
+  const use = diskUse(dir);
+  maxSize = Math.max(maxSize, use.size);
+  maxAllocated = Math.max(maxAllocated, use.allocated);
+  t.ok(maxSize <= capacity, `sum of file sizes peaked at ${maxSize} <= ${capacity}`);
+  t.ok(maxAllocated <= capacity, `allocated blocks peaked at ${maxAllocated} <= ${capacity}`);
+  const g = diskCacheGeometry(capacity, pageBytes);
+  t.ok(diskUsageBound(g) <= capacity && g.slotCount > 0.9 * (capacity / pageBytes), `${g.slotCount} slots use the budget well`);
+  t.ok(cache.stats().bytes > 0.8 * capacity, 'the cache filled up');
+});
+
+t.test('warm after restart; last page short; stats count pages', async (t) => {
+  const dir = tempDir(t);
+  const bytes = new Random(seed).bytes(5 * 4096 + 123);
+  const remote = new FakeRemote(bytes);
+  const c1 = await open({ dir, capacityBytes: 256 * KiB, pageBytes: 4096 });
+  t.ok(same(await c1.source('warm', bytes.length, remote).read(0, bytes.length), bytes));
+  t.equal(remote.calls.length, 1, 'one remote read for the whole file');
+  t.same(remote.calls[0], { offset: 0, length: bytes.length });
+  await c1.close();
+  t.ok(statSync(join(dir, INDEX_FILE)).size > 0, 'index persisted');
+
+  const c2 = await open({ dir, capacityBytes: 256 * KiB, pageBytes: 4096 });
+  t.ok(c2.isCached('warm', 0, bytes.length), 'index loaded');
+  const src = c2.source('warm', bytes.length, remote);
+  t.ok(same(await src.read(5 * 4096, 123), bytes.subarray(5 * 4096)), 'short last page');
+  t.ok(same(await src.read(4000, 9000), bytes.subarray(4000, 13000)), 'across pages');
+  t.equal(remote.calls.length, 1, 'no remote reads after restart');
+  t.same(c2.stats(), { capacity: 256 * KiB, bytes: bytes.length, hits: 5, misses: 0 });
+  await c2.close();
+});
+
+t.test('a corrupted page is dropped and re-read from remote, never returned', async (t) => {
+  const dir = tempDir(t);
+  const bytes = new Random(seed + 1).bytes(8 * 4096);
+  const remote = new FakeRemote(bytes);
+  const options = { dir, capacityBytes: 256 * KiB, pageBytes: 4096 };
+  const c1 = await open(options);
+  await c1.admit('c', bytes);
+  await c1.close();
+  const g = diskCacheGeometry(options.capacityBytes, 4096);
+  t.equal(corruptEverySlot(dir, g.slotBytes), 8, 'flipped a byte in each of 8 slots');
+
+  const c2 = await open(options);
+  const src = c2.source('c', bytes.length, remote);
+  t.ok(same(await src.read(0, bytes.length), bytes), 'correct bytes');
+  t.equal(remote.calls.length, 1, 'one remote read for all the bad pages');
+  t.equal(c2.stats().misses, 8);
+  // Re-admitted: now served from disk.
+  await c2.close();
+  const c3 = await open(options);
+  t.ok(same(await c3.source('c', bytes.length, remote).read(0, bytes.length), bytes));
+  t.equal(remote.calls.length, 1, 'repaired pages are hits');
+
+  // Corruption while open, in one page: only that page goes remote.
+  corruptEverySlot(dir, g.slotBytes, 3000);
+  const src3 = c3.source('c', bytes.length, remote);
+  t.ok(same(await src3.read(100, 50), bytes.subarray(100, 150)));
+  t.same(remote.calls[1], { offset: 0, length: 4096 }, 'the page, page-aligned');
+  await c3.close();
+});
+
+t.test('a stale index (crash between index writes) never yields another page', async (t) => {
+  const dir = tempDir(t);
+  const options = { dir, capacityBytes: 128 * KiB, pageBytes: 4096 };
+  const a = new FakeRemote(new Random(seed + 2).bytes(20 * 4096));
+  const b = new FakeRemote(new Random(seed + 3).bytes(40 * 4096));
+  const c1 = await open(options);
+  await c1.source('a', a.bytes.length, a).read(0, a.bytes.length);
+  await c1.close();
+  const oldIndex = readFileSync(join(dir, INDEX_FILE));
+  // Overwrite every slot with pages of b, then "crash" back to the old index.
+  const c2 = await open(options);
+  await c2.admit('b', b.bytes);
+  await c2.close();
+  writeFileSync(join(dir, INDEX_FILE), oldIndex);
+  const c3 = await open(options);
+  t.ok(c3.isCached('a', 0, 4096), 'the stale index claims pages of a');
+  const before = a.calls.length;
+  t.ok(same(await c3.source('a', a.bytes.length, a).read(0, a.bytes.length), a.bytes), 'a is correct');
+  t.equal(a.calls.length, before + 1, 'read from remote once');
+  t.ok(same(await c3.source('b', b.bytes.length, b).read(0, b.bytes.length), b.bytes), 'b is correct');
+  await c3.close();
+});
+
+t.test('corrupt, truncated or deleted index and deleted folder: start empty, stay correct', async (t) => {
+  const dir = tempDir(t);
+  const options = { dir, capacityBytes: 128 * KiB, pageBytes: 4096 };
+  const bytes = new Random(seed + 4).bytes(10 * 4096 + 5);
+  const remote = new FakeRemote(bytes);
+  const fill = async (): Promise<void> => {
+    const c = await open(options);
+    await c.source('f', bytes.length, remote).read(0, bytes.length);
+    await c.close();
+  };
+  const check = async (what: string, expectEmpty: boolean): Promise<void> => {
+    const c = await open(options);
+    if (expectEmpty) t.equal(c.stats().bytes, 0, `${what}: starts empty`);
+    const random = new Random(seed + 5);
+    for (let i = 0; i < 20; i++) {
+      const off = random.int(bytes.length);
+      const len = random.int(bytes.length - off + 1);
+      if (!same(await c.source('f', bytes.length, remote).read(off, len), bytes.subarray(off, off + len))) t.fail(`${what}: wrong bytes`);
+    }
+    await c.close();
+  };
+  await fill();
+  const index = readFileSync(join(dir, INDEX_FILE));
+  const garbage = Buffer.from(index);
+  garbage[40] = garbage[40]! ^ 1;
+  writeFileSync(join(dir, INDEX_FILE), garbage);
+  await check('bit flip in index', true);
+  await fill();
+  writeFileSync(join(dir, INDEX_FILE), index.subarray(0, index.length - 9));
+  await check('truncated index', true);
+  await fill();
+  rmSync(join(dir, INDEX_FILE));
+  await check('deleted index', true);
+  await fill();
+  rmSync(dir, { recursive: true });
+  await check('deleted folder', true);
+  await fill();
+  rmSync(dir, { recursive: true });
+  writeFileSync(dir, 'not a folder');
+  await check('folder replaced by a file', true);
+  await fill();
+  writeFileSync(join(dir, DATA_FILE), new Random(seed).bytes(50_000));
+  await check('garbage data file under a valid index', false);
+  t.pass('all correct');
+});
+
+t.test('one remote read covers the missing span; cached pages inside it are re-read', async (t) => {
+  const dir = tempDir(t);
+  const cache = await open({ dir, capacityBytes: 256 * KiB, pageBytes: 4096 });
+  const bytes = new Random(seed + 6).bytes(10 * 4096);
+  const remote = new FakeRemote(bytes);
+  await cache.admit('s', bytes.subarray(3 * 4096, 5 * 4096), 3 * 4096); // pages 3, 4
+  await cache.admit('s', bytes.subarray(7 * 4096, 8 * 4096), 7 * 4096); // page 7
+  const got = await cache.source('s', bytes.length, remote).read(2 * 4096 + 10, 7 * 4096);
+  t.ok(same(got, bytes.subarray(2 * 4096 + 10, 9 * 4096 + 10)));
+  t.same(remote.calls, [{ offset: 2 * 4096, length: 8 * 4096 }], 'pages 2..9 in one read');
+  await cache.close(); // waits for the admissions
+  t.same(cache.stats(), { capacity: 256 * KiB, bytes: 8 * 4096, hits: 3, misses: 5 });
+});
+
+t.test('concurrent identical misses are coalesced; overlapping ones fetch only what is not in flight', async (t) => {
+  const dir = tempDir(t);
+  const cache = await open({ dir, capacityBytes: 256 * KiB, pageBytes: 4096 });
+  const bytes = new Random(seed + 7).bytes(6 * 4096);
+  const remote = new FakeRemote(bytes);
+  let open_: () => void = () => {};
+  remote.gate = new Promise<void>((r) => (open_ = r));
+  const src = cache.source('co', bytes.length, remote);
+  const same5 = Array.from({ length: 5 }, () => src.read(100, 5000));
+  const overlapping = src.read(4096 + 5, 2 * 4096); // pages 1 (in flight), 2 and 3 (not)
+  await new Promise((r) => setImmediate(r));
+  open_();
+  for (const p of same5) t.ok(same(await p, bytes.subarray(100, 5100)));
+  t.ok(same(await overlapping, bytes.subarray(4101, 4101 + 8192)));
+  t.same(remote.calls, [
+    { offset: 0, length: 8192 },
+    { offset: 8192, length: 8192 },
+  ]);
+  // Results are the callers' own: changing one does not change another or the cache.
+  const [x, y] = await Promise.all([src.read(0, 10), src.read(0, 10)]);
+  x!.fill(0);
+  t.ok(same(y!, bytes.subarray(0, 10)));
+  t.ok(same(await src.read(0, 10), bytes.subarray(0, 10)));
+  t.equal(remote.calls.length, 2);
+  await cache.close();
+});
+
+t.test('fillCache:false serves cached pages but admits nothing', async (t) => {
+  const dir = tempDir(t);
+  const cache = await open({ dir, capacityBytes: 256 * KiB, pageBytes: 4096 });
+  const bytes = new Random(seed + 8).bytes(4 * 4096);
+  const remote = new FakeRemote(bytes);
+  const src = cache.source('nf', bytes.length, remote);
+  t.ok(same(await src.read(10, 3 * 4096, { fillCache: false }), bytes.subarray(10, 10 + 3 * 4096)));
+  t.same(remote.calls, [{ offset: 10, length: 3 * 4096 }], 'only the requested bytes');
+  t.equal(cache.stats().bytes, 0);
+  t.notOk(cache.isCached('nf', 0, 1));
+  await cache.admit('nf', bytes.subarray(0, 4096));
+  t.ok(same(await src.read(0, 4096 + 10, { fillCache: false }), bytes.subarray(0, 4106)));
+  t.same(remote.calls[1], { offset: 4096, length: 10 }, 'cached page from disk, the rest from remote');
+  t.ok(same(await src.read(5, 50, { fillCache: false }), bytes.subarray(5, 55)));
+  t.equal(remote.calls.length, 2, 'a cached page needs no remote read');
+  await cache.close(); // waits for any background admission: there must be none
+  t.equal(cache.stats().bytes, 4096, 'only the explicitly admitted page');
+});
+
+t.test('admit: partial trailing page is replaced by the full page; forget drops a file', async (t) => {
+  const dir = tempDir(t);
+  const cache = await open({ dir, capacityBytes: 256 * KiB, pageBytes: 4096 });
+  const bytes = new Random(seed + 9).bytes(3 * 4096);
+  const remote = new FakeRemote(bytes);
+  await cache.admit('p', bytes.subarray(100, 4096 + 1000), 100); // page 0 is partial at the front: skipped; page 1 prefix kept
+  t.notOk(cache.isCached('p', 0, 1));
+  t.ok(cache.isCached('p', 4096, 1000));
+  t.notOk(cache.isCached('p', 4096, 1001));
+  const src = cache.source('p', bytes.length, remote);
+  t.ok(same(await src.read(4096, 4096), bytes.subarray(4096, 8192)), 'a prefix is not a page: fetched');
+  t.equal(remote.calls.length, 1);
+  await cache.close(); // waits for the admission
+  const c2 = await open({ dir, capacityBytes: 256 * KiB, pageBytes: 4096 });
+  t.ok(c2.isCached('p', 4096, 4096), 'full page replaced the prefix');
+  t.equal(c2.stats().bytes, 4096);
+  await c2.forget('p');
+  t.notOk(c2.isCached('p', 4096, 1));
+  t.equal(c2.stats().bytes, 0);
+  await c2.close();
+});
+
+t.test('capacity 0 or below one page disables the cache and leaves no files', async (t) => {
+  for (const capacityBytes of [0, 8 * KiB]) {
+    const dir = tempDir(t);
+    const warm = await open({ dir, capacityBytes: 256 * KiB, pageBytes: 4096 });
+    await warm.admit('z', new Uint8Array(8192));
+    await warm.close();
+    const cache = await open({ dir, capacityBytes, pageBytes: 4096 });
+    const bytes = new Random(seed).bytes(9000);
+    const remote = new FakeRemote(bytes);
+    t.ok(same(await cache.source('z', bytes.length, remote).read(10, 8000), bytes.subarray(10, 8010)));
+    t.equal(remote.calls.length, 1);
+    await cache.admit('z', bytes);
+    t.same(cache.stats(), { capacity: capacityBytes, bytes: 0, hits: 0, misses: 2 });
+    t.ok(diskUse(dir).allocated <= capacityBytes, `no files left (${diskUse(dir).allocated} bytes)`);
+    await cache.close();
+  }
+});
+
+t.test('errors: bad ranges, closed cache, failing remote, aborted reads, bad options', async (t) => {
+  const dir = tempDir(t);
+  const cache = await open({ dir, capacityBytes: 256 * KiB, pageBytes: 4096 });
+  const bytes = new Random(seed).bytes(10_000);
+  const remote = new FakeRemote(bytes);
+  const src = cache.source('e', bytes.length, remote);
+  await t.rejects(src.read(9000, 1001), { code: 'INVALID_ARGUMENT' });
+  await t.rejects(src.read(-1, 10), { code: 'INVALID_ARGUMENT' });
+  t.same(await src.read(10_000, 0), new Uint8Array(0));
+
+  remote.fail = new FloeError('IO', 'remote down', { retryable: true });
+  await t.rejects(src.read(0, 100), { code: 'IO', message: 'remote down' });
+  remote.fail = undefined;
+  t.ok(same(await src.read(0, 100), bytes.subarray(0, 100)), 'a failed fetch is retried by the next read');
+
+  // An aborted reader stops waiting; a coalesced reader of the same page still gets its bytes.
+  let release: () => void = () => {};
+  remote.gate = new Promise<void>((r) => (release = r));
+  const ac = new AbortController();
+  const aborted = src.read(5000, 100, { signal: ac.signal });
+  const other = src.read(5000, 100);
+  ac.abort(new Error('stop'));
+  await t.rejects(aborted, { message: 'stop' });
+  release();
+  t.ok(same(await other, bytes.subarray(5000, 5100)));
+  remote.gate = undefined;
+
+  const short = new FakeRemote(bytes.subarray(0, 5000));
+  await t.rejects(cache.source('short', 10_000, short).read(0, 10_000), { code: 'IO' });
+
+  await cache.close();
+  await cache.close();
+  await t.rejects(src.read(0, 10), { code: 'CLOSED' });
+  await t.rejects(DiskCache.open({ dir, capacityBytes: -1 }), { code: 'CONFIG' });
+  await t.rejects(DiskCache.open({ dir, capacityBytes: 1e6, pageBytes: 5000 }), { code: 'CONFIG' });
+});
+
+/** A LocalFs that tears every Nth slot write (writes half, reports success) and fails others with EIO. */
+function faultyFs(random: Random): LocalFs & { torn: number; failed: number } {
+  const fs = {
+    ...nodeLocalFs,
+    torn: 0,
+    failed: 0,
+    async open(path: string, mode: 'readwrite' | 'truncate'): Promise<LocalFile> {
+      const inner = await nodeLocalFs.open(path, mode);
+      if (!path.endsWith(DATA_FILE)) return inner;
+      return {
+        path: inner.path,
+        read: (p, l) => inner.read(p, l),
+        sync: () => inner.sync(),
+        truncate: (s) => inner.truncate(s),
+        size: () => inner.size(),
+        close: () => inner.close(),
+        async write(position: number, bytes: Uint8Array): Promise<void> {
+          const r = random.next();
+          if (r < 0.15) {
+            fs.torn++;
+            await inner.write(position, bytes.subarray(0, bytes.length >> 1));
+            return;
+          }
+          if (r < 0.25) {
+            fs.failed++;
+            throw new FloeError('IO', 'injected EIO');
+          }
+          await inner.write(position, bytes);
+        },
+      };
+    },
+  };
+  return fs;
+}
+
+t.test('injected torn and failing local writes never produce wrong bytes', async (t) => {
+  const dir = tempDir(t);
+  const random = new Random(seed ^ 0xfa17);
+  const fs = faultyFs(random);
+  const files = Array.from({ length: 4 }, (_, i) => ({ id: `fault-${i}`, remote: new FakeRemote(random.bytes(random.range(20_000, 90_000))) }));
+  let cache = await open({ dir, capacityBytes: 200 * KiB, pageBytes: 4096, fs });
+  let wrong = 0;
+  let ioErrors = 0;
+  for (let op = 0; op < 400; op++) {
+    if (op % 100 === 99) {
+      await cache.close();
+      ioErrors += cache.ioErrors;
+      cache = await open({ dir, capacityBytes: 200 * KiB, pageBytes: 4096, fs });
+    }
+    const f = files[random.int(files.length)]!;
+    const size = f.remote.bytes.length;
+    const offset = random.int(size);
+    const length = random.int(Math.min(size - offset, 12_000) + 1);
+    const got = await cache.source(f.id, size, f.remote).read(offset, length);
+    if (!same(got, f.remote.bytes.subarray(offset, offset + length))) wrong++;
+  }
+  await cache.close();
+  ioErrors += cache.ioErrors;
+  t.equal(wrong, 0, `seed ${seed}: no wrong bytes`);
+  t.ok(fs.torn > 0 && fs.failed > 0, `faults were injected (${fs.torn} torn, ${fs.failed} failed)`);
+  t.equal(ioErrors, fs.failed, 'every failed write counted');
+});
