@@ -1,6 +1,6 @@
 /**
- * Error mapping of the S3 backend (lib/store/s3-errors.ts) and URI validation (lib/store/s3-uri.ts), without
- * an S3 server: a table test of the classification, and end-to-end checks through a real S3ObjectStore
+ * Error mapping of the S3 backend (lib/store/s3-errors.ts), URI validation (lib/store/s3-uri.ts), and the
+ * key encoding and credential cache of the lean GET path (lib/store/s3-get.ts), without an S3 server: a table test of the classification, and end-to-end checks through a real S3ObjectStore
  * against a scripted local HTTP server that answers what moto cannot be made to (throttling, 5xx, a wrong
  * region, hung and reset connections, a server that ignores Range).
  */
@@ -10,7 +10,8 @@ import t from 'tap';
 import { FloeError, isFloeError, type FloeErrorCode } from '../lib/errors.js';
 import { createS3Store, type S3ObjectStore } from '../lib/store/s3.js';
 import { s3Error, type S3ErrorContext, type S3Failure } from '../lib/store/s3-errors.js';
-import { encodeKey } from '../lib/store/s3-get.js';
+import { CredentialCache, encodeKey, type S3Identity } from '../lib/store/s3-get.js';
+import type { Clock } from '../lib/util/clock.js';
 import { parseS3Uri } from '../lib/store/s3-uri.js';
 
 const ctx: S3ErrorContext = {
@@ -109,6 +110,42 @@ void t.test('object keys are percent-encoded once, RFC 3986 style', async (t) =>
   t.equal(encodeKey('a b/c+d'), 'a%20b/c%2Bd');
   t.equal(encodeKey("x!'()*~-_."), 'x%21%27%28%29%2A~-_.');
   t.equal(encodeKey('é/%'), '%C3%A9/%25');
+});
+
+void t.test('credential cache: resolves once, refreshes near expiry, single flight', async (t) => {
+  let now = 1_000_000_000_000;
+  const clock: Clock = { now: () => now, sleep: async () => {} };
+  let calls = 0;
+  let fail = false;
+  const provider = async (): Promise<S3Identity> => {
+    calls++;
+    await new Promise((r) => setTimeout(r, 5));
+    if (fail) throw new Error('provider down');
+    return { accessKeyId: `key-${calls}`, secretAccessKey: 's', expiration: new Date(now + 60 * 60_000) };
+  };
+  const cache = new CredentialCache(provider, clock);
+  const first = await Promise.all([cache.get(), cache.get(), cache.get()]);
+  t.equal(calls, 1, 'three concurrent callers share one resolution');
+  t.ok(first.every((c) => c.accessKeyId === 'key-1'), 'and get the same identity');
+  now += 50 * 60_000; // 10 minutes left: still fresh
+  t.equal((await cache.get()).accessKeyId, 'key-1', 'fresh credentials are reused');
+  t.equal(calls, 1, 'without calling the provider');
+  now += 6 * 60_000; // 4 minutes left: refresh
+  t.equal((await cache.get()).accessKeyId, 'key-2', 'credentials within 5 minutes of expiry are refreshed');
+  now += 58 * 60_000;
+  fail = true;
+  try {
+    await cache.get();
+    t.fail('a failing provider was hidden');
+  } catch (e) {
+    t.equal((e as Error).message, 'provider down', 'a failing refresh rejects with the provider error');
+  }
+  fail = false;
+  t.equal((await cache.get()).accessKeyId, 'key-4', 'the next call tries the provider again');
+  const statics = new CredentialCache(async () => ({ accessKeyId: 'static', secretAccessKey: 's' }), clock);
+  await statics.get();
+  now += 365 * 24 * 3600_000;
+  t.equal((await statics.get()).accessKeyId, 'static', 'credentials without expiration are resolved once');
 });
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;

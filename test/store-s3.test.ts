@@ -9,7 +9,7 @@
  * variable it prints; tap dist/test/store-s3.test.js.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { isFloeError } from '../lib/errors.js';
 import { createS3Store, type S3ObjectStore, type S3StoreOptions } from '../lib/store/s3.js';
 import { Random } from '../lib/util/random.js';
@@ -253,20 +253,18 @@ async function suite(config: S3TestConfig): Promise<void> {
     }
     const store = await createS3Store(`s3://${missing}/x`, { ...base, verifyBucket: false });
     try {
-      for (const [what, op] of [
-        ['get', () => store.get('a')],
-        ['ranged get', () => store.get('a', { offset: 3, length: 4 })],
-        ['put', () => store.put('a', new Uint8Array(3))],
-        ['putStream', () => store.putStream('a', [new Uint8Array(3)])],
-        ['list', () => store.list('')],
-      ] as const) {
-        try {
-          await op();
-          t.fail(`${what} on a missing bucket succeeded`);
-        } catch (e) {
-          t.ok(isFloeError(e, 'CONFIG') && (e as Error).message.includes(`s3://${missing}/x`), `${what} fails with CONFIG naming the URI`);
-        }
-      }
+      await expectEach(
+        t,
+        [
+          ['get', () => store.get('a')],
+          ['ranged get', () => store.get('a', { offset: 3, length: 4 })],
+          ['put', () => store.put('a', new Uint8Array(3))],
+          ['putStream', () => store.putStream('a', [new Uint8Array(3)])],
+          ['list', () => store.list('')],
+        ],
+        'fails with CONFIG naming the URI',
+        (e) => isFloeError(e, 'CONFIG') && e.message.includes(`s3://${missing}/x`),
+      );
     } finally {
       await store.close();
     }
@@ -286,21 +284,18 @@ async function suite(config: S3TestConfig): Promise<void> {
     }
     const store = await createS3Store(`s3://${bucket}/x`, { ...opts, verifyBucket: false });
     try {
-      for (const [what, op] of [
-        ['get', () => store.get('a', { offset: 0, length: 10 })],
-        ['put', () => store.put('a', new Uint8Array(3))],
-        ['head', () => store.head('a')],
-        ['list', () => store.list('')],
-        ['delete', () => store.delete('a')],
-      ] as const) {
-        try {
-          await op();
-          t.fail(`${what} against a closed port succeeded`);
-        } catch (e) {
-          const ok = isFloeError(e, 'IO') && e.retryable && e.message.includes(endpoint) && e.message.includes(`s3://${bucket}/x`);
-          t.ok(ok, `${what} fails with retryable IO naming the endpoint and the URI (${(e as Error).message})`);
-        }
-      }
+      await expectEach(
+        t,
+        [
+          ['get', () => store.get('a', { offset: 0, length: 10 })],
+          ['put', () => store.put('a', new Uint8Array(3))],
+          ['head', () => store.head('a')],
+          ['list', () => store.list('')],
+          ['delete', () => store.delete('a')],
+        ],
+        'fails with retryable IO naming the endpoint and the URI',
+        (e) => isFloeError(e, 'IO') && e.retryable && e.message.includes(endpoint) && e.message.includes(`s3://${bucket}/x`),
+      );
     } finally {
       await store.close();
     }
@@ -350,19 +345,16 @@ async function suite(config: S3TestConfig): Promise<void> {
       }
       const store = await createS3Store(`s3://${authBucket}/p`, { ...authed, credentials, verifyBucket: false });
       try {
-        for (const [op, run] of [
-          ['lean GET', () => store.get('k', { offset: 0, length: 5 })],
-          ['PUT', () => store.put('k', new Uint8Array(1))],
-          ['LIST', () => store.list('')],
-        ] as const) {
-          try {
-            await run();
-            t.fail(`${op} with ${what} succeeded`);
-          } catch (e) {
-            const ok = isFloeError(e, 'CONFIG') && e.message.includes('check credentials') && e.message.includes(`s3://${authBucket}/p`);
-            t.ok(ok, `${op} with ${what} fails with CONFIG naming the URI (${(e as Error).message})`);
-          }
-        }
+        await expectEach(
+          t,
+          [
+            [`lean GET with ${what}`, () => store.get('k', { offset: 0, length: 5 })],
+            [`PUT with ${what}`, () => store.put('k', new Uint8Array(1))],
+            [`LIST with ${what}`, () => store.list('')],
+          ],
+          'fails with CONFIG naming the URI',
+          (e) => isFloeError(e, 'CONFIG') && e.message.includes('check credentials') && e.message.includes(`s3://${authBucket}/p`),
+        );
       } finally {
         await store.close();
       }
@@ -377,6 +369,23 @@ async function suite(config: S3TestConfig): Promise<void> {
     await expectCode(t, store.put('a', new Uint8Array(1)), 'CLOSED', 'put after close');
     await expectCode(t, store.list(''), 'CLOSED', 'list after close');
   });
+}
+
+/** Runs each operation and asserts that it rejects with an error `check` accepts. */
+async function expectEach(
+  t: Test,
+  ops: ReadonlyArray<readonly [string, () => Promise<unknown>]>,
+  expectation: string,
+  check: (e: unknown) => boolean,
+): Promise<void> {
+  for (const [what, op] of ops) {
+    try {
+      await op();
+      t.fail(`${what} succeeded; expected it to fail`);
+    } catch (e) {
+      t.ok(check(e), `${what} ${expectation} (${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
 }
 
 function sameRange(got: Uint8Array, whole: Uint8Array, offset: number, length: number): boolean {

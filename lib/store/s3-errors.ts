@@ -15,6 +15,7 @@
  *   anything else                                IO, not retryable (a request S3 will keep refusing)
  */
 import { FloeError } from '../errors.js';
+import { transportCodeOf } from './net-errors.js';
 import { alreadyExists, notFound } from './validate.js';
 
 export interface S3Failure {
@@ -47,27 +48,6 @@ export interface S3ErrorContext {
   objectLevel?: boolean;
 }
 
-const TRANSPORT_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EADDRNOTAVAIL',
-  'TimeoutError',
-  'RequestTimeout',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-]);
-
 const CREDENTIAL_CODES = new Set([
   'AccessDenied',
   'InvalidAccessKeyId',
@@ -86,24 +66,6 @@ const THROTTLE_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException',
 type Bag = Record<string, unknown>;
 const asBag = (v: unknown): Bag | undefined => (typeof v === 'object' && v !== null ? (v as Bag) : undefined);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
-
-/** The network-level code of an error, looking through `cause` and AggregateError members. */
-export function transportCodeOf(err: unknown, depth = 0): string | undefined {
-  const e = asBag(err);
-  if (!e || depth > 4) return undefined;
-  const code = str(e.code);
-  if (code !== undefined && TRANSPORT_CODES.has(code)) return code;
-  const name = str(e.name);
-  if (name !== undefined && TRANSPORT_CODES.has(name)) return name;
-  const errors = e.errors;
-  if (Array.isArray(errors)) {
-    for (const inner of errors) {
-      const c = transportCodeOf(inner, depth + 1);
-      if (c !== undefined) return c;
-    }
-  }
-  return transportCodeOf(e.cause, depth + 1);
-}
 
 /** Reduces an AWS SDK exception, or a network error (from the SDK or undici), to an S3Failure. */
 export function failureFromError(err: unknown): S3Failure {

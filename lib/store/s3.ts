@@ -70,6 +70,8 @@ export const S3_DEFAULTS = {
 /** S3's smallest part (all parts but the last), and its largest part count. */
 const MIN_PART_BYTES = 5 * 2 ** 20;
 const MAX_PARTS = 10_000;
+/** Initial size of putStream's first part buffer. */
+const FIRST_BUFFER_BYTES = 64 * 1024;
 
 /** Request counts per path, so tests and benchmarks can see which path served a call. */
 export interface S3RequestCounts {
@@ -101,6 +103,17 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < min) throw new FloeError('CONFIG', `s3.${name} must be an integer ≥ ${min}, got ${value}`);
   return value;
+}
+
+type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+
+/** Static credentials from the options, checked; undefined = the SDK's default provider chain. */
+function checkCredentials(c: S3Options['credentials'], uri: string): Credentials | undefined {
+  if (c === undefined) return undefined;
+  if (typeof c.accessKeyId !== 'string' || c.accessKeyId === '' || typeof c.secretAccessKey !== 'string' || c.secretAccessKey === '') {
+    throw new FloeError('CONFIG', `s3.credentials for ${uri} need a non-empty accessKeyId and secretAccessKey (or omit them to use the AWS default chain)`);
+  }
+  return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, ...(c.sessionToken ? { sessionToken: c.sessionToken } : {}) };
 }
 
 function parseEndpoint(endpoint: string | undefined): URL | undefined {
@@ -176,6 +189,7 @@ export class S3ObjectStore implements ObjectStore {
     this.partConcurrency = positiveInt('multipartConcurrency', options.multipartConcurrency, S3_DEFAULTS.multipartConcurrency);
     this.listPageSize = Math.min(1000, positiveInt('listPageSize', options.listPageSize, 1000));
     const forcePathStyle = options.forcePathStyle ?? false;
+    const credentials = checkCredentials(options.credentials, this.uri);
 
     const httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
     const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets });
@@ -195,13 +209,7 @@ export class S3ObjectStore implements ObjectStore {
       },
     };
     if (endpoint !== undefined) config.endpoint = endpoint.href;
-    if (options.credentials !== undefined) {
-      const c = options.credentials;
-      if (typeof c.accessKeyId !== 'string' || c.accessKeyId === '' || typeof c.secretAccessKey !== 'string' || c.secretAccessKey === '') {
-        throw new FloeError('CONFIG', `s3.credentials for ${this.uri} need a non-empty accessKeyId and secretAccessKey (or omit them to use the AWS default chain)`);
-      }
-      config.credentials = { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, ...(c.sessionToken ? { sessionToken: c.sessionToken } : {}) };
-    }
+    if (credentials !== undefined) config.credentials = credentials;
     this.client = new S3Client(config);
     // Count every command the SDK sends (the first middleware step sees each one once).
     this.client.middlewareStack.add(
@@ -212,7 +220,16 @@ export class S3ObjectStore implements ObjectStore {
       { step: 'initialize', name: 'floeCountCommands' },
     );
 
-    const bucketEndpoint = resolveBucketEndpoint(this.client, this.bucket, this.region, endpoint, forcePathStyle);
+    let bucketEndpoint: BucketEndpoint;
+    try {
+      bucketEndpoint = resolveBucketEndpoint(this.client, this.bucket, this.region, endpoint, forcePathStyle);
+    } catch (err) {
+      this.client.destroy();
+      for (const agent of this.agents) agent.destroy();
+      throw new FloeError('CONFIG', `cannot address bucket ${this.bucket} (region ${this.region}, endpoint ${options.endpoint ?? 'AWS'}): ${(err as Error).message}; fix s3.region or s3.endpoint`, {
+        cause: err,
+      });
+    }
     this.endpointLabel = endpoint?.origin ?? bucketEndpoint.url.origin;
     // The SDK's resolved provider: static credentials, or the default chain memoized with refresh.
     const provider = this.client.config.credentials;
@@ -293,7 +310,9 @@ export class S3ObjectStore implements ObjectStore {
     const signal = options?.signal;
     const ifNoneMatch = options?.ifNoneMatch === true;
     throwIfAborted(signal);
-    let part = new Uint8Array(this.partBytes);
+    // The first part buffer starts small and grows, so a small stream (a manifest) does not allocate a whole
+    // part; once a multipart upload has begun, later parts are allocated at full size.
+    let part: Uint8Array = new Uint8Array(Math.min(this.partBytes, FIRST_BUFFER_BYTES));
     let fill = 0;
     let upload: MultipartUpload | undefined;
     try {
@@ -303,6 +322,7 @@ export class S3ObjectStore implements ObjectStore {
         let at = 0;
         while (at < chunk.length) {
           const n = Math.min(this.partBytes - fill, chunk.length - at);
+          if (fill + n > part.length) part = grow(part, fill, fill + n, this.partBytes);
           part.set(chunk.subarray(at, at + n), fill);
           fill += n;
           at += n;
@@ -563,6 +583,13 @@ class MultipartUpload {
   private throwIfFailed(): void {
     if (this.failure !== undefined) throw this.failure;
   }
+}
+
+/** A copy of the first `fill` bytes of `buf` in a buffer of at least `needed` bytes (doubling, at most `max`). */
+function grow(buf: Uint8Array, fill: number, needed: number, max: number): Uint8Array {
+  const bigger = new Uint8Array(Math.min(max, Math.max(needed, buf.length * 2)));
+  bigger.set(buf.subarray(0, fill));
+  return bigger;
 }
 
 /** SDK send options carrying the caller's abort signal, if any. */
