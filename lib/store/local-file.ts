@@ -9,6 +9,7 @@
 import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { FloeError } from '../errors.js';
+import { errnoOf, RETRYABLE_ERRNO } from './errno.js';
 
 /** Positional I/O on one open local file. Concurrent calls are allowed (each is one positional syscall loop). */
 export interface LocalFile {
@@ -45,13 +46,6 @@ export interface LocalFs {
 }
 
 /** Errno codes of passing conditions: retrying may succeed. */
-const RETRYABLE = new Set(['EAGAIN', 'EBUSY', 'EINTR', 'EIO', 'EMFILE', 'ENFILE', 'ENOMEM']);
-
-function errnoOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
 /** Maps a Node fs error to a FloeError that names the file and what to do. */
 export function localIoError(error: unknown, what: string, path: string): FloeError {
   const code = errnoOf(error);
@@ -71,7 +65,7 @@ export function localIoError(error: unknown, what: string, path: string): FloeEr
   return new FloeError('IO', `cannot ${what} ${path}: ${code ?? String(error)}; check the local disk`, {
     cause: error,
     path,
-    retryable: code !== undefined && RETRYABLE.has(code),
+    retryable: code !== undefined && RETRYABLE_ERRNO.has(code),
   });
 }
 

@@ -27,10 +27,11 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { FileHandleCache } from './local-handles.js';
+import { errnoOf, RETRYABLE_ERRNO } from './errno.js';
 import { FloeError } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { GetOptions, GetRange, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
-import { alreadyExists, checkListPrefix, checkObjectPath, checkRange, clipRange, closedStore, notFound, throwIfAborted } from './validate.js';
+import { alreadyExists, checkListPrefix, checkObjectPath, checkRange, clipRange, closedStore, notFound, throwIfAborted, checkBytes } from './validate.js';
 
 /** Folder under the root that holds temp files; reserved, never listed. */
 export const LOCAL_TEMP_DIR = '.floe-tmp';
@@ -58,8 +59,6 @@ export interface LocalSyncCounts {
 }
 
 /** Errno codes that describe a passing condition: retrying the operation may succeed. */
-const RETRYABLE_ERRNO = new Set(['EAGAIN', 'EBUSY', 'EINTR', 'EMFILE', 'ENFILE', 'ETIMEDOUT', 'EIO', 'ESTALE', 'ECONNRESET', 'ENOMEM']);
-
 interface ErrnoLike {
   code?: string;
   message?: string;
@@ -72,10 +71,6 @@ export interface FsErrorContext {
   path: string;
   file: string;
   what: string;
-}
-
-function errnoOf(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null ? (error as ErrnoLike).code : undefined;
 }
 
 /**
@@ -271,9 +266,7 @@ export class LocalObjectStore implements ObjectStore {
   async put(path: string, bytes: Uint8Array, options?: PutOptions): Promise<void> {
     this.checkOpen();
     checkObjectPath(path, this.uri);
-    if (!(bytes instanceof Uint8Array)) {
-      throw new FloeError('INVALID_ARGUMENT', `bytes written to ${path} in ${this.uri} must be a Uint8Array`, { path });
-    }
+    checkBytes(bytes, path, this.uri);
     throwIfAborted(options?.signal);
     const temp = await this.writeTemp(path, async (fh) => {
       await writeAll(fh, bytes, 0);

@@ -13,7 +13,7 @@
 import { FloeError } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { GetOptions, GetRange, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
-import { alreadyExists, checkListPrefix, checkObjectPath, checkRange, clipRange, closedStore, notFound, throwIfAborted } from './validate.js';
+import { alreadyExists, checkListPrefix, checkObjectPath, checkRange, clipRange, closedStore, notFound, throwIfAborted, checkBytes } from './validate.js';
 
 interface MemObject {
   readonly bytes: Uint8Array;
@@ -167,8 +167,3 @@ export class MemObjectStore implements ObjectStore {
   }
 }
 
-function checkBytes(bytes: unknown, path: string, uri: string): asserts bytes is Uint8Array {
-  if (!(bytes instanceof Uint8Array)) {
-    throw new FloeError('INVALID_ARGUMENT', `bytes written to ${path} in ${uri} must be a Uint8Array`, { path });
-  }
-}

@@ -34,7 +34,7 @@ import type { GetOptions, GetRange, ObjectInfo, ObjectStore, PutOptions } from '
 import { failureFromError, failureFromResponse, s3Error, type S3ErrorContext } from './s3-errors.js';
 import { CredentialCache, S3RangeReader } from './s3-get.js';
 import { parseS3Uri, type S3Location } from './s3-uri.js';
-import { checkListPrefix, checkObjectPath, checkRange, closedStore, notFound, throwIfAborted } from './validate.js';
+import { checkListPrefix, checkObjectPath, checkRange, closedStore, notFound, throwIfAborted, checkBytes } from './validate.js';
 
 export interface S3StoreOptions extends S3Options {
   /**
@@ -597,8 +597,3 @@ function abortable(signal: AbortSignal | undefined): { abortSignal?: AbortSignal
   return signal === undefined ? {} : { abortSignal: signal };
 }
 
-function checkBytes(bytes: unknown, path: string, uri: string): asserts bytes is Uint8Array {
-  if (!(bytes instanceof Uint8Array)) {
-    throw new FloeError('INVALID_ARGUMENT', `bytes written to ${path} in ${uri} must be a Uint8Array`, { path });
-  }
-}

@@ -113,3 +113,10 @@ export function alreadyExists(uri: string, path: string, cause?: unknown): FloeE
 export function closedStore(uri: string): FloeError {
   return new FloeError('CLOSED', `object store ${uri} is closed; open a new one`);
 }
+
+/** Checks the bytes of a put. PROMISES: returns normally only for a Uint8Array. */
+export function checkBytes(bytes: unknown, path: string, uri: string): asserts bytes is Uint8Array {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new FloeError('INVALID_ARGUMENT', `bytes written to ${path} in ${uri} must be a Uint8Array`, { path });
+  }
+}

@@ -21,6 +21,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent, request, type Dispatcher } from 'undici';
 import { FloeError } from '../errors.js';
 import { alreadyExists, notFound } from './validate.js';
+import { transportCodeOf } from './net-errors.js';
 
 export interface WebHdfsClientOptions {
   /** 'http://host:port' of the namenode's HTTP server (the WebHDFS port). */
@@ -84,25 +85,6 @@ interface CallContext {
 
 type Body = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
-const TRANSPORT_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
-]);
 
 /** Exceptions after which the same request may well succeed: the namenode is busy, starting, or failing over. */
 const RETRYABLE_EXCEPTIONS = new Set(['SafeModeException', 'RetriableException', 'StandbyException', 'ObserverRetryOnActiveException']);
@@ -470,7 +452,7 @@ export class WebHdfsClient {
   }
 
   private transportError(error: unknown, ctx: CallContext): FloeError {
-    const code = transportCode(error) ?? (error instanceof Error ? error.name : 'unknown');
+    const code = transportCodeOf(error) ?? (error instanceof Error ? error.name : 'unknown');
     const timedOut = /TIMEOUT|ETIMEDOUT/.test(code);
     const path = this.relative(ctx.hdfsPath) || this.o.storeUri;
     const server =
@@ -549,20 +531,6 @@ function parseRemoteException(text: string): RemoteException | undefined {
 function firstLine(message: string): string {
   const nl = message.indexOf('\n');
   return nl < 0 ? message : message.slice(0, nl);
-}
-
-/** The network-level code of an error, looking through `cause` and AggregateError members. */
-function transportCode(err: unknown, depth = 0): string | undefined {
-  if (typeof err !== 'object' || err === null || depth > 4) return undefined;
-  const e = err as { code?: unknown; errors?: unknown; cause?: unknown };
-  if (typeof e.code === 'string' && TRANSPORT_CODES.has(e.code)) return e.code;
-  if (Array.isArray(e.errors)) {
-    for (const inner of e.errors) {
-      const c = transportCode(inner, depth + 1);
-      if (c !== undefined) return c;
-    }
-  }
-  return transportCode(e.cause, depth + 1);
 }
 
 /** Resolves when a writable with a full buffer drains, or rejects if it closes first. */
