@@ -16,11 +16,11 @@ export const MAX_KEY_GROUPS = 32768;
 
 export type Bytes = Uint8Array | string;
 
-const encoder = new TextEncoder();
-
 /** Converts a user key or value to bytes. REQUIRES nothing; throws INVALID_ARGUMENT naming `what`. */
 export function toBytes(input: unknown, what: string): Uint8Array {
-  if (typeof input === 'string') return encoder.encode(input);
+  // Buffer.from is several times faster than TextEncoder for short strings (it may slice a shared pool:
+  // callers that keep the bytes copy them).
+  if (typeof input === 'string') return Buffer.from(input, 'utf8');
   if (input instanceof Uint8Array) return input;
   throw new FloeError(
     'INVALID_ARGUMENT',

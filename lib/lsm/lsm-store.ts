@@ -40,7 +40,6 @@ import { writeManifest, type ManifestState } from './manifest.js';
 import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './compaction-picker.js';
 import type { RewriteExecutor } from './rewrite-executor.js';
 import type { RunSource } from './compaction-rewrite.js';
-import { packEntries } from './entry-pack.js';
 import { scanEntries } from './scan.js';
 import { TableCache } from './table-cache.js';
 import type { VersionEdit } from './version.js';
@@ -398,7 +397,7 @@ export class LsmStore implements Store {
 
   /** Writes `m` as L0 SSTs; `retire` runs in the same synchronous step that installs the new version. */
   private async flushMemtable(m: Memtable, retire: () => void): Promise<void> {
-    const packed = packEntries(m.entries());
+    const packed = m.pack();
     const result = await this.deps.executor.run({
       runs: [[{ kind: 'packed', bytes: packed }]],
       bottommost: false,

@@ -20,7 +20,7 @@ export interface MemVersion {
   older: MemVersion | undefined;
 }
 
-const MAX_LEVEL = 20;
+const MAX_LEVEL = 16;
 /** Rough per-key bookkeeping cost (node, map slot, string), for the memory budget. */
 const KEY_OVERHEAD = 96;
 const VERSION_OVERHEAD = 48;
@@ -36,8 +36,11 @@ class SkipNode {
   }
 }
 
+// Buffer's native latin1 decoder applied to any Uint8Array, without wrapping it in a Buffer first.
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
+
 export function keyToString(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+  return latin1Slice.call(key, 0, key.length);
 }
 
 export function stringToKey(s: string): Uint8Array {
@@ -158,12 +161,33 @@ export class Memtable {
     return out;
   }
 
-  /** Every key's newest version in order: the content of the SST a flush writes. */
-  *entries(): Generator<Entry> {
+  /**
+   * Every key's newest version packed for a flush worker (format of lib/lsm/entry-pack.ts), written
+   * straight from the skip list without intermediate entry objects.
+   */
+  pack(): Uint8Array {
+    let size = 0;
     for (let node = this.headNode.next[0]; node !== undefined; node = node.next[0]) {
       const v = visible(node.head, Number.MAX_SAFE_INTEGER)!;
-      yield { key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: concatParts(v.parts) };
+      size += 17 + node.key.length + partsLength(v.parts);
     }
+    const out = Buffer.allocUnsafeSlow(size);
+    let pos = 0;
+    for (let node = this.headNode.next[0]; node !== undefined; node = node.next[0]) {
+      const v = visible(node.head, Number.MAX_SAFE_INTEGER)!;
+      out.writeUInt32LE(node.key.length, pos);
+      out.write(node.key, pos + 4, 'latin1');
+      pos += 4 + node.key.length;
+      out[pos] = v.kind;
+      out.writeDoubleLE(v.seq, pos + 1);
+      out.writeUInt32LE(partsLength(v.parts), pos + 9);
+      pos += 13;
+      for (const part of v.parts) {
+        out.set(part, pos);
+        pos += part.length;
+      }
+    }
+    return out;
   }
 
   private firstAfter(k: string, strict: boolean): SkipNode | undefined {
@@ -178,8 +202,11 @@ export class Memtable {
     return x.next[0];
   }
 
+  /** Scratch for insertNode (reused: no allocation per insert). */
+  private readonly update: SkipNode[] = new Array<SkipNode>(MAX_LEVEL);
+
   private insertNode(k: string, version: MemVersion): void {
-    const update = new Array<SkipNode>(MAX_LEVEL);
+    const update = this.update;
     let x = this.headNode;
     for (let i = this.level - 1; i >= 0; i--) {
       for (;;) {
@@ -189,8 +216,8 @@ export class Memtable {
       }
       update[i] = x;
     }
-    let lvl = 1;
-    while (lvl < MAX_LEVEL && (this.random.nextU32() & 3) === 0) lvl++;
+    // Geometric level with p = 1/4: two leading zero bits of a random word per extra level.
+    const lvl = Math.min(MAX_LEVEL, 1 + (Math.clz32(this.random.nextU32() | 1) >>> 1));
     if (lvl > this.level) {
       for (let i = this.level; i < lvl; i++) update[i] = this.headNode;
       this.level = lvl;
