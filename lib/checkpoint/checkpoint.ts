@@ -47,7 +47,7 @@ async function release(lsm: LsmStore, handle: CheckpointHandle): Promise<void> {
 
 async function gc(lsm: LsmStore): Promise<void> {
   const { store, clock, options, pinnedFiles } = lsm.internals();
-  await collectGarbage(store, { clock, graceMs: options.gcGraceMs, pinned: pinnedFiles() });
+  await collectGarbage(store, { clock, graceMs: options.gcGraceMs, pinned: pinnedFiles });
 }
 
 export const checkpointOps: CheckpointOps = { checkpoint, release, collectGarbage: gc };

@@ -19,8 +19,11 @@ export interface GcOptions {
   clock: Clock;
   /** Unreferenced files younger than this are kept (ms). */
   graceMs: number;
-  /** File ids this process still reads (open scans of old versions); never deleted. */
-  pinned?: ReadonlySet<string>;
+  /**
+   * File ids this process still needs (scans of old versions, uploads not yet in a manifest); never
+   * deleted. Consulted at deletion time, so files pinned while the pass runs are safe too.
+   */
+  pinned?: { has(fileId: string): boolean };
   /** Manifests to keep per instance (the newest). Default 3. */
   keepManifests?: number;
 }

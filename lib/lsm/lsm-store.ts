@@ -72,7 +72,8 @@ export interface LsmInternals {
   store: ObjectStore;
   clock: Clock;
   random: Random;
-  pinnedFiles(): Set<string>;
+  /** Live view of files this process needs that may not be in a manifest (see lib/checkpoint/gc.ts). */
+  pinnedFiles: { has(fileId: string): boolean };
 }
 
 const MAX_FILE_BYTES_UPLOAD_SINGLE = 8 * 2 ** 20;
@@ -93,6 +94,8 @@ export class LsmStore implements Store {
   private roomWaiters: Array<() => void> = [];
   private stalls = 0;
   private readonly scanPins = new Map<string, number>();
+  /** New SSTs uploaded but not yet named by a manifest. */
+  private readonly uploading = new Set<string>();
   private gcRunning: Promise<void> | undefined;
   private lastGcAt = 0;
 
@@ -115,6 +118,18 @@ export class LsmStore implements Store {
     return this.state.keyGroups;
   }
 
+  private currentFilesOf: { version: unknown; ids: Set<string> } | undefined;
+
+  /** File ids of the current version (cached per version). GC consults it at deletion time, so a file
+   * committed while a GC pass runs is never taken for garbage even with a zero grace period. */
+  private currentFiles(): Set<string> {
+    const version = this.state.version;
+    if (this.currentFilesOf?.version !== version) {
+      this.currentFilesOf = { version, ids: new Set(version.allFiles().map((f) => f.fileId)) };
+    }
+    return this.currentFilesOf.ids;
+  }
+
   /** Internal state for lib/checkpoint and tests. Not part of the public API. */
   internals(): LsmInternals {
     return {
@@ -123,7 +138,7 @@ export class LsmStore implements Store {
       store: this.deps.store,
       clock: this.deps.clock,
       random: this.deps.random,
-      pinnedFiles: () => new Set(this.scanPins.keys()),
+      pinnedFiles: { has: (id) => this.scanPins.has(id) || this.uploading.has(id) || this.currentFiles().has(id) },
     };
   }
 
@@ -405,18 +420,38 @@ export class LsmStore implements Store {
       blockBytes: this.options.blockBytes,
       compression: this.options.compression,
     });
-    const added = await this.uploadOutputs(result.files);
-    await this.commit(
-      { deleted: [], added: added.map((file) => ({ level: 0, file })) },
-      { lastSequence: m.lastSequence, onInstalled: retire },
-    );
+    await this.uploadAndCommit(result.files, (added) => ({ deleted: [], added: added.map((file) => ({ level: 0, file })) }), {
+      lastSequence: m.lastSequence,
+      onInstalled: retire,
+    });
   }
 
-  /** Uploads new SSTs (in parallel) and admits them to the disk cache. */
-  private async uploadOutputs(files: Array<{ bytes: Uint8Array; info: SstFileInfo }>): Promise<FileMeta[]> {
+  /**
+   * Uploads new SSTs and commits the edit built from them. Until the manifest names them, the new files
+   * are pinned so a GC pass of this process cannot take them for garbage (other processes are kept off by
+   * the GC grace period).
+   */
+  private async uploadAndCommit(
+    files: Array<{ bytes: Uint8Array; info: SstFileInfo }>,
+    edit: (added: FileMeta[]) => VersionEdit,
+    extra: Parameters<LsmStore['commit']>[1],
+  ): Promise<void> {
+    const pinned: string[] = [];
+    try {
+      const added = await this.uploadOutputs(files, pinned);
+      await this.commit(edit(added), extra);
+    } finally {
+      for (const id of pinned) this.uploading.delete(id);
+    }
+  }
+
+  /** Uploads new SSTs (in parallel) and admits them to the disk cache; pins their ids into `pinned`. */
+  private async uploadOutputs(files: Array<{ bytes: Uint8Array; info: SstFileInfo }>, pinned: string[]): Promise<FileMeta[]> {
     const metas: FileMeta[] = [];
     for (const f of files) {
       const fileId = sstFileId(this.state.instanceId, this.state.epoch, this.allocateFileNumber());
+      this.uploading.add(fileId);
+      pinned.push(fileId);
       metas.push({
         fileId,
         size: f.info.size,
@@ -545,15 +580,15 @@ export class LsmStore implements Store {
       blockBytes: this.options.blockBytes,
       compression: this.options.compression,
     });
-    const outputs = await this.uploadOutputs(result.files);
-    await this.commit(
-      {
+    await this.uploadAndCommit(
+      result.files,
+      (outputs) => ({
         deleted: [
           ...job.inputs.map((f) => ({ level: job.level, fileId: f.fileId })),
           ...job.overlapping.map((f) => ({ level: job.outputLevel, fileId: f.fileId })),
         ],
         added: outputs.map((file) => ({ level: job.outputLevel, file })),
-      },
+      }),
       { compactPointer: pointer },
     );
   }
