@@ -117,3 +117,18 @@ t.test('corrupt manifest and SST are reported with their path', async (t) => {
   writeFileSync(last, readFileSync(last).subarray(0, 30));
   await expectCode(t, openStore({ primary }), 'CORRUPTION', /manifest/);
 });
+
+t.test('a truncated SST object is reported as CORRUPTION with its path', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'floe-trunc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const primary = `file://${dir}`;
+  const s = await openStore({ primary, blockCacheBytes: 0, compactionWorkers: 0 });
+  for (let i = 0; i < 300; i++) await s.put(`key${i}`, `value${i}`.repeat(10));
+  await s.close();
+  const sstDir = join(dir, 'sst');
+  const sst = readdirSync(sstDir).find((f) => f.endsWith('.sst'))!;
+  writeFileSync(join(sstDir, sst), readFileSync(join(sstDir, sst)).subarray(0, 200));
+  const s2 = await openStore({ primary, blockCacheBytes: 0, compactionWorkers: 0 });
+  await expectCode(t, s2.get('key7'), 'CORRUPTION', new RegExp(sst));
+  await s2.close();
+});

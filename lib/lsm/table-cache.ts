@@ -7,7 +7,7 @@
 import type { BlockCache } from '../cache/block-cache.js';
 import type { ByteSource } from '../cache/byte-source.js';
 import type { DiskCache } from '../cache/disk-cache.js';
-import { FloeError } from '../errors.js';
+import { FloeError, corruption } from '../errors.js';
 import { SstReader } from '../sst/reader.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { sstPath } from '../store/paths.js';
@@ -23,24 +23,36 @@ export class RemoteFileSource implements ByteSource {
   ) {}
 
   async read(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<Uint8Array> {
-    await this.inflight.acquire();
-    let bytes: Uint8Array;
-    try {
-      bytes = await this.store.get(this.path, { offset, length }, options?.signal ? { signal: options.signal } : undefined);
-    } finally {
-      this.inflight.release();
+    // A short body is transient (a dropped connection mid-response): read again a few times. Failures of
+    // the request itself were already retried by the store's retry layer.
+    const lengths = new Set<number>();
+    for (let attempt = 1; ; attempt++) {
+      await this.inflight.acquire();
+      let bytes: Uint8Array;
+      try {
+        bytes = await this.store.get(this.path, { offset, length }, options?.signal ? { signal: options.signal } : undefined);
+      } finally {
+        this.inflight.release();
+      }
+      if (bytes.length === length) return bytes;
+      lengths.add(bytes.length);
+      if (attempt >= SHORT_READ_ATTEMPTS && lengths.size === 1) {
+        // The same short length every time: the object itself is shorter than the manifest says.
+        throw corruption(`${this.store.uri}/${this.path}`, `object is truncated: ${bytes.length} bytes readable at ${offset}, ${length} expected`);
+      }
+      if (attempt >= SHORT_READ_ATTEMPTS) {
+        throw new FloeError(
+          'IO',
+          `short read of ${this.store.uri}/${this.path}: asked ${length} bytes at ${offset}, got ${bytes.length} (${attempt} attempts). ` +
+            'The object is truncated or the store keeps returning partial bodies; check the object and the store.',
+          { retryable: true, path: this.path },
+        );
+      }
     }
-    if (bytes.length !== length) {
-      throw new FloeError(
-        'IO',
-        `short read of ${this.store.uri}/${this.path}: asked ${length} bytes at ${offset}, got ${bytes.length}. ` +
-          'The object is truncated or the store returned a partial body; retrying may help.',
-        { retryable: true, path: this.path },
-      );
-    }
-    return bytes;
   }
 }
+
+const SHORT_READ_ATTEMPTS = 4;
 
 export class TableCache {
   private readonly readers = new Map<string, SstReader>();
