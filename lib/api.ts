@@ -138,4 +138,10 @@ export interface RestoreOptions {
    * 'claim': the restored store takes over the checkpoints' files and releases the checkpoint records.
    */
   mode?: 'claim' | 'no-claim';
+  /**
+   * Prefetch, in the background, the byte ranges that were in the checkpointing store's disk cache into
+   * this store's disk cache (within its budget). Reads never wait for it. Default false: files are
+   * fetched lazily on first use.
+   */
+  warmUp?: boolean;
 }

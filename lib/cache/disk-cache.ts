@@ -323,6 +323,30 @@ export class DiskCache {
     return true;
   }
 
+  /** Resolves when the background admissions started so far have finished (pages are then visible). */
+  async settle(): Promise<void> {
+    while (this.tasks.size > 0) await Promise.all([...this.tasks]);
+  }
+
+  /**
+   * The cached byte ranges of `fileId` as [offset, length] pairs of whole pages, adjacent pages merged:
+   * what a checkpoint records as the file's hot ranges, for warm-up after restore.
+   */
+  cachedRanges(fileId: string): Array<[number, number]> {
+    const key = cacheFileKey(fileId);
+    const rec = this.files.get(keyString(key.hi, key.lo));
+    if (rec === undefined || this.closed) return [];
+    const P = this.pageBytes;
+    const out: Array<[number, number]> = [];
+    for (const page of [...rec.pages.keys()].sort((a, b) => a - b)) {
+      const len = this.slotLen[rec.pages.get(page)!]!;
+      const last = out[out.length - 1];
+      if (last !== undefined && last[0] + last[1] === page * P) last[1] += len;
+      else out.push([page * P, len]);
+    }
+    return out;
+  }
+
   stats(): DiskCacheStats {
     return { capacity: this.capacity, bytes: this.cachedBytes, hits: this.hits, misses: this.misses };
   }

@@ -5,7 +5,8 @@
  *
  * Format (docs/format.md, "Checkpoint record"): JSON
  *   { format: 'floe-checkpoint-record', formatVersion: 1, handle: CheckpointHandle,
- *     instances: [{ instanceId, keyGroups, lastSequence, levels: FileMetaJson[][] }], files: string[] }
+ *     instances: [{ instanceId, keyGroups, lastSequence, levels: FileMetaJson[][] }], files: string[],
+ *     hot?: { [fileId]: [offset, length][] } }   (ranges in the disk cache at checkpoint time)
  */
 import type { CheckpointHandle } from '../api.js';
 import { FloeError } from '../errors.js';
@@ -27,6 +28,8 @@ export interface CheckpointRecord {
   instances: CheckpointInstance[];
   /** Every referenced file id (for GC). */
   files: string[];
+  /** Byte ranges of files that were in the disk cache at checkpoint time: what warm-up prefetches. */
+  hot?: Record<string, Array<[number, number]>>;
 }
 
 interface RecordJson {
@@ -35,6 +38,7 @@ interface RecordJson {
   handle: CheckpointHandle;
   instances: Array<{ instanceId: string; keyGroups: [number, number]; lastSequence: number; levels: FileMetaJson[][] }>;
   files: string[];
+  hot?: Record<string, Array<[number, number]>>;
 }
 
 export function encodeCheckpointRecord(r: CheckpointRecord): Uint8Array {
@@ -44,6 +48,7 @@ export function encodeCheckpointRecord(r: CheckpointRecord): Uint8Array {
     handle: r.handle,
     instances: r.instances.map((i) => ({ ...i, levels: i.levels.map((l) => l.map(fileMetaToJson)) })),
     files: r.files,
+    ...(r.hot ? { hot: r.hot } : {}),
   };
   return Buffer.from(JSON.stringify(json), 'utf8');
 }
@@ -65,6 +70,7 @@ export function decodeCheckpointRecord(bytes: Uint8Array, path: string): Checkpo
     handle: json.handle,
     instances: json.instances.map((i) => ({ ...i, levels: i.levels.map((l) => l.map((f) => fileMetaFromJson(f, path))) })),
     files: json.files,
+    ...(json.hot && typeof json.hot === 'object' ? { hot: json.hot } : {}),
   };
 }
 

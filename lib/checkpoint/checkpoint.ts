@@ -14,7 +14,7 @@ export const CHECKPOINT_HANDLE_VERSION = 1;
 
 /** REQUIRES: called with the store's manifest commits serialized and memtables flushed (LsmStore.checkpoint). */
 async function checkpoint(lsm: LsmStore): Promise<CheckpointHandle> {
-  const { state, options, store, clock, random } = lsm.internals();
+  const { state, options, store, clock, random, cachedRanges, settleCache } = lsm.internals();
   const suffix = random.nextU32().toString(16).padStart(8, '0');
   const checkpointId = `${state.instanceId}-${state.epoch}-${state.seq}-${suffix}`;
   const handle: CheckpointHandle = {
@@ -27,10 +27,18 @@ async function checkpoint(lsm: LsmStore): Promise<CheckpointHandle> {
     instances: [{ instanceId: state.instanceId, manifestSeq: state.seq, keyGroups: state.keyGroups, lastSequence: state.lastSequence }],
   };
   const levels = state.version.levels.map((l) => l.slice());
+  const files = [...new Set(state.version.allFiles().map((f) => f.fileId))];
+  await settleCache();
+  const hot: Record<string, Array<[number, number]>> = {};
+  for (const f of files) {
+    const ranges = cachedRanges(f);
+    if (ranges.length > 0) hot[f] = ranges;
+  }
   await writeCheckpointRecord(store, {
     handle,
     instances: [{ instanceId: state.instanceId, keyGroups: state.keyGroups, lastSequence: state.lastSequence, levels }],
-    files: [...new Set(state.version.allFiles().map((f) => f.fileId))],
+    files,
+    hot,
   });
   return handle;
 }

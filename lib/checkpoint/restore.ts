@@ -40,7 +40,15 @@ export async function restoreStore(
 
   const random = internals.random ?? new Random((Date.now() ^ (process.pid << 8)) >>> 0);
   const instanceId = input.instanceId ?? `restored-${random.nextU32().toString(16).padStart(8, '0')}${random.nextU32().toString(16).padStart(8, '0')}`;
-  const { store } = await openObjectStore(options.primary, { s3: options.s3, hdfs: options.hdfs, random: random.fork() });
+  // The same stack the store itself will use (an injected latency or fault wrapper included), so the
+  // record read and the existence checks see what the store's own I/O sees.
+  const { store } = await openObjectStore(options.primary, {
+    s3: options.s3,
+    hdfs: options.hdfs,
+    random: random.fork(),
+    ...(internals.clock ? { clock: internals.clock } : {}),
+    ...(internals.inject ? { inject: internals.inject } : {}),
+  });
   let initial: ManifestState;
   let records: CheckpointRecord[];
   try {
@@ -54,6 +62,11 @@ export async function restoreStore(
     await store.close();
   }
   const lsm = await openLsmStore({ ...input, instanceId }, { ...internals, random, initialState: () => initial });
+  if (restore.warmUp === true) {
+    const ranges = records.flatMap((r) => Object.entries(r.hot ?? {}).flatMap(([fileId, rs]) => rs.map(([offset, length]) => ({ fileId, offset, length }))));
+    // Background: reads never wait for warm-up; a failure only leaves the cache colder.
+    lsm.warmUp = lsm.prefetch(ranges).catch(() => 0);
+  }
   if (mode === 'claim') {
     // The new instance's manifest now references the files; only then may the records go (GC lists
     // checkpoints before manifests, so the files are never unreferenced in between).

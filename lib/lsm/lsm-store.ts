@@ -72,6 +72,9 @@ export interface LsmInternals {
   store: ObjectStore;
   clock: Clock;
   random: Random;
+  /** Disk-cached ranges of a file (empty without a disk cache); call after `settleCache()`. */
+  cachedRanges(fileId: string): Array<[number, number]>;
+  settleCache(): Promise<void>;
   /** Live view of files this process needs that may not be in a manifest (see lib/checkpoint/gc.ts). */
   pinnedFiles: { has(fileId: string): boolean };
 }
@@ -119,6 +122,8 @@ export class LsmStore implements Store {
   }
 
   private currentFilesOf: { version: unknown; ids: Set<string> } | undefined;
+  /** Set by restoreStore({ warmUp: true }): resolves to the bytes prefetched into the disk cache. */
+  warmUp: Promise<number> | undefined;
 
   /** File ids of the current version (cached per version). GC consults it at deletion time, so a file
    * committed while a GC pass runs is never taken for garbage even with a zero grace period. */
@@ -138,6 +143,8 @@ export class LsmStore implements Store {
       store: this.deps.store,
       clock: this.deps.clock,
       random: this.deps.random,
+      cachedRanges: (fileId) => this.deps.diskCache?.cachedRanges(fileId) ?? [],
+      settleCache: async () => this.deps.diskCache?.settle(),
       pinnedFiles: { has: (id) => this.scanPins.has(id) || this.uploading.has(id) || this.currentFiles().has(id) },
     };
   }
@@ -605,6 +612,37 @@ export class LsmStore implements Store {
       .finally(() => {
         this.gcRunning = undefined;
       });
+  }
+
+  /**
+   * Fetches byte ranges of live files into the disk cache (warm-up after restore), hottest first as
+   * given, at most the disk cache's capacity in total, within the in-flight read budget. Files no longer
+   * live are skipped. Resolves to the bytes fetched; errors are not fatal (warm-up is an optimization).
+   */
+  async prefetch(ranges: Array<{ fileId: string; offset: number; length: number }>): Promise<number> {
+    const cache = this.deps.diskCache;
+    if (cache === undefined) return 0;
+    const live = new Map(this.state.version.allFiles().map((f) => [f.fileId, f]));
+    let budget = cache.stats().capacity;
+    const work: Array<Promise<number>> = [];
+    for (const r of ranges) {
+      const file = live.get(r.fileId);
+      if (file === undefined || r.length > budget || r.offset + r.length > file.size) continue;
+      budget -= r.length;
+      if (cache.isCached(r.fileId, r.offset, r.length)) continue;
+      work.push(
+        this.tables
+          .source(file)
+          .read(r.offset, r.length)
+          .then(
+            (b) => b.length,
+            () => 0,
+          ),
+      );
+    }
+    const fetched = (await Promise.all(work)).reduce((a, b) => a + b, 0);
+    await cache.settle();
+    return fetched;
   }
 
   // ---------------------------------------------------------------- checkpoints
