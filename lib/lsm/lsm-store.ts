@@ -758,13 +758,13 @@ function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
 
 /** Copies caller-owned bytes so later mutation by the caller cannot change stored data. */
 function ownBytes(b: Uint8Array): Uint8Array {
-  return Uint8Array.prototype.slice.call(b);
+  return new Uint8Array(b); // a plain copy: several times cheaper than slice() through Buffer's species
 }
 
 /** Memtable values are returned as fresh copies, so callers cannot mutate the memtable. */
 function copyOut(parts: Uint8Array[]): Uint8Array {
   const v = concatParts(parts);
-  return parts.length === 1 ? Uint8Array.prototype.slice.call(v) : v;
+  return parts.length === 1 ? new Uint8Array(v) : v;
 }
 
 function* chunksOf(bytes: Uint8Array, size: number): Generator<Uint8Array> {
