@@ -132,11 +132,14 @@ export function planRestore(records: CheckpointRecord[], range: [number, number]
   };
 }
 
+/** Existence checks in flight at once: one round trip for typical stores (hundreds of files). */
+const HEAD_CONCURRENCY = 256;
+
 async function checkFilesExist(store: ObjectStore, files: FileMeta[]): Promise<void> {
   const ids = [...new Set(files.map((f) => f.fileId))];
   const missing: string[] = [];
-  for (let i = 0; i < ids.length; i += 32) {
-    const heads = await Promise.all(ids.slice(i, i + 32).map((id) => store.head(sstPath(id))));
+  for (let i = 0; i < ids.length; i += HEAD_CONCURRENCY) {
+    const heads = await Promise.all(ids.slice(i, i + HEAD_CONCURRENCY).map((id) => store.head(sstPath(id))));
     heads.forEach((h, j) => {
       if (h === undefined) missing.push(ids[i + j]!);
     });

@@ -111,6 +111,9 @@ export class LsmStore implements Store {
     this.lastSeq = state.lastSequence;
     this.mem = new Memtable(deps.random.fork());
     this.tables = new TableCache(deps.store, new Semaphore(options.readConcurrency), deps.blockCache, deps.diskCache);
+    // Open every table in the background (one ranged GET each, within the read budget): the first reads
+    // after an open or a restore then find index and filter pinned instead of opening files one by one.
+    for (const f of state.version.allFiles()) void Promise.resolve(this.tables.get(f)).catch(() => undefined);
   }
 
   get instanceId(): string {
@@ -300,7 +303,7 @@ export class LsmStore implements Store {
       if (!reader.mayContain(pk)) continue;
       const bi = reader.blockFor(pk);
       if (bi < 0) continue;
-      const block = reader.cachedBlock(bi) ?? (await reader.readBlock(bi));
+      const block = reader.cachedBlock(bi) ?? (await reader.readBlock(bi, CACHE_CHECKED));
       const e = block.get(pk);
       if (e !== undefined && resolver.push(e.kind, e.value)) break;
     }
@@ -716,6 +719,7 @@ export class LsmStore implements Store {
 
 const GC_INTERVAL_MS = 60_000;
 const SHORT_SCAN_ENTRIES = 200;
+const CACHE_CHECKED = { cacheChecked: true } as const;
 const EMPTY = new Uint8Array(0);
 
 /** Physical range for key groups [from, to] with optional user-key bounds (only for a single group). */

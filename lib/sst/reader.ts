@@ -44,6 +44,8 @@ export interface ReadBlockOptions {
   fillCache?: boolean;
   /** Rejects this caller's promise on abort; a read shared with other callers still completes for them. */
   signal?: AbortSignal;
+  /** The caller has just missed in `cachedBlock(index)`: skip the second lookup (and its miss count). */
+  cacheChecked?: boolean;
 }
 
 export interface BlockRange {
@@ -162,7 +164,8 @@ export class SstReader {
     let hit: DataBlock | undefined;
     try {
       this.checkIndex(index);
-      hit = this.cachedBlock(index);
+      // Callers that just missed in cachedBlock() say so, so one lookup is not counted as two misses.
+      hit = options.cacheChecked === true ? undefined : this.cachedBlock(index);
     } catch (e) {
       return Promise.reject(e); // a promise-returning API fails by rejecting, never by throwing
     }
