@@ -33,6 +33,7 @@ import { sstFileId, sstPath } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { Semaphore } from '../util/semaphore.js';
+import type { SstReader } from '../sst/reader.js';
 import { concatParts, keyToString, Memtable } from './memtable.js';
 import { PointResolver } from './merge-values.js';
 import { inClip, type FileMeta } from './file-meta.js';
@@ -111,9 +112,6 @@ export class LsmStore implements Store {
     this.lastSeq = state.lastSequence;
     this.mem = new Memtable(deps.random.fork());
     this.tables = new TableCache(deps.store, new Semaphore(options.readConcurrency), deps.blockCache, deps.diskCache);
-    // Open every table in the background (one ranged GET each, within the read budget): the first reads
-    // after an open or a restore then find index and filter pinned instead of opening files one by one.
-    for (const f of state.version.allFiles()) void Promise.resolve(this.tables.get(f)).catch(() => undefined);
   }
 
   get instanceId(): string {
@@ -296,10 +294,14 @@ export class LsmStore implements Store {
       v = m.lookupString(ks);
       if (v !== undefined && resolver.push(v.kind, copyOut(v.parts))) return resolver.value();
     }
-    const version = this.state.version;
-    for (const f of version.filesForKey(pk)) {
+    const files = this.state.version.filesForKey(pk);
+    let readers: Array<SstReader | undefined> = files.map((f) => this.tables.peek(f.fileId));
+    // Tables not open yet (first reads after open or restore) are opened together: one round trip.
+    if (readers.includes(undefined)) readers = await Promise.all(files.map((f) => this.tables.get(f)));
+    for (let i = 0; i < files.length; i++) {
+      const f = files[i]!;
       if (!inClip(f, pk)) continue;
-      const reader = this.tables.peek(f.fileId) ?? (await this.tables.get(f));
+      const reader = readers[i]!;
       if (!reader.mayContain(pk)) continue;
       const bi = reader.blockFor(pk);
       if (bi < 0) continue;
