@@ -4,6 +4,7 @@
 import type { CheckpointHandle, RestoreOptions, Store, StoreOptions } from './api.js';
 import { openLsmStore } from './embedded.js';
 import { restoreStore as restoreLsm } from './checkpoint/restore.js';
+import { openShardedStore, restoreShardedStore } from './daemon/sharded-store.js';
 
 export type {
   CheckpointHandle,
@@ -20,16 +21,23 @@ export type {
 } from './api.js';
 export { FloeError, type FloeErrorCode } from './errors.js';
 export { defaultKeyGroup, murmur3_32, MAX_KEY_BYTES, MAX_VALUE_BYTES } from './keys.js';
+export { connect, type ConnectOptions, type FloeClient } from './client/client.js';
 
-/** Opens (or creates) the store under `options.primary`. */
+/**
+ * Opens (or creates) the store under `options.primary`. With `options.shards`, the store runs that many
+ * shard worker threads behind an in-process router (lib/daemon/sharded-store.ts).
+ */
 export async function openStore(options: StoreOptions): Promise<Store> {
+  if (options?.shards !== undefined) return openShardedStore(options);
   return openLsmStore(options);
 }
 
 /**
  * Opens a NEW writable store whose state equals the checkpoints' state clipped to `restore.keyGroups`,
- * referencing (not copying) their files.
+ * referencing (not copying) their files. With `options.shards`, the result is a sharded store of that many
+ * shards (any shard count: this is how a store is rescaled).
  */
 export async function restoreStore(options: StoreOptions, handles: CheckpointHandle[], restore: RestoreOptions = {}): Promise<Store> {
+  if (options?.shards !== undefined) return restoreShardedStore(options, handles, restore);
   return restoreLsm(options, handles, restore);
 }

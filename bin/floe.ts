@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+/**
+ * The `floe` command line (docs/operations.md):
+ *
+ *   floe daemon --config FILE [--restore HANDLE.json] [--shards M]
+ *   floe ping [--socket PATH | --config FILE]
+ *   floe stats [--socket PATH | --config FILE]
+ *   floe checkpoint [--socket PATH | --config FILE] [--out FILE]
+ *   floe checkpoints list|show ID|release ID [--config FILE]
+ *
+ * The socket is found from --socket, else the config's `socket` (with FLOE_SOCKET applied), else
+ * FLOE_SOCKET, else /run/floe/floe.sock. `checkpoints` works on primary storage directly (no daemon needed).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { CheckpointHandle } from '../lib/api.js';
+import { connect } from '../lib/client/client.js';
+import { readCheckpointRecord } from '../lib/checkpoint/checkpoint-record.js';
+import { daemonDefaults, loadConfig, type DaemonConfig } from '../lib/daemon/config.js';
+import { runDaemon } from '../lib/daemon/daemon.js';
+import { jsonLogger } from '../lib/daemon/log.js';
+import { FloeError, isFloeError } from '../lib/errors.js';
+import { openObjectStore } from '../lib/store/open.js';
+import { CHECKPOINTS_PREFIX, checkpointPath, parseCheckpointPath } from '../lib/store/paths.js';
+
+const USAGE = `usage:
+  floe daemon --config FILE [--restore HANDLE.json] [--shards M]
+      run the daemon; --restore starts it from a checkpoint handle (written by \`floe checkpoint\`
+      or \`floe checkpoints show ID\`), rescaled to M shards
+  floe ping [--socket PATH | --config FILE]          check that the daemon answers
+  floe stats [--socket PATH | --config FILE]         print the daemon's stats as JSON
+  floe checkpoint [--socket PATH | --config FILE] [--out FILE]
+      take a daemon-wide checkpoint; prints (or writes) its handle as JSON
+  floe checkpoints list [--config FILE]              list retained checkpoints on primary storage
+  floe checkpoints show ID [--config FILE]           print a checkpoint's handle as JSON
+  floe checkpoints release ID [--config FILE]        release a checkpoint (its files may be collected)
+  floe --version | --help`;
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function usageError(message: string): never {
+  throw new FloeError('INVALID_ARGUMENT', `${message}\n${USAGE}`);
+}
+
+function socketFrom(values: { socket?: string; config?: string }): string {
+  if (values.socket) return values.socket;
+  if (values.config) return loadConfig(values.config).socket;
+  return process.env.FLOE_SOCKET || daemonDefaults.socket;
+}
+
+function requireConfig(values: { config?: string }, command: string): DaemonConfig {
+  if (!values.config && !process.env.FLOE_PRIMARY) usageError(`${command} needs --config FILE (or FLOE_PRIMARY)`);
+  return loadConfig(values.config);
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        socket: { type: 'string', short: 's' },
+        restore: { type: 'string' },
+        shards: { type: 'string' },
+        out: { type: 'string', short: 'o' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (e) {
+    return usageError((e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    process.stdout.write(`floe ${version()}\n`);
+    return 0;
+  }
+  const [command, sub, arg] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  switch (command) {
+    case 'daemon': {
+      const code = await daemon(values);
+      // Exit explicitly: a daemon that lingers after a clean shutdown would be killed by its supervisor.
+      process.exit(code);
+    }
+    case 'ping':
+      return ping(socketFrom(values));
+    case 'stats':
+      return withClient(socketFrom(values), async (c) => {
+        process.stdout.write(JSON.stringify(await c.stats(), null, 2) + '\n');
+      });
+    case 'checkpoint':
+      return withClient(socketFrom(values), async (c) => {
+        const json = JSON.stringify(await c.checkpoint(), null, 2) + '\n';
+        if (values.out) {
+          writeFileSync(values.out, json);
+          process.stderr.write(`checkpoint handle written to ${values.out}\n`);
+        } else process.stdout.write(json);
+      });
+    case 'checkpoints':
+      return checkpoints(requireConfig(values, 'floe checkpoints'), sub, arg);
+    default:
+      return usageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+async function daemon(values: { config?: string; restore?: string; shards?: string }): Promise<number> {
+  const config = requireConfig(values, 'floe daemon');
+  if (values.shards !== undefined) {
+    const n = Number(values.shards);
+    if (!Number.isInteger(n) || n < 1 || n > Math.min(256, config.store.maxKeyGroups!)) {
+      usageError(`--shards must be an integer in [1, ${Math.min(256, config.store.maxKeyGroups!)}], got ${JSON.stringify(values.shards)}`);
+    }
+    config.store.shards = n;
+    config.shardsExplicit = true;
+  }
+  let restore: CheckpointHandle[] | undefined;
+  if (values.restore !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(values.restore, 'utf8'));
+    } catch (e) {
+      throw new FloeError('INVALID_ARGUMENT', `--restore ${values.restore}: cannot read a checkpoint handle: ${(e as Error).message}`);
+    }
+    restore = (Array.isArray(parsed) ? parsed : [parsed]) as CheckpointHandle[];
+  }
+  return runDaemon({ config, ...(restore ? { restore } : {}), log: jsonLogger(config.logLevel), version: version() });
+}
+
+async function withClient(socket: string, fn: (c: Awaited<ReturnType<typeof connect>>) => Promise<void>): Promise<number> {
+  const client = await connect(socket, { reconnect: false, flushOnClose: false });
+  try {
+    await fn(client);
+  } finally {
+    await client.close();
+  }
+  return 0;
+}
+
+async function ping(socket: string): Promise<number> {
+  const started = process.hrtime.bigint();
+  return withClient(socket, async (c) => {
+    // A GET of a key nobody writes exercises the whole path (router, shard, engine) without side effects.
+    await c.get('\u0000floe-ping');
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    const h = c.server;
+    process.stdout.write(`pong from ${h.server} at ${socket}: protocol ${h.version}, ${h.shards} shard(s), maxKeyGroups ${h.maxKeyGroups}, ${ms.toFixed(1)} ms\n`);
+  });
+}
+
+async function checkpoints(config: DaemonConfig, sub: string | undefined, id: string | undefined): Promise<number> {
+  const { store } = await openObjectStore(config.store.primary, { s3: config.store.s3 ?? {}, hdfs: config.store.hdfs ?? {} });
+  try {
+    switch (sub) {
+      case 'list': {
+        const objects = await store.list(CHECKPOINTS_PREFIX);
+        if (objects.length === 0) {
+          process.stdout.write(`no retained checkpoints on ${config.store.primary}\n`);
+          return 0;
+        }
+        for (const o of objects) {
+          const cid = parseCheckpointPath(o.path);
+          if (cid === undefined) continue;
+          const r = await readCheckpointRecord(store, o.path);
+          const groups = r.handle.instances.map((i) => `${i.instanceId}[${i.keyGroups[0]}-${i.keyGroups[1]}]`).join(' ');
+          process.stdout.write(`${cid}  ${r.handle.createdAt}  ${r.files.length} file(s)  ${groups}\n`);
+        }
+        return 0;
+      }
+      case 'show': {
+        if (!id) usageError('floe checkpoints show needs a checkpoint ID (see floe checkpoints list)');
+        const r = await readRecord(store, id!, config.store.primary);
+        process.stdout.write(JSON.stringify(r.handle, null, 2) + '\n');
+        return 0;
+      }
+      case 'release': {
+        if (!id) usageError('floe checkpoints release needs a checkpoint ID (see floe checkpoints list)');
+        await readRecord(store, id!, config.store.primary);
+        await store.delete(checkpointPath(id!));
+        process.stdout.write(`released checkpoint ${id}; its files are collected once nothing else references them\n`);
+        return 0;
+      }
+      default:
+        return usageError(`floe checkpoints needs list, show ID or release ID, got ${JSON.stringify(sub ?? '')}`);
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+async function readRecord(store: Parameters<typeof readCheckpointRecord>[0], id: string, primary: string): ReturnType<typeof readCheckpointRecord> {
+  try {
+    return await readCheckpointRecord(store, checkpointPath(id));
+  } catch (e) {
+    if (isFloeError(e, 'NOT_FOUND')) throw new FloeError('INVALID_ARGUMENT', `no retained checkpoint ${id} on ${primary}; see floe checkpoints list`);
+    throw e;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    const err = e instanceof FloeError ? e : new FloeError('IO', (e as Error)?.message ?? String(e));
+    process.stderr.write(`floe: ${err.code}: ${err.message}\n`);
+    process.exitCode = err.code === 'INVALID_ARGUMENT' ? 2 : 1;
+  },
+);

@@ -1,0 +1,265 @@
+/**
+ * The daemon client: `connect(socketPath)` returns a `Store` that speaks the socket protocol
+ * (docs/protocol.md) to `floe daemon`.
+ *
+ * - Pipelined: every call sends a frame at once and waits only for its own response (matched by id).
+ * - Auto-batching: frames produced in the same tick are coalesced into one socket write.
+ * - Reconnect: when the connection breaks, requests in flight fail with a retryable IO error (they may or
+ *   may not have been applied); the next request reconnects (set `reconnect: false` to opt out).
+ * - After `close()`, every call fails with CLOSED. `close()` flushes the daemon first (so the Store
+ *   contract "close makes writes durable" holds through the client; `flushOnClose: false` skips it).
+ * - `stats()` returns a Promise.
+ */
+import { createConnection, type Socket } from 'node:net';
+import { FloeError } from '../errors.js';
+import { FrameStore, type FrameReply, type FrameTransport } from '../daemon/frame-store.js';
+import { decodeError, ERROR_OP, errorPayload, Op, parseHelloOk, RESPONSE_BIT, writeHello, type ServerHello } from '../daemon/protocol.js';
+import { Coalescer, FrameParser, FRAME_HEADER_BYTES, readU32, Writer } from '../daemon/wire.js';
+
+export interface ConnectOptions {
+  /** Reconnect on the next request after the connection broke. Default true. */
+  reconnect?: boolean;
+  /** Give up a connection attempt after this many ms. Default 10000. */
+  connectTimeoutMs?: number;
+  /** `close()` flushes the daemon before disconnecting. Default true. */
+  flushOnClose?: boolean;
+}
+
+const EMPTY = new Uint8Array(0);
+/** Responses can be as large as the daemon's maxFrameBytes, which is only known after HELLO. */
+const MAX_RESPONSE_FRAME = 2 ** 31;
+
+type State = 'connecting' | 'ready' | 'broken' | 'closed';
+
+class SocketTransport implements FrameTransport {
+  private socket: Socket | undefined;
+  private state: State = 'broken';
+  private out = new Writer(64 * 1024);
+  /** Frames written in one tick go out in one write (process.nextTick: as soon as the caller yields). */
+  private readonly flusher = new Coalescer(() => this.flushNow(), process.nextTick);
+  private readonly pending = new Map<number, FrameReply>();
+  private nextId = 1;
+  private idleWaiters: Array<() => void> = [];
+  hello: ServerHello | undefined;
+
+  constructor(
+    readonly path: string,
+    private readonly options: Required<ConnectOptions>,
+  ) {}
+
+  request(encode: (w: Writer, id: number) => void, reply: FrameReply): void {
+    if (this.state === 'closed') {
+      reply(ERROR_OP, errorPayload(new FloeError('CLOSED', 'this client is closed; connect() again')));
+      return;
+    }
+    if (this.state === 'broken' && !this.options.reconnect) {
+      reply(ERROR_OP, errorPayload(new FloeError('IO', `the connection to the floe daemon at ${this.path} is broken and reconnect is off; connect() again`, { retryable: true })));
+      return;
+    }
+    let id = this.nextId;
+    while (this.pending.has(id)) id = (id + 1) >>> 0 || 1;
+    this.nextId = (id + 1) >>> 0 || 1;
+    const w = this.out;
+    const start = w.length;
+    try {
+      encode(w, id);
+    } catch (e) {
+      w.truncate(start);
+      throw e;
+    }
+    const max = this.hello?.maxFrameBytes;
+    if (max !== undefined && w.length - start - 4 > max) {
+      const size = w.length - start;
+      w.truncate(start);
+      throw new FloeError('INVALID_ARGUMENT', `the request is ${size} bytes, over the daemon's maximum frame size of ${max}; split it (smaller batches, fewer keys)`);
+    }
+    this.pending.set(id, reply);
+    if (this.state === 'ready') this.flusher.schedule();
+    else if (this.state === 'broken') this.reconnect();
+  }
+
+  private flushNow(): void {
+    if (this.state !== 'ready' || this.out.length === 0) return;
+    this.socket!.write(this.out.take());
+  }
+
+  private reconnect(): void {
+    this.open().then(
+      () => this.flushNow(),
+      (e: unknown) => this.failAll(e instanceof FloeError ? e : new FloeError('IO', String(e), { retryable: true })),
+    );
+  }
+
+  /** Connects and handshakes. PROMISES: resolves in state 'ready', or rejects in state 'broken'/'closed'. */
+  open(): Promise<void> {
+    this.state = 'connecting';
+    return new Promise((resolve, reject) => {
+      const socket = createConnection(this.path);
+      const parser = new FrameParser(MAX_RESPONSE_FRAME);
+      let handshaken = false;
+      let lastError: Error | undefined;
+      const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${this.options.connectTimeoutMs} ms`)), this.options.connectTimeoutMs);
+      const fail = (e: FloeError): void => {
+        clearTimeout(timer);
+        if (this.state === 'connecting') this.state = 'broken';
+        reject(e);
+      };
+      socket.once('connect', () => {
+        const w = new Writer(32);
+        writeHello(w, 0);
+        socket.write(w.take());
+      });
+      socket.on('data', (chunk: Buffer) => {
+        parser.push(chunk);
+        try {
+          for (let f = parser.next(); f !== undefined; f = parser.next()) {
+            const op = f[4]!;
+            const payload = f.length === FRAME_HEADER_BYTES ? EMPTY : f.subarray(FRAME_HEADER_BYTES);
+            if (handshaken) {
+              this.onFrame(op, readU32(f, 5), payload);
+              continue;
+            }
+            if (op === ERROR_OP) {
+              fail(decodeError(payload));
+              socket.destroy();
+              return;
+            }
+            if (op !== (Op.HELLO | RESPONSE_BIT)) throw new FloeError('PROTOCOL', `expected the HELLO answer, got opcode ${op}`);
+            this.hello = parseHelloOk(payload);
+            // From now on a frame longer than the daemon's own limit is a protocol error, not a buffer.
+            parser.maxFrameBytes = Math.max(this.hello.maxFrameBytes, FRAME_HEADER_BYTES);
+            handshaken = true;
+            clearTimeout(timer);
+            if (this.state === 'closed') {
+              socket.destroy();
+              reject(new FloeError('CLOSED', 'this client was closed while connecting'));
+              return;
+            }
+            this.socket = socket;
+            this.state = 'ready';
+            resolve();
+          }
+        } catch (e) {
+          socket.destroy(e as Error);
+        }
+      });
+      socket.on('error', (e: Error) => {
+        lastError = e;
+      });
+      socket.on('close', () => {
+        if (!handshaken) {
+          const why = lastError?.message ?? 'the daemon closed the connection during the handshake';
+          fail(new FloeError('IO', `cannot connect to the floe daemon at ${this.path}: ${why}. Is it running? Start it with \`floe daemon --config FILE\``, { retryable: true, cause: lastError }));
+          return;
+        }
+        this.onBroken(socket, lastError);
+      });
+    });
+  }
+
+  private onFrame(op: number, id: number, payload: Uint8Array): void {
+    const reply = this.pending.get(id);
+    if (reply === undefined) return;
+    this.pending.delete(id);
+    reply(op, payload);
+    if (this.pending.size === 0) this.wakeIdle();
+  }
+
+  private onBroken(socket: Socket, error: Error | undefined): void {
+    if (this.socket !== socket) return;
+    this.socket = undefined;
+    if (this.state !== 'closed') this.state = 'broken';
+    this.failAll(
+      new FloeError(
+        'IO',
+        `the connection to the floe daemon at ${this.path} broke${error ? ` (${error.message})` : ''} while this request was in flight; it may or may not have been applied. Retry it if that is safe (the client reconnects on the next request)`,
+        { retryable: true },
+      ),
+    );
+  }
+
+  private failAll(e: FloeError): void {
+    this.out.length = 0;
+    const payload = errorPayload(e);
+    const replies = [...this.pending.values()];
+    this.pending.clear();
+    for (const r of replies) r(ERROR_OP, payload);
+    this.wakeIdle();
+  }
+
+  private wakeIdle(): void {
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Waits for outstanding requests, then disconnects. Later requests fail with CLOSED. */
+  async close(): Promise<void> {
+    if (this.pending.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.state = 'closed';
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket !== undefined && !socket.destroyed) {
+      await new Promise<void>((resolve) => {
+        socket.once('close', () => resolve());
+        socket.end();
+        setTimeout(() => socket.destroy(), 1000).unref();
+      });
+    }
+  }
+
+  get usable(): boolean {
+    return this.state === 'ready' || (this.state === 'broken' && this.options.reconnect);
+  }
+}
+
+/** A `Store` served by a floe daemon over its Unix socket. */
+export class FloeClient extends FrameStore {
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly socketTransport: SocketTransport,
+    private readonly flushOnClose: boolean,
+  ) {
+    super(socketTransport);
+  }
+
+  /** What the daemon announced in the handshake (version, shards, limits). */
+  get server(): ServerHello {
+    return this.socketTransport.hello!;
+  }
+
+  /** Flushes the daemon (unless `flushOnClose: false`), then disconnects. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      let flushError: unknown;
+      if (this.flushOnClose && this.socketTransport.usable) {
+        try {
+          await this.flush();
+        } catch (e) {
+          flushError = e;
+        }
+      }
+      await this.socketTransport.close();
+      if (flushError !== undefined) throw flushError;
+    })();
+    return this.closing;
+  }
+}
+
+/**
+ * Connects to the daemon at `socketPath` and completes the handshake (version check).
+ * Fails with IO (retryable) when nobody listens there, VERSION when the daemon speaks another version.
+ */
+export async function connect(socketPath: string, options: ConnectOptions = {}): Promise<FloeClient> {
+  if (typeof socketPath !== 'string' || socketPath.length === 0) {
+    throw new FloeError('INVALID_ARGUMENT', 'connect() needs the path of the daemon socket, e.g. /run/floe/floe.sock');
+  }
+  const transport = new SocketTransport(socketPath, {
+    reconnect: options.reconnect ?? true,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    flushOnClose: options.flushOnClose ?? true,
+  });
+  await transport.open();
+  return new FloeClient(transport, options.flushOnClose ?? true);
+}

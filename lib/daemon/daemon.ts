@@ -1,0 +1,127 @@
+/**
+ * `floe daemon`: the life of the daemon process, from a loaded config to an exit code.
+ *
+ *   bind the socket (before touching data: opening the store claims its instances, which would fence a
+ *   daemon that is still running; binding fails atomically if one listens) → open the router (fresh,
+ *   existing or restored layout) → serve → optional metrics → print where data and socket are → wait for
+ *   SIGTERM/SIGINT (or a shard crash) → stop accepting, drain in-flight requests, flush and close the
+ *   shards → exit code.
+ *
+ * Exit codes: 0 after a signal-driven shutdown that flushed everything; 1 if a shard crashed (the
+ * supervisor, e.g. systemd Restart=on-failure, restarts the daemon) or the final flush failed. A startup
+ * failure is logged and thrown (the CLI prints it and exits 1). A second SIGINT/SIGTERM during shutdown
+ * exits at once with 130.
+ */
+import type { CheckpointHandle } from '../api.js';
+import { asFloeError } from './protocol.js';
+import type { DaemonConfig } from './config.js';
+import { startMetricsServer } from './metrics.js';
+import { Router, type LogFn } from './router.js';
+import { DaemonServer } from './server.js';
+
+export interface DaemonRun {
+  config: DaemonConfig;
+  /** `--restore`: start from these checkpoints with `config.store.shards` shards. */
+  restore?: CheckpointHandle[];
+  log: LogFn;
+  /** Human-readable lines (the banner). Default: stdout. */
+  print?: (line: string) => void;
+  /** Version string for HELLO and logs. */
+  version: string;
+}
+
+export async function runDaemon(run: DaemonRun): Promise<number> {
+  const { config, log } = run;
+  const print = run.print ?? ((line: string) => process.stdout.write(line + '\n'));
+  let stopRequested!: (reason: { signal?: string; crash?: string }) => void;
+  const stop = new Promise<{ signal?: string; crash?: string }>((resolve) => (stopRequested = resolve));
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log('warn', 'forced_exit', { signal });
+      process.exit(130);
+    }
+    stopping = true;
+    stopRequested({ signal });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    log('info', 'starting', {
+      version: run.version,
+      config: config.configPath ?? null,
+      primary: config.store.primary,
+      localDir: config.store.localDir,
+      socket: config.socket,
+      shards: config.store.shards,
+      restore: run.restore?.map((h) => h.checkpointId) ?? null,
+    });
+    const server = new DaemonServer({
+      socketPath: config.socket,
+      maxInFlight: config.maxInFlightPerConnection,
+      maxFrameBytes: config.maxFrameBytes,
+      maxConnections: config.maxConnections,
+      serverName: `floe ${run.version}`,
+      log,
+    });
+    await server.listen();
+    let router: Router;
+    try {
+      router = await Router.open({
+        options: config.store,
+        shardsExplicit: config.shardsExplicit || run.restore !== undefined,
+        ...(run.restore ? { restore: { handles: run.restore } } : {}),
+        log,
+        onShardCrash: (shard, error) => {
+          if (stopping) return;
+          stopping = true;
+          stopRequested({ crash: `shard ${shard}: ${error.message}` });
+        },
+      });
+    } catch (e) {
+      await server.shutdown(0);
+      throw e;
+    }
+    router.extraStats = () => ({ ...server.stats(), shards: router.describeShards(), layout: { name: router.layout.name, seq: router.layout.seq } });
+    server.start(router);
+    let metrics: { port: number; close(): Promise<void> } | undefined;
+    if (config.metricsPort !== undefined) {
+      try {
+        metrics = await startMetricsServer(config.metricsPort, { stats: () => router.stats(), server: () => server.stats(), shards: router.shardCount }, log);
+      } catch (e) {
+        log('error', 'metrics_failed_to_start', { port: config.metricsPort, error: (e as Error).message });
+      }
+    }
+    const layout = router.layout;
+    print(`floe daemon ${run.version} ready (pid ${process.pid})`);
+    print(`  data:    ${config.store.primary}`);
+    print(`  cache:   ${config.store.localDir}`);
+    print(`  socket:  ${config.socket}`);
+    print(`  shards:  ${router.shardCount} (layout ${layout.name} #${layout.seq}: ${router.describeShards().map((s) => `${s.instanceId} [${s.keyGroups[0]}-${s.keyGroups[1]}]`).join(', ')})`);
+    if (metrics) print(`  metrics: http://127.0.0.1:${metrics.port}/metrics`);
+    print('  stop with Ctrl-C or SIGTERM (drains, flushes, exits 0)');
+    log('info', 'ready', { socket: config.socket, shards: router.shardCount, layout: layout.name, layoutSeq: layout.seq, pid: process.pid });
+
+    const reason = await stop;
+    log('info', 'shutting_down', reason);
+    const { drained } = await server.shutdown(config.shutdownTimeoutMs);
+    if (!drained) log('warn', 'drain_timeout', { timeoutMs: config.shutdownTimeoutMs });
+    let code = reason.crash ? 1 : 0;
+    try {
+      await router.close();
+      log('info', 'flushed_and_closed', {});
+    } catch (e) {
+      log('error', 'close_failed', { error: asFloeError(e) });
+      code = 1;
+    }
+    await metrics?.close();
+    log('info', 'stopped', { exitCode: code });
+    return code;
+  } catch (e) {
+    log('error', 'startup_failed', { error: asFloeError(e) });
+    throw e;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}

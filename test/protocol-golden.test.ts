@@ -1,0 +1,184 @@
+/**
+ * Pins the socket protocol's bytes (docs/protocol.md): example frames are fixed byte arrays, so a change of
+ * the wire format breaks this test and has to be made deliberately (with a version bump). Also checks the
+ * decoders against the same bytes, the frame parser on arbitrary chunk boundaries, and the version check.
+ */
+import t from 'tap';
+import { Buffer } from 'node:buffer';
+import { FloeError } from '../lib/errors.js';
+import {
+  decodeError,
+  encodeKeyOnly,
+  encodeKeyValue,
+  encodeMultiGet,
+  encodeWrite,
+  ERROR_OP,
+  negotiateHello,
+  Op,
+  parseGetOk,
+  parseHelloOk,
+  parseMultiGetOk,
+  parsePage,
+  writeErrorFrame,
+  writeHello,
+  writeHelloOk,
+  writeScanPayload,
+} from '../lib/daemon/protocol.js';
+import { FrameParser, Writer } from '../lib/daemon/wire.js';
+import { flinkRanges, ShardMap } from '../lib/daemon/shard-map.js';
+import { Random, seedFromEnv } from '../lib/util/random.js';
+
+const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+const frame = (fill: (w: Writer) => void): string => {
+  const w = new Writer(64);
+  fill(w);
+  return w.take().toString('hex');
+};
+
+t.test('golden frames from docs/protocol.md', async (t) => {
+  t.equal(frame((w) => writeHello(w, 1, 1, 1)), hex('00 00 00 0d 01 00 00 00 01 46 4c 4f 45 00 01 00 01').toString('hex'), 'HELLO id 1, versions 1..1');
+  t.equal(
+    frame((w) => encodeKeyValue(w, Op.PUT, 2, 'k', 'v', { keyGroup: 7 })),
+    hex('00 00 00 0d 10 00 00 00 02 00 07 00 00 00 01 6b 76').toString('hex'),
+    'PUT kg 7 "k" = "v" id 2',
+  );
+  t.equal(frame((w) => encodeKeyOnly(w, Op.GET, 3, 'k', undefined)), hex('00 00 00 08 11 00 00 00 03 ff ff 6b').toString('hex'), 'GET default kg "k" id 3');
+  t.equal(
+    frame((w) => writeErrorFrame(w, 9, new FloeError('BUSY', 'slow down', { retryable: true }))),
+    hex('00 00 00 16 ff 00 00 00 09 01 04 42 55 53 59 00 00 73 6c 6f 77 20 64 6f 77 6e').toString('hex'),
+    'ERROR BUSY retryable "slow down" id 9',
+  );
+  // GET ok found "v", id 3: decode the payload.
+  const getOk = hex('00 00 00 07 91 00 00 00 03 01 76');
+  t.equal(getOk[4], Op.GET | 0x80);
+  t.same(Buffer.from(parseGetOk(getOk.subarray(9))!), Buffer.from('v'));
+  t.equal(parseGetOk(Uint8Array.of(0)), undefined, 'not found');
+});
+
+t.test('more pinned payloads: WRITE, MULTI_GET, SCAN, HELLO ok, page', async (t) => {
+  t.equal(
+    frame((w) =>
+      encodeWrite(w, 5, [
+        { type: 'put', key: 'a', value: 'b', keyGroup: 1 },
+        { type: 'delete', key: 'c' },
+        { type: 'merge', key: Uint8Array.of(0xff), value: Uint8Array.of() },
+      ]),
+    ),
+    hex(
+      '00 00 00 2a 14 00 00 00 05  00 00 00 03' +
+        ' 01 00 01 00 00 00 01 61 00 00 00 01 62' +
+        ' 02 ff ff 00 00 00 01 63' +
+        ' 03 ff ff 00 00 00 01 ff 00 00 00 00',
+    ).toString('hex'),
+  );
+  t.equal(
+    frame((w) => encodeMultiGet(w, 6, ['x', 'yz'], { keyGroup: 2 })),
+    hex('00 00 00 16 15 00 00 00 06 00 02 00 00 00 02 00 00 00 01 78 00 00 00 02 79 7a').toString('hex'),
+  );
+  t.equal(
+    frame((w) => {
+      const s = w.beginFrame(Op.SCAN, 7);
+      writeScanPayload(w, { keyGroup: 3, limit: 10, prefix: 'p' }, 0);
+      w.endFrame(s);
+    }),
+    hex('00 00 00 15 16 00 00 00 07 13 00 03 00 00 00 0a 00 00 00 00 00 00 00 01 70').toString('hex'),
+    'flags = keyGroup|limit|prefix',
+  );
+  const helloOk = frame((w) => writeHelloOk(w, 1, { version: 1, shards: 2, maxKeyGroups: 128, maxFrameBytes: 1024, maxInFlight: 16, server: 'f' }));
+  t.equal(helloOk, hex('00 00 00 16 81 00 00 00 01 00 01 00 02 00 00 00 80 00 00 04 00 00 00 00 10 66').toString('hex'));
+  t.same(parseHelloOk(Buffer.from(helloOk, 'hex').subarray(9)), { version: 1, shards: 2, maxKeyGroups: 128, maxFrameBytes: 1024, maxInFlight: 16, server: 'f' });
+  const page = parsePage(hex('00 00 00 05 00 00 00 00 01 00 04 00 00 00 01 6b 00 00 00 02 76 76'));
+  t.same(page.cursor, 5);
+  t.same(page.done, false);
+  t.same(page.entries.map((e) => [e.keyGroup, Buffer.from(e.key).toString(), Buffer.from(e.value).toString()]), [[4, 'k', 'vv']]);
+  t.same(
+    parseMultiGetOk(hex('00 00 00 02 ff ff ff ff 00 00 00 01 41'), 2).map((v) => (v ? Buffer.from(v).toString() : v)),
+    [undefined, 'A'],
+  );
+});
+
+t.test('errors survive the encoding with code, retryable and path', async (t) => {
+  const w = new Writer(64);
+  writeErrorFrame(w, 1, new FloeError('CORRUPTION', 'bad block', { path: 'sst/x.sst' }));
+  const bytes = w.take();
+  t.equal(bytes[4], ERROR_OP);
+  const e = decodeError(bytes.subarray(9));
+  t.equal(e.code, 'CORRUPTION');
+  t.equal(e.message, 'bad block');
+  t.equal(e.path, 'sst/x.sst');
+  t.equal(e.retryable, false);
+  t.equal(decodeError(Buffer.from('00 03 46 4f 4f 00 00 78'.replace(/ /g, ''), 'hex')).code, 'PROTOCOL', 'unknown code → PROTOCOL');
+});
+
+t.test('version negotiation', async (t) => {
+  const payload = (min: number, max: number, magic = 'FLOE'): Uint8Array => {
+    const w = new Writer(16);
+    w.raw(Buffer.from(magic));
+    w.u16(min);
+    w.u16(max);
+    return w.take();
+  };
+  t.equal(negotiateHello(payload(1, 1)), 1);
+  t.equal(negotiateHello(payload(1, 9)), 1, 'picks the highest common version');
+  t.throws(() => negotiateHello(payload(2, 9)), { code: 'VERSION' });
+  t.throws(() => negotiateHello(payload(0, 0)), { code: 'VERSION' });
+  t.throws(() => negotiateHello(payload(1, 1, 'HTTP')), { code: 'PROTOCOL' });
+  t.throws(() => negotiateHello(Uint8Array.of(0x46, 0x4c)), { code: 'PROTOCOL' }, 'truncated');
+});
+
+t.test('frame parser: any chunking yields the same frames; bad lengths fail at once', async (t) => {
+  const seed = seedFromEnv();
+  const r = new Random(seed);
+  const w = new Writer(64);
+  const frames: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    const start = w.length;
+    encodeKeyValue(w, Op.PUT, i, r.bytes(r.range(1, 40)), r.bytes(r.int(3000)), r.bool() ? { keyGroup: r.int(128) } : undefined);
+    frames.push(w.view().subarray(start).toString('hex'));
+  }
+  const stream = Buffer.from(w.take());
+  for (let round = 0; round < 5; round++) {
+    const p = new FrameParser(1 << 20);
+    const got: string[] = [];
+    for (let at = 0; at < stream.length; ) {
+      const n = round === 0 ? 1 : r.range(1, 5000);
+      p.push(stream.subarray(at, at + n));
+      at += n;
+      for (let f = p.next(); f !== undefined; f = p.next()) got.push(Buffer.from(f).toString('hex'));
+    }
+    t.same(got, frames, `seed ${seed} round ${round}: frames intact`);
+    t.equal(p.buffered, 0);
+  }
+  const p = new FrameParser(1000);
+  p.push(hex('00 00 10 00 10'));
+  t.throws(() => p.next(), { code: 'PROTOCOL' }, 'over max, before the body arrives');
+  const q = new FrameParser(1000);
+  q.push(hex('00 00 00 04 10'));
+  t.throws(() => q.next(), { code: 'PROTOCOL' }, 'below the minimum');
+});
+
+t.test('shard map is Flink KeyGroupRangeAssignment', async (t) => {
+  t.same(flinkRanges(128, 3), [
+    [0, 42],
+    [43, 85],
+    [86, 127],
+  ]);
+  t.same(flinkRanges(10, 4), [
+    [0, 2],
+    [3, 4],
+    [5, 7],
+    [8, 9],
+  ]);
+  for (const max of [1, 2, 7, 128, 1000, 32768]) {
+    for (const n of [1, 2, 3, 5, 8, 13, 64, 256]) {
+      if (n > max) continue;
+      const m = ShardMap.flink(max, n);
+      // Flink's inverse: computeOperatorIndexForKeyGroup = keyGroup * parallelism / maxParallelism.
+      let ok = true;
+      for (let kg = 0; kg < max; kg += Math.max(1, Math.floor(max / 500))) if (m.shardOf(kg) !== Math.floor((kg * n) / max)) ok = false;
+      if (!ok) t.fail(`max ${max} n ${n}: shardOf disagrees with Flink`);
+    }
+  }
+  t.throws(() => ShardMap.flink(4, 5), { code: 'CONFIG' });
+  t.throws(() => new ShardMap(8, [[0, 3], [5, 7]]), { code: 'CONFIG' }, 'gap');
+});

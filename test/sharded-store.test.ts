@@ -1,0 +1,269 @@
+/**
+ * The in-process sharded store (`openStore({ shards })`) against the reference model, plus what only a
+ * sharded store has: batches and scans spanning shards, one checkpoint of all shards restored with another
+ * shard count (and into an embedded store), the persistent shard layout, and a crashed shard thread.
+ */
+import t from 'tap';
+import { Buffer } from 'node:buffer';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StoreOptions, WriteOp } from '../lib/api.js';
+import { openStore, restoreStore } from '../lib/index.js';
+import type { ShardedStore } from '../lib/daemon/sharded-store.js';
+import { defaultKeyGroup } from '../lib/keys.js';
+import { Random, seedFromEnv } from '../lib/util/random.js';
+import { Model, hex } from './support/model.js';
+import { runRandomOps } from './support/random-ops.js';
+
+const MAX_KG = 8;
+const small: Partial<StoreOptions> = {
+  maxKeyGroups: MAX_KG,
+  memtableBytes: 64 * 1024,
+  targetFileBytes: 64 * 1024,
+  levelBaseBytes: 128 * 1024,
+  levelMultiplier: 4,
+  blockBytes: 1024,
+  l0CompactionTrigger: 2,
+  l0StopWritesTrigger: 8,
+  blockCacheBytes: 512 * 1024,
+  compactionWorkers: 0,
+};
+
+function setup(t: { teardown: (fn: () => void) => void }): { primary: string; localDir: string; options: (extra?: Partial<StoreOptions>) => StoreOptions } {
+  const dir = mkdtempSync(join(tmpdir(), 'floe-sharded-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const primary = `file://${join(dir, 'data')}`;
+  const localDir = join(dir, 'local');
+  return { primary, localDir, options: (extra = {}) => ({ primary, localDir, ...small, shards: 2, ...extra }) };
+}
+
+const text = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString());
+
+t.test('sharded store (2 shards) agrees with the model through flushes, compactions and reopens', async (t) => {
+  const seed = seedFromEnv();
+  const { options } = setup(t);
+  try {
+    const { store, counts } = await runRandomOps({
+      seed,
+      ops: 1200,
+      maxKeyGroups: MAX_KG,
+      keySpace: 300,
+      maxValueBytes: 300,
+      open: () => openStore(options()),
+      compact: (s) => (s as ShardedStore).compactUntilIdle(),
+      reopen: true,
+    });
+    const stats = await store.stats();
+    t.ok(stats.lsm.levels[0]!.files + stats.lsm.levels.slice(1).reduce((n, l) => n + l.files, 0) > 0, 'data reached SSTs');
+    t.equal(stats.blockCache.capacity, small.blockCacheBytes, 'one shared block cache, counted once');
+    await store.close();
+    t.pass(`seed ${seed}: model and sharded store agree (${JSON.stringify(counts)})`);
+  } catch (e) {
+    t.fail(`seed ${seed}: ${(e as Error).message}`);
+    throw e;
+  }
+});
+
+t.test('one shard runs on the caller\'s thread and behaves the same (model, checkpoint, restore to 2)', async (t) => {
+  const seed = seedFromEnv();
+  const { options } = setup(t);
+  try {
+    const { store } = await runRandomOps({
+      seed,
+      ops: 500,
+      maxKeyGroups: MAX_KG,
+      keySpace: 200,
+      maxValueBytes: 200,
+      open: () => openStore(options({ shards: 1 })),
+      compact: (s) => (s as ShardedStore).compactUntilIdle(),
+    });
+    const handle = await store.checkpoint();
+    t.same(handle.instances.map((i) => i.keyGroups), [[0, MAX_KG - 1]]);
+    const before: string[] = [];
+    for await (const e of store.scan()) before.push(`${e.keyGroup}/${hex(e.key)}=${hex(e.value)}`);
+    await store.close();
+    const two = (await restoreStore(options({ shards: 2 }), [handle])) as ShardedStore;
+    const after: string[] = [];
+    for await (const e of two.scan()) after.push(`${e.keyGroup}/${hex(e.key)}=${hex(e.value)}`);
+    t.same(after, before, `seed ${seed}: 1 shard → 2 shards`);
+    await two.close();
+  } catch (e) {
+    t.fail(`seed ${seed}: ${(e as Error).message}`);
+  }
+});
+
+t.test('batches spanning shards: applied on every shard; validated as a whole', async (t) => {
+  const { options } = setup(t);
+  const s = (await openStore(options())) as ShardedStore;
+  t.same(s.layout.shards.map((x) => x.keyGroups), [
+    [0, 3],
+    [4, 7],
+  ]);
+  await s.write([
+    { type: 'put', key: 'left', value: 'L', keyGroup: 1 },
+    { type: 'put', key: 'right', value: 'R', keyGroup: 6 },
+    { type: 'merge', key: 'right', value: '+', keyGroup: 6 },
+    { type: 'put', key: 'gone', value: 'x', keyGroup: 2 },
+    { type: 'delete', key: 'gone', keyGroup: 2 },
+  ]);
+  t.equal(text(await s.get('left', { keyGroup: 1 })), 'L');
+  t.equal(text(await s.get('right', { keyGroup: 6 })), 'R+');
+  t.equal(await s.get('gone', { keyGroup: 2 }), undefined);
+  // An invalid op anywhere rejects the whole batch before any shard applies anything.
+  const bad: WriteOp[] = [
+    { type: 'put', key: 'a', value: '1', keyGroup: 0 },
+    { type: 'put', key: 'b', value: '2', keyGroup: 7 },
+    { type: 'put', key: '', value: '3', keyGroup: 5 },
+  ];
+  await t.rejects(s.write(bad), { code: 'INVALID_ARGUMENT', message: /operation 2: key must not be empty/ });
+  await t.rejects(s.write([{ type: 'put', key: 'a', value: '1', keyGroup: 0 }, { type: 'put', key: 'b', value: '1', keyGroup: 8 }]), { code: 'INVALID_ARGUMENT', message: /operation 1/ });
+  t.same([text(await s.get('a', { keyGroup: 0 })), text(await s.get('b', { keyGroup: 7 }))], [undefined, undefined], 'nothing of the rejected batches applied');
+  // A batch racing a scan: the scan sees all of it or none of it.
+  const scans: Array<Promise<string[]>> = [];
+  for (let i = 0; i < 20; i++) {
+    void s.write([
+      { type: 'put', key: `race${i}`, value: 'v', keyGroup: 0 },
+      { type: 'put', key: `race${i}`, value: 'v', keyGroup: 7 },
+    ]);
+    scans.push((async () => {
+      const seen: string[] = [];
+      for await (const e of s.scan({ prefix: 'race' })) seen.push(`${e.keyGroup}:${text(e.key)}`);
+      return seen;
+    })());
+  }
+  for (const [i, p] of (await Promise.all(scans)).entries()) {
+    const left = p.filter((x) => x.startsWith('0:')).length;
+    const right = p.filter((x) => x.startsWith('7:')).length;
+    t.equal(left, right, `scan ${i} saw whole batches only (${left} / ${right})`);
+    t.equal(left, i + 1, `scan ${i} saw every batch submitted before it`);
+  }
+  await s.close();
+});
+
+t.test('scans across shards: (keyGroup, key) order, limits and bounds across the shard boundary', async (t) => {
+  const seed = seedFromEnv();
+  const r = new Random(seed);
+  const { options } = setup(t);
+  const s = await openStore(options());
+  const model = new Model();
+  for (let i = 0; i < 400; i++) {
+    const key = Buffer.from(`k${r.int(5)}/${r.int(1000)}`);
+    const kg = r.bool() ? r.int(MAX_KG) : defaultKeyGroup(key, MAX_KG);
+    const v = r.bytes(r.int(50));
+    await s.put(key, v, { keyGroup: kg });
+    model.put(kg, key, v);
+  }
+  await s.flush();
+  const cases = [{}, { limit: 1 }, { limit: 150 }, { prefix: Buffer.from('k3') }, { gte: Buffer.from('k2'), lt: Buffer.from('k4'), limit: 90 }, { keyGroup: 5 }, { limit: 0 }];
+  for (const o of cases) {
+    const got: string[] = [];
+    for await (const e of s.scan(o)) got.push(`${e.keyGroup}/${hex(e.key)}=${hex(e.value)}`);
+    const want = model.scan(o).map((e) => `${e.keyGroup}/${hex(e.key)}=${hex(e.value)}`);
+    t.same(got, want, `seed ${seed}: scan ${JSON.stringify(o)} (${want.length} entries)`);
+  }
+  // Breaking out early closes the cursors; many scans in a row must not exhaust the per-store cursor budget.
+  for (let i = 0; i < 100; i++) {
+    for await (const _ of s.scan()) break;
+  }
+  t.pass('100 abandoned scans did not exhaust cursors');
+  await s.close();
+});
+
+t.test('checkpoint of all shards → restore with 3 shards, and into an embedded store', async (t) => {
+  const seed = seedFromEnv();
+  const r = new Random(seed);
+  const { options, primary, localDir } = setup(t);
+  const s = await openStore(options());
+  const model = new Model();
+  const writeSome = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      const key = Buffer.from(`key-${r.int(300)}`);
+      const kg = r.int(MAX_KG);
+      if (r.bool(0.1)) {
+        await s.delete(key, { keyGroup: kg });
+        model.delete(kg, key);
+      } else {
+        const v = r.bytes(r.int(100));
+        await s.put(key, v, { keyGroup: kg });
+        model.put(kg, key, v);
+      }
+    }
+  };
+  await writeSome(600);
+  await s.flush();
+  await writeSome(300); // some of the state only in memtables at checkpoint time
+  const pending = Array.from({ length: 50 }, (_, i) => s.put(`inflight-${i}`, 'x', { keyGroup: i % MAX_KG }));
+  for (let i = 0; i < 50; i++) model.put(i % MAX_KG, Buffer.from(`inflight-${i}`), Buffer.from('x'));
+  const checkpointing = s.checkpoint(); // issued after the puts: they must be in it
+  const atCheckpoint = model.clone();
+  // Issued after the checkpoint: held by the router until it is taken, so none of them may be in it.
+  const late = Array.from({ length: 50 }, (_, i) => s.put(`late-${i}`, 'x', { keyGroup: (i * 3) % MAX_KG }));
+  for (let i = 0; i < 50; i++) model.put((i * 3) % MAX_KG, Buffer.from(`late-${i}`), Buffer.from('x'));
+  const handle = await checkpointing;
+  await Promise.all([...pending, ...late]);
+  t.equal(handle.instances.length, 2, 'one handle lists every shard instance');
+  t.same(handle.instances.map((i) => i.keyGroups), [
+    [0, 3],
+    [4, 7],
+  ]);
+  t.same(JSON.parse(JSON.stringify(handle)), handle, 'JSON-serialisable');
+  await writeSome(200); // after the checkpoint: not in it
+  await s.close();
+
+  const scanAll = async (st: { scan: (o?: object) => AsyncIterable<{ keyGroup: number; key: Uint8Array; value: Uint8Array }> }, o = {}): Promise<string[]> => {
+    const out: string[] = [];
+    for await (const e of st.scan(o)) out.push(`${e.keyGroup}/${hex(e.key)}=${hex(e.value)}`);
+    return out;
+  };
+  const want = (o = {}): string[] => atCheckpoint.scan(o).map((e) => `${e.keyGroup}/${hex(e.key)}=${hex(e.value)}`);
+
+  const r3 = (await restoreStore(options({ shards: 3 }), [handle])) as ShardedStore;
+  t.same(r3.layout.shards.map((x) => x.keyGroups), [
+    [0, 2],
+    [3, 5],
+    [6, 7],
+  ]);
+  t.same(await scanAll(r3), want(), `seed ${seed}: 3-shard restore equals the checkpoint`);
+  await r3.put('after-restore', 'yes', { keyGroup: 4 });
+  await r3.close();
+
+  // The restored layout is now the store's layout: reopening finds its 3 shards and the new write.
+  const again = (await openStore(options({ shards: 3 }))) as ShardedStore;
+  t.equal(again.layout.seq, 2, 'the restore wrote layout #2');
+  t.equal(text(await again.get('after-restore', { keyGroup: 4 })), 'yes');
+  await again.close();
+  await t.rejects(openStore(options({ shards: 2 })), { code: 'CONFIG', message: /has 3 shards, but 2 were asked for/ });
+
+  // The multi-instance handle restores into an embedded store, clipped to a range across both old shards.
+  const e = await restoreStore({ primary, localDir: join(localDir, 'embedded'), ...small, instanceId: 'clip' }, [handle], { keyGroups: [2, 5] });
+  t.same(await scanAll(e), want().filter((x) => {
+    const kg = Number(x.split('/')[0]);
+    return kg >= 2 && kg <= 5;
+  }), 'embedded restore of key groups [2, 5]');
+  await e.close();
+  await t.rejects(restoreStore(options({ shards: 2 }), [handle], { keyGroups: [0, 3] }), { code: 'INVALID_ARGUMENT' });
+});
+
+t.test('a crashed shard fails its requests with IO naming the shard; the others keep working', async (t) => {
+  const { options } = setup(t);
+  const s = (await openStore(options())) as ShardedStore;
+  await s.put('a', '1', { keyGroup: 0 });
+  await s.put('b', '2', { keyGroup: 7 });
+  const inflight = Array.from({ length: 20 }, (_, i) => s.get(`b${i}`, { keyGroup: 6 }).then(() => 'ok', (e: { code: string; message: string }) => e));
+  await s.routerForTesting().terminateShardForTesting(1);
+  for (const r of await Promise.all(inflight)) {
+    if (r !== 'ok') t.match(r, { code: 'IO', message: /shard 1 \(instance shard-1, key groups \[4, 7\]\) crashed/ });
+  }
+  await t.rejects(s.put('c', '3', { keyGroup: 5 }), { code: 'IO', message: /shard 1/ });
+  await t.rejects(s.write([{ type: 'put', key: 'x', value: 'y', keyGroup: 1 }, { type: 'put', key: 'x', value: 'y', keyGroup: 5 }]), { message: /partially applied: shard\(s\) 0 applied/ });
+  t.equal(text(await s.get('a', { keyGroup: 0 })), '1', 'shard 0 still serves');
+  await t.rejects(s.flush(), { code: 'IO' });
+  await t.rejects(s.close(), { code: 'IO', message: /shard 1/ }, 'close reports the lost shard, and does not hang');
+});
+
+t.test('configuration errors', async (t) => {
+  await t.rejects(openStore({ primary: 'mem://sharded-nope', shards: 2 }), { code: 'CONFIG', message: /mem:\/\// });
+  const { options } = setup(t);
+  await t.rejects(openStore(options({ shards: 9 })), { code: 'CONFIG', message: /shards/ });
+});
