@@ -9,9 +9,10 @@
  *   floe checkpoints list|show ID|release ID [--config FILE]
  *
  * The socket is found from --socket, else the config's `socket` (with FLOE_SOCKET applied), else
- * FLOE_SOCKET, else /run/floe/floe.sock. `checkpoints` works on primary storage directly (no daemon needed).
+ * FLOE_SOCKET, else ./.floe-run/floe.sock if it exists (the `make run` daemon), else /run/floe/floe.sock. `checkpoints` works on primary storage directly (no daemon needed).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { CheckpointHandle } from '../lib/api.js';
 import { connect } from '../lib/client/client.js';
@@ -52,7 +53,10 @@ function usageError(message: string): never {
 function socketFrom(values: { socket?: string; config?: string }): string {
   if (values.socket) return values.socket;
   if (values.config) return loadConfig(values.config).socket;
-  return process.env.FLOE_SOCKET || daemonDefaults.socket;
+  if (process.env.FLOE_SOCKET) return process.env.FLOE_SOCKET;
+  // The socket of `make run` (config/floe.json), when run from the repository.
+  const local = resolve('.floe-run', 'floe.sock');
+  return existsSync(local) ? local : daemonDefaults.socket;
 }
 
 function requireConfig(values: { config?: string }, command: string): DaemonConfig {
