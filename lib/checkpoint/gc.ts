@@ -3,8 +3,12 @@
  * counts; it cannot skew a listing).
  *
  * Mark: every SST referenced by a retained checkpoint record or by the latest manifest of any instance.
- * Checkpoint records are listed BEFORE manifests: a restore that claims a checkpoint writes its own
- * manifest before it deletes the record, so one of the two listings always sees the files.
+ * Checkpoint records are listed BEFORE and AFTER the manifests:
+ *  - before: a restore that claims a checkpoint writes its own manifest before it deletes the record, so
+ *    either the first record listing or the manifest listing sees the files;
+ *  - after: a checkpoint is written (under its instance's manifest lock) before any later manifest can
+ *    drop its files, so a record that references files missing from the manifests we read already existed
+ *    when we read them, and the second listing sees it.
  * Sweep: unreferenced SSTs older than the grace period (which protects uploads not yet in a manifest and
  * readers of just-replaced versions), and manifests older than the newest `keepManifests` per instance.
  */
@@ -36,11 +40,22 @@ export interface GcResult {
 
 export async function collectGarbage(store: ObjectStore, o: GcOptions): Promise<GcResult> {
   const live = new Set<string>();
-  const checkpoints = await store.list(CHECKPOINTS_PREFIX);
-  for (const c of checkpoints) {
-    const record = await readCheckpointRecord(store, c.path);
-    for (const f of record.files) live.add(f);
-  }
+  const seenRecords = new Set<string>();
+  const markCheckpoints = async (): Promise<void> => {
+    for (const c of await store.list(CHECKPOINTS_PREFIX)) {
+      if (seenRecords.has(c.path)) continue;
+      seenRecords.add(c.path);
+      let record;
+      try {
+        record = await readCheckpointRecord(store, c.path);
+      } catch (e) {
+        if (isFloeError(e, 'NOT_FOUND')) continue; // released meanwhile
+        throw e;
+      }
+      for (const f of record.files) live.add(f);
+    }
+  };
+  await markCheckpoints();
   const manifestObjects = await store.list(INSTANCES_PREFIX);
   const seqsByInstance = new Map<string, number[]>();
   for (const m of manifestObjects) {
@@ -68,6 +83,7 @@ export async function collectGarbage(store: ObjectStore, o: GcOptions): Promise<
       deletedManifests++;
     }
   }
+  await markCheckpoints();
   const now = o.clock.now();
   const deletedFiles: string[] = [];
   for (const obj of await store.list(SST_PREFIX)) {
