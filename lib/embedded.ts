@@ -79,6 +79,25 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
 }
 
 /**
+ * The first manifest state of a new, empty instance owning `keyGroups`. The writer id is filled in by the
+ * claiming writer.
+ */
+export function emptyInstanceState(o: ResolvedOptions, keyGroups: [number, number]): ManifestState {
+  return {
+    instanceId: o.instanceId,
+    epoch: 1,
+    seq: 1,
+    nextFileNumber: 1,
+    lastSequence: 0,
+    maxKeyGroups: o.maxKeyGroups,
+    keyGroups,
+    version: Version.empty(),
+    compactPointers: [],
+    writer: '',
+  };
+}
+
+/**
  * Reads the latest manifest and writes the next one with epoch + 1 (create-if-absent). A concurrent
  * opener that wins the race makes us retry from its manifest; the loser of the final race is fenced.
  */
@@ -94,19 +113,7 @@ async function claimInstance(
     const latest = await readLatestManifest(store, o.instanceId);
     const next: ManifestState =
       latest === undefined
-        ? ({ ...(initialState?.(o) ?? {
-            instanceId: o.instanceId,
-            epoch: 1,
-            seq: 1,
-            nextFileNumber: 1,
-            lastSequence: 0,
-            maxKeyGroups: o.maxKeyGroups,
-            keyGroups: [0, o.maxKeyGroups - 1],
-            version: Version.empty(),
-            compactPointers: [],
-          }),
-          writer,
-        } as ManifestState)
+        ? { ...(initialState?.(o) ?? emptyInstanceState(o, [0, o.maxKeyGroups - 1])), writer }
         : { ...latest, epoch: latest.epoch + 1, seq: latest.seq + 1, nextFileNumber: 1, writer };
     if (latest !== undefined && latest.maxKeyGroups !== o.maxKeyGroups) {
       throw new FloeError(

@@ -16,11 +16,10 @@
 import type { CheckpointHandle, ScanEntry, StoreOptions, WriteOp } from '../api.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import { restoreStore } from '../checkpoint/restore.js';
-import { openLsmStore } from '../embedded.js';
+import { emptyInstanceState, openLsmStore } from '../embedded.js';
 import { FloeError } from '../errors.js';
 import type { LsmStore } from '../lsm/lsm-store.js';
 import type { ManifestState } from '../lsm/manifest.js';
-import { Version } from '../lsm/version.js';
 import { checkpointPath } from '../store/paths.js';
 import {
   ABSENT,
@@ -70,18 +69,7 @@ export async function openShardStore(init: ShardInit, blockCache: BlockCache | u
             `shard ${init.shard}: instance ${instanceId} is listed in the shard layout but has no manifest on ${o.primary}; it was deleted outside Floe. Restore from a checkpoint.`,
           );
         }
-        return {
-          instanceId: o.instanceId,
-          epoch: 1,
-          seq: 1,
-          nextFileNumber: 1,
-          lastSequence: 0,
-          maxKeyGroups: o.maxKeyGroups,
-          keyGroups: [range[0], range[1]],
-          version: Version.empty(),
-          compactPointers: [],
-          writer: '', // replaced by the claiming writer's id (lib/embedded.ts)
-        };
+        return emptyInstanceState(o, [range[0], range[1]]);
       },
     });
   }
