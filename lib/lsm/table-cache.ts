@@ -105,8 +105,4 @@ export class TableCache {
   retain(liveFileIds: Set<string>): void {
     for (const id of this.readers.keys()) if (!liveFileIds.has(id)) this.readers.delete(id);
   }
-
-  get openCount(): number {
-    return this.readers.size;
-  }
 }

@@ -7,25 +7,17 @@ import type { TableProperties } from './properties.js';
 /**
  * JSON-serialisable apart from the two keys, which stay Uint8Array: the manifest chooses their encoding.
  */
-export interface SstFileInfo {
+export type SstFileInfo = Pick<
+  TableProperties,
+  'entries' | 'deletes' | 'merges' | 'smallestKey' | 'largestKey' | 'minSeq' | 'maxSeq' | 'minKeyGroup' | 'maxKeyGroup'
+> & {
   /** File size in bytes. */
   size: number;
   /** Offset of the meta section (index, filter, properties, footer): one ranged read of [metaOffset, size). */
   metaOffset: number;
-  entries: number;
-  deletes: number;
-  merges: number;
-  smallestKey: Uint8Array;
-  largestKey: Uint8Array;
-  minSeq: number;
-  maxSeq: number;
-  /** Key group (first two bytes, big-endian) of smallestKey. */
-  minKeyGroup: number;
-  /** Key group of largestKey. */
-  maxKeyGroup: number;
   /** Logical, uncompressed payload: sum of key lengths plus sum of value lengths. */
   dataBytes: number;
-}
+};
 
 export function fileInfo(p: TableProperties, size: number, metaOffset: number): SstFileInfo {
   return {
