@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DiskCache, type DiskCacheOptions } from '../lib/cache/disk-cache.js';
+import { DiskCacheFolder, type DiskCacheOptions } from '../lib/cache/disk-cache.js';
 import { DATA_FILE, INDEX_FILE, SLOT_HEADER_BYTES, diskCacheGeometry, diskUsageBound } from '../lib/cache/disk-cache-layout.js';
 import type { ByteSource } from '../lib/cache/byte-source.js';
 import { FloeError } from '../lib/errors.js';
@@ -83,7 +83,7 @@ function corruptEverySlot(dir: string, slotBytes: number, at = 100): number {
   return n;
 }
 
-const open = (o: DiskCacheOptions): Promise<DiskCache> => DiskCache.open(o);
+const open = (o: DiskCacheOptions): Promise<DiskCacheFolder> => DiskCacheFolder.open(o);
 
 t.test('seeded model: reads return the remote bytes, one remote read at most, budget holds across restarts', async (t) => {
   const random = new Random(seed);
@@ -443,8 +443,8 @@ t.test('errors: bad ranges, closed cache, failing remote, aborted reads, bad opt
   await cache.close();
   await cache.close();
   await t.rejects(src.read(0, 10), { code: 'CLOSED' });
-  await t.rejects(DiskCache.open({ dir, capacityBytes: -1 }), { code: 'CONFIG' });
-  await t.rejects(DiskCache.open({ dir, capacityBytes: 1e6, pageBytes: 5000 }), { code: 'CONFIG' });
+  await t.rejects(DiskCacheFolder.open({ dir, capacityBytes: -1 }), { code: 'CONFIG' });
+  await t.rejects(DiskCacheFolder.open({ dir, capacityBytes: 1e6, pageBytes: 5000 }), { code: 'CONFIG' });
 });
 
 /** A LocalFs that tears every Nth slot write (writes half, reports success) and fails others with EIO. */

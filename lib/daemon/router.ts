@@ -28,16 +28,17 @@
  */
 import { join } from 'node:path';
 import type { CheckpointHandle, StoreOptions, StoreStats } from '../api.js';
+import { claimShardedLocalDir, type ShardedLocalDir } from '../cache/disk-cache-registry.js';
 import { SharedBlockCache } from '../cache/shared-block-cache.js';
 import { CHECKPOINT_HANDLE_VERSION } from '../checkpoint/checkpoint.js';
 import { decodeCheckpointRecord, writeCheckpointRecord, type CheckpointRecord } from '../checkpoint/checkpoint-record.js';
 import { validateHandle } from '../checkpoint/handle.js';
 import { FloeError, isFloeError, type FloeErrorCode } from '../errors.js';
 import { checkKey, checkValue, defaultKeyGroup } from '../keys.js';
-import { resolveOptions, type ResolvedOptions } from '../options.js';
+import { defaultLocalDir, resolveOptions, type ResolvedOptions } from '../options.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { openObjectStore } from '../store/open.js';
-import { checkpointPath } from '../store/paths.js';
+import { checkpointPath, shardLocalDirName } from '../store/paths.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { Random } from '../util/random.js';
 import { freshLayout, readLatestLayout, restoredLayout, sameLayout, writeLayout, type ShardLayout } from './layout.js';
@@ -186,6 +187,7 @@ export class Router {
     private readonly shards: Shard[],
     private readonly store: ObjectStore,
     private readonly cache: SharedBlockCache | undefined,
+    private readonly localDir: ShardedLocalDir,
     private readonly random: Random,
     private readonly clock: Clock,
     private readonly log: LogFn,
@@ -237,6 +239,7 @@ export class Router {
     const { store } = await openObjectStore(resolved.primary, { s3: resolved.s3, hdfs: resolved.hdfs, clock, random: random.fork() });
     let cache: SharedBlockCache | undefined;
     let shards: Shard[] = [];
+    let local: ShardedLocalDir | undefined;
     try {
       const previous = await readLatestLayout(store, name);
       let layout: ShardLayout;
@@ -271,6 +274,10 @@ export class Router {
       cache = resolved.blockCacheBytes > 0 ? SharedBlockCache.create(resolved.blockCacheBytes) : undefined;
       const descriptor = cache?.shareable();
       const n = layout.shards.length;
+      // Shards split the disk budget; folders of other shard counts go, so disk use stays within it across restarts.
+      const localDir = o.options.localDir ?? defaultLocalDir(resolved.primary, name);
+      local = await claimShardedLocalDir({ localDir, capacityBytes: resolved.diskCacheBytes, shards: n });
+      const shardBytes = local.shardBytes;
       // One shard runs on this thread: a worker would only add a hop per batch and no parallelism.
       const inline = o.inline ?? n === 1;
       const started = layout.shards.map(async (s, i) => {
@@ -280,9 +287,9 @@ export class Router {
           options: {
             ...rest,
             instanceId: s.instanceId,
-            localDir: join(resolved.localDir, `shard-${i}`),
+            localDir: join(localDir, shardLocalDirName(i)),
             maxKeyGroups: maxKg,
-            diskCacheBytes: Math.floor(resolved.diskCacheBytes / n),
+            diskCacheBytes: shardBytes,
           },
           keyGroups: s.keyGroups,
           expectExisting: mode === 'existing',
@@ -310,9 +317,10 @@ export class Router {
           for (const h of o.restore!.handles) await store.delete(checkpointPath(h.checkpointId));
         }
       }
-      return new Router(resolved, layout, map, shards, store, cache, random, clock, log, o.onShardCrash);
+      return new Router(resolved, layout, map, shards, store, cache, local, random, clock, log, o.onShardCrash);
     } catch (e) {
       await Promise.all(shards.map((s) => s.link.terminate().catch(() => undefined)));
+      await local?.release();
       await store.close().catch(() => undefined);
       throw e;
     }
@@ -979,6 +987,7 @@ export class Router {
         await s.link.terminate().catch(() => undefined);
       }),
     );
+    await this.localDir.release();
     await this.store.close().catch(() => undefined);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;

@@ -9,6 +9,7 @@
  *
  * Sequence numbers are zero-padded so that lexicographic listing order is numeric order.
  */
+import { join } from 'node:path';
 import { FloeError } from '../errors.js';
 
 const SEQ_DIGITS = 20;
@@ -97,8 +98,57 @@ export function sstFileId(instanceId: string, epoch: number, fileNumber: number)
   return `${checkId('instance', instanceId)}-${epoch}-${String(fileNumber).padStart(8, '0')}`;
 }
 
-/** Names of files in the local directory (caches and scratch). */
+/**
+ * Names of everything Floe keeps under a store's `localDir` (caches only: deleting the folder loses nothing).
+ * Layout, for an embedded store and for a sharded store (daemon) respectively:
+ *
+ *   <localDir>/floe.lock                  exclusive owner of the folder: "floe-lock 1 <pid> <process start>"
+ *   <localDir>/disk-cache/pages.dat       the disk cache of every instance using this localDir
+ *   <localDir>/disk-cache/index.bin       its persisted index
+ *   <localDir>/disk-cache/index.tmp       the next index.bin while it is written
+ *
+ *   <localDir>/floe.lock                  held by the router
+ *   <localDir>/shard-<i>/                 the localDir of shard i (an embedded layout as above)
+ *
+ * Anything else bearing a Floe name (an older version's `disk-cache/<instanceId>/`, `shard-<i>` of a shard
+ * count no longer in use, a leftover `floe.lock.<token>` of an interrupted stale-lock takeover) is removed
+ * when the folder is opened; other files are left alone and counted against the budget (docs/caches.md).
+ */
 export const localNames = {
+  lockFile: 'floe.lock',
   diskCacheDir: 'disk-cache',
-  scratchDir: 'scratch',
+  diskCacheData: 'pages.dat',
+  diskCacheIndex: 'index.bin',
+  diskCacheIndexTmp: 'index.tmp',
 } as const;
+
+/**
+ * The default localDir of a store (under the OS temp folder `tmp`): `floe-cache/<primaryHash>` for an
+ * embedded store, `floe-cache/<primaryHash>-sharded-<layoutName>` for a sharded store.
+ */
+export function defaultLocalDirPath(tmp: string, primaryHash: string, layoutName?: string): string {
+  if (!/^[0-9a-f]{16}$/.test(primaryHash)) throw new FloeError('INVALID_ARGUMENT', `primary hash must be 16 hex digits, got ${JSON.stringify(primaryHash)}`);
+  return join(tmp, 'floe-cache', layoutName === undefined ? primaryHash : `${primaryHash}-sharded-${checkId('layout', layoutName)}`);
+}
+
+/** The lock file name used while a stale lock is being taken over (`token` is unique to the taker). */
+export function localLockTakeoverName(token: string): string {
+  return `${localNames.lockFile}.${checkId('token', token)}`;
+}
+
+/** Whether `name` is a lock takeover leftover (see localLockTakeoverName). */
+export function isLocalLockTakeoverName(name: string): boolean {
+  return /^floe\.lock\.[A-Za-z0-9_-]{1,128}$/.test(name);
+}
+
+/** The folder (inside a sharded store's localDir) that is the localDir of shard `index`. */
+export function shardLocalDirName(index: number): string {
+  if (!Number.isSafeInteger(index) || index < 0) throw new FloeError('INVALID_ARGUMENT', `shard index must be a non-negative integer, got ${index}`);
+  return `shard-${index}`;
+}
+
+/** The shard index of a shard folder name, or undefined. */
+export function parseShardLocalDirName(name: string): number | undefined {
+  const m = /^shard-(0|[1-9]\d{0,8})$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
