@@ -8,6 +8,7 @@ import type { ByteSource } from '../lib/cache/byte-source.js';
 import { FloeError } from '../lib/errors.js';
 import { nodeLocalFs, type LocalFile, type LocalFs } from '../lib/store/local-file.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
+import { diskUse } from './support/disk-use.js';
 
 const seed = seedFromEnv();
 t.comment(`FLOE_SEED=${seed}`);
@@ -32,31 +33,6 @@ function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'floe-disk-cache-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return join(dir, 'cache');
-}
-
-/** Disk use of a folder: sum of file sizes and sum of allocated blocks (st_blocks × 512), recursively. */
-function diskUse(dir: string): { size: number; allocated: number } {
-  let size = 0;
-  let allocated = 0;
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return { size, allocated };
-  }
-  for (const name of names) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    if (st.isDirectory()) {
-      const sub = diskUse(p);
-      size += sub.size;
-      allocated += sub.allocated;
-    } else {
-      size += st.size;
-      allocated += st.blocks * 512;
-    }
-  }
-  return { size, allocated };
 }
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
