@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Store, StoreOptions } from '../lib/api.js';
+import type { ShardedStore } from '../lib/daemon/sharded-store.js';
 import { LocalDirLock, encodeLock, type ProcessProbe } from '../lib/cache/local-dir.js';
 import { openStore, restoreStore } from '../lib/index.js';
 import { defaultLocalDir } from '../lib/options.js';
@@ -290,7 +291,22 @@ t.test('in one process: stores share a localDir with one budget; other budgets a
   t.notOk(existsSync(join(localDir, localNames.lockFile)), 'the last close releases the folder');
   const s = await openStore({ ...base, instanceId: 'sharded', shards: 2 });
   await t.rejects(openStore(base), { code: 'CONFIG', message: /already used by a sharded store/ });
+  await t.rejects(openStore({ ...base, instanceId: 'sharded', shards: 2 }), { code: 'CONFIG', message: /already used by another sharded store/ });
   await s.close();
+});
+
+t.test('a shard thread killed while holding its folder does not lock out the next open in this process', async (t) => {
+  const dir = tempDir(t);
+  const localDir = join(dir, 'local');
+  const options: StoreOptions = { primary: `file://${dir}/primary`, localDir, ...small, diskCacheBytes: 1 * MiB, shards: 2 };
+  const s = (await openStore(options)) as ShardedStore;
+  await s.put('a', '1', { keyGroup: 0 });
+  await s.routerForTesting().terminateShardForTesting(1);
+  await t.rejects(s.close(), { code: 'IO' });
+  t.ok(existsSync(join(localDir, 'shard-1', localNames.lockFile)), 'the killed thread left its shard lock');
+  const again = await openStore(options);
+  t.equal(Buffer.from((await again.get('a', { keyGroup: 0 }))!).toString(), '1', 'reopened');
+  await again.close();
 });
 
 t.test('sharded store: shards split the budget; folders of other shard counts go at start', async (t) => {
