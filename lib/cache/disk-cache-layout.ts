@@ -1,7 +1,7 @@
 /**
  * On-disk layout of the disk cache (format decisions in docs/caches.md): the budget arithmetic that turns
  * `capacityBytes` into a number of page slots, the 32-byte header every slot starts with, and the persisted
- * index file. Pure functions over bytes; the DiskCache does the I/O.
+ * index file. Pure functions over bytes; the DiskCacheFolder does the I/O.
  *
  * Files in the cache folder:
  *   pages.dat    slot i at byte i × slotBytes: [header 32 B][page data ≤ pageBytes]

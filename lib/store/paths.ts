@@ -8,6 +8,9 @@
  *   layouts/<name>/<seq>.json                shard layouts of the daemon / sharded store (lib/daemon/layout.ts)
  *
  * Sequence numbers are zero-padded so that lexicographic listing order is numeric order.
+ *
+ * It also names every file and folder Floe keeps on local disk, under a store's `localDir` (`localNames`
+ * below) and the default localDir itself.
  */
 import { join } from 'node:path';
 import { FloeError } from '../errors.js';
