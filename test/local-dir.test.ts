@@ -244,6 +244,25 @@ t.test('a restart with the default localDir finds its disk cache', async (t) => 
   t.not(defaultLocalDir(primary), defaultLocalDir(`${primary}2`), 'one per primary');
 });
 
+t.test('a reopen with the default localDir and a mem:// primary finds its disk cache', async (t) => {
+  const primary = `mem://floe-localdir-reopen-${process.pid}`;
+  const options: StoreOptions = { primary, ...small, diskCacheBytes: 4 * MiB };
+  t.teardown(() => {
+    dropMemStore(primary.slice('mem://'.length));
+    rmSync(defaultLocalDir(primary), { recursive: true, force: true });
+  });
+  const w = await openStore(options);
+  const values = await fill(w, 1000, 100, new Random(seed ^ 0x33));
+  await w.close();
+  const r = await openStore(options);
+  const before = await r.stats();
+  t.equal(await readAll(r, values), 0);
+  const after = await r.stats();
+  t.equal(after.remote.gets - before.remote.gets, 0, 'no remote GET for SST bytes after reopen');
+  t.ok(after.diskCache.hits > 0, `disk cache hits after reopen: ${after.diskCache.hits}`);
+  await r.close();
+});
+
 t.test('two processes: the second gets a CONFIG error naming localDir; a dead holder\'s lock is taken over', async (t) => {
   const dir = tempDir(t);
   const localDir = join(dir, 'local');
