@@ -43,7 +43,7 @@ import type { RewriteExecutor } from './rewrite-executor.js';
 import type { RunSource } from './compaction-rewrite.js';
 import { scanEntries } from './scan.js';
 import { TableCache } from './table-cache.js';
-import type { VersionEdit } from './version.js';
+import { deletionOf, type VersionEdit } from './version.js';
 
 /** Everything an LSM instance uses but does not own the configuration of. */
 export interface LsmDeps {
@@ -576,7 +576,7 @@ export class LsmStore implements Store {
     const pointer = { level: job.level, key: job.nextPointer };
     if (job.trivialMove) {
       const f = job.inputs[0]!;
-      await this.commit({ deleted: [{ level: job.level, fileId: f.fileId }], added: [{ level: job.outputLevel, file: f }] }, { compactPointer: pointer });
+      await this.commit({ deleted: [deletionOf(job.level, f)], added: [{ level: job.outputLevel, file: f }] }, { compactPointer: pointer });
       return;
     }
     const load = async (f: FileMeta): Promise<RunSource> => {
@@ -598,8 +598,8 @@ export class LsmStore implements Store {
       result.files,
       (outputs) => ({
         deleted: [
-          ...job.inputs.map((f) => ({ level: job.level, fileId: f.fileId })),
-          ...job.overlapping.map((f) => ({ level: job.outputLevel, fileId: f.fileId })),
+          ...job.inputs.map((f) => deletionOf(job.level, f)),
+          ...job.overlapping.map((f) => deletionOf(job.outputLevel, f)),
         ],
         added: outputs.map((file) => ({ level: job.outputLevel, file })),
       }),
