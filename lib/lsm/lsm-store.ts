@@ -38,6 +38,7 @@ import { concatParts, keyToString, Memtable } from './memtable.js';
 import { PointResolver } from './merge-values.js';
 import { inClip, type FileMeta } from './file-meta.js';
 import { writeManifest, type ManifestState } from './manifest.js';
+import { checkNotFenced } from './fencing.js';
 import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './compaction-picker.js';
 import type { RewriteExecutor } from './rewrite-executor.js';
 import type { RunSource } from './compaction-rewrite.js';
@@ -231,6 +232,7 @@ export class LsmStore implements Store {
     this.stalls++;
     while (this.mustStall()) {
       if (this.backgroundError) throw this.backgroundError;
+      this.ensureDrainingWork();
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       this.checkOpen();
     }
@@ -242,6 +244,20 @@ export class LsmStore implements Store {
       this.backgroundError === undefined &&
       (this.imm.length >= this.options.maxImmutableMemtables || this.state.version.levels[0]!.length >= this.options.l0StopWritesTrigger)
     );
+  }
+
+  /**
+   * PROMISES: while writers stall, work that will release them is in progress: a flush for frozen memtables,
+   * a compaction for L0 files (a restored or reopened store can start with too many).
+   */
+  private ensureDrainingWork(): void {
+    if (this.imm.length > 0) this.startFlushLoop();
+    this.startCompactionLoop();
+  }
+
+  /** Starts the compaction the opened shape needs (called once the store is open or restored). */
+  startBackgroundWork(): void {
+    this.startCompactionLoop();
   }
 
   private wakeWriters(): void {
@@ -515,6 +531,7 @@ export class LsmStore implements Store {
         compactPointers,
       };
       await writeManifest(this.deps.store, next, this.deps.clock.now());
+      await checkNotFenced(this.deps.store, next.instanceId, next.epoch, `manifest ${next.seq}`);
       // Installing the version and retiring what it replaces happen in one synchronous step, so no reader
       // sees both (a flushed memtable and its SST would apply merge operands twice).
       this.state = next;
@@ -661,6 +678,7 @@ export class LsmStore implements Store {
     let handle!: CheckpointHandle;
     const p = this.manifestLock.then(async () => {
       handle = await this.deps.checkpoints.checkpoint(this);
+      await checkNotFenced(this.deps.store, this.state.instanceId, this.state.epoch, `checkpoint ${handle.checkpointId}`);
     });
     this.manifestLock = p.catch(() => undefined);
     await p;
@@ -702,20 +720,42 @@ export class LsmStore implements Store {
     return this.closing;
   }
 
+  /**
+   * PROMISES: resolves only if every acknowledged write is durable. After a background error (sticky) or a
+   * failed final flush it still releases resources, then rejects with an error that says what was not made
+   * durable, so a caller (and the daemon's exit code) never mistakes a lossy close for a clean one.
+   */
   private async closeOnce(): Promise<void> {
     let flushError: unknown;
     try {
-      if (this.backgroundError === undefined) await this.flushInternal();
+      await this.flushInternal();
     } catch (e) {
       flushError = e;
     }
+    const notDurable = this.unflushedSummary();
     this.closed = true;
     this.wakeWriters();
     while (this.compactionLoop !== undefined) await this.compactionLoop;
     if (this.gcRunning !== undefined) await this.gcRunning;
     await this.manifestLock;
     await this.deps.onClose();
-    if (flushError !== undefined) throw flushError;
+    if (flushError !== undefined) {
+      const cause = isFloeError(flushError) ? flushError : new FloeError('IO', String(flushError), { cause: flushError });
+      throw new FloeError(
+        cause.code,
+        `close(): ${notDurable} were not made durable on ${this.deps.store.uri} (instance ${this.instanceId}): ${cause.message} ` +
+          'Writes made durable earlier (by flush, checkpoint or a completed background flush) are safe; reopen the store to continue.',
+        { cause, retryable: false, ...(cause.path ? { path: cause.path } : {}) },
+      );
+    }
+  }
+
+  /** What the memtables hold that is not yet durable, for error messages. */
+  private unflushedSummary(): string {
+    const tables = [this.mem, ...this.imm];
+    const keys = tables.reduce((n, m) => n + m.size, 0);
+    const bytes = tables.reduce((n, m) => n + m.approximateBytes, 0);
+    return keys === 0 ? 'no pending writes (but earlier background work failed)' : `writes to ${keys} key(s) (about ${bytes} bytes) held in memtables`;
   }
 }
 

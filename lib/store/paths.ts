@@ -3,7 +3,9 @@
  *
  *   sst/<fileId>.sst                         immutable tables, shared by instances and checkpoints
  *   instances/<instanceId>/manifest/<seq>    immutable numbered manifests (20-digit, zero-padded)
+ *   instances/<instanceId>/epoch/<epoch>     fencing records: one per claimed writer epoch (lib/lsm/fencing.ts)
  *   checkpoints/<checkpointId>.json          retained checkpoint records (what GC must keep)
+ *   leases/<leaseId>.json                    read leases: files open readers still need (lib/checkpoint/leases.ts)
  *   wal/<instanceId>/<seq>.log               optional write-ahead log segments
  *   layouts/<name>/<seq>.json                shard layouts of the daemon / sharded store (lib/daemon/layout.ts)
  *
@@ -56,6 +58,26 @@ export function parseManifestPath(path: string): { instanceId: string; seq: numb
   return m ? { instanceId: m[1]!, seq: Number(m[2]) } : undefined;
 }
 
+export function epochPrefix(instanceId: string): string {
+  return `${INSTANCES_PREFIX}${checkId('instance', instanceId)}/epoch/`;
+}
+
+export function epochPath(instanceId: string, epoch: number): string {
+  return `${epochPrefix(instanceId)}${pad(epoch)}`;
+}
+
+/** The instance and epoch of a fencing record path, or undefined. */
+export function parseEpochPath(path: string): { instanceId: string; epoch: number } | undefined {
+  const m = /^instances\/([A-Za-z0-9_-]{1,128})\/epoch\/(\d{20})$/.exec(path);
+  return m ? { instanceId: m[1]!, epoch: Number(m[2]) } : undefined;
+}
+
+export const LEASES_PREFIX = 'leases/';
+
+export function leasePath(leaseId: string): string {
+  return `${LEASES_PREFIX}${checkId('lease', leaseId)}.json`;
+}
+
 export function checkpointPath(checkpointId: string): string {
   return `${CHECKPOINTS_PREFIX}${checkId('checkpoint', checkpointId)}.json`;
 }
@@ -95,6 +117,15 @@ export function parseLayoutPath(path: string): { name: string; seq: number } | u
  */
 export function sstFileId(instanceId: string, epoch: number, fileNumber: number): string {
   return `${checkId('instance', instanceId)}-${epoch}-${String(fileNumber).padStart(8, '0')}`;
+}
+
+/**
+ * The instance that wrote an SST (its owner, for the GC ownership rule) and the writer epoch, parsed from the
+ * file id; undefined for ids not made by `sstFileId`. Instance ids may contain '-', so parse from the right.
+ */
+export function sstOwner(fileId: string): { instanceId: string; epoch: number } | undefined {
+  const m = /^([A-Za-z0-9_-]+)-(\d+)-(\d{8,})$/.exec(fileId);
+  return m ? { instanceId: m[1]!, epoch: Number(m[2]) } : undefined;
 }
 
 /** Names of files in the local directory (caches and scratch). */
