@@ -1,7 +1,7 @@
 /**
  * The conditional-write probe at open (lib/store/conditional-probe.ts, run by openObjectStore for s3://)
  * against the real moto server (FLOE_TEST_S3_ENDPOINT), and against a real S3-protocol endpoint that ignores
- * conditional writes: moto behind test/support/s3-strip-proxy.ts, which removes `If-None-Match` so moto
+ * conditional writes: moto behind test/support/unconditional-proxy.ts, which removes `If-None-Match` so moto
  * overwrites. On such an endpoint writer fencing, manifest and checkpoint-record uniqueness silently fail;
  * the probe must refuse to open it with CONFIG unless `s3.unsafeAllowUnconditionalWrites` is set.
  */
@@ -13,7 +13,7 @@ import { isFloeError } from '../lib/errors.js';
 import { openObjectStore } from '../lib/store/open.js';
 import { createS3Store } from '../lib/store/s3.js';
 import { createTestBucket, deleteTestBucket, S3_UNAVAILABLE, s3TestConfig, type S3TestConfig } from './support/s3-env.js';
-import { startStripProxy } from './support/s3-strip-proxy.js';
+import { startStripProxy } from './support/unconditional-proxy.js';
 import { expectCode, sameBytes } from './support/store-contract.js';
 
 const config = s3TestConfig();
@@ -52,12 +52,12 @@ async function suite(config: S3TestConfig): Promise<void> {
     try {
       await direct.put('direct', text('first'), { ifNoneMatch: true });
       await expectCode(t, direct.put('direct', text('second'), { ifNoneMatch: true }), 'ALREADY_EXISTS', 'moto itself enforces If-None-Match');
-      const before = proxy.stripped();
+      const before = proxy.rewritten();
       await proxied.put('fence', text('writer A'), { ifNoneMatch: true });
       await proxied.put('fence', text('writer B'), { ifNoneMatch: true });
       t.pass('through the proxy, two create-if-absent PUTs of one object both succeed');
       sameBytes(t, await proxied.get('fence'), text('writer B'), 'and the second silently replaced the first');
-      t.equal(proxy.stripped() - before, 2, 'the proxy removed If-None-Match from both PUTs');
+      t.equal(proxy.rewritten() - before, 2, 'the proxy removed If-None-Match from both PUTs');
     } finally {
       await Promise.all([direct.close(), proxied.close()]);
     }
@@ -77,7 +77,7 @@ async function suite(config: S3TestConfig): Promise<void> {
   });
 
   void t.test('through the stripping proxy, open refuses with CONFIG naming the endpoint', async (t) => {
-    const before = proxy.stripped();
+    const before = proxy.rewritten();
     try {
       const opened = await openObjectStore(`s3://${bucket}/refused`, { s3: viaProxy });
       // Before the probe existed: open succeeded and fencing silently failed, as shown here.
@@ -95,7 +95,7 @@ async function suite(config: S3TestConfig): Promise<void> {
       t.match(message, /fencing/, 'and what breaks');
       t.match(message, 's3.unsafeAllowUnconditionalWrites', 'and names the unsafe option');
     }
-    t.ok(proxy.stripped() - before >= 2, 'the probe went through the proxy');
+    t.ok(proxy.rewritten() - before >= 2, 'the probe went through the proxy');
     t.same(await keysUnder('refused/'), [], 'the probe object was deleted');
   });
 
