@@ -8,6 +8,7 @@
  *   leases/<leaseId>.json                    read leases: files open readers still need (lib/checkpoint/leases.ts)
  *   wal/<instanceId>/<seq>.log               optional write-ahead log segments
  *   layouts/<name>/<seq>.json                shard layouts of the daemon / sharded store (lib/daemon/layout.ts)
+ *   _floe/probe/<nonce>                      short-lived: the conditional-write probe at open (conditional-probe.ts)
  *
  * Sequence numbers are zero-padded so that lexicographic listing order is numeric order.
  */
@@ -33,6 +34,8 @@ export const INSTANCES_PREFIX = 'instances/';
 export const CHECKPOINTS_PREFIX = 'checkpoints/';
 export const WAL_PREFIX = 'wal/';
 export const LAYOUTS_PREFIX = 'layouts/';
+/** Probe objects of the conditional-write check at open; nothing but the probe reads or lists them. */
+export const PROBE_PREFIX = '_floe/probe/';
 
 export function sstPath(fileId: string): string {
   return `${SST_PREFIX}${checkId('file', fileId)}.sst`;
@@ -108,6 +111,14 @@ export function layoutPath(name: string, seq: number): string {
 export function parseLayoutPath(path: string): { name: string; seq: number } | undefined {
   const m = /^layouts\/([A-Za-z0-9_-]{1,128})\/(\d{20})\.json$/.exec(path);
   return m ? { name: m[1]!, seq: Number(m[2]) } : undefined;
+}
+
+/**
+ * The object the conditional-write probe writes twice and deletes at open. `nonce` is unique per probe
+ * (random), so concurrent opens never share one.
+ */
+export function probePath(nonce: string): string {
+  return `${PROBE_PREFIX}${checkId('probe', nonce)}`;
 }
 
 /**
