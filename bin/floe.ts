@@ -165,7 +165,9 @@ async function ping(socket: string): Promise<number> {
 }
 
 async function checkpoints(config: DaemonConfig, sub: string | undefined, id: string | undefined): Promise<number> {
-  const { store } = await openObjectStore(config.store.primary, { s3: config.store.s3 ?? {}, hdfs: config.store.hdfs ?? {} });
+  // Checkpoint records are created by stores (probed); listing, showing and releasing them need no probe,
+  // so read-only credentials work here.
+  const { store } = await openObjectStore(config.store.primary, { s3: config.store.s3 ?? {}, hdfs: config.store.hdfs ?? {}, skipProbe: true });
   try {
     switch (sub) {
       case 'list': {

@@ -42,7 +42,9 @@ export async function restoreStore(
   const instanceId = input.instanceId ?? `restored-${random.nextU32().toString(16).padStart(8, '0')}${random.nextU32().toString(16).padStart(8, '0')}`;
   // The same stack the store itself will use (an injected latency or fault wrapper included), so the
   // record read and the existence checks see what the store's own I/O sees.
+  // Only reads here; the restored store's own open probes the endpoint before anything is written.
   const { store } = await openObjectStore(options.primary, {
+    skipProbe: true,
     s3: options.s3,
     hdfs: options.hdfs,
     random: random.fork(),

@@ -45,6 +45,11 @@ export interface OpenObjectStoreOptions {
    * so injected faults are retried the way real ones are.
    */
   inject?: (backend: ObjectStore) => ObjectStore;
+  /**
+   * Skip the conditional-write probe (default: probe remote backends). Only for callers that never write
+   * fencing-relevant objects: read-only tools, and short-lived stores whose owner opens a probed store too.
+   */
+  skipProbe?: boolean;
 }
 
 export interface OpenedObjectStore {
@@ -166,7 +171,7 @@ export async function openObjectStore(uri: string, options: OpenObjectStoreOptio
           ...options.retry,
         });
   let conditionalWrites: ConditionalWrites = 'not-probed';
-  if (opened.probe !== undefined) {
+  if (opened.probe !== undefined && options.skipProbe !== true) {
     try {
       conditionalWrites = await probeConditionalWrites(retried, opened.probe);
     } catch (error) {
