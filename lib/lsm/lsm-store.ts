@@ -39,6 +39,8 @@ import { PointResolver } from './merge-values.js';
 import { inClip, type FileMeta } from './file-meta.js';
 import { writeManifest, type ManifestState } from './manifest.js';
 import { checkNotFenced } from './fencing.js';
+import { LeaseHolder } from '../checkpoint/leases.js';
+import { registerPins } from '../checkpoint/pins.js';
 import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './compaction-picker.js';
 import type { RewriteExecutor } from './rewrite-executor.js';
 import type { RunSource } from './compaction-rewrite.js';
@@ -77,8 +79,12 @@ export interface LsmInternals {
   /** Disk-cached ranges of a file (empty without a disk cache); call after `settleCache()`. */
   cachedRanges(fileId: string): Array<[number, number]>;
   settleCache(): Promise<void>;
-  /** Live view of files this process needs that may not be in a manifest (see lib/checkpoint/gc.ts). */
+  /** Live view of files this store needs that may not be in a manifest (see lib/checkpoint/gc.ts). */
   pinnedFiles: { has(fileId: string): boolean };
+  /** GC bookkeeping kept across passes: when each file was first seen unreferenced. */
+  unreferencedSince: Map<string, number>;
+  /** This store's read lease (files its open scans read after its version dropped them). */
+  lease: LeaseHolder;
 }
 
 const MAX_FILE_BYTES_UPLOAD_SINGLE = 8 * 2 ** 20;
@@ -103,6 +109,10 @@ export class LsmStore implements Store {
   private readonly uploading = new Set<string>();
   private gcRunning: Promise<void> | undefined;
   private lastGcAt = 0;
+  private readonly unreferencedSince = new Map<string, number>();
+  private readonly pins: { has(fileId: string): boolean };
+  private readonly unregisterPins: () => void;
+  private readonly lease: LeaseHolder;
 
   constructor(
     readonly options: ResolvedOptions,
@@ -113,6 +123,14 @@ export class LsmStore implements Store {
     this.lastSeq = state.lastSequence;
     this.mem = new Memtable(deps.random.fork());
     this.tables = new TableCache(deps.store, new Semaphore(options.readConcurrency), deps.blockCache, deps.diskCache);
+    this.pins = { has: (id) => this.scanPins.has(id) || this.uploading.has(id) || this.currentFiles().has(id) };
+    this.unregisterPins = registerPins(deps.store.uri, this.pins);
+    this.lease = new LeaseHolder(deps.store, { leaseId: `${state.instanceId}-${state.epoch}-${state.writer || 'w'}`, instanceId: state.instanceId, epoch: state.epoch }, deps.clock);
+  }
+
+  /** Files open scans read that `version` no longer references: what this store's read lease must name. */
+  private droppedButRead(files: Set<string>): string[] {
+    return [...this.scanPins.keys()].filter((id) => !files.has(id)).sort();
   }
 
   get instanceId(): string {
@@ -147,7 +165,9 @@ export class LsmStore implements Store {
       random: this.deps.random,
       cachedRanges: (fileId) => this.deps.diskCache?.cachedRanges(fileId) ?? [],
       settleCache: async () => this.deps.diskCache?.settle(),
-      pinnedFiles: { has: (id) => this.scanPins.has(id) || this.uploading.has(id) || this.currentFiles().has(id) },
+      pinnedFiles: this.pins,
+      unreferencedSince: this.unreferencedSince,
+      lease: this.lease,
     };
   }
 
@@ -393,6 +413,8 @@ export class LsmStore implements Store {
           if (n === 0) this.scanPins.delete(f);
           else this.scanPins.set(f, n);
         }
+        // Withdraw (or shrink) the read lease; best effort: an unneeded lease only delays collection.
+        this.lease.update(this.droppedButRead(this.currentFiles())).catch(() => undefined);
       },
     };
   }
@@ -530,6 +552,9 @@ export class LsmStore implements Store {
         version: prev.version.apply(edit),
         compactPointers,
       };
+      // Readers elsewhere learn of files our open scans still need BEFORE the manifest stops naming them.
+      const stillRead = this.droppedButRead(new Set(next.version.allFiles().map((f) => f.fileId)));
+      if (stillRead.length > 0) await this.lease.update(stillRead);
       await writeManifest(this.deps.store, next, this.deps.clock.now());
       await checkNotFenced(this.deps.store, next.instanceId, next.epoch, `manifest ${next.seq}`);
       // Installing the version and retiring what it replaces happen in one synchronous step, so no reader
@@ -738,6 +763,8 @@ export class LsmStore implements Store {
     while (this.compactionLoop !== undefined) await this.compactionLoop;
     if (this.gcRunning !== undefined) await this.gcRunning;
     await this.manifestLock;
+    await this.lease.close().catch(() => undefined);
+    this.unregisterPins();
     await this.deps.onClose();
     if (flushError !== undefined) {
       const cause = isFloeError(flushError) ? flushError : new FloeError('IO', String(flushError), { cause: flushError });
