@@ -15,6 +15,7 @@ import { resolveOptions } from '../options.js';
 import { openObjectStore } from '../store/open.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { checkpointPath, sstPath } from '../store/paths.js';
+import { claimCheckpoints } from './retire.js';
 import { Random } from '../util/random.js';
 import { readCheckpointRecord, type CheckpointRecord } from './checkpoint-record.js';
 import { validateHandle } from './handle.js';
@@ -70,10 +71,10 @@ export async function restoreStore(
     lsm.warmUp = lsm.prefetch(ranges).catch(() => 0);
   }
   if (mode === 'claim') {
-    // The new instance's manifest now references the files; only then may the records go (GC lists
-    // checkpoints before manifests, so the files are never unreferenced in between).
-    const s = lsm.internals().store;
-    for (const h of handles) await s.delete(checkpointPath(h.checkpointId));
+    // The new instance's manifest now references the files; only then may the records go and the sources
+    // be retired (GC lists checkpoints before manifests, so the files are never unreferenced in between).
+    const { store: s, clock } = lsm.internals();
+    await claimCheckpoints(s, handles, new Set([instanceId]), clock, random.fork());
   }
   return lsm;
 }
