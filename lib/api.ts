@@ -74,6 +74,12 @@ export interface StoreOptions {
   gcGraceMs?: number;
   /** Instance id to open (reopen after close). Default: the store's single instance under `primary`. */
   instanceId?: string;
+  /**
+   * 'checkpoint' (default): writes are durable once flush(), checkpoint() or close() resolves (a Flink state
+   * backend's recovery point is its checkpoint). 'wal': every acknowledged write is durable — each write
+   * resolves only once its write-ahead-log segment is on primary storage (group commit).
+   */
+  durability?: 'checkpoint' | 'wal';
 }
 
 export interface KeyGroupOption {

@@ -11,6 +11,7 @@ import { checkpointOps } from './checkpoint/checkpoint.js';
 import { FloeError, isFloeError } from './errors.js';
 import { LsmStore } from './lsm/lsm-store.js';
 import { checkNotFenced, claimEpoch } from './lsm/fencing.js';
+import { listSegments, WalLog, type WalOpenResult } from './wal/log.js';
 import { readLatestManifest, writeManifest, type ManifestState } from './lsm/manifest.js';
 import { createRewriteExecutor } from './lsm/rewrite-executor.js';
 import { Version } from './lsm/version.js';
@@ -59,6 +60,7 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
     }
     const executor = createRewriteExecutor(options.compactionWorkers);
     cleanups.push(() => executor.release());
+    const log = await openLog(store, options, state);
     const lsm = new LsmStore(options, state, {
       store,
       remoteStats: () => {
@@ -72,13 +74,38 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
       random,
       onClose: cleanup,
       checkpoints: checkpointOps,
+      ...(log !== undefined && options.durability === 'wal' ? { wal: log.log } : {}),
     });
+    if (log !== undefined) {
+      lsm.replayLog(log.replay);
+      if (options.durability !== 'wal') {
+        // Opened without the WAL over an instance that had one: make the replayed writes durable in SSTs,
+        // then the log is redundant.
+        await lsm.flush();
+        await log.log.truncate(lsm.internals().state.lastSequence);
+      }
+    }
     lsm.startBackgroundWork();
     return lsm;
   } catch (e) {
     await cleanup();
     throw e;
   }
+}
+
+/**
+ * Opens the instance's write-ahead log when the store uses one, or when an earlier writer left segments
+ * (their acknowledged writes must be replayed whatever the mode). Fences earlier writers' logs.
+ */
+async function openLog(store: ObjectStore, o: ResolvedOptions, state: ManifestState): Promise<WalOpenResult | undefined> {
+  if (o.durability !== 'wal' && (await listSegments(store, state.instanceId)).length === 0) return undefined;
+  const opened = await WalLog.open(store, state.instanceId, state.epoch, state.walSeq ?? 0, state.lastSequence);
+  if (opened.tornTail) {
+    process.emitWarning(`WAL segment ${opened.tornTail.path} ended inside a record at byte ${opened.tornTail.offset}; the torn tail was cut (it was never acknowledged)`, {
+      code: 'FLOE_WAL_TORN_TAIL',
+    });
+  }
+  return opened;
 }
 
 /**

@@ -39,6 +39,8 @@ import { PointResolver } from './merge-values.js';
 import { inClip, type FileMeta } from './file-meta.js';
 import { writeManifest, type ManifestState } from './manifest.js';
 import { checkNotFenced } from './fencing.js';
+import type { WalLog } from '../wal/log.js';
+import type { WalOp, WalRecord } from '../wal/format.js';
 import { LeaseHolder } from '../checkpoint/leases.js';
 import { registerPins } from '../checkpoint/pins.js';
 import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './compaction-picker.js';
@@ -61,6 +63,8 @@ export interface LsmDeps {
   onClose: () => Promise<void>;
   /** Checkpoint and GC operations, supplied by lib/checkpoint (kept out of this module). */
   checkpoints: CheckpointOps;
+  /** The write-ahead log, with durability 'wal' (opened and replayed by lib/embedded.ts). */
+  wal?: WalLog;
 }
 
 export interface CheckpointOps {
@@ -94,7 +98,12 @@ export class LsmStore implements Store {
   /** Frozen memtables, newest first. */
   private imm: Memtable[] = [];
   private state: ManifestState;
+  /** Highest write sequence handed out. */
   private lastSeq: number;
+  /** Highest write sequence applied to the memtable (visible to reads); below lastSeq while WAL appends wait. */
+  private appliedSeq: number;
+  /** The write-ahead log (durability 'wal'). */
+  private readonly wal: WalLog | undefined;
   private readonly tables: TableCache;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -121,6 +130,8 @@ export class LsmStore implements Store {
   ) {
     this.state = state;
     this.lastSeq = state.lastSequence;
+    this.appliedSeq = state.lastSequence;
+    this.wal = deps.wal;
     this.mem = new Memtable(deps.random.fork());
     this.tables = new TableCache(deps.store, new Semaphore(options.readConcurrency), deps.blockCache, deps.diskCache);
     this.pins = { has: (id) => this.scanPins.has(id) || this.uploading.has(id) || this.currentFiles().has(id) };
@@ -175,50 +186,62 @@ export class LsmStore implements Store {
 
   async put(key: Uint8Array | string, value: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
     const pk = this.physical(key, options);
-    const v = ownBytes(checkValue(value));
-    await this.admitWrite();
-    this.mem.apply(pk, EntryKind.Put, v, ++this.lastSeq);
-    this.afterWrite();
+    await this.applyWrites([{ key: pk, kind: EntryKind.Put, value: ownBytes(checkValue(value)) }]);
   }
 
   async delete(key: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
-    const pk = this.physical(key, options);
-    await this.admitWrite();
-    this.mem.apply(pk, EntryKind.Delete, EMPTY, ++this.lastSeq);
-    this.afterWrite();
+    await this.applyWrites([{ key: this.physical(key, options), kind: EntryKind.Delete, value: EMPTY }]);
   }
 
   async merge(key: Uint8Array | string, operand: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
     const pk = this.physical(key, options);
-    const v = ownBytes(checkValue(operand, 'merge operand'));
-    await this.admitWrite();
-    this.mem.apply(pk, EntryKind.Merge, v, ++this.lastSeq);
-    this.afterWrite();
+    await this.applyWrites([{ key: pk, kind: EntryKind.Merge, value: ownBytes(checkValue(operand, 'merge operand')) }]);
   }
 
   /** Atomic batch: every op is validated before any is applied, and all are applied in one step. */
   async write(ops: WriteOp[]): Promise<void> {
     if (!Array.isArray(ops)) throw new FloeError('INVALID_ARGUMENT', 'write() takes an array of { type, key, value?, keyGroup? } operations');
-    const prepared: Array<{ pk: Uint8Array; kind: EntryKind; value: Uint8Array }> = [];
+    const prepared: WalOp[] = [];
     for (const [i, op] of ops.entries()) {
       if (op === null || typeof op !== 'object') throw new FloeError('INVALID_ARGUMENT', `write(): operation ${i} must be an object`);
       const pk = this.physical(op.key, op, `operation ${i}: `);
       switch (op.type) {
         case 'put':
-          prepared.push({ pk, kind: EntryKind.Put, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
+          prepared.push({ key: pk, kind: EntryKind.Put, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
           break;
         case 'merge':
-          prepared.push({ pk, kind: EntryKind.Merge, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
+          prepared.push({ key: pk, kind: EntryKind.Merge, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
           break;
         case 'delete':
-          prepared.push({ pk, kind: EntryKind.Delete, value: EMPTY });
+          prepared.push({ key: pk, kind: EntryKind.Delete, value: EMPTY });
           break;
         default:
           throw new FloeError('INVALID_ARGUMENT', `write(): operation ${i} has type ${JSON.stringify((op as { type: unknown }).type)}; use 'put', 'delete' or 'merge'`);
       }
     }
+    await this.applyWrites(prepared);
+  }
+
+  /**
+   * Applies validated writes as one atomic step with consecutive sequence numbers. With the WAL, the step
+   * waits until the log holds them (group commit) and only then reaches the memtable, so nothing a reader
+   * sees can be lost by a crash; the log acknowledges in sequence order, so memtable order is preserved.
+   */
+  private async applyWrites(ops: WalOp[]): Promise<void> {
+    if (ops.length === 0) return;
     await this.admitWrite();
-    for (const p of prepared) this.mem.apply(p.pk, p.kind, p.value, ++this.lastSeq);
+    const first = this.lastSeq + 1;
+    this.lastSeq += ops.length;
+    if (this.wal !== undefined) {
+      try {
+        await this.wal.append(first, ops);
+      } catch (e) {
+        this.fail(e, 'WAL append');
+        throw this.backgroundError ?? e;
+      }
+    }
+    for (let i = 0; i < ops.length; i++) this.mem.apply(ops[i]!.key, ops[i]!.kind, ops[i]!.value, first + i);
+    this.appliedSeq = first + ops.length - 1;
     this.afterWrite();
   }
 
@@ -262,7 +285,9 @@ export class LsmStore implements Store {
   private mustStall(): boolean {
     return (
       this.backgroundError === undefined &&
-      (this.imm.length >= this.options.maxImmutableMemtables || this.state.version.levels[0]!.length >= this.options.l0StopWritesTrigger)
+      (this.imm.length >= this.options.maxImmutableMemtables ||
+        this.state.version.levels[0]!.length >= this.options.l0StopWritesTrigger ||
+        (this.wal !== undefined && this.wal.bufferedBytes >= this.options.memtableBytes))
     );
   }
 
@@ -273,6 +298,18 @@ export class LsmStore implements Store {
   private ensureDrainingWork(): void {
     if (this.imm.length > 0) this.startFlushLoop();
     this.startCompactionLoop();
+  }
+
+  /**
+   * Applies records replayed from the write-ahead log at open. REQUIRES: before any write; records in
+   * ascending sequence order, all above the manifest's lastSequence.
+   */
+  replayLog(records: WalRecord[]): void {
+    for (const r of records) {
+      r.ops.forEach((op, i) => this.mem.apply(op.key, op.kind, new Uint8Array(op.value), r.firstSeq + i));
+      this.lastSeq = this.appliedSeq = r.firstSeq + r.ops.length - 1;
+      if (this.mem.approximateBytes >= this.options.memtableBytes) this.freeze();
+    }
   }
 
   /** Starts the compaction the opened shape needs (called once the store is open or restored). */
@@ -288,6 +325,8 @@ export class LsmStore implements Store {
 
   private afterWrite(): void {
     if (this.mem.approximateBytes >= this.options.memtableBytes) this.freeze();
+    // Writers stalled on the WAL buffer wait for acknowledgements, which arrive here.
+    if (this.wal !== undefined && this.roomWaiters.length > 0) this.wakeWriters();
   }
 
   private freeze(): void {
@@ -395,7 +434,7 @@ export class LsmStore implements Store {
 
   /** A consistent read view: pins the memtables' snapshot and the files of the current version. */
   private openView(prefetchBlocks: number): { scan: Parameters<typeof scanEntries>[0]; release: () => void } {
-    const snapshot = this.lastSeq;
+    const snapshot = this.appliedSeq;
     const memtables = [this.mem, ...this.imm];
     const unpins = memtables.map((m) => m.pinSnapshot(snapshot));
     const version = this.state.version;
@@ -459,6 +498,8 @@ export class LsmStore implements Store {
       }
       this.wakeWriters();
       this.startCompactionLoop();
+      // The flushed writes are in SSTs now: their log segments are redundant (best effort).
+      this.wal?.truncate(this.state.lastSequence).catch(() => undefined);
     }
   }
 
@@ -551,6 +592,7 @@ export class LsmStore implements Store {
         lastSequence: Math.max(prev.lastSequence, extra.lastSequence ?? 0),
         version: prev.version.apply(edit),
         compactPointers,
+        ...(this.wal !== undefined ? { walSeq: this.wal.nextSequence } : {}),
       };
       // Readers elsewhere learn of files our open scans still need BEFORE the manifest stops naming them.
       const stillRead = this.droppedButRead(new Set(next.version.allFiles().map((f) => f.fileId)));
@@ -753,7 +795,9 @@ export class LsmStore implements Store {
   private async closeOnce(): Promise<void> {
     let flushError: unknown;
     try {
+      await this.wal?.drain(); // writes already in the log reach the memtable, so the final flush has them
       await this.flushInternal();
+      await this.wal?.truncate(this.state.lastSequence);
     } catch (e) {
       flushError = e;
     }
