@@ -34,6 +34,7 @@ export interface ResolvedOptions {
   compactionWorkers: number;
   instanceId: string;
   gcGraceMs: number;
+  durability: 'checkpoint' | 'wal';
 }
 
 export const DEFAULT_INSTANCE_ID = 'main';
@@ -41,7 +42,7 @@ export const DEFAULT_INSTANCE_ID = 'main';
 const KNOWN_OPTIONS = new Set([
   'primary', 'localDir', 'maxKeyGroups', 'blockCacheBytes', 'diskCacheBytes', 's3', 'hdfs', 'shards', 'memtableBytes',
   'maxImmutableMemtables', 'targetFileBytes', 'blockBytes', 'compression', 'l0CompactionTrigger', 'l0StopWritesTrigger',
-  'levelBaseBytes', 'levelMultiplier', 'readConcurrency', 'compactionWorkers', 'instanceId', 'gcGraceMs',
+  'levelBaseBytes', 'levelMultiplier', 'readConcurrency', 'compactionWorkers', 'instanceId', 'gcGraceMs', 'durability',
 ]);
 
 export const defaults = {
@@ -118,6 +119,10 @@ export function resolveOptions(input: StoreOptions): ResolvedOptions {
     throw new FloeError('CONFIG', `option instanceId must be 1-64 characters of [A-Za-z0-9_-], got ${JSON.stringify(instanceId)}`);
   }
   const shards = input.shards === undefined ? undefined : int(o, 'shards', 1, 1, 256);
+  const durability = input.durability ?? 'checkpoint';
+  if (durability !== 'checkpoint' && durability !== 'wal') {
+    throw new FloeError('CONFIG', `option durability must be 'checkpoint' (durable at flush, checkpoint and close) or 'wal' (every acknowledged write), got ${JSON.stringify(input.durability)}`);
+  }
   return {
     primary: input.primary,
     localDir: input.localDir ?? defaultLocalDir(input.primary, shards === undefined ? undefined : instanceId),
@@ -141,5 +146,6 @@ export function resolveOptions(input: StoreOptions): ResolvedOptions {
     compactionWorkers,
     instanceId,
     gcGraceMs: int(o, 'gcGraceMs', defaults.gcGraceMs, 0),
+    durability,
   };
 }
