@@ -30,6 +30,7 @@ export interface ResolvedOptions {
   levelMultiplier: number;
   readConcurrency: number;
   compactionWorkers: number;
+  compactionMemoryBytes: number;
   instanceId: string;
   gcGraceMs: number;
 }
@@ -39,7 +40,7 @@ export const DEFAULT_INSTANCE_ID = 'main';
 const KNOWN_OPTIONS = new Set([
   'primary', 'localDir', 'maxKeyGroups', 'blockCacheBytes', 'diskCacheBytes', 's3', 'hdfs', 'shards', 'memtableBytes',
   'maxImmutableMemtables', 'targetFileBytes', 'blockBytes', 'compression', 'l0CompactionTrigger', 'l0StopWritesTrigger',
-  'levelBaseBytes', 'levelMultiplier', 'readConcurrency', 'compactionWorkers', 'instanceId', 'gcGraceMs',
+  'levelBaseBytes', 'levelMultiplier', 'readConcurrency', 'compactionWorkers', 'compactionMemoryBytes', 'instanceId', 'gcGraceMs',
 ]);
 
 export const defaults = {
@@ -57,6 +58,7 @@ export const defaults = {
   levelMultiplier: 10,
   readConcurrency: 64,
   compactionWorkers: 1,
+  compactionMemoryBytes: 32 * MiB,
   gcGraceMs: 10 * 60_000,
 };
 
@@ -127,6 +129,8 @@ export function resolveOptions(input: StoreOptions): ResolvedOptions {
     levelMultiplier: int(o, 'levelMultiplier', defaults.levelMultiplier, 2, 100),
     readConcurrency: int(o, 'readConcurrency', defaults.readConcurrency, 1, 4096),
     compactionWorkers,
+    // Below 1 MiB the read-ahead windows shrink to single blocks and every block is a round trip.
+    compactionMemoryBytes: int(o, 'compactionMemoryBytes', defaults.compactionMemoryBytes, MiB, 2 ** 40),
     instanceId,
     gcGraceMs: int(o, 'gcGraceMs', defaults.gcGraceMs, 0),
   };
