@@ -11,8 +11,9 @@
  * bottom of the tree (nothing older exists below the output level) tombstones are dropped and merges
  * become puts.
  *
- * Memory split of `memoryBytes` (M): a quarter for output chunks queued for the backend, the rest for
- * input read-ahead: each run holds at most two windows of (3/4·M)/(2·runs) bytes (at least one data block).
+ * Memory split of `memoryBytes` (M), see `memoryPlan`: a quarter for output, the rest for input read-ahead:
+ * each run holds at most two windows of (3/4·M)/(2·runs) bytes (at least one data block each). Decoded
+ * (decompressed) blocks come on top of that: about one block per run.
  */
 import { EntryKind, type Entry, type Compression } from '../sst/entry.js';
 import type { SstFileInfo } from '../sst/builder.js';
@@ -45,12 +46,17 @@ export type RewriteIo = InputAccess & OutputSink;
 
 const MAX_CHUNK_BYTES = 1024 * 1024;
 
-/** How a rewrite divides its memory budget. */
-export function memoryPlan(memoryBytes: number, runs: number): { windowBytes: number; outputBytes: number; chunkBytes: number } {
+/**
+ * How a rewrite divides its memory budget M: a quarter for output (the builder's finished blocks not yet
+ * shipped, below one chunk plus one block, and the chunks queued for the backend: `queueBytes`), the rest
+ * for input read-ahead (two windows per run).
+ */
+export function memoryPlan(memoryBytes: number, runs: number, blockBytes: number): { windowBytes: number; queueBytes: number; chunkBytes: number } {
   const outputBytes = Math.floor(memoryBytes / 4);
   const windowBytes = Math.max(1, Math.floor((memoryBytes - outputBytes) / (2 * Math.max(1, runs))));
   const chunkBytes = Math.min(MAX_CHUNK_BYTES, Math.max(OUTPUT_ALIGN, Math.floor(outputBytes / 4 / OUTPUT_ALIGN) * OUTPUT_ALIGN));
-  return { windowBytes, outputBytes, chunkBytes };
+  const queueBytes = Math.max(chunkBytes, outputBytes - chunkBytes - blockBytes);
+  return { windowBytes, queueBytes, chunkBytes };
 }
 
 /**
@@ -59,8 +65,8 @@ export function memoryPlan(memoryBytes: number, runs: number): { windowBytes: nu
  * under ids the caller allocated (and must unpin or delete).
  */
 export async function rewrite(task: RewriteTask, io: RewriteIo): Promise<RewriteResult> {
-  const plan = memoryPlan(task.memoryBytes, task.runs.length);
-  const budget = new ByteBudget(plan.outputBytes);
+  const plan = memoryPlan(task.memoryBytes, task.runs.length, task.blockBytes);
+  const budget = new ByteBudget(plan.queueBytes);
   const outputOptions = { blockBytes: task.blockBytes, compression: task.compression, chunkBytes: plan.chunkBytes };
   const files: RewriteResult['files'] = [];
   let out: OutputFile | undefined;
