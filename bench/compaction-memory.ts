@@ -7,9 +7,11 @@
  *      64 MiB memtables flushed one by one into 16 L0 files (compaction held off by a high L0 trigger);
  *   2. reopens the store with l0CompactionTrigger 2 (and an L1 large enough that nothing goes deeper), so
  *      compactUntilIdle() runs exactly one L0→L1 compaction of every L0 file;
- *   3. samples process RSS (it includes pool threads: they are threads of this process) every 50 ms from a
- *      sampler thread of its own (so a busy main thread cannot hide a peak), from just before the
- *      compaction until it has committed; reports the peak above the RSS sampled just before;
+ *   3. runs the compaction in a fresh child process (so no garbage of the build phase sits in the heap for
+ *      the compaction to reuse unseen), sampling its RSS (which includes pool threads: they are threads of
+ *      that process) every 50 ms from a sampler thread of its own (so a busy main thread cannot hide a
+ *      peak), from just before compactUntilIdle() until it returns; reports the peak above the RSS sampled
+ *      just before (the store open, nothing compacted yet);
  *   4. checks a sample of keys and deletes the folder.
  * The store is opened with default options except those above, so compactionMemoryBytes is its default
  * (32 MiB) — and the same file runs unchanged on code that predates the option (the "before" figures).
@@ -19,6 +21,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { StoreOptions } from '../lib/api.js';
 import { openLsmStore } from '../lib/embedded.js';
 import { machineFacts, type BenchArgs, type BenchReport, type Measurement } from './report.js';
@@ -85,21 +89,48 @@ async function measureMode(mode: string, inputBytes: number, dir: string, values
   const buildSeconds = (performance.now() - t0) / 1000;
   log(`  ${mode}: built ${l0.files} L0 files, ${(l0.bytes / MiB).toFixed(0)} MiB in ${buildSeconds.toFixed(1)} s`);
 
-  const store = await openLsmStore({ ...base, l0CompactionTrigger: 2 });
+  // The compaction runs in a fresh process, so its RSS baseline holds no garbage of the build phase that
+  // the compaction could reuse without RSS growing.
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), CHILD_FLAG, JSON.stringify({ ...base, l0CompactionTrigger: 2 })], {
+    encoding: 'utf8',
+    maxBuffer: 16 * MiB,
+  });
+  if (child.status !== 0) throw new Error(`compaction child failed (status ${child.status}): ${child.stderr}`);
+  const m = JSON.parse(child.stdout.trim().split('\n').pop()!) as { baselineRss: number; peakRss: number; samples: number; compactSeconds: number };
+  const check = await openLsmStore(base);
+  const levels = check.stats().lsm.levels;
+  if (levels[0]!.files !== 0) throw new Error(`compaction left L0 files: ${JSON.stringify(levels)}`);
+  for (let i = 0; i < count; i += Math.max(1, Math.floor(count / 64))) {
+    const v = await check.get(key(i));
+    if (v === undefined || Buffer.compare(v, values.value(i)) !== 0) throw new Error(`key ${i} has a wrong value after compaction`);
+  }
+  await check.close();
+  return { mode, inputBytes: l0.bytes, inputFiles: l0.files, buildSeconds, ...m };
+}
+
+const CHILD_FLAG = '--compact-child';
+
+/** Child process: opens the store, samples RSS from just before compactUntilIdle() to its end, prints JSON. */
+async function compactChild(options: StoreOptions): Promise<void> {
+  const store = await openLsmStore(options);
   const baselineRss = process.memoryUsage.rss();
   const sampler = startSampler();
   const t1 = performance.now();
   await store.compactUntilIdle();
   const compactSeconds = (performance.now() - t1) / 1000;
   const { max, samples } = await sampler.stop();
-  const levels = store.stats().lsm.levels;
-  if (levels[0]!.files !== 0) throw new Error(`compaction left L0 files: ${JSON.stringify(levels)}`);
-  for (let i = 0; i < count; i += Math.max(1, Math.floor(count / 64))) {
-    const v = await store.get(key(i));
-    if (v === undefined || Buffer.compare(v, values.value(i)) !== 0) throw new Error(`key ${i} has a wrong value after compaction`);
-  }
   await store.close();
-  return { mode, inputBytes: l0.bytes, inputFiles: l0.files, buildSeconds, compactSeconds, baselineRss, peakRss: max, samples };
+  process.stdout.write(`${JSON.stringify({ baselineRss, peakRss: max, samples, compactSeconds })}\n`);
+}
+
+if (process.argv[2] === CHILD_FLAG && process.argv[1] === fileURLToPath(import.meta.url)) {
+  compactChild(JSON.parse(process.argv[3]!) as StoreOptions).then(
+    () => process.exit(0),
+    (e: unknown) => {
+      process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
 }
 
 function key(i: number): string {

@@ -1,6 +1,6 @@
 /**
  * The pool-thread side of a rewrite (run by workers/compaction-worker.ts): opens the primary storage from
- * the job's StoreSpec (once per spec per thread), reads inputs and writes outputs directly, and asks the
+ * the job's StoreSpec (for the job), reads inputs and writes outputs directly, and asks the
  * owning thread for output file ids over the job's port.
  */
 import { threadId, type MessagePort } from 'node:worker_threads';
@@ -13,17 +13,12 @@ import { rewrite } from './compaction-rewrite.js';
 import { fromWireError, toWireError, type PoolJob, type PoolReply, type StoreSpec, type WireError } from './rewrite-executor.js';
 import { RemoteFileSource } from './table-cache.js';
 
-const stores = new Map<string, Promise<OpenedObjectStore>>();
-
-function storeFor(spec: StoreSpec): Promise<OpenedObjectStore> {
-  const key = JSON.stringify(spec);
-  let s = stores.get(key);
-  if (s === undefined) {
-    s = openObjectStore(spec.uri, { ...(spec.s3 ? { s3: spec.s3 } : {}), ...(spec.hdfs ? { hdfs: spec.hdfs } : {}) });
-    s.catch(() => stores.delete(key)); // a failed open is retried by the next job
-    stores.set(key, s);
-  }
-  return s;
+/**
+ * Opens the primary storage for one job and closes it after: a store kept open across jobs would keep
+ * read handles (file://) of input files that are deleted once compacted, holding their disk space.
+ */
+function openFor(spec: StoreSpec): Promise<OpenedObjectStore> {
+  return openObjectStore(spec.uri, { ...(spec.s3 ? { s3: spec.s3 } : {}), ...(spec.hdfs ? { hdfs: spec.hdfs } : {}) });
 }
 
 /** Output file ids from the owning thread, one request at a time per job. */
@@ -65,7 +60,7 @@ export async function runPoolJob(job: PoolJob): Promise<PoolReply> {
   let opened: OpenedObjectStore | undefined;
   let before: ObjectStoreMetricsSnapshot | undefined;
   try {
-    opened = await storeFor(job.spec);
+    opened = await openFor(job.spec);
     before = opened.metrics.snapshot();
     const store = opened.store;
     const allocator = new PortAllocator(job.port);
@@ -81,5 +76,6 @@ export async function runPoolJob(job: PoolJob): Promise<PoolReply> {
     return { error: toWireError(e), ...(opened && before ? { io: opened.metrics.since(before) } : {}), threadId };
   } finally {
     job.port.close();
+    await opened?.store.close().catch(() => undefined);
   }
 }
