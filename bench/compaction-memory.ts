@@ -15,6 +15,7 @@
  *   4. checks a sample of keys and deletes the folder.
  * The store is opened with default options except those above, so compactionMemoryBytes is its default
  * (32 MiB) — and the same file runs unchanged on code that predates the option (the "before" figures).
+ * `--workloads budget-8MiB,budget-128MiB` also runs the compaction with those budgets (pool mode only).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -34,6 +35,7 @@ const MEMTABLE_BYTES = 64 * MiB;
 const SAMPLE_MS = 50;
 const SIZES: Record<string, number> = { '128MiB': 128 * MiB, '1GiB': 1024 * MiB };
 const MODES: Record<string, number> = { pool: 1, inline: 0 };
+const BUDGETS: Record<string, number> = { 'budget-4MiB': 4 * MiB, 'budget-8MiB': 8 * MiB, 'budget-128MiB': 128 * MiB };
 
 interface ModeResult {
   mode: string;
@@ -68,7 +70,14 @@ function startSampler(): { stop(): Promise<{ max: number; samples: number }> } {
   };
 }
 
-async function measureMode(mode: string, inputBytes: number, dir: string, values: ValuePool, log: (l: string) => void): Promise<ModeResult> {
+async function measureMode(
+  mode: string,
+  budget: number | undefined,
+  inputBytes: number,
+  dir: string,
+  values: ValuePool,
+  log: (l: string) => void,
+): Promise<ModeResult> {
   const base: StoreOptions = {
     primary: `file://${join(dir, 'data')}`,
     localDir: join(dir, 'local'),
@@ -78,6 +87,7 @@ async function measureMode(mode: string, inputBytes: number, dir: string, values
     levelBaseBytes: 64 * 1024 * MiB,
     blockCacheBytes: 8 * MiB,
     compactionWorkers: MODES[mode]!,
+    ...(budget === undefined ? {} : { compactionMemoryBytes: budget }),
   };
   const t0 = performance.now();
   const build = await openLsmStore({ ...base, l0CompactionTrigger: 1000, l0StopWritesTrigger: 2000 });
@@ -148,32 +158,39 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   const values = new ValuePool(args.seed, VALUE_BYTES, 16 * MiB);
   const notes: string[] = [];
   const measurements: Measurement[] = [];
-  const results: ModeResult[] = [];
-  for (const mode of modes) {
-    const dir = await mkdtemp(join(tmpdir(), 'floe-cmembench-'));
-    try {
-      const r = await measureMode(mode, SIZES[size]!, dir, values, args.log);
-      results.push(r);
-      const mib = r.inputBytes / MiB;
-      const line =
-        `${mode}: compacted ${mib.toFixed(0)} MiB in ${r.inputFiles} L0 files in ${r.compactSeconds.toFixed(1)} s; ` +
-        `RSS before ${(r.baselineRss / MiB).toFixed(0)} MiB, peak ${(r.peakRss / MiB).toFixed(0)} MiB, ` +
-        `peak above baseline ${((r.peakRss - r.baselineRss) / MiB).toFixed(0)} MiB (${r.samples} samples every ${SAMPLE_MS} ms)`;
-      notes.push(line);
-      args.log(`  · ${line}`);
-      measurements.push({
-        workload: `compact-${size}`,
-        mode: 'one compaction',
-        system: `floe ${mode}`,
-        unit: 'MiB of input compacted',
-        ops: Math.round(mib),
-        seconds: r.compactSeconds,
-        opsPerSec: mib / r.compactSeconds,
-        stoppedBy: 'count',
-        loadAvg1m: loadavg()[0]!,
-      });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
+  const results: Array<ModeResult & { budget: string }> = [];
+  const budgets: Array<string | undefined> = [undefined];
+  for (const w of args.workloads ?? []) {
+    if (BUDGETS[w] === undefined) throw new Error(`unknown workload ${w}; known: ${Object.keys(BUDGETS).join(', ')}`);
+    budgets.push(w);
+  }
+  for (const budget of budgets) {
+    for (const mode of budget === undefined ? modes : ['pool']) {
+      const dir = await mkdtemp(join(tmpdir(), 'floe-cmembench-'));
+      try {
+        const r = await measureMode(mode, budget === undefined ? undefined : BUDGETS[budget], SIZES[size]!, dir, values, args.log);
+        results.push({ ...r, budget: budget ?? 'default' });
+        const mib = r.inputBytes / MiB;
+        const line =
+          `${mode}, ${budget ?? 'default budget (32 MiB)'}: compacted ${mib.toFixed(0)} MiB in ${r.inputFiles} L0 files in ${r.compactSeconds.toFixed(1)} s; ` +
+          `RSS before ${(r.baselineRss / MiB).toFixed(0)} MiB, peak ${(r.peakRss / MiB).toFixed(0)} MiB, ` +
+          `peak above baseline ${((r.peakRss - r.baselineRss) / MiB).toFixed(0)} MiB (${r.samples} samples every ${SAMPLE_MS} ms)`;
+        notes.push(line);
+        args.log(`  · ${line}`);
+        measurements.push({
+          workload: `compact-${size}${budget === undefined ? '' : `-${budget}`}`,
+          mode: 'one compaction',
+          system: `floe ${mode}`,
+          unit: 'MiB of input compacted',
+          ops: Math.round(mib),
+          seconds: r.compactSeconds,
+          opsPerSec: mib / r.compactSeconds,
+          stoppedBy: 'count',
+          loadAvg1m: loadavg()[0]!,
+        });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     }
   }
   return {
@@ -190,7 +207,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       valueBytes: VALUE_BYTES,
       memtableBytes: MEMTABLE_BYTES,
       compression: 'none',
-      compactionMemoryBytes: 'default (32 MiB)',
+      compactionMemoryBytes: budgets.map((b) => b ?? 'default (32 MiB)'),
       sampleMs: SAMPLE_MS,
       results: results.map((r) => ({ ...r, peakAboveBaselineBytes: r.peakRss - r.baselineRss })),
     },

@@ -182,3 +182,13 @@ t.test('a streamed output that fails part-way is rewritten, not replayed from me
   // (The backlog measure does not apply across a retry: the failed attempt's reads were never written.)
   t.ok(m.maxGet <= BUDGET && m.maxInflightGets <= BUDGET, `reads within the budget while retrying: ${m.maxInflightGets}`);
 });
+
+t.test('compactionMemoryBytes is validated', async (t) => {
+  for (const bad of [1000, MiB - 1, MiB + 0.5, '32MiB', -1]) {
+    await t.rejects(
+      openLsmStore({ primary: `mem://cmem-bad-${process.pid}`, compactionMemoryBytes: bad as number }),
+      { code: 'CONFIG', message: /compactionMemoryBytes/ },
+      `rejects ${JSON.stringify(bad)}`,
+    );
+  }
+});
