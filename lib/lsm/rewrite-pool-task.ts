@@ -18,7 +18,9 @@ import { RemoteFileSource } from './table-cache.js';
  * read handles (file://) of input files that are deleted once compacted, holding their disk space.
  */
 function openFor(spec: StoreSpec): Promise<OpenedObjectStore> {
-  return openObjectStore(spec.uri, { ...(spec.s3 ? { s3: spec.s3 } : {}), ...(spec.hdfs ? { hdfs: spec.hdfs } : {}) });
+  // No conditional-write probe: the owning store probed this endpoint at its open, and a rewrite writes
+  // only new, uniquely named SSTs (nothing fencing-relevant).
+  return openObjectStore(spec.uri, { ...(spec.s3 ? { s3: spec.s3 } : {}), ...(spec.hdfs ? { hdfs: spec.hdfs } : {}), skipProbe: true });
 }
 
 /** Output file ids from the owning thread, one request at a time per job. */
