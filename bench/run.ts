@@ -52,6 +52,7 @@ export const REGISTRY: Readonly<Record<string, { description: string }>> = {
   remote: { description: 'Floe on remote primary storage: mem:// and S3 (moto) with 10 ms injected latency, cold/warm caches, vs the in-flight limit' },
   checkpoint: { description: 'checkpoint, restore and rescale time vs state size, vs a download-based restore' },
   daemon: { description: 'Floe daemon over its socket protocol' },
+  'compaction-memory': { description: 'peak RSS during one compaction of ~1 GiB of L0 input (streaming, bounded by compactionMemoryBytes)' },
 };
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
