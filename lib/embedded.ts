@@ -12,11 +12,11 @@ import { LsmStore } from './lsm/lsm-store.js';
 import { checkNotFenced, claimEpoch } from './lsm/fencing.js';
 import { listSegments, WalLog, type WalOpenResult } from './wal/log.js';
 import { readLatestManifest, writeManifest, type ManifestState } from './lsm/manifest.js';
-import { createRewriteExecutor } from './lsm/rewrite-executor.js';
+import { createRewriteExecutor, type PoolRunner } from './lsm/rewrite-executor.js';
 import { Version } from './lsm/version.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import type { ObjectStore } from './store/object-store.js';
-import { openObjectStore } from './store/open.js';
+import { openObjectStore, parseStoreUri } from './store/open.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { Random } from './util/random.js';
 
@@ -30,6 +30,8 @@ export interface OpenInternals {
   initialState?: (o: ResolvedOptions) => ManifestState;
   /** Wraps the storage backend (below retries), e.g. with latency or fault injection. */
   inject?: (backend: ObjectStore) => ObjectStore;
+  /** Where rewrite pool jobs go (shard threads relay them to the main thread's pool). */
+  rewriteRunner?: PoolRunner;
 }
 
 export async function openLsmStore(input: StoreOptions, internals: OpenInternals = {}): Promise<LsmStore> {
@@ -59,7 +61,13 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
     if (diskCache !== undefined) cleanups.push(() => diskCache.close());
     const state = await claimInstance(store, options, clock, random.fork(), internals.initialState);
     const blockCache = internals.blockCache ?? (options.blockCacheBytes > 0 ? SharedBlockCache.create(options.blockCacheBytes) : undefined);
-    const executor = createRewriteExecutor(options.compactionWorkers);
+    // A pool thread opens the primary storage itself; mem:// stores and injected wrappers exist only here.
+    const spec = internals.inject || parseStoreUri(options.primary).scheme === 'mem' ? undefined : { uri: options.primary, s3: options.s3, hdfs: options.hdfs };
+    const executor = createRewriteExecutor(options.compactionWorkers, {
+      spec,
+      metrics,
+      ...(internals.rewriteRunner ? { runner: internals.rewriteRunner } : {}),
+    });
     cleanups.push(() => executor.release());
     const log = await openLog(store, options, state);
     const lsm = new LsmStore(options, state, {

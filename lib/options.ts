@@ -32,6 +32,7 @@ export interface ResolvedOptions {
   levelMultiplier: number;
   readConcurrency: number;
   compactionWorkers: number;
+  compactionMemoryBytes: number;
   instanceId: string;
   gcGraceMs: number;
   durability: 'checkpoint' | 'wal';
@@ -42,7 +43,7 @@ export const DEFAULT_INSTANCE_ID = 'main';
 const KNOWN_OPTIONS = new Set([
   'primary', 'localDir', 'maxKeyGroups', 'blockCacheBytes', 'diskCacheBytes', 's3', 'hdfs', 'shards', 'memtableBytes',
   'maxImmutableMemtables', 'targetFileBytes', 'blockBytes', 'compression', 'l0CompactionTrigger', 'l0StopWritesTrigger',
-  'levelBaseBytes', 'levelMultiplier', 'readConcurrency', 'compactionWorkers', 'instanceId', 'gcGraceMs', 'durability',
+  'levelBaseBytes', 'levelMultiplier', 'readConcurrency', 'compactionWorkers', 'compactionMemoryBytes', 'instanceId', 'gcGraceMs', 'durability',
 ]);
 
 export const defaults = {
@@ -60,6 +61,7 @@ export const defaults = {
   levelMultiplier: 10,
   readConcurrency: 64,
   compactionWorkers: 1,
+  compactionMemoryBytes: 32 * MiB,
   gcGraceMs: 10 * 60_000,
 };
 
@@ -144,6 +146,8 @@ export function resolveOptions(input: StoreOptions): ResolvedOptions {
     levelMultiplier: int(o, 'levelMultiplier', defaults.levelMultiplier, 2, 100),
     readConcurrency: int(o, 'readConcurrency', defaults.readConcurrency, 1, 4096),
     compactionWorkers,
+    // Below 1 MiB the read-ahead windows shrink to single blocks and every block is a round trip.
+    compactionMemoryBytes: int(o, 'compactionMemoryBytes', defaults.compactionMemoryBytes, MiB, 2 ** 40),
     instanceId,
     gcGraceMs: int(o, 'gcGraceMs', defaults.gcGraceMs, 0),
     durability,

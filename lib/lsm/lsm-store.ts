@@ -27,7 +27,6 @@ import {
 } from '../keys.js';
 import type { ResolvedOptions } from '../options.js';
 import { EntryKind } from '../sst/entry.js';
-import type { SstFileInfo } from '../sst/builder.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { sstFileId, sstPath } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
@@ -45,7 +44,7 @@ import { LeaseHolder } from '../checkpoint/leases.js';
 import { registerPins } from '../checkpoint/pins.js';
 import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './compaction-picker.js';
 import type { RewriteExecutor } from './rewrite-executor.js';
-import type { RunSource } from './compaction-rewrite.js';
+import type { RewriteIo, RewriteResult, RewriteSource, RewriteTask } from './compaction-rewrite.js';
 import { scanEntries } from './scan.js';
 import { TableCache } from './table-cache.js';
 import { deletionOf, type VersionEdit } from './version.js';
@@ -91,7 +90,9 @@ export interface LsmInternals {
   lease: LeaseHolder;
 }
 
-const MAX_FILE_BYTES_UPLOAD_SINGLE = 8 * 2 ** 20;
+/** Attempts of one flush or compaction rewrite that fails with retryable errors, and the first backoff. */
+const REWRITE_ATTEMPTS = 4;
+const REWRITE_RETRY_MS = 50;
 
 export class LsmStore implements Store {
   private mem: Memtable;
@@ -506,65 +507,77 @@ export class LsmStore implements Store {
   /** Writes `m` as L0 SSTs; `retire` runs in the same synchronous step that installs the new version. */
   private async flushMemtable(m: Memtable, retire: () => void): Promise<void> {
     const packed = m.pack();
-    const result = await this.deps.executor.run({
-      runs: [[{ kind: 'packed', bytes: packed }]],
-      bottommost: false,
-      targetFileBytes: this.options.targetFileBytes,
-      blockBytes: this.options.blockBytes,
-      compression: this.options.compression,
-    });
-    await this.uploadAndCommit(result.files, (added) => ({ deleted: [], added: added.map((file) => ({ level: 0, file })) }), {
-      lastSequence: m.lastSequence,
-      onInstalled: retire,
-    });
+    await this.rewriteAndCommit(
+      { ...this.rewriteShape(), runs: [[{ kind: 'packed', bytes: packed }]], bottommost: false },
+      (added) => ({ deleted: [], added: added.map((file) => ({ level: 0, file })) }),
+      { lastSequence: m.lastSequence, onInstalled: retire },
+    );
+  }
+
+  private rewriteShape(): Omit<RewriteTask, 'runs' | 'bottommost'> {
+    const o = this.options;
+    return { targetFileBytes: o.targetFileBytes, blockBytes: o.blockBytes, compression: o.compression, memoryBytes: o.compactionMemoryBytes };
   }
 
   /**
-   * Uploads new SSTs and commits the edit built from them. Until the manifest names them, the new files
-   * are pinned so a GC pass of this process cannot take them for garbage (other processes are kept off by
-   * the GC grace period).
+   * Runs a rewrite (its outputs stream to primary storage as they are built) and commits the edit built
+   * from its outputs. Until the manifest names them, the new files are pinned so a GC pass of this process
+   * cannot take them for garbage (other processes are kept off by the GC grace period).
    */
-  private async uploadAndCommit(
-    files: Array<{ bytes: Uint8Array; info: SstFileInfo }>,
-    edit: (added: FileMeta[]) => VersionEdit,
-    extra: Parameters<LsmStore['commit']>[1],
-  ): Promise<void> {
+  private async rewriteAndCommit(task: RewriteTask, edit: (added: FileMeta[]) => VersionEdit, extra: Parameters<LsmStore['commit']>[1]): Promise<void> {
     const pinned: string[] = [];
     try {
-      const added = await this.uploadOutputs(files, pinned);
+      const files = await this.rewriteWithRetries(task, pinned);
+      const added = files.map(({ fileId, info }) => ({
+        fileId,
+        size: info.size,
+        metaOffset: info.metaOffset,
+        entries: info.entries,
+        smallestKey: info.smallestKey,
+        largestKey: info.largestKey,
+        minSeq: info.minSeq,
+        maxSeq: info.maxSeq,
+      }));
       await this.commit(edit(added), extra);
     } finally {
       for (const id of pinned) this.uploading.delete(id);
     }
   }
 
-  /** Uploads new SSTs (in parallel) and admits them to the disk cache; pins their ids into `pinned`. */
-  private async uploadOutputs(files: Array<{ bytes: Uint8Array; info: SstFileInfo }>, pinned: string[]): Promise<FileMeta[]> {
-    const metas: FileMeta[] = [];
-    for (const f of files) {
-      const fileId = sstFileId(this.state.instanceId, this.state.epoch, this.allocateFileNumber());
-      this.uploading.add(fileId);
-      pinned.push(fileId);
-      metas.push({
-        fileId,
-        size: f.info.size,
-        metaOffset: f.info.metaOffset,
-        entries: f.info.entries,
-        smallestKey: f.info.smallestKey,
-        largestKey: f.info.largestKey,
-        minSeq: f.info.minSeq,
-        maxSeq: f.info.maxSeq,
-      });
+  /**
+   * A streamed output cannot be replayed by the store's retry layer (its bytes are not kept), so a rewrite
+   * that fails with a retryable error is run again from its immutable inputs, after the failed attempt's
+   * outputs (named by no manifest) are deleted. Output ids are allocated here and pinned into `pinned`.
+   */
+  private async rewriteWithRetries(task: RewriteTask, pinned: string[]): Promise<RewriteResult['files']> {
+    const store = this.deps.store;
+    const cache = this.deps.diskCache;
+    for (let attempt = 1; ; attempt++) {
+      const ids: string[] = [];
+      const io: RewriteIo = {
+        store,
+        allocate: () => {
+          const fileId = sstFileId(this.state.instanceId, this.state.epoch, this.allocateFileNumber());
+          this.uploading.add(fileId);
+          pinned.push(fileId);
+          ids.push(fileId);
+          return Promise.resolve(fileId);
+        },
+        source: (f) => this.tables.source(f),
+        describe: (fileId) => `${store.uri}/${sstPath(fileId)}`,
+        ...(cache ? { admit: (fileId: string, offset: number, bytes: Uint8Array) => cache.admit(fileId, bytes, offset) } : {}),
+      };
+      try {
+        return (await this.deps.executor.run(task, io)).files;
+      } catch (e) {
+        for (const id of ids) {
+          await store.delete(sstPath(id)).catch(() => undefined); // best effort: GC removes what is left
+          await cache?.forget(id).catch(() => undefined);
+        }
+        if (!isFloeError(e) || !e.retryable || attempt >= REWRITE_ATTEMPTS || this.closed) throw e;
+        await this.deps.clock.sleep(REWRITE_RETRY_MS * 2 ** (attempt - 1));
+      }
     }
-    await Promise.all(
-      files.map(async (f, i) => {
-        const path = sstPath(metas[i]!.fileId);
-        if (f.bytes.length > MAX_FILE_BYTES_UPLOAD_SINGLE) await this.deps.store.putStream(path, chunksOf(f.bytes, MAX_FILE_BYTES_UPLOAD_SINGLE));
-        else await this.deps.store.put(path, f.bytes);
-        if (this.deps.diskCache) await this.deps.diskCache.admit(metas[i]!.fileId, f.bytes);
-      }),
-    );
-    return metas;
   }
 
   private nextFileNumber = -1;
@@ -663,23 +676,19 @@ export class LsmStore implements Store {
       await this.commit({ deleted: [deletionOf(job.level, f)], added: [{ level: job.outputLevel, file: f }] }, { compactPointer: pointer });
       return;
     }
-    const load = async (f: FileMeta): Promise<RunSource> => {
-      const bytes = await this.tables.source(f).read(0, f.size, { fillCache: false });
-      return { kind: 'sst', bytes, path: `${this.deps.store.uri}/${sstPath(f.fileId)}`, ...(f.clip ? { clip: f.clip } : {}) };
-    };
-    const runs: RunSource[][] = [];
-    if (job.level === 0) for (const f of job.inputs) runs.push([await load(f)]);
-    else runs.push(await Promise.all(job.inputs.map(load)));
-    if (job.overlapping.length > 0) runs.push(await Promise.all(job.overlapping.map(load)));
-    const result = await this.deps.executor.run({
-      runs,
-      bottommost: job.bottommost,
-      targetFileBytes: this.options.targetFileBytes,
-      blockBytes: this.options.blockBytes,
-      compression: this.options.compression,
+    const source = (f: FileMeta): RewriteSource => ({
+      kind: 'sst',
+      fileId: f.fileId,
+      size: f.size,
+      metaOffset: f.metaOffset,
+      ...(f.clip ? { clip: f.clip } : {}),
     });
-    await this.uploadAndCommit(
-      result.files,
+    const runs: RewriteSource[][] = [];
+    if (job.level === 0) for (const f of job.inputs) runs.push([source(f)]);
+    else runs.push(job.inputs.map(source));
+    if (job.overlapping.length > 0) runs.push(job.overlapping.map(source));
+    await this.rewriteAndCommit(
+      { ...this.rewriteShape(), runs, bottommost: job.bottommost },
       (outputs) => ({
         deleted: [
           ...job.inputs.map((f) => deletionOf(job.level, f)),
@@ -884,7 +893,4 @@ function copyOut(parts: Uint8Array[]): Uint8Array {
   return parts.length === 1 ? new Uint8Array(v) : v;
 }
 
-function* chunksOf(bytes: Uint8Array, size: number): Generator<Uint8Array> {
-  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, Math.min(bytes.length, i + size));
-}
 
