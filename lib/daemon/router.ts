@@ -92,6 +92,8 @@ export interface RouterOptions {
 }
 
 const CLOSE_TIMEOUT_MS = 60_000;
+const RESTART_WINDOW_MS = 60_000;
+const RESTARTS_PER_WINDOW = 5;
 
 class Shard {
   readonly out = new Writer(64 * 1024);
@@ -99,15 +101,23 @@ class Shard {
   held: Writer | null = null;
   dead: FloeError | undefined;
   closing = false;
-  readonly exited: Promise<void>;
+  /** Times of in-place restarts after crashes (durability 'wal'), for the restart budget. */
+  readonly restarts: number[] = [];
+  exited!: Promise<void>;
   private markExited!: () => void;
 
   constructor(
     readonly index: number,
     readonly instanceId: string,
     readonly keyGroups: KeyGroupRange,
-    readonly link: ShardLink,
+    public link: ShardLink,
+    /** How to start it again: the same instance, reopened (never restored twice). */
+    readonly reopen: { init: ShardInit; inline: boolean },
   ) {
+    this.resetExited();
+  }
+
+  resetExited(): void {
     this.exited = new Promise((resolve) => (this.markExited = resolve));
   }
 
@@ -194,16 +204,21 @@ export class Router {
     private readonly log: LogFn,
     private readonly onShardCrash: RouterOptions['onShardCrash'],
   ) {
-    for (const s of shards) {
-      s.link.attach({
-        onBatch: (batch) => this.onResponses(batch),
-        onError: (reason) => this.shardDied(s, reason),
-        onExit: (code) => {
-          if (!s.closing || s.dead === undefined) this.shardDied(s, s.closing ? undefined : `its thread exited with code ${code}`);
-          s.exitedNow();
-        },
-      });
-    }
+    for (const s of shards) this.attach(s, s.link);
+  }
+
+  private attach(s: Shard, link: ShardLink): void {
+    link.attach({
+      onBatch: (batch) => this.onResponses(batch),
+      onError: (reason) => {
+        if (s.link === link) this.shardDied(s, reason);
+      },
+      onExit: (code) => {
+        if (s.link !== link) return; // a replaced link's late exit
+        if (!s.closing || s.dead === undefined) this.shardDied(s, s.closing ? undefined : `its thread exited with code ${code}`);
+        s.exitedNow();
+      },
+    });
   }
 
   get maxKeyGroups(): number {
@@ -298,7 +313,8 @@ export class Router {
         };
         const describe = `shard ${i} (instance ${s.instanceId}, key groups [${s.keyGroups[0]}, ${s.keyGroups[1]}])`;
         const link = inline ? await startInlineShard(init, cache) : await startWorkerShard(init, descriptor, describe);
-        return new Shard(i, s.instanceId, s.keyGroups, link);
+        const { restore: _restored, ...reopenInit } = init;
+        return new Shard(i, s.instanceId, s.keyGroups, link, { init: { ...reopenInit, expectExisting: true }, inline });
       });
       const results = await Promise.allSettled(started);
       shards = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -342,14 +358,22 @@ export class Router {
 
   private shardDied(s: Shard, reason: string | undefined): void {
     if (s.dead !== undefined) return;
+    const restarting = reason !== undefined && this.mayRestart(s);
     const error =
       reason === undefined
         ? new FloeError('CLOSED', `${s.describe()} is closed`)
-        : new FloeError(
-            'IO',
-            `${s.describe()} crashed: ${reason}. Requests in flight to it failed (they may or may not have been applied) and the shard stays down; ` +
-              `restart the store or daemon (writes to this shard since its last flush are lost)`,
-          );
+        : restarting
+          ? new FloeError(
+              'IO',
+              `${s.describe()} crashed: ${reason}. Requests in flight to it failed (they may or may not have been applied); ` +
+                'it restarts in place from its write-ahead log (no acknowledged write is lost): retry',
+              { retryable: true },
+            )
+          : new FloeError(
+              'IO',
+              `${s.describe()} crashed: ${reason}. Requests in flight to it failed (they may or may not have been applied) and the shard stays down; ` +
+                `restart the store or daemon (writes to this shard since its last flush are lost)`,
+            );
     s.dead = error;
     s.held = null;
     const payload = errorPayload(error);
@@ -359,8 +383,46 @@ export class Router {
       this.safeReply(p, ERROR_OP, payload);
     }
     if (reason !== undefined) {
-      this.log('error', 'shard_crashed', { shard: s.index, instanceId: s.instanceId, reason });
-      this.onShardCrash?.(s.index, error);
+      this.log('error', 'shard_crashed', { shard: s.index, instanceId: s.instanceId, reason, restarting });
+      if (restarting) void this.restart(s, error);
+      else this.onShardCrash?.(s.index, error);
+    }
+  }
+
+  /**
+   * With the WAL every acknowledged write of a crashed shard is on primary storage, so the shard can come
+   * back in place (reopening its instance fences the dead writer and replays its log) while the other
+   * shards keep serving. Without it the writes since the last flush are gone: fail loudly instead. A shard
+   * that crashes again and again stays down (at most RESTARTS_PER_WINDOW restarts per window).
+   */
+  private mayRestart(s: Shard): boolean {
+    if (this.options.durability !== 'wal' || this.closed || s.closing) return false;
+    const now = this.clock.now();
+    while (s.restarts.length > 0 && now - s.restarts[0]! > RESTART_WINDOW_MS) s.restarts.shift();
+    return s.restarts.length < RESTARTS_PER_WINDOW;
+  }
+
+  private async restart(s: Shard, crash: FloeError): Promise<void> {
+    s.restarts.push(this.clock.now());
+    const old = s.link;
+    await old.terminate().catch(() => undefined);
+    s.dead = new FloeError('IO', `${s.describe()} is restarting after a crash; retry the request`, { retryable: true });
+    try {
+      const { init, inline } = s.reopen;
+      const link = inline ? await startInlineShard(init, this.cache) : await startWorkerShard(init, this.cache?.shareable(), s.describe());
+      if (this.closed) {
+        await link.terminate().catch(() => undefined);
+        return;
+      }
+      s.resetExited();
+      s.link = link;
+      this.attach(s, link);
+      s.dead = undefined;
+      this.log('warn', 'shard_restarted', { shard: s.index, instanceId: s.instanceId, restarts: s.restarts.length });
+    } catch (e) {
+      s.dead = crash;
+      this.log('error', 'shard_restart_failed', { shard: s.index, instanceId: s.instanceId, error: (e as Error).message });
+      this.onShardCrash?.(s.index, crash);
     }
   }
 
