@@ -329,6 +329,24 @@ t.test('a shard thread killed while holding its folder does not lock out the nex
   await again.close();
 });
 
+t.test('with the WAL, a crashed shard thread restarts in place on its cache folder (its own dead lock is cleared)', async (t) => {
+  const dir = tempDir(t);
+  const options: StoreOptions = { primary: `file://${dir}/primary`, localDir: join(dir, 'local'), ...small, diskCacheBytes: 1 * MiB, shards: 2, durability: 'wal' };
+  const s = (await openStore(options)) as ShardedStore;
+  for (let i = 0; i < 50; i++) await s.put(`k${i}`, `v${i}`, { keyGroup: i % 8 });
+  await s.routerForTesting().terminateShardForTesting(1);
+  let back = false;
+  for (let i = 0; i < 100 && !back; i++) {
+    back = await s.get('k5', { keyGroup: 5 }).then(
+      (v) => v !== undefined && Buffer.from(v).toString() === 'v5',
+      () => false,
+    );
+    if (!back) await new Promise((r) => setTimeout(r, 50));
+  }
+  t.ok(back, 'shard 1 restarted on its folder and serves again');
+  await s.close();
+});
+
 t.test('sharded store: shards split the budget; folders of other shard counts go at start', async (t) => {
   const dir = tempDir(t);
   const localDir = join(dir, 'local');

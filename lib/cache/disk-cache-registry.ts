@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { FloeError } from '../errors.js';
 import { nodeLocalFs, type LocalFs } from '../store/local-file.js';
 import { memStoreIncarnation } from '../store/mem.js';
-import { localNames, parseShardLocalDirName } from '../store/paths.js';
+import { localNames, parseShardLocalDirName, shardLocalDirName } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
 import type { ByteSource } from './byte-source.js';
 import { DiskCacheFolder, type DiskCache, type DiskCacheCounters, type DiskCacheStats } from './disk-cache.js';
@@ -225,6 +225,11 @@ class LocalDiskCache implements DiskCache {
 export interface ShardedLocalDir {
   /** `diskCacheBytes` of each shard (whose localDir is `<localDir>/shard-<i>`). */
   readonly shardBytes: number;
+  /**
+   * Before a shard restarts in a new thread: removes the lock its terminated thread left in its folder.
+   * REQUIRES: the shard's previous thread is terminated (it no longer uses the folder).
+   */
+  clearShardLock(index: number): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -241,7 +246,7 @@ export async function claimShardedLocalDir(o: LocalDirOptions & { shards: number
   if (registry.has(dir)) throw inUseHere(dir, registry.get(dir)!.mode === 'sharded' ? 'another sharded store' : 'an embedded store');
   if (o.capacityBytes === 0) {
     await purgeLocalDir(dir, fs, probe);
-    return { shardBytes: 0, release: async () => undefined };
+    return { shardBytes: 0, clearShardLock: async () => undefined, release: async () => undefined };
   }
   const entry: ShardedEntry = { mode: 'sharded' };
   registry.set(dir, entry);
@@ -258,6 +263,7 @@ export async function claimShardedLocalDir(o: LocalDirOptions & { shards: number
     let released: Promise<void> | undefined;
     return {
       shardBytes: Math.floor(Math.max(0, o.capacityBytes - LOCAL_DIR_OVERHEAD_BYTES - foreign) / o.shards),
+      clearShardLock: (index) => clearOwnLock(join(dir, shardLocalDirName(index)), fs, probe),
       release: () =>
         (released ??= held.release().finally(() => {
           if (registry.get(dir) === entry) registry.delete(dir);

@@ -409,6 +409,8 @@ export class Router {
     s.dead = new FloeError('IO', `${s.describe()} is restarting after a crash; retry the request`, { retryable: true });
     try {
       const { init, inline } = s.reopen;
+      // The terminated thread could not release its folder's lock; a shard in this thread shares its registry entry.
+      if (!inline) await this.localDir.clearShardLock(s.index);
       const link = inline ? await startInlineShard(init, this.cache) : await startWorkerShard(init, this.cache?.shareable(), s.describe());
       if (this.closed) {
         await link.terminate().catch(() => undefined);
