@@ -4,7 +4,7 @@
  */
 import type { StoreOptions } from './api.js';
 import type { BlockCache } from './cache/block-cache.js';
-import { diskCacheNamespace, openLocalDiskCache } from './cache/disk-cache-registry.js';
+import { openLocalDiskCache } from './cache/disk-cache-registry.js';
 import { SharedBlockCache } from './cache/shared-block-cache.js';
 import { checkpointOps } from './checkpoint/checkpoint.js';
 import { FloeError, isFloeError } from './errors.js';
@@ -55,7 +55,7 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
     const diskCache = await openLocalDiskCache({
       localDir: options.localDir,
       capacityBytes: options.diskCacheBytes,
-      namespace: diskCacheNamespace(store.uri),
+      primary: store,
       clock,
     });
     if (diskCache !== undefined) cleanups.push(() => diskCache.close());

@@ -178,7 +178,7 @@ t.test('a zero budget removes the caches earlier runs left, and nothing else', a
   await s2.close();
 });
 
-t.test('keys are (primary, file id): two primaries on one localDir, and a re-created mem store, never see each other\'s pages', async (t) => {
+t.test('keys are (store, file id): two primaries on one localDir, and stores re-created at one URI, never see each other\'s pages', async (t) => {
   const dir = tempDir(t);
   const localDir = join(dir, 'local');
   const run = async (primary: string, valueSeed: number): Promise<number> => {
@@ -193,6 +193,8 @@ t.test('keys are (primary, file id): two primaries on one localDir, and a re-cre
   };
   t.equal(await run(`file://${dir}/a`, seed), 0, 'primary a');
   t.equal(await run(`file://${dir}/b`, seed ^ 1), 0, 'primary b: same file ids as a, its own bytes');
+  rmSync(join(dir, 'a'), { recursive: true, force: true }); // a's data deleted, a new store created at the same URI
+  t.equal(await run(`file://${dir}/a`, seed ^ 4), 0, 'a store re-created at the URI of a: same file ids, other bytes');
   const name = `floe-localdir-${process.pid}`;
   t.teardown(() => dropMemStore(name));
   t.equal(await run(`mem://${name}`, seed ^ 2), 0, 'mem store');

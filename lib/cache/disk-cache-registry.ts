@@ -2,7 +2,9 @@
  * One disk cache per localDir, shared by every store of this thread that uses the localDir, whatever its
  * instance: pages are keyed by (primary storage, file id), and file ids are unique across the instances of
  * one primary (lib/store/paths.ts `sstFileId`), so a restored or rescaled instance finds the pages of the
- * files it shares with its source. `diskCacheBytes` bounds everything under localDir (docs/caches.md).
+ * files it shares with its source. The primary is named by its URI and store id (lib/store/store-id.ts):
+ * a store re-created at the same URI hands out the same file ids for other bytes.
+ * `diskCacheBytes` bounds everything under localDir (docs/caches.md).
  *
  * - `openLocalDiskCache` locks the localDir against other processes and threads (lib/cache/local-dir.ts),
  *   tidies it, opens the cache folder within what the budget leaves, and hands out refcounted handles.
@@ -12,12 +14,12 @@
  * The registry of open localDirs is module state of this thread (like the mem:// registry): worker threads
  * have their own and are kept apart by the lock file. A localDir is open in one mode at a time.
  */
-import { performance } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
 import { FloeError } from '../errors.js';
 import { nodeLocalFs, type LocalFs } from '../store/local-file.js';
-import { memStoreIncarnation } from '../store/mem.js';
+import type { ObjectStore } from '../store/object-store.js';
 import { localNames, parseShardLocalDirName, shardLocalDirName } from '../store/paths.js';
+import { readOrCreateStoreId } from '../store/store-id.js';
 import type { Clock } from '../util/clock.js';
 import type { ByteSource } from './byte-source.js';
 import { DiskCacheFolder, type DiskCache, type DiskCacheCounters, type DiskCacheStats } from './disk-cache.js';
@@ -33,8 +35,8 @@ export interface LocalDirOptions {
 }
 
 export interface LocalDiskCacheOptions extends LocalDirOptions {
-  /** Identity of the primary storage (see diskCacheNamespace): pages are keyed by namespace and file id. */
-  namespace: string;
+  /** The primary storage: pages are keyed by its URI, its store id and the file id. */
+  primary: ObjectStore;
   clock?: Clock;
   /** Page size of the cache folder (tests); default DiskCacheFolder's. */
   pageBytes?: number;
@@ -54,16 +56,6 @@ interface ShardedEntry {
 
 const registry = new Map<string, StoreEntry | ShardedEntry>();
 
-/**
- * The namespace of a primary storage URI. A mem:// store lives only as long as the registry entry of this
- * thread, and a new one reuses the same file ids for other bytes: its namespace names that incarnation.
- */
-export function diskCacheNamespace(primaryUri: string): string {
-  const mem = /^mem:\/\/([^/?#]+)\/?$/i.exec(primaryUri);
-  if (mem === null) return primaryUri;
-  return `${primaryUri}#${process.pid}.${Math.round(performance.timeOrigin)}.${memStoreIncarnation(mem[1]!) ?? 'none'}`;
-}
-
 function inUseHere(dir: string, how: string): FloeError {
   return new FloeError(
     'CONFIG',
@@ -82,6 +74,7 @@ export async function openLocalDiskCache(o: LocalDiskCacheOptions): Promise<Disk
   const dir = resolve(o.localDir);
   const fs = o.fs ?? nodeLocalFs;
   const probe = o.probe ?? systemProcessProbe(fs);
+  let namespace: string | undefined;
   for (;;) {
     const entry = registry.get(dir);
     if (entry?.mode === 'sharded') throw inUseHere(dir, 'a sharded store');
@@ -93,6 +86,8 @@ export async function openLocalDiskCache(o: LocalDiskCacheOptions): Promise<Disk
       if (entry === undefined) await purgeLocalDir(dir, fs, probe);
       return undefined;
     }
+    namespace ??= `${o.primary.uri}#${await readOrCreateStoreId(o.primary)}`;
+    if (registry.get(dir) !== entry || entry?.closing !== undefined) continue; // changed while the id was read
     if (entry !== undefined && entry.capacity !== o.capacityBytes) {
       throw new FloeError(
         'CONFIG',
@@ -115,7 +110,7 @@ export async function openLocalDiskCache(o: LocalDiskCacheOptions): Promise<Disk
       e.refs--;
       throw error;
     }
-    return new LocalDiskCache(folder, o.namespace, () => release(dir, e));
+    return new LocalDiskCache(folder, namespace, () => release(dir, e));
   }
 }
 

@@ -31,9 +31,6 @@ export interface MemObjectStoreOptions {
 const NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 
 const registry = new Map<string, MemObjects>();
-/** A number per registry entry, new each time a name is (re)created: caches keyed by file id tell incarnations apart. */
-const incarnations = new WeakMap<MemObjects, number>();
-let nextIncarnation = 1;
 
 /** Throws CONFIG unless `name` is a valid mem store name. */
 export function checkMemStoreName(name: string): string {
@@ -56,18 +53,8 @@ export function openMemStore(name: string, options: MemObjectStoreOptions = {}):
   if (objects === undefined) {
     objects = new Map();
     registry.set(name, objects);
-    incarnations.set(objects, nextIncarnation++);
   }
   return new MemObjectStore(name, objects, options);
-}
-
-/**
- * Which incarnation of `mem://name` this thread holds (a new one after `dropMemStore`), or undefined if the
- * name is not open. A new incarnation starts empty and hands out the same file ids again for other bytes.
- */
-export function memStoreIncarnation(name: string): number | undefined {
-  const objects = registry.get(name);
-  return objects === undefined ? undefined : incarnations.get(objects);
 }
 
 /**

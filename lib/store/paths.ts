@@ -9,6 +9,7 @@
  *   wal/<instanceId>/<seq>.log               optional write-ahead log segments
  *   layouts/<name>/<seq>.json                shard layouts of the daemon / sharded store (lib/daemon/layout.ts)
  *   _floe/probe/<nonce>                      short-lived: the conditional-write probe at open (conditional-probe.ts)
+ *   _floe/store-id                           random id of this store's data, written once (lib/store/store-id.ts)
  *
  * Sequence numbers are zero-padded so that lexicographic listing order is numeric order.
  *
@@ -40,6 +41,8 @@ export const WAL_PREFIX = 'wal/';
 export const LAYOUTS_PREFIX = 'layouts/';
 /** Probe objects of the conditional-write check at open; nothing but the probe reads or lists them. */
 export const PROBE_PREFIX = '_floe/probe/';
+/** The store id object: names this incarnation of the data, so local caches never mix two stores at one URI. */
+export const STORE_ID_PATH = '_floe/store-id';
 
 export function sstPath(fileId: string): string {
   return `${SST_PREFIX}${checkId('file', fileId)}.sst`;
