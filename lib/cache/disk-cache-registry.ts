@@ -38,8 +38,6 @@ export interface LocalDiskCacheOptions extends LocalDirOptions {
   /** The primary storage: pages are keyed by its URI, its store id and the file id. */
   primary: ObjectStore;
   clock?: Clock;
-  /** Page size of the cache folder (tests); default DiskCacheFolder's. */
-  pageBytes?: number;
 }
 
 interface StoreEntry {
@@ -123,7 +121,6 @@ async function openFolder(dir: string, fs: LocalFs, probe: ProcessProbe, o: Loca
       capacityBytes: Math.max(0, o.capacityBytes - LOCAL_DIR_OVERHEAD_BYTES - foreign),
       fs,
       ...(o.clock ? { clock: o.clock } : {}),
-      ...(o.pageBytes ? { pageBytes: o.pageBytes } : {}),
     });
     return { folder, lock };
   } catch (e) {
@@ -159,7 +156,7 @@ class LocalDiskCache implements DiskCache {
     private readonly onClose: () => Promise<void>,
   ) {}
 
-  /** The id the folder knows a file by: primary namespace and file id (file ids repeat across primaries). */
+  /** The id the folder knows a file by: store namespace and file id (file ids repeat across stores). */
   private id(fileId: string): string {
     return `${this.namespace}|${fileId}`;
   }
