@@ -42,6 +42,7 @@ import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './co
 import type { RewriteExecutor } from './rewrite-executor.js';
 import type { RunSource } from './compaction-rewrite.js';
 import { scanEntries } from './scan.js';
+import { ScanIterator, ScanViews, type ScanLease } from './scan-iterator.js';
 import { TableCache } from './table-cache.js';
 import type { VersionEdit } from './version.js';
 
@@ -97,7 +98,9 @@ export class LsmStore implements Store {
   private manifestLock: Promise<void> = Promise.resolve();
   private roomWaiters: Array<() => void> = [];
   private stalls = 0;
+  /** Open scan views (scan-iterator.ts) and the files they pin, count per file id. */
   private readonly scanPins = new Map<string, number>();
+  private readonly views = new ScanViews(this.scanPins);
   /** New SSTs uploaded but not yet named by a manifest. */
   private readonly uploading = new Set<string>();
   private gcRunning: Promise<void> | undefined;
@@ -312,7 +315,7 @@ export class LsmStore implements Store {
     return resolver.value();
   }
 
-  scan(options: ScanOptions = {}): AsyncIterable<ScanEntry> {
+  scan(options: ScanOptions = {}): AsyncIterableIterator<ScanEntry> {
     this.checkOpen();
     if (options === null || typeof options !== 'object') throw new FloeError('INVALID_ARGUMENT', 'scan() takes an options object');
     const maxKg = this.state.maxKeyGroups;
@@ -335,50 +338,46 @@ export class LsmStore implements Store {
     // Snapshot now (not at first next()): the scan sees exactly the writes acknowledged before it began.
     // Short scans (a typical block holds ~100 small entries) read ahead nothing: every source would
     // otherwise fetch blocks the scan never reaches.
-    const view = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4);
-    const self = this;
-    return {
-      [Symbol.asyncIterator]: async function* () {
-        let remaining = limit;
-        try {
-          for (const [from, to] of groups) {
-            const range = groupRange(from, to, gte, lt, prefix);
-            if (range === undefined) continue;
-            for await (const e of scanEntries(view.scan, range, remaining)) {
-              yield { keyGroup: keyGroupOf(e.key), key: e.key.subarray(2), value: e.value };
-              if (--remaining <= 0) return;
-            }
-            self.checkOpen();
-          }
-        } finally {
-          view.release();
+    const lease = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4);
+    // The producer must not reference the iterator (see scan-iterator.ts): it gets the view as argument.
+    return new ScanIterator(lease, async function* (view) {
+      let remaining = limit;
+      if (remaining <= 0) return;
+      for (const [from, to] of groups) {
+        const range = groupRange(from, to, gte, lt, prefix);
+        if (range === undefined) continue;
+        for await (const e of scanEntries(view, range, remaining)) {
+          yield { keyGroup: keyGroupOf(e.key), key: e.key.subarray(2), value: e.value };
+          if (--remaining <= 0) return;
         }
-      },
-    };
+      }
+    });
   }
 
-  /** A consistent read view: pins the memtables' snapshot and the files of the current version. */
-  private openView(prefetchBlocks: number): { scan: Parameters<typeof scanEntries>[0]; release: () => void } {
+  /**
+   * A consistent read view: pins the memtables' snapshot and the files of the current version until the
+   * lease is released (see scan-iterator.ts for what releases it; close() releases every open one).
+   */
+  private openView(prefetchBlocks: number): ScanLease {
     const snapshot = this.lastSeq;
     const memtables = [this.mem, ...this.imm];
     const unpins = memtables.map((m) => m.pinSnapshot(snapshot));
     const version = this.state.version;
     const files = version.allFiles().map((f) => f.fileId);
-    for (const f of files) this.scanPins.set(f, (this.scanPins.get(f) ?? 0) + 1);
-    let released = false;
-    return {
-      scan: { snapshot, memtables, version, tables: this.tables, prefetchBlocks },
-      release: () => {
-        if (released) return;
-        released = true;
+    return this.views.pin(
+      { snapshot, memtables, version, tables: this.tables, prefetchBlocks },
+      files,
+      () => {
         for (const u of unpins) u();
-        for (const f of files) {
-          const n = this.scanPins.get(f)! - 1;
-          if (n === 0) this.scanPins.delete(f);
-          else this.scanPins.set(f, n);
+      },
+      (released) => {
+        // Readers of files only this view still used are dropped now rather than at the next commit.
+        const current = this.currentFiles();
+        if (released.some((f) => !current.has(f) && !this.scanPins.has(f))) {
+          this.tables.retain(new Set([...current, ...this.scanPins.keys()]));
         }
       },
-    };
+    );
   }
 
   // ---------------------------------------------------------------- flush
@@ -710,6 +709,7 @@ export class LsmStore implements Store {
       flushError = e;
     }
     this.closed = true;
+    this.views.revokeAll();
     this.wakeWriters();
     while (this.compactionLoop !== undefined) await this.compactionLoop;
     if (this.gcRunning !== undefined) await this.gcRunning;
