@@ -42,6 +42,7 @@ import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './co
 import type { RewriteExecutor } from './rewrite-executor.js';
 import type { RunSource } from './compaction-rewrite.js';
 import { scanEntries } from './scan.js';
+import { groupRange, scanBoundedGroups } from './scan-groups.js';
 import { ScanIterator, ScanViews, type ScanLease } from './scan-iterator.js';
 import { TableCache } from './table-cache.js';
 import type { VersionEdit } from './version.js';
@@ -79,6 +80,8 @@ export interface LsmInternals {
   settleCache(): Promise<void>;
   /** Live view of files this process needs that may not be in a manifest (see lib/checkpoint/gc.ts). */
   pinnedFiles: { has(fileId: string): boolean };
+  /** Range scans over the merged sources started so far (one per key group a scan visits; tests). */
+  scanRanges(): number;
 }
 
 const MAX_FILE_BYTES_UPLOAD_SINGLE = 8 * 2 ** 20;
@@ -101,6 +104,7 @@ export class LsmStore implements Store {
   /** Open scan views (scan-iterator.ts) and the files they pin, count per file id. */
   private readonly scanPins = new Map<string, number>();
   private readonly views = new ScanViews(this.scanPins);
+  private scanRanges = 0;
   /** New SSTs uploaded but not yet named by a manifest. */
   private readonly uploading = new Set<string>();
   private gcRunning: Promise<void> | undefined;
@@ -150,6 +154,7 @@ export class LsmStore implements Store {
       cachedRanges: (fileId) => this.deps.diskCache?.cachedRanges(fileId) ?? [],
       settleCache: async () => this.deps.diskCache?.settle(),
       pinnedFiles: { has: (id) => this.scanPins.has(id) || this.uploading.has(id) || this.currentFiles().has(id) },
+      scanRanges: () => this.scanRanges,
     };
   }
 
@@ -326,31 +331,30 @@ export class LsmStore implements Store {
     const gte = options.gte === undefined ? undefined : toBytes(options.gte, 'scan gte');
     const lt = options.lt === undefined ? undefined : toBytes(options.lt, 'scan lt');
     const prefix = options.prefix === undefined ? undefined : toBytes(options.prefix, 'scan prefix');
-    const groups: Array<[number, number]> = [];
-    if (options.keyGroup !== undefined) {
-      const kg = checkKeyGroup(options.keyGroup, maxKg);
-      groups.push([kg, kg]);
-    } else if (gte === undefined && lt === undefined && prefix === undefined) {
-      groups.push([0, maxKg - 1]); // one contiguous physical range
-    } else {
-      for (let kg = 0; kg < maxKg; kg++) groups.push([kg, kg]);
-    }
+    const bounds = { gte, lt, prefix };
+    const keyGroup = options.keyGroup === undefined ? undefined : checkKeyGroup(options.keyGroup, maxKg);
     // Snapshot now (not at first next()): the scan sees exactly the writes acknowledged before it began.
     // Short scans (a typical block holds ~100 small entries) read ahead nothing: every source would
     // otherwise fetch blocks the scan never reaches.
     const lease = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4);
+    const counted = (): void => {
+      this.scanRanges++;
+    };
     // The producer must not reference the iterator (see scan-iterator.ts): it gets the view as argument.
     return new ScanIterator(lease, async function* (view) {
-      let remaining = limit;
-      if (remaining <= 0) return;
-      for (const [from, to] of groups) {
-        const range = groupRange(from, to, gte, lt, prefix);
-        if (range === undefined) continue;
-        for await (const e of scanEntries(view, range, remaining)) {
-          yield { keyGroup: keyGroupOf(e.key), key: e.key.subarray(2), value: e.value };
-          if (--remaining <= 0) return;
-        }
+      let entries: AsyncIterable<{ key: Uint8Array; value: Uint8Array }>;
+      if (keyGroup === undefined && gte === undefined && lt === undefined && prefix === undefined) {
+        counted();
+        entries = scanEntries(view, groupRange(0, maxKg - 1, bounds)!, limit); // one contiguous physical range
+      } else if (keyGroup === undefined) {
+        entries = scanBoundedGroups(view, bounds, maxKg, limit, counted);
+      } else {
+        const range = groupRange(keyGroup, keyGroup, bounds);
+        if (range === undefined) return;
+        counted();
+        entries = scanEntries(view, range, limit);
       }
+      for await (const e of entries) yield { keyGroup: keyGroupOf(e.key), key: e.key.subarray(2), value: e.value };
     });
   }
 
@@ -723,44 +727,6 @@ const GC_INTERVAL_MS = 60_000;
 const SHORT_SCAN_ENTRIES = 200;
 const CACHE_CHECKED = { cacheChecked: true } as const;
 const EMPTY = new Uint8Array(0);
-
-/** Physical range for key groups [from, to] with optional user-key bounds (only for a single group). */
-function groupRange(
-  from: number,
-  to: number,
-  gte: Uint8Array | undefined,
-  lt: Uint8Array | undefined,
-  prefix: Uint8Array | undefined,
-): { gte: Uint8Array; lt?: Uint8Array } | undefined {
-  if (from !== to) return { gte: keyGroupStart(from), ...(to + 1 <= 0xffff ? { lt: keyGroupStart(to + 1) } : {}) };
-  let lo = keyGroupStart(from);
-  let hi: Uint8Array | undefined = keyGroupStart(from + 1);
-  if (gte !== undefined) lo = maxBytes(lo, physicalKey(from, gte));
-  if (lt !== undefined) hi = physicalKey(from, lt);
-  if (prefix !== undefined) {
-    lo = maxBytes(lo, physicalKey(from, prefix));
-    const end = prefixEnd(physicalKey(from, prefix));
-    if (end !== undefined && compareBytes(end, hi) < 0) hi = end;
-  }
-  if (compareBytes(lo, hi) >= 0) return undefined;
-  return { gte: lo, lt: hi };
-}
-
-function maxBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  return compareBytes(a, b) >= 0 ? a : b;
-}
-
-/** The smallest key greater than every key with this prefix, or undefined if none exists. */
-function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
-  const out = Uint8Array.from(prefix);
-  for (let i = out.length - 1; i >= 0; i--) {
-    if (out[i]! < 0xff) {
-      out[i]!++;
-      return out.subarray(0, i + 1);
-    }
-  }
-  return undefined;
-}
 
 /** Copies caller-owned bytes so later mutation by the caller cannot change stored data. */
 function ownBytes(b: Uint8Array): Uint8Array {

@@ -210,6 +210,11 @@ export class Memtable {
     return out;
   }
 
+  /** The first key at or after `k` with any version (visible at some snapshot or not). */
+  firstKeyAtOrAfter(k: string): string | undefined {
+    return this.firstAfter(k, false)?.key;
+  }
+
   /**
    * Every key's newest version packed for a flush worker (format of lib/lsm/entry-pack.ts), written
    * straight from the skip list without intermediate entry objects.
