@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoreOptions, WriteOp } from '../lib/api.js';
 import { openStore, restoreStore } from '../lib/index.js';
-import type { ShardedStore } from '../lib/daemon/sharded-store.js';
+import { ShardedStore } from '../lib/daemon/sharded-store.js';
 import { defaultKeyGroup } from '../lib/keys.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 import { Model, hex } from './support/model.js';
@@ -222,6 +222,28 @@ t.test('closing a scan releases the snapshot of every shard it spans, started or
   await it.return!();
   await s.put('big', big, { keyGroup: MAX_KG - 1 });
   t.ok((await bytes()) < one + 0.2 * big.length, `closed: shard 1 dropped the old version (${await bytes()} bytes, ${one} before)`);
+  await s.close();
+});
+
+t.test('a closed connection releases the shard snapshots of its open scans', async (t) => {
+  const { options } = setup(t);
+  const s = await openStore(options({ memtableBytes: 8 * 2 ** 20 }));
+  const router = (s as ShardedStore).routerForTesting();
+  const big = 'x'.repeat(200_000);
+  const bytes = async (): Promise<number> => (await s.stats()).lsm.memtableBytes;
+  for (let i = 0; i < 5; i++) await s.put(`a${i}`, 'y'.repeat(100_000), { keyGroup: 0 });
+  await s.put('big', big, { keyGroup: MAX_KG - 1 });
+  const one = await bytes();
+  // A second connection (what the daemon's socket server makes per client) with a scan half read.
+  const session = router.openSession();
+  const client = new ShardedStore(router, session);
+  const it = client.scan()[Symbol.asyncIterator]();
+  t.equal((await it.next()).done, false);
+  await s.put('big', big, { keyGroup: MAX_KG - 1 });
+  t.ok((await bytes()) > one + 0.8 * big.length, 'the open scan keeps the version its snapshot sees on shard 1');
+  session.close(); // the connection went away (server.ts calls this when the socket closes)
+  await s.put('big', big, { keyGroup: MAX_KG - 1 });
+  t.ok((await bytes()) < one + 0.2 * big.length, `connection closed: shard 1 dropped the old version (${await bytes()} bytes, ${one} before)`);
   await s.close();
 });
 
