@@ -36,7 +36,7 @@ export async function* scanBoundedGroups(
     const range = groupRange(g, g, bounds);
     // The same user-key bounds apply in every group: one empty group range means they all are.
     if (range === undefined) return;
-    const next = await nextKeyAtOrAfter(view, range.gte);
+    const next = await nextKeyAtOrAfter(view, range.gte, range.lt);
     if (next === undefined) return;
     const ng = keyGroupOf(next);
     if (ng > g) {
@@ -57,9 +57,10 @@ export async function* scanBoundedGroups(
 /**
  * A lower bound of the smallest key at or after `target` in any source of the view (undefined: there is
  * none). Exact for memtables (keys of any version, visible or not) and for files straddling `target`;
- * a file starting after `target` contributes its effective smallest key without I/O.
+ * a file starting after `target` contributes its effective smallest key without I/O. When a bound below
+ * `enough` is known without I/O it is returned as is (the caller scans that group either way).
  */
-async function nextKeyAtOrAfter(view: ScanView, target: Uint8Array): Promise<Uint8Array | undefined> {
+async function nextKeyAtOrAfter(view: ScanView, target: Uint8Array, enough: Uint8Array | undefined): Promise<Uint8Array | undefined> {
   let best: Uint8Array | undefined;
   const offer = (k: Uint8Array | undefined): void => {
     if (k !== undefined && (best === undefined || compareBytes(k, best) < 0)) best = k;
@@ -84,6 +85,7 @@ async function nextKeyAtOrAfter(view: ScanView, target: Uint8Array): Promise<Uin
     if (i < files.length) consider(files[i]!);
     if (i > 0) consider(files[i - 1]!);
   }
+  if (best !== undefined && enough !== undefined && compareBytes(best, enough) < 0) return best;
   const found = await Promise.all(straddling.map((f) => firstEntryAtOrAfter(view, f, target)));
   for (const k of found) offer(k);
   return best;
