@@ -13,11 +13,24 @@ export interface S3Options {
   maxSockets?: number;
   /** Per-request timeout in ms (default 30000). */
   requestTimeoutMs?: number;
+  /**
+   * UNSAFE. Open even if the endpoint does not enforce conditional writes (`If-None-Match: *`), which the
+   * probe at open checks (docs/s3.md). Default false: such an endpoint is refused with CONFIG. What is lost
+   * when set on such an endpoint: writer fencing (a second writer of an instance, e.g. a zombie task, silently
+   * overwrites manifests instead of being FENCED), and uniqueness of checkpoint records and shard layouts (a
+   * reused id overwrites). Only for deployments that guarantee a single writer per instance themselves.
+   */
+  unsafeAllowUnconditionalWrites?: boolean;
 }
 
 export interface HdfsOptions {
   user?: string;
   requestTimeoutMs?: number;
+  /**
+   * UNSAFE. Open even if the namenode does not enforce create-if-absent (`RENAME` with `renameoptions=NONE`),
+   * which the probe at open checks; loses the same guarantees as `S3Options.unsafeAllowUnconditionalWrites`.
+   */
+  unsafeAllowUnconditionalWrites?: boolean;
 }
 
 export interface StoreOptions {
@@ -57,10 +70,23 @@ export interface StoreOptions {
   readConcurrency?: number;
   /** Run compaction CPU work in a piscina worker pool (default true). */
   compactionWorkers?: boolean | number;
+  /**
+   * Memory one flush or compaction may hold for file bytes: read-ahead of its inputs plus output bytes
+   * queued for upload (inputs and outputs are streamed, so the size of a compaction does not matter).
+   * At least 1 MiB. Default 32 MiB. Not counted: a flush's memtable, and the backend's own multipart
+   * part buffers (s3 `multipartPartBytes` × its part concurrency).
+   */
+  compactionMemoryBytes?: number;
   /** Unreferenced SSTs younger than this are never collected (ms). Default 10 minutes. */
   gcGraceMs?: number;
   /** Instance id to open (reopen after close). Default: the store's single instance under `primary`. */
   instanceId?: string;
+  /**
+   * 'checkpoint' (default): writes are durable once flush(), checkpoint() or close() resolves (a Flink state
+   * backend's recovery point is its checkpoint). 'wal': every acknowledged write is durable — each write
+   * resolves only once its write-ahead-log segment is on primary storage (group commit).
+   */
+  durability?: 'checkpoint' | 'wal';
 }
 
 export interface KeyGroupOption {

@@ -38,6 +38,7 @@ import { resolveOptions, type ResolvedOptions } from '../options.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { openObjectStore } from '../store/open.js';
 import { checkpointPath } from '../store/paths.js';
+import { claimCheckpoints, retireOn } from '../checkpoint/retire.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { Random } from '../util/random.js';
 import { freshLayout, readLatestLayout, restoredLayout, sameLayout, writeLayout, type ShardLayout } from './layout.js';
@@ -90,6 +91,8 @@ export interface RouterOptions {
 }
 
 const CLOSE_TIMEOUT_MS = 60_000;
+const RESTART_WINDOW_MS = 60_000;
+const RESTARTS_PER_WINDOW = 5;
 
 class Shard {
   readonly out = new Writer(64 * 1024);
@@ -97,15 +100,23 @@ class Shard {
   held: Writer | null = null;
   dead: FloeError | undefined;
   closing = false;
-  readonly exited: Promise<void>;
+  /** Times of in-place restarts after crashes (durability 'wal'), for the restart budget. */
+  readonly restarts: number[] = [];
+  exited!: Promise<void>;
   private markExited!: () => void;
 
   constructor(
     readonly index: number,
     readonly instanceId: string,
     readonly keyGroups: KeyGroupRange,
-    readonly link: ShardLink,
+    public link: ShardLink,
+    /** How to start it again: the same instance, reopened (never restored twice). */
+    readonly reopen: { init: ShardInit; inline: boolean },
   ) {
+    this.resetExited();
+  }
+
+  resetExited(): void {
     this.exited = new Promise((resolve) => (this.markExited = resolve));
   }
 
@@ -191,16 +202,21 @@ export class Router {
     private readonly log: LogFn,
     private readonly onShardCrash: RouterOptions['onShardCrash'],
   ) {
-    for (const s of shards) {
-      s.link.attach({
-        onBatch: (batch) => this.onResponses(batch),
-        onError: (reason) => this.shardDied(s, reason),
-        onExit: (code) => {
-          if (!s.closing || s.dead === undefined) this.shardDied(s, s.closing ? undefined : `its thread exited with code ${code}`);
-          s.exitedNow();
-        },
-      });
-    }
+    for (const s of shards) this.attach(s, s.link);
+  }
+
+  private attach(s: Shard, link: ShardLink): void {
+    link.attach({
+      onBatch: (batch) => this.onResponses(batch),
+      onError: (reason) => {
+        if (s.link === link) this.shardDied(s, reason);
+      },
+      onExit: (code) => {
+        if (s.link !== link) return; // a replaced link's late exit
+        if (!s.closing || s.dead === undefined) this.shardDied(s, s.closing ? undefined : `its thread exited with code ${code}`);
+        s.exitedNow();
+      },
+    });
   }
 
   get maxKeyGroups(): number {
@@ -290,7 +306,8 @@ export class Router {
         };
         const describe = `shard ${i} (instance ${s.instanceId}, key groups [${s.keyGroups[0]}, ${s.keyGroups[1]}])`;
         const link = inline ? await startInlineShard(init, cache) : await startWorkerShard(init, descriptor, describe);
-        return new Shard(i, s.instanceId, s.keyGroups, link);
+        const { restore: _restored, ...reopenInit } = init;
+        return new Shard(i, s.instanceId, s.keyGroups, link, { init: { ...reopenInit, expectExisting: true }, inline });
       });
       const results = await Promise.allSettled(started);
       shards = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -305,9 +322,16 @@ export class Router {
           if (now === undefined || !sameLayout(now, layout)) throw e;
         }
         log('info', mode === 'restore' ? 'layout_restored' : 'layout_created', { name, seq: layout.seq, shards: n, instances: layout.shards.map((s) => s.instanceId) });
-        if (mode === 'restore' && o.restore!.mode === 'claim') {
-          // The new instances' manifests reference the files now; the records may go.
-          for (const h of o.restore!.handles) await store.delete(checkpointPath(h.checkpointId));
+        if (mode === 'restore') {
+          const current = new Set(layout.shards.map((s) => s.instanceId));
+          // The new instances' manifests reference the files now: in claim mode the records may go and
+          // their source instances retire.
+          if (o.restore!.mode === 'claim') await claimCheckpoints(store, o.restore!.handles, current, clock, random.fork());
+          // The replaced layout's instances are unreachable through this store from now on: retire them so
+          // GC can reclaim what only they kept (checkpoints taken from them stay restorable).
+          for (const s of previous?.shards ?? []) {
+            if (!current.has(s.instanceId)) await retireOn(store, s.instanceId, clock, random.fork()).catch(ignoreMissingInstance);
+          }
         }
       }
       return new Router(resolved, layout, map, shards, store, cache, random, clock, log, o.onShardCrash);
@@ -326,14 +350,22 @@ export class Router {
 
   private shardDied(s: Shard, reason: string | undefined): void {
     if (s.dead !== undefined) return;
+    const restarting = reason !== undefined && this.mayRestart(s);
     const error =
       reason === undefined
         ? new FloeError('CLOSED', `${s.describe()} is closed`)
-        : new FloeError(
-            'IO',
-            `${s.describe()} crashed: ${reason}. Requests in flight to it failed (they may or may not have been applied) and the shard stays down; ` +
-              `restart the store or daemon (writes to this shard since its last flush are lost)`,
-          );
+        : restarting
+          ? new FloeError(
+              'IO',
+              `${s.describe()} crashed: ${reason}. Requests in flight to it failed (they may or may not have been applied); ` +
+                'it restarts in place from its write-ahead log (no acknowledged write is lost): retry',
+              { retryable: true },
+            )
+          : new FloeError(
+              'IO',
+              `${s.describe()} crashed: ${reason}. Requests in flight to it failed (they may or may not have been applied) and the shard stays down; ` +
+                `restart the store or daemon (writes to this shard since its last flush are lost)`,
+            );
     s.dead = error;
     s.held = null;
     const payload = errorPayload(error);
@@ -343,8 +375,46 @@ export class Router {
       this.safeReply(p, ERROR_OP, payload);
     }
     if (reason !== undefined) {
-      this.log('error', 'shard_crashed', { shard: s.index, instanceId: s.instanceId, reason });
-      this.onShardCrash?.(s.index, error);
+      this.log('error', 'shard_crashed', { shard: s.index, instanceId: s.instanceId, reason, restarting });
+      if (restarting) void this.restart(s, error);
+      else this.onShardCrash?.(s.index, error);
+    }
+  }
+
+  /**
+   * With the WAL every acknowledged write of a crashed shard is on primary storage, so the shard can come
+   * back in place (reopening its instance fences the dead writer and replays its log) while the other
+   * shards keep serving. Without it the writes since the last flush are gone: fail loudly instead. A shard
+   * that crashes again and again stays down (at most RESTARTS_PER_WINDOW restarts per window).
+   */
+  private mayRestart(s: Shard): boolean {
+    if (this.options.durability !== 'wal' || this.closed || s.closing) return false;
+    const now = this.clock.now();
+    while (s.restarts.length > 0 && now - s.restarts[0]! > RESTART_WINDOW_MS) s.restarts.shift();
+    return s.restarts.length < RESTARTS_PER_WINDOW;
+  }
+
+  private async restart(s: Shard, crash: FloeError): Promise<void> {
+    s.restarts.push(this.clock.now());
+    const old = s.link;
+    await old.terminate().catch(() => undefined);
+    s.dead = new FloeError('IO', `${s.describe()} is restarting after a crash; retry the request`, { retryable: true });
+    try {
+      const { init, inline } = s.reopen;
+      const link = inline ? await startInlineShard(init, this.cache) : await startWorkerShard(init, this.cache?.shareable(), s.describe());
+      if (this.closed) {
+        await link.terminate().catch(() => undefined);
+        return;
+      }
+      s.resetExited();
+      s.link = link;
+      this.attach(s, link);
+      s.dead = undefined;
+      this.log('warn', 'shard_restarted', { shard: s.index, instanceId: s.instanceId, restarts: s.restarts.length });
+    } catch (e) {
+      s.dead = crash;
+      this.log('error', 'shard_restart_failed', { shard: s.index, instanceId: s.instanceId, error: (e as Error).message });
+      this.onShardCrash?.(s.index, crash);
     }
   }
 
@@ -988,6 +1058,11 @@ export class Router {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** An instance listed in an old layout may never have been created (a failed start): nothing to retire. */
+function ignoreMissingInstance(e: unknown): void {
+  if (!isFloeError(e, 'INVALID_ARGUMENT')) throw e;
+}
 /** A finished page with no entries: cursor 0, done, count 0. */
 const EMPTY_PAGE = Uint8Array.of(0, 0, 0, 0, 1, 0, 0, 0, 0);
 

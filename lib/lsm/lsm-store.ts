@@ -27,7 +27,6 @@ import {
 } from '../keys.js';
 import type { ResolvedOptions } from '../options.js';
 import { EntryKind } from '../sst/entry.js';
-import type { SstFileInfo } from '../sst/builder.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { sstFileId, sstPath } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
@@ -38,14 +37,19 @@ import { concatParts, keyToString, Memtable } from './memtable.js';
 import { PointResolver } from './merge-values.js';
 import { inClip, type FileMeta } from './file-meta.js';
 import { writeManifest, type ManifestState } from './manifest.js';
+import { checkNotFenced } from './fencing.js';
+import type { WalLog } from '../wal/log.js';
+import type { WalOp, WalRecord } from '../wal/format.js';
+import { LeaseHolder } from '../checkpoint/leases.js';
+import { registerPins } from '../checkpoint/pins.js';
 import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './compaction-picker.js';
 import type { RewriteExecutor } from './rewrite-executor.js';
-import type { RunSource } from './compaction-rewrite.js';
+import type { RewriteIo, RewriteResult, RewriteSource, RewriteTask } from './compaction-rewrite.js';
 import { scanEntries } from './scan.js';
 import { groupRange, scanBoundedGroups } from './scan-groups.js';
-import { ScanIterator, ScanViews, type ScanLease } from './scan-iterator.js';
+import { ScanIterator, ScanViews, type PinnedView } from './scan-iterator.js';
 import { TableCache } from './table-cache.js';
-import type { VersionEdit } from './version.js';
+import { deletionOf, type VersionEdit } from './version.js';
 
 /** Everything an LSM instance uses but does not own the configuration of. */
 export interface LsmDeps {
@@ -60,6 +64,8 @@ export interface LsmDeps {
   onClose: () => Promise<void>;
   /** Checkpoint and GC operations, supplied by lib/checkpoint (kept out of this module). */
   checkpoints: CheckpointOps;
+  /** The write-ahead log, with durability 'wal' (opened and replayed by lib/embedded.ts). */
+  wal?: WalLog;
 }
 
 export interface CheckpointOps {
@@ -78,20 +84,31 @@ export interface LsmInternals {
   /** Disk-cached ranges of a file (empty without a disk cache); call after `settleCache()`. */
   cachedRanges(fileId: string): Array<[number, number]>;
   settleCache(): Promise<void>;
-  /** Live view of files this process needs that may not be in a manifest (see lib/checkpoint/gc.ts). */
+  /** Live view of files this store needs that may not be in a manifest (see lib/checkpoint/gc.ts). */
   pinnedFiles: { has(fileId: string): boolean };
+  /** GC bookkeeping kept across passes: when each file was first seen unreferenced. */
+  unreferencedSince: Map<string, number>;
+  /** This store's read lease (files its open scans read after its version dropped them). */
+  lease: LeaseHolder;
   /** Range scans over the merged sources started so far (one per key group a scan visits; tests). */
   scanRanges(): number;
 }
 
-const MAX_FILE_BYTES_UPLOAD_SINGLE = 8 * 2 ** 20;
+/** Attempts of one flush or compaction rewrite that fails with retryable errors, and the first backoff. */
+const REWRITE_ATTEMPTS = 4;
+const REWRITE_RETRY_MS = 50;
 
 export class LsmStore implements Store {
   private mem: Memtable;
   /** Frozen memtables, newest first. */
   private imm: Memtable[] = [];
   private state: ManifestState;
+  /** Highest write sequence handed out. */
   private lastSeq: number;
+  /** Highest write sequence applied to the memtable (visible to reads); below lastSeq while WAL appends wait. */
+  private appliedSeq: number;
+  /** The write-ahead log (durability 'wal'). */
+  private readonly wal: WalLog | undefined;
   private readonly tables: TableCache;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -109,6 +126,10 @@ export class LsmStore implements Store {
   private readonly uploading = new Set<string>();
   private gcRunning: Promise<void> | undefined;
   private lastGcAt = 0;
+  private readonly unreferencedSince = new Map<string, number>();
+  private readonly pins: { has(fileId: string): boolean };
+  private readonly unregisterPins: () => void;
+  private readonly lease: LeaseHolder;
 
   constructor(
     readonly options: ResolvedOptions,
@@ -117,8 +138,18 @@ export class LsmStore implements Store {
   ) {
     this.state = state;
     this.lastSeq = state.lastSequence;
+    this.appliedSeq = state.lastSequence;
+    this.wal = deps.wal;
     this.mem = new Memtable(deps.random.fork());
     this.tables = new TableCache(deps.store, new Semaphore(options.readConcurrency), deps.blockCache, deps.diskCache);
+    this.pins = { has: (id) => this.scanPins.has(id) || this.uploading.has(id) || this.currentFiles().has(id) };
+    this.unregisterPins = registerPins(deps.store.uri, this.pins);
+    this.lease = new LeaseHolder(deps.store, { leaseId: `${state.instanceId}-${state.epoch}-${state.writer || 'w'}`, instanceId: state.instanceId, epoch: state.epoch }, deps.clock);
+  }
+
+  /** Files open scans read that `version` no longer references: what this store's read lease must name. */
+  private droppedButRead(files: Set<string>): string[] {
+    return [...this.scanPins.keys()].filter((id) => !files.has(id)).sort();
   }
 
   get instanceId(): string {
@@ -153,7 +184,9 @@ export class LsmStore implements Store {
       random: this.deps.random,
       cachedRanges: (fileId) => this.deps.diskCache?.cachedRanges(fileId) ?? [],
       settleCache: async () => this.deps.diskCache?.settle(),
-      pinnedFiles: { has: (id) => this.scanPins.has(id) || this.uploading.has(id) || this.currentFiles().has(id) },
+      pinnedFiles: this.pins,
+      unreferencedSince: this.unreferencedSince,
+      lease: this.lease,
       scanRanges: () => this.scanRanges,
     };
   }
@@ -162,50 +195,62 @@ export class LsmStore implements Store {
 
   async put(key: Uint8Array | string, value: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
     const pk = this.physical(key, options);
-    const v = ownBytes(checkValue(value));
-    await this.admitWrite();
-    this.mem.apply(pk, EntryKind.Put, v, ++this.lastSeq);
-    this.afterWrite();
+    await this.applyWrites([{ key: pk, kind: EntryKind.Put, value: ownBytes(checkValue(value)) }]);
   }
 
   async delete(key: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
-    const pk = this.physical(key, options);
-    await this.admitWrite();
-    this.mem.apply(pk, EntryKind.Delete, EMPTY, ++this.lastSeq);
-    this.afterWrite();
+    await this.applyWrites([{ key: this.physical(key, options), kind: EntryKind.Delete, value: EMPTY }]);
   }
 
   async merge(key: Uint8Array | string, operand: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
     const pk = this.physical(key, options);
-    const v = ownBytes(checkValue(operand, 'merge operand'));
-    await this.admitWrite();
-    this.mem.apply(pk, EntryKind.Merge, v, ++this.lastSeq);
-    this.afterWrite();
+    await this.applyWrites([{ key: pk, kind: EntryKind.Merge, value: ownBytes(checkValue(operand, 'merge operand')) }]);
   }
 
   /** Atomic batch: every op is validated before any is applied, and all are applied in one step. */
   async write(ops: WriteOp[]): Promise<void> {
     if (!Array.isArray(ops)) throw new FloeError('INVALID_ARGUMENT', 'write() takes an array of { type, key, value?, keyGroup? } operations');
-    const prepared: Array<{ pk: Uint8Array; kind: EntryKind; value: Uint8Array }> = [];
+    const prepared: WalOp[] = [];
     for (const [i, op] of ops.entries()) {
       if (op === null || typeof op !== 'object') throw new FloeError('INVALID_ARGUMENT', `write(): operation ${i} must be an object`);
       const pk = this.physical(op.key, op, `operation ${i}: `);
       switch (op.type) {
         case 'put':
-          prepared.push({ pk, kind: EntryKind.Put, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
+          prepared.push({ key: pk, kind: EntryKind.Put, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
           break;
         case 'merge':
-          prepared.push({ pk, kind: EntryKind.Merge, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
+          prepared.push({ key: pk, kind: EntryKind.Merge, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
           break;
         case 'delete':
-          prepared.push({ pk, kind: EntryKind.Delete, value: EMPTY });
+          prepared.push({ key: pk, kind: EntryKind.Delete, value: EMPTY });
           break;
         default:
           throw new FloeError('INVALID_ARGUMENT', `write(): operation ${i} has type ${JSON.stringify((op as { type: unknown }).type)}; use 'put', 'delete' or 'merge'`);
       }
     }
+    await this.applyWrites(prepared);
+  }
+
+  /**
+   * Applies validated writes as one atomic step with consecutive sequence numbers. With the WAL, the step
+   * waits until the log holds them (group commit) and only then reaches the memtable, so nothing a reader
+   * sees can be lost by a crash; the log acknowledges in sequence order, so memtable order is preserved.
+   */
+  private async applyWrites(ops: WalOp[]): Promise<void> {
+    if (ops.length === 0) return;
     await this.admitWrite();
-    for (const p of prepared) this.mem.apply(p.pk, p.kind, p.value, ++this.lastSeq);
+    const first = this.lastSeq + 1;
+    this.lastSeq += ops.length;
+    if (this.wal !== undefined) {
+      try {
+        await this.wal.append(first, ops);
+      } catch (e) {
+        this.fail(e, 'WAL append');
+        throw this.backgroundError ?? e;
+      }
+    }
+    for (let i = 0; i < ops.length; i++) this.mem.apply(ops[i]!.key, ops[i]!.kind, ops[i]!.value, first + i);
+    this.appliedSeq = first + ops.length - 1;
     this.afterWrite();
   }
 
@@ -239,6 +284,7 @@ export class LsmStore implements Store {
     this.stalls++;
     while (this.mustStall()) {
       if (this.backgroundError) throw this.backgroundError;
+      this.ensureDrainingWork();
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       this.checkOpen();
     }
@@ -248,8 +294,36 @@ export class LsmStore implements Store {
   private mustStall(): boolean {
     return (
       this.backgroundError === undefined &&
-      (this.imm.length >= this.options.maxImmutableMemtables || this.state.version.levels[0]!.length >= this.options.l0StopWritesTrigger)
+      (this.imm.length >= this.options.maxImmutableMemtables ||
+        this.state.version.levels[0]!.length >= this.options.l0StopWritesTrigger ||
+        (this.wal !== undefined && this.wal.bufferedBytes >= this.options.memtableBytes))
     );
+  }
+
+  /**
+   * PROMISES: while writers stall, work that will release them is in progress: a flush for frozen memtables,
+   * a compaction for L0 files (a restored or reopened store can start with too many).
+   */
+  private ensureDrainingWork(): void {
+    if (this.imm.length > 0) this.startFlushLoop();
+    this.startCompactionLoop();
+  }
+
+  /**
+   * Applies records replayed from the write-ahead log at open. REQUIRES: before any write; records in
+   * ascending sequence order, all above the manifest's lastSequence.
+   */
+  replayLog(records: WalRecord[]): void {
+    for (const r of records) {
+      r.ops.forEach((op, i) => this.mem.apply(op.key, op.kind, new Uint8Array(op.value), r.firstSeq + i));
+      this.lastSeq = this.appliedSeq = r.firstSeq + r.ops.length - 1;
+      if (this.mem.approximateBytes >= this.options.memtableBytes) this.freeze();
+    }
+  }
+
+  /** Starts the compaction the opened shape needs (called once the store is open or restored). */
+  startBackgroundWork(): void {
+    this.startCompactionLoop();
   }
 
   private wakeWriters(): void {
@@ -260,6 +334,8 @@ export class LsmStore implements Store {
 
   private afterWrite(): void {
     if (this.mem.approximateBytes >= this.options.memtableBytes) this.freeze();
+    // Writers stalled on the WAL buffer wait for acknowledgements, which arrive here.
+    if (this.wal !== undefined && this.roomWaiters.length > 0) this.wakeWriters();
   }
 
   private freeze(): void {
@@ -336,12 +412,12 @@ export class LsmStore implements Store {
     // Snapshot now (not at first next()): the scan sees exactly the writes acknowledged before it began.
     // Short scans (a typical block holds ~100 small entries) read ahead nothing: every source would
     // otherwise fetch blocks the scan never reaches.
-    const lease = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4);
+    const pinned = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4);
     const counted = (): void => {
       this.scanRanges++;
     };
     // The producer must not reference the iterator (see scan-iterator.ts): it gets the view as argument.
-    return new ScanIterator(lease, async function* (view) {
+    return new ScanIterator(pinned, async function* (view) {
       let entries: AsyncIterable<{ key: Uint8Array; value: Uint8Array }>;
       if (keyGroup === undefined && gte === undefined && lt === undefined && prefix === undefined) {
         counted();
@@ -360,10 +436,10 @@ export class LsmStore implements Store {
 
   /**
    * A consistent read view: pins the memtables' snapshot and the files of the current version until the
-   * lease is released (see scan-iterator.ts for what releases it; close() releases every open one).
+   * view is released (see scan-iterator.ts for what releases it; close() releases every open one).
    */
-  private openView(prefetchBlocks: number): ScanLease {
-    const snapshot = this.lastSeq;
+  private openView(prefetchBlocks: number): PinnedView {
+    const snapshot = this.appliedSeq;
     const memtables = [this.mem, ...this.imm];
     const unpins = memtables.map((m) => m.pinSnapshot(snapshot));
     const version = this.state.version;
@@ -380,6 +456,8 @@ export class LsmStore implements Store {
         if (released.some((f) => !current.has(f) && !this.scanPins.has(f))) {
           this.tables.retain(new Set([...current, ...this.scanPins.keys()]));
         }
+        // Withdraw (or shrink) the read lease; best effort: an unneeded lease only delays collection.
+        this.lease.update(this.droppedButRead(this.currentFiles())).catch(() => undefined);
       },
     );
   }
@@ -424,71 +502,85 @@ export class LsmStore implements Store {
       }
       this.wakeWriters();
       this.startCompactionLoop();
+      // The flushed writes are in SSTs now: their log segments are redundant (best effort).
+      this.wal?.truncate(this.state.lastSequence).catch(() => undefined);
     }
   }
 
   /** Writes `m` as L0 SSTs; `retire` runs in the same synchronous step that installs the new version. */
   private async flushMemtable(m: Memtable, retire: () => void): Promise<void> {
     const packed = m.pack();
-    const result = await this.deps.executor.run({
-      runs: [[{ kind: 'packed', bytes: packed }]],
-      bottommost: false,
-      targetFileBytes: this.options.targetFileBytes,
-      blockBytes: this.options.blockBytes,
-      compression: this.options.compression,
-    });
-    await this.uploadAndCommit(result.files, (added) => ({ deleted: [], added: added.map((file) => ({ level: 0, file })) }), {
-      lastSequence: m.lastSequence,
-      onInstalled: retire,
-    });
+    await this.rewriteAndCommit(
+      { ...this.rewriteShape(), runs: [[{ kind: 'packed', bytes: packed }]], bottommost: false },
+      (added) => ({ deleted: [], added: added.map((file) => ({ level: 0, file })) }),
+      { lastSequence: m.lastSequence, onInstalled: retire },
+    );
+  }
+
+  private rewriteShape(): Omit<RewriteTask, 'runs' | 'bottommost'> {
+    const o = this.options;
+    return { targetFileBytes: o.targetFileBytes, blockBytes: o.blockBytes, compression: o.compression, memoryBytes: o.compactionMemoryBytes };
   }
 
   /**
-   * Uploads new SSTs and commits the edit built from them. Until the manifest names them, the new files
-   * are pinned so a GC pass of this process cannot take them for garbage (other processes are kept off by
-   * the GC grace period).
+   * Runs a rewrite (its outputs stream to primary storage as they are built) and commits the edit built
+   * from its outputs. Until the manifest names them, the new files are pinned so a GC pass of this process
+   * cannot take them for garbage (other processes are kept off by the GC grace period).
    */
-  private async uploadAndCommit(
-    files: Array<{ bytes: Uint8Array; info: SstFileInfo }>,
-    edit: (added: FileMeta[]) => VersionEdit,
-    extra: Parameters<LsmStore['commit']>[1],
-  ): Promise<void> {
+  private async rewriteAndCommit(task: RewriteTask, edit: (added: FileMeta[]) => VersionEdit, extra: Parameters<LsmStore['commit']>[1]): Promise<void> {
     const pinned: string[] = [];
     try {
-      const added = await this.uploadOutputs(files, pinned);
+      const files = await this.rewriteWithRetries(task, pinned);
+      const added = files.map(({ fileId, info }) => ({
+        fileId,
+        size: info.size,
+        metaOffset: info.metaOffset,
+        entries: info.entries,
+        smallestKey: info.smallestKey,
+        largestKey: info.largestKey,
+        minSeq: info.minSeq,
+        maxSeq: info.maxSeq,
+      }));
       await this.commit(edit(added), extra);
     } finally {
       for (const id of pinned) this.uploading.delete(id);
     }
   }
 
-  /** Uploads new SSTs (in parallel) and admits them to the disk cache; pins their ids into `pinned`. */
-  private async uploadOutputs(files: Array<{ bytes: Uint8Array; info: SstFileInfo }>, pinned: string[]): Promise<FileMeta[]> {
-    const metas: FileMeta[] = [];
-    for (const f of files) {
-      const fileId = sstFileId(this.state.instanceId, this.state.epoch, this.allocateFileNumber());
-      this.uploading.add(fileId);
-      pinned.push(fileId);
-      metas.push({
-        fileId,
-        size: f.info.size,
-        metaOffset: f.info.metaOffset,
-        entries: f.info.entries,
-        smallestKey: f.info.smallestKey,
-        largestKey: f.info.largestKey,
-        minSeq: f.info.minSeq,
-        maxSeq: f.info.maxSeq,
-      });
+  /**
+   * A streamed output cannot be replayed by the store's retry layer (its bytes are not kept), so a rewrite
+   * that fails with a retryable error is run again from its immutable inputs, after the failed attempt's
+   * outputs (named by no manifest) are deleted. Output ids are allocated here and pinned into `pinned`.
+   */
+  private async rewriteWithRetries(task: RewriteTask, pinned: string[]): Promise<RewriteResult['files']> {
+    const store = this.deps.store;
+    const cache = this.deps.diskCache;
+    for (let attempt = 1; ; attempt++) {
+      const ids: string[] = [];
+      const io: RewriteIo = {
+        store,
+        allocate: () => {
+          const fileId = sstFileId(this.state.instanceId, this.state.epoch, this.allocateFileNumber());
+          this.uploading.add(fileId);
+          pinned.push(fileId);
+          ids.push(fileId);
+          return Promise.resolve(fileId);
+        },
+        source: (f) => this.tables.source(f),
+        describe: (fileId) => `${store.uri}/${sstPath(fileId)}`,
+        ...(cache ? { admit: (fileId: string, offset: number, bytes: Uint8Array) => cache.admit(fileId, bytes, offset) } : {}),
+      };
+      try {
+        return (await this.deps.executor.run(task, io)).files;
+      } catch (e) {
+        for (const id of ids) {
+          await store.delete(sstPath(id)).catch(() => undefined); // best effort: GC removes what is left
+          await cache?.forget(id).catch(() => undefined);
+        }
+        if (!isFloeError(e) || !e.retryable || attempt >= REWRITE_ATTEMPTS || this.closed) throw e;
+        await this.deps.clock.sleep(REWRITE_RETRY_MS * 2 ** (attempt - 1));
+      }
     }
-    await Promise.all(
-      files.map(async (f, i) => {
-        const path = sstPath(metas[i]!.fileId);
-        if (f.bytes.length > MAX_FILE_BYTES_UPLOAD_SINGLE) await this.deps.store.putStream(path, chunksOf(f.bytes, MAX_FILE_BYTES_UPLOAD_SINGLE));
-        else await this.deps.store.put(path, f.bytes);
-        if (this.deps.diskCache) await this.deps.diskCache.admit(metas[i]!.fileId, f.bytes);
-      }),
-    );
-    return metas;
   }
 
   private nextFileNumber = -1;
@@ -516,8 +608,13 @@ export class LsmStore implements Store {
         lastSequence: Math.max(prev.lastSequence, extra.lastSequence ?? 0),
         version: prev.version.apply(edit),
         compactPointers,
+        ...(this.wal !== undefined ? { walSeq: this.wal.nextSequence } : {}),
       };
+      // Readers elsewhere learn of files our open scans still need BEFORE the manifest stops naming them.
+      const stillRead = this.droppedButRead(new Set(next.version.allFiles().map((f) => f.fileId)));
+      if (stillRead.length > 0) await this.lease.update(stillRead);
       await writeManifest(this.deps.store, next, this.deps.clock.now());
+      await checkNotFenced(this.deps.store, next.instanceId, next.epoch, `manifest ${next.seq}`);
       // Installing the version and retiring what it replaces happen in one synchronous step, so no reader
       // sees both (a flushed memtable and its SST would apply merge operands twice).
       this.state = next;
@@ -579,30 +676,26 @@ export class LsmStore implements Store {
     const pointer = { level: job.level, key: job.nextPointer };
     if (job.trivialMove) {
       const f = job.inputs[0]!;
-      await this.commit({ deleted: [{ level: job.level, fileId: f.fileId }], added: [{ level: job.outputLevel, file: f }] }, { compactPointer: pointer });
+      await this.commit({ deleted: [deletionOf(job.level, f)], added: [{ level: job.outputLevel, file: f }] }, { compactPointer: pointer });
       return;
     }
-    const load = async (f: FileMeta): Promise<RunSource> => {
-      const bytes = await this.tables.source(f).read(0, f.size, { fillCache: false });
-      return { kind: 'sst', bytes, path: `${this.deps.store.uri}/${sstPath(f.fileId)}`, ...(f.clip ? { clip: f.clip } : {}) };
-    };
-    const runs: RunSource[][] = [];
-    if (job.level === 0) for (const f of job.inputs) runs.push([await load(f)]);
-    else runs.push(await Promise.all(job.inputs.map(load)));
-    if (job.overlapping.length > 0) runs.push(await Promise.all(job.overlapping.map(load)));
-    const result = await this.deps.executor.run({
-      runs,
-      bottommost: job.bottommost,
-      targetFileBytes: this.options.targetFileBytes,
-      blockBytes: this.options.blockBytes,
-      compression: this.options.compression,
+    const source = (f: FileMeta): RewriteSource => ({
+      kind: 'sst',
+      fileId: f.fileId,
+      size: f.size,
+      metaOffset: f.metaOffset,
+      ...(f.clip ? { clip: f.clip } : {}),
     });
-    await this.uploadAndCommit(
-      result.files,
+    const runs: RewriteSource[][] = [];
+    if (job.level === 0) for (const f of job.inputs) runs.push([source(f)]);
+    else runs.push(job.inputs.map(source));
+    if (job.overlapping.length > 0) runs.push(job.overlapping.map(source));
+    await this.rewriteAndCommit(
+      { ...this.rewriteShape(), runs, bottommost: job.bottommost },
       (outputs) => ({
         deleted: [
-          ...job.inputs.map((f) => ({ level: job.level, fileId: f.fileId })),
-          ...job.overlapping.map((f) => ({ level: job.outputLevel, fileId: f.fileId })),
+          ...job.inputs.map((f) => deletionOf(job.level, f)),
+          ...job.overlapping.map((f) => deletionOf(job.outputLevel, f)),
         ],
         added: outputs.map((file) => ({ level: job.outputLevel, file })),
       }),
@@ -664,6 +757,7 @@ export class LsmStore implements Store {
     let handle!: CheckpointHandle;
     const p = this.manifestLock.then(async () => {
       handle = await this.deps.checkpoints.checkpoint(this);
+      await checkNotFenced(this.deps.store, this.state.instanceId, this.state.epoch, `checkpoint ${handle.checkpointId}`);
     });
     this.manifestLock = p.catch(() => undefined);
     await p;
@@ -705,21 +799,47 @@ export class LsmStore implements Store {
     return this.closing;
   }
 
+  /**
+   * PROMISES: resolves only if every acknowledged write is durable. After a background error (sticky) or a
+   * failed final flush it still releases resources, then rejects with an error that says what was not made
+   * durable, so a caller (and the daemon's exit code) never mistakes a lossy close for a clean one.
+   */
   private async closeOnce(): Promise<void> {
     let flushError: unknown;
     try {
-      if (this.backgroundError === undefined) await this.flushInternal();
+      await this.wal?.drain(); // writes already in the log reach the memtable, so the final flush has them
+      await this.flushInternal();
+      await this.wal?.truncate(this.state.lastSequence);
     } catch (e) {
       flushError = e;
     }
+    const notDurable = this.unflushedSummary();
     this.closed = true;
     this.views.revokeAll();
     this.wakeWriters();
     while (this.compactionLoop !== undefined) await this.compactionLoop;
     if (this.gcRunning !== undefined) await this.gcRunning;
     await this.manifestLock;
+    await this.lease.close().catch(() => undefined);
+    this.unregisterPins();
     await this.deps.onClose();
-    if (flushError !== undefined) throw flushError;
+    if (flushError !== undefined) {
+      const cause = isFloeError(flushError) ? flushError : new FloeError('IO', String(flushError), { cause: flushError });
+      throw new FloeError(
+        cause.code,
+        `close(): ${notDurable} were not made durable on ${this.deps.store.uri} (instance ${this.instanceId}): ${cause.message} ` +
+          'Writes made durable earlier (by flush, checkpoint or a completed background flush) are safe; reopen the store to continue.',
+        { cause, retryable: false, ...(cause.path ? { path: cause.path } : {}) },
+      );
+    }
+  }
+
+  /** What the memtables hold that is not yet durable, for error messages. */
+  private unflushedSummary(): string {
+    const tables = [this.mem, ...this.imm];
+    const keys = tables.reduce((n, m) => n + m.size, 0);
+    const bytes = tables.reduce((n, m) => n + m.approximateBytes, 0);
+    return keys === 0 ? 'no pending writes (but earlier background work failed)' : `writes to ${keys} key(s) (about ${bytes} bytes) held in memtables`;
   }
 }
 
@@ -739,7 +859,4 @@ function copyOut(parts: Uint8Array[]): Uint8Array {
   return parts.length === 1 ? new Uint8Array(v) : v;
 }
 
-function* chunksOf(bytes: Uint8Array, size: number): Generator<Uint8Array> {
-  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, Math.min(bytes.length, i + size));
-}
 

@@ -36,6 +36,13 @@ export interface ManifestState {
    * the retry layer relies on when it resolves an ambiguous create-if-absent by comparing bytes.
    */
   writer: string;
+  /**
+   * Set (ISO time) on the final manifest of a retired instance (lib/checkpoint/retire.ts): the instance is
+   * closed for good, its version is empty, and GC may collect everything it wrote that nothing else uses.
+   */
+  retired?: string;
+  /** The writer's next WAL segment sequence when this manifest was written (lib/wal/log.ts fencing). */
+  walSeq?: number;
 }
 
 interface ManifestJson {
@@ -52,6 +59,8 @@ interface ManifestJson {
   compactPointers: Array<string | null>;
   writer: string;
   writtenAt: string;
+  retired?: string;
+  walSeq?: number;
 }
 
 export function encodeManifest(m: ManifestState, now: number): Uint8Array {
@@ -69,6 +78,8 @@ export function encodeManifest(m: ManifestState, now: number): Uint8Array {
     compactPointers: m.compactPointers.map((p) => p ?? null),
     writer: m.writer,
     writtenAt: new Date(now).toISOString(),
+    ...(m.retired !== undefined ? { retired: m.retired } : {}),
+    ...(m.walSeq !== undefined ? { walSeq: m.walSeq } : {}),
   };
   const body = Buffer.from(JSON.stringify(json), 'utf8');
   const header = Buffer.alloc(12);
@@ -113,6 +124,8 @@ export function decodeManifest(bytes: Uint8Array, path: string): ManifestState {
     version: new Version(levels),
     compactPointers: (json.compactPointers ?? []).map((p) => p ?? undefined),
     writer: String(json.writer ?? ''),
+    ...(typeof json.retired === 'string' ? { retired: json.retired } : {}),
+    ...(Number.isSafeInteger(json.walSeq) ? { walSeq: json.walSeq } : {}),
   };
 }
 

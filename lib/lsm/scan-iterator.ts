@@ -19,7 +19,7 @@ import { FloeError } from '../errors.js';
 import type { ScanView } from './scan.js';
 
 /** One pinned read view. REQUIRES: nothing references the iterator that uses it (see the registry). */
-export interface ScanLease {
+export interface PinnedView {
   readonly view: ScanView;
   /** Set when the store closed while the view was open. */
   readonly revoked: boolean;
@@ -32,7 +32,7 @@ export interface ScanLease {
  * shared so the store can consult it (GC pins, table-cache retention) without going through this class.
  */
 export class ScanViews {
-  private readonly open = new Set<Lease>();
+  private readonly open = new Set<Pin>();
 
   constructor(private readonly filePins: Map<string, number>) {}
 
@@ -44,10 +44,10 @@ export class ScanViews {
    * Pins `files` for `view`. `unpin` releases what else the view holds (memtable snapshots); `onReleased`
    * runs after the files are unpinned.
    */
-  pin(view: ScanView, files: string[], unpin: () => void, onReleased: (files: string[]) => void): ScanLease {
+  pin(view: ScanView, files: string[], unpin: () => void, onReleased: (files: string[]) => void): PinnedView {
     for (const f of files) this.filePins.set(f, (this.filePins.get(f) ?? 0) + 1);
-    const lease = new Lease(view, () => {
-      this.open.delete(lease);
+    const pin = new Pin(view, () => {
+      this.open.delete(pin);
       unpin();
       for (const f of files) {
         const n = this.filePins.get(f)! - 1;
@@ -56,17 +56,17 @@ export class ScanViews {
       }
       onReleased(files);
     });
-    this.open.add(lease);
-    return lease;
+    this.open.add(pin);
+    return pin;
   }
 
   /** Releases every open view (the store is closing); their iterators then reject with CLOSED. */
   revokeAll(): void {
-    for (const lease of [...this.open]) lease.revoke();
+    for (const pin of [...this.open]) pin.revoke();
   }
 }
 
-class Lease implements ScanLease {
+class Pin implements PinnedView {
   revoked = false;
   private released = false;
 
@@ -88,14 +88,14 @@ class Lease implements ScanLease {
   }
 }
 
-/** Releases the views of iterators that became unreachable. Holds leases, never iterators. */
-const abandoned = new FinalizationRegistry<ScanLease>((lease) => lease.release());
+/** Releases the views of iterators that became unreachable. Holds pinned views, never iterators. */
+const abandoned = new FinalizationRegistry<PinnedView>((pinned) => pinned.release());
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined }) as IteratorReturnResult<undefined>;
 
 /**
  * An async iterator (and iterable: it returns itself, like a generator object) over `produce()`, which
- * reads through `lease.view` and is started on the first `next()`. Calls are served one at a time in call
+ * reads through `pinned.view` and is started on the first `next()`. Calls are served one at a time in call
  * order, so `return()` during a `next()` waits for it, and the view is never released under a read.
  */
 export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
@@ -104,10 +104,10 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly lease: ScanLease,
+    private readonly pinned: PinnedView,
     private readonly produce: (view: ScanView) => AsyncGenerator<ScanEntry, void, undefined>,
   ) {
-    abandoned.register(this, lease, this);
+    abandoned.register(this, pinned, this);
   }
 
   [Symbol.asyncIterator](): this {
@@ -140,15 +140,15 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
 
   private async step(): Promise<IteratorResult<ScanEntry, undefined>> {
     // Revoked only if the view was still open when the store closed (a finished scan released it before).
-    if (this.lease.revoked) throw closedError();
+    if (this.pinned.revoked) throw closedError();
     if (this.finished) return DONE;
-    this.inner ??= this.produce(this.lease.view);
+    this.inner ??= this.produce(this.pinned.view);
     let r: IteratorResult<ScanEntry, void>;
     try {
       r = await this.inner.next();
     } catch (e) {
       await this.finish();
-      throw this.lease.revoked ? closedError(e) : e;
+      throw this.pinned.revoked ? closedError(e) : e;
     }
     if (r.done === true) {
       await this.finish();
@@ -162,7 +162,7 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
     if (this.finished) return;
     this.finished = true;
     abandoned.unregister(this);
-    this.lease.release();
+    this.pinned.release();
     const inner = this.inner;
     this.inner = undefined;
     if (inner !== undefined) await inner.return(undefined).catch(() => undefined);
