@@ -164,3 +164,17 @@ t.test('the memtable drops versions once no scan needs them', async (t) => {
   t.equal(Buffer.from((await store.get('k'))!).toString(), big + 'tail', 'the value folds merges onto the base');
   await store.close();
 });
+
+t.test('return() while a next() is in flight waits for it, then releases', async (t) => {
+  const { store, old } = await storeWithTwoFiles();
+  const it = store.scan()[Symbol.asyncIterator]();
+  await obsolete(t, store, old);
+  const first = it.next();
+  const ended = it.return!();
+  const after = it.next();
+  t.equal((await first).done, false, 'the read started before return() completes with an entry');
+  t.same(await ended, { done: true, value: undefined });
+  t.same(await after, { done: true, value: undefined }, 'a next() after return() is done');
+  await expectCollected(t, store, old);
+  await store.close();
+});

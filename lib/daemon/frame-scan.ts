@@ -62,6 +62,8 @@ export class FrameScanIterator implements AsyncIterableIterator<ScanEntry> {
   private at = 0;
   private finished = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Calls queued or running. */
+  private busy = 0;
 
   constructor(
     first: Promise<Page>,
@@ -77,6 +79,8 @@ export class FrameScanIterator implements AsyncIterableIterator<ScanEntry> {
   }
 
   next(): Promise<IteratorResult<ScanEntry, undefined>> {
+    // Fast path: nothing queued and the page in hand has entries left.
+    if (this.busy === 0 && this.at < this.entries.length) return Promise.resolve({ done: false, value: this.entries[this.at++]! });
     return this.serialize(() => this.step());
   }
 
@@ -95,8 +99,12 @@ export class FrameScanIterator implements AsyncIterableIterator<ScanEntry> {
   }
 
   private serialize<T>(op: () => Promise<T>): Promise<T> {
+    this.busy++;
     const p = this.queue.then(op);
-    this.queue = p.catch(noop);
+    const settle = (): void => {
+      this.busy--;
+    };
+    this.queue = p.then(settle, settle);
     return p;
   }
 

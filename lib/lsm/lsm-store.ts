@@ -14,17 +14,7 @@ import type { CheckpointHandle, KeyGroupOption, ScanEntry, ScanOptions, Store, S
 import type { BlockCache } from '../cache/block-cache.js';
 import type { DiskCache } from '../cache/disk-cache.js';
 import { FloeError, isFloeError } from '../errors.js';
-import {
-  checkKey,
-  checkValue,
-  compareBytes,
-  keyGroupOf,
-  keyGroupStart,
-  physicalKey,
-  resolveKeyGroup,
-  toBytes,
-  checkKeyGroup,
-} from '../keys.js';
+import { checkKey, checkValue, physicalKey, resolveKeyGroup, toBytes, checkKeyGroup } from '../keys.js';
 import type { ResolvedOptions } from '../options.js';
 import { EntryKind } from '../sst/entry.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -417,20 +407,16 @@ export class LsmStore implements Store {
       this.scanRanges++;
     };
     // The producer must not reference the iterator (see scan-iterator.ts): it gets the view as argument.
-    return new ScanIterator(pinned, async function* (view) {
-      let entries: AsyncIterable<{ key: Uint8Array; value: Uint8Array }>;
+    return new ScanIterator(pinned, (view) => {
       if (keyGroup === undefined && gte === undefined && lt === undefined && prefix === undefined) {
         counted();
-        entries = scanEntries(view, groupRange(0, maxKg - 1, bounds)!, limit); // one contiguous physical range
-      } else if (keyGroup === undefined) {
-        entries = scanBoundedGroups(view, bounds, maxKg, limit, counted);
-      } else {
-        const range = groupRange(keyGroup, keyGroup, bounds);
-        if (range === undefined) return;
-        counted();
-        entries = scanEntries(view, range, limit);
+        return scanEntries(view, groupRange(0, maxKg - 1, bounds)!, limit); // one contiguous physical range
       }
-      for await (const e of entries) yield { keyGroup: keyGroupOf(e.key), key: e.key.subarray(2), value: e.value };
+      if (keyGroup === undefined) return scanBoundedGroups(view, bounds, maxKg, limit, counted);
+      const range = groupRange(keyGroup, keyGroup, bounds);
+      if (range === undefined) return [];
+      counted();
+      return scanEntries(view, range, limit);
     });
   }
 

@@ -16,6 +16,7 @@
  */
 import type { ScanEntry } from '../api.js';
 import { FloeError } from '../errors.js';
+import { keyGroupOf } from '../keys.js';
 import type { ScanView } from './scan.js';
 
 /** One pinned read view. REQUIRES: nothing references the iterator that uses it (see the registry). */
@@ -93,19 +94,23 @@ const abandoned = new FinalizationRegistry<PinnedView>((pinned) => pinned.releas
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined }) as IteratorReturnResult<undefined>;
 
+/** Resolved entries with physical keys, in order (what lib/lsm/scan.ts yields). */
+type RawEntry = { key: Uint8Array; value: Uint8Array };
+export type RawEntries = AsyncIterable<RawEntry> | Iterable<RawEntry>;
+
 /**
- * An async iterator (and iterable: it returns itself, like a generator object) over `produce()`, which
- * reads through `pinned.view` and is started on the first `next()`. Calls are served one at a time in call
- * order, so `return()` during a `next()` waits for it, and the view is never released under a read.
+ * An async iterator (and iterable: it returns itself, like a generator object) over `produce(view)`,
+ * started on the first `next()`. Once started, calls are queued by an async generator (next/return/throw
+ * served one at a time in call order), so `return()` during a `next()` waits for it and the view is never
+ * released under a read. The hot path (`next()` of a started scan) is that generator's own `next()`.
  */
 export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
   private inner: AsyncGenerator<ScanEntry, void, undefined> | undefined;
   private finished = false;
-  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly pinned: PinnedView,
-    private readonly produce: (view: ScanView) => AsyncGenerator<ScanEntry, void, undefined>,
+    private readonly produce: (view: ScanView) => RawEntries,
   ) {
     abandoned.register(this, pinned, this);
   }
@@ -115,57 +120,44 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
   }
 
   next(): Promise<IteratorResult<ScanEntry, undefined>> {
-    return this.serialize(() => this.step());
+    // Revoked only if the view was still open when the store closed (a finished scan released it before).
+    if (this.pinned.revoked) return Promise.reject(closedError());
+    if (this.inner === undefined) {
+      if (this.finished) return Promise.resolve(DONE);
+      this.inner = this.run();
+    }
+    return this.inner.next() as Promise<IteratorResult<ScanEntry, undefined>>;
   }
 
   return(): Promise<IteratorResult<ScanEntry, undefined>> {
-    return this.serialize(async () => {
-      await this.finish();
-      return DONE;
-    });
+    if (this.inner !== undefined) return this.inner.return(undefined) as Promise<IteratorResult<ScanEntry, undefined>>;
+    this.finish();
+    return Promise.resolve(DONE);
   }
 
   throw(error?: unknown): Promise<IteratorResult<ScanEntry, undefined>> {
-    return this.serialize(async () => {
-      await this.finish();
-      throw error;
-    });
+    if (this.inner !== undefined) return this.inner.throw(error) as Promise<IteratorResult<ScanEntry, undefined>>;
+    this.finish();
+    return Promise.reject(error);
   }
 
-  private serialize<T>(op: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(op);
-    this.queue = p.catch(() => undefined);
-    return p;
-  }
-
-  private async step(): Promise<IteratorResult<ScanEntry, undefined>> {
-    // Revoked only if the view was still open when the store closed (a finished scan released it before).
-    if (this.pinned.revoked) throw closedError();
-    if (this.finished) return DONE;
-    this.inner ??= this.produce(this.pinned.view);
-    let r: IteratorResult<ScanEntry, void>;
+  /** The started scan; its `finally` releases the view however it ends (done, error, return, throw). */
+  private async *run(): AsyncGenerator<ScanEntry, void, undefined> {
     try {
-      r = await this.inner.next();
+      for await (const e of this.produce(this.pinned.view)) yield { keyGroup: keyGroupOf(e.key), key: e.key.subarray(2), value: e.value };
     } catch (e) {
-      await this.finish();
       throw this.pinned.revoked ? closedError(e) : e;
+    } finally {
+      this.finish();
     }
-    if (r.done === true) {
-      await this.finish();
-      return DONE;
-    }
-    return r;
   }
 
-  /** Ends the scan: releases the view (once) and stops the producer. */
-  private async finish(): Promise<void> {
+  /** Releases the view (once). */
+  private finish(): void {
     if (this.finished) return;
     this.finished = true;
     abandoned.unregister(this);
     this.pinned.release();
-    const inner = this.inner;
-    this.inner = undefined;
-    if (inner !== undefined) await inner.return(undefined).catch(() => undefined);
   }
 }
 
