@@ -2,7 +2,8 @@
  * The iterator of an embedded scan, and the bookkeeping of the read views scans pin.
  *
  * A scan pins a view when `scan()` is called (its snapshot is taken there): the memtables' snapshot (so
- * they keep the versions it sees) and the files of its version (so GC of this process keeps them). The
+ * they keep the versions it sees) and the files of its version (so GC of this process keeps them, and the
+ * store's read lease names those a newer version dropped, for other processes). The
  * view is released exactly once, by whichever comes first:
  *   - the scan ends (exhausted, limit reached, or a read error);
  *   - `return()` or `throw()` on the iterator — whether or not iteration started (an async generator that
