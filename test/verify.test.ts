@@ -12,10 +12,12 @@ import type { Store, StoreOptions } from '../lib/api.js';
 import { restoreStore } from '../lib/checkpoint/restore.js';
 import { retireInstance } from '../lib/checkpoint/retire.js';
 import { openLsmStore } from '../lib/embedded.js';
+import { openStore } from '../lib/index.js';
 import type { LsmStore } from '../lib/lsm/lsm-store.js';
-import { listManifestSeqs, readLatestManifest } from '../lib/lsm/manifest.js';
+import { decodeManifest, encodeManifest, listManifestSeqs, readLatestManifest } from '../lib/lsm/manifest.js';
+import { Version } from '../lib/lsm/version.js';
 import { openObjectStore } from '../lib/store/open.js';
-import { checkpointPath, manifestPath, sstPath, walPrefix } from '../lib/store/paths.js';
+import { checkpointPath, layoutPath, manifestPath, sstPath, walPrefix } from '../lib/store/paths.js';
 import { verifyStore } from '../lib/tools/verify.js';
 import type { VerifyReport } from '../lib/tools/verify-report.js';
 import { Random } from '../lib/util/random.js';
@@ -86,6 +88,11 @@ async function buildHealthy(t: Test): Promise<Healthy> {
   await old.close();
   await retireInstance(base('old'), 'old');
 
+  // A sharded store: a shard layout and its two instances.
+  const sharded = await openStore({ ...base('unused'), instanceId: undefined, shards: 2 });
+  await writeSome(sharded, r, 300, 's');
+  await sharded.close();
+
   const walStore = await openLsmStore({ ...base('w'), durability: 'wal', memtableBytes: 4 * 2 ** 20 });
   t.teardown(() => walStore.close());
   for (let i = 0; i < 6; i++) await walStore.put(`w${i}`, `value ${i}`); // one segment each (sequential)
@@ -131,7 +138,7 @@ t.test('floe verify', async (t) => {
     t.same(errorPaths(report), [], 'no errors');
     t.ok(report.ok, 'ok');
     const c = report.counts;
-    t.match(c, { instances: 4, liveInstances: 3, retiredInstances: 1, checkpoints: 2 }, `counts: ${JSON.stringify(c)}`);
+    t.match(c, { instances: 6, liveInstances: 5, retiredInstances: 1, checkpoints: 2, layouts: 1 }, `counts: ${JSON.stringify(c)}`);
     t.ok(c.walSegments >= 6, 'the WAL segments of the open wal instance were checked');
     t.ok(c.unreferencedSsts > 0, 'replaced files are reported as garbage');
     t.ok(report.problems.every((p) => p.severity === 'info'), 'everything else is info');
@@ -150,7 +157,7 @@ t.test('floe verify', async (t) => {
     const clean = await runCli(['verify', `file://${h.root}`]);
     t.equal(clean.code, 0, `exit 0: ${clean.stderr}`);
     t.match(clean.stdout, /OK: no problems found/);
-    t.match(clean.stdout, /instances: +4 \(3 live, 1 retired\)/);
+    t.match(clean.stdout, /instances: +6 \(5 live, 1 retired\)/);
     const json = await runCli(['verify', `file://${h.root}`, '--json']);
     t.equal(json.code, 0);
     t.match(JSON.parse(json.stdout), { ok: true, counts: { checkpoints: 2 } }, '--json prints the report');
@@ -226,6 +233,25 @@ t.test('floe verify', async (t) => {
     t.match(report.problems[0]!.problem, `its name says instance r seq ${seq + 1}`);
   });
 
+  t.test('a manifest that records another key range or size for a file than the file holds', async (t) => {
+    const dir = copyOf(t, h.root);
+    const path = manifestPath('r', rLatest.seq);
+    const m = decodeManifest(readFileSync(join(dir, path)), path);
+    const target = m.version.levels.findIndex((l) => l.length > 0);
+    const [file, ...rest] = m.version.levels[target]!;
+    const levels = m.version.levels.map((l) => [...l]);
+    levels[target] = [{ ...file!, largestKey: file!.smallestKey }, ...rest];
+    writeFileSync(join(dir, path), encodeManifest({ ...m, version: new Version(levels) }, Date.now()));
+    let report = await verifyDir(dir);
+    t.same(errorPaths(report), [sstPath(file!.fileId)], 'the file is named');
+    t.match(report.problems[0]!.problem, `instance r (manifest ${rLatest.seq}) records a different largest key`);
+    levels[target] = [{ ...file!, size: file!.size + 1 }, ...rest];
+    writeFileSync(join(dir, path), encodeManifest({ ...m, version: new Version(levels) }, Date.now()));
+    report = await verifyDir(dir);
+    t.same(errorPaths(report), [sstPath(file!.fileId)]);
+    t.match(report.problems[0]!.problem, `instance r (manifest ${rLatest.seq}) records ${file!.size + 1}`);
+  });
+
   t.test('a corrupt checkpoint record', async (t) => {
     const dir = copyOf(t, h.root);
     const path = join(dir, checkpointPath(h.checkpointId));
@@ -233,6 +259,15 @@ t.test('floe verify', async (t) => {
     const report = await verifyDir(dir);
     t.same(errorPaths(report), [checkpointPath(h.checkpointId)]);
     t.match(report.problems[0], { problem: /not valid JSON/, action: `floe checkpoints release ${h.checkpointId}` });
+  });
+
+  t.test('a corrupt shard layout', async (t) => {
+    const dir = copyOf(t, h.root);
+    const path = layoutPath('main', 1);
+    writeFileSync(join(dir, path), readFileSync(join(dir, path), 'utf8').replace('"shards"', '"shardz"'));
+    const report = await verifyDir(dir);
+    t.same(errorPaths(report), [path]);
+    t.match(report.problems[0], { problem: /not a Floe shard layout/ });
   });
 
   t.test('a corrupt WAL segment that is not the last; a torn last one is only info', async (t) => {
@@ -249,9 +284,17 @@ t.test('floe verify', async (t) => {
     const lastBytes = readFileSync(join(walDir, last));
     t.ok(lastBytes.length > 20, 'the last segment holds a record');
     writeFileSync(join(walDir, last), lastBytes.subarray(0, lastBytes.length - 3));
-    const report = await verifyDir(dir);
+    let report = await verifyDir(dir);
     t.same(errorPaths(report), [`${walPrefix('w')}${first}`]);
     t.match(report.problems.find((p) => p.severity === 'error'), { problem: /checksum mismatch/ });
+    // A torn record is accepted only at the end of the last segment: cut a middle one short instead.
+    writeFileSync(join(walDir, first), readFileSync(join(h.root, walPrefix('w'), first)));
+    const middle = withRecord[withRecord.length - 2]!;
+    t.not(middle, last, 'a segment before the last one');
+    truncateSync(join(walDir, middle), statSync(join(walDir, middle)).size - 3);
+    report = await verifyDir(dir);
+    t.same(errorPaths(report), [`${walPrefix('w')}${middle}`], 'a cut-short segment that is not the last is broken');
+    t.match(report.problems.find((p) => p.severity === 'error'), { problem: /runs past the end/ });
     t.ok(
       report.problems.some((p) => p.severity === 'info' && p.path === `${walPrefix('w')}${last}` && /torn record/.test(p.problem)),
       'the torn tail of the last segment is a note',

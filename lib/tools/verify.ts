@@ -13,6 +13,7 @@
  * them), and a file a newer manifest dropped is still protected by the GC grace period.
  * Writes nothing; works with read-only credentials.
  */
+import { markLeasedFiles } from '../checkpoint/leases.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { CHECKPOINTS_PREFIX, INSTANCES_PREFIX, LAYOUTS_PREFIX, SST_PREFIX, WAL_PREFIX, parseSstPath, sstPath } from '../store/paths.js';
 import { type Clock, systemClock } from '../util/clock.js';
@@ -53,6 +54,8 @@ export async function verifyStore(store: ObjectStore, options: VerifyOptions = {
 
   const refs = new Map<string, SstReference[]>(instances.refs);
   for (const [id, list] of checkpoints.refs) refs.set(id, [...(refs.get(id) ?? []), ...list]);
+  const leased = new Set<string>();
+  await markLeasedFiles(store, started, leased);
   const listed = new Map<string, number>();
   for (const o of await store.list(SST_PREFIX)) {
     const id = parseSstPath(o.path);
@@ -64,7 +67,8 @@ export async function verifyStore(store: ObjectStore, options: VerifyOptions = {
     if (!refs.has(id)) {
       f.counts.unreferencedSsts++;
       f.counts.unreferencedBytes += o.size;
-      f.info(o.path, `unreferenced (${o.size} bytes): garbage awaiting GC`, 'Nothing to do: GC deletes it after its grace period.');
+      const why = leased.has(id) ? 'held only by a read lease of open scans' : 'garbage awaiting GC';
+      f.info(o.path, `unreferenced (${o.size} bytes): ${why}`, 'Nothing to do: GC deletes it after its grace period, once no lease holds it.');
     }
   }
 
