@@ -161,6 +161,12 @@ t.test('floe verify', async (t) => {
     const json = await runCli(['verify', `file://${h.root}`, '--json']);
     t.equal(json.code, 0);
     t.match(JSON.parse(json.stdout), { ok: true, counts: { checkpoints: 2 } }, '--json prints the report');
+    const config = join(h.root, '..', `verify-${process.pid}.json`);
+    writeFileSync(config, JSON.stringify({ primary: `file://${h.root}`, maxKeyGroups: MAX_KG }));
+    t.teardown(() => rmSync(config, { force: true }));
+    const fromConfig = await runCli(['verify', '--config', config]);
+    t.equal(fromConfig.code, 0, `without a URI the config's primary is verified: ${fromConfig.stderr}`);
+    t.match(fromConfig.stdout, `floe verify file://${h.root}`);
     t.equal((await runCli(['verify'])).code, 2, 'no URI: exit 2');
     t.equal((await runCli(['verify', 'relative/dir'])).code, 2, 'a relative path: exit 2');
     t.equal((await runCli(['verify', `file://${h.root}`, 'extra'])).code, 2, 'two URIs: exit 2');
