@@ -53,6 +53,7 @@ export const REGISTRY: Readonly<Record<string, { description: string }>> = {
   checkpoint: { description: 'checkpoint, restore and rescale time vs state size, vs a download-based restore' },
   daemon: { description: 'Floe daemon over its socket protocol' },
   'compaction-memory': { description: 'peak RSS during one compaction of ~1 GiB of L0 input (streaming, bounded by compactionMemoryBytes)' },
+  verify: { description: 'floe verify vs a plain read of the same live SSTs: MiB/s and peak RSS' },
 };
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));

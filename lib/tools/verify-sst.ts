@@ -37,7 +37,8 @@ export interface SstCheck {
 }
 
 /**
- * Verifies one file, recording problems in `findings` (never throws for damage).
+ * Verifies one file, recording problems in `findings` (never throws for damage). Holds the meta section
+ * and at most two data windows of `windowBytes` (one being checked, one being read).
  * REQUIRES `refs` non-empty. PROMISES: counts bytes, blocks and entries read.
  */
 export async function verifySst(c: SstCheck): Promise<void> {
@@ -92,16 +93,25 @@ async function readWhole(c: SstCheck, full: string): Promise<void> {
   }
   const checker = new DataBlockChecker(full, index, properties);
   const order = new KeyOrder(full, c.refs);
-  for (let first = 0; first < index.count; ) {
+  // One window read ahead while the current one is checked (hides a remote store's latency): at most two
+  // windows of this file are held at once.
+  const fetch = (first: number): { first: number; last: number; start: number; bytes: Promise<Uint8Array> } | undefined => {
+    if (first >= index.count) return undefined;
     const last = windowEnd(index, first, c.windowBytes);
     const start = index.offsets[first]!;
-    const bytes = await readRange(c, full, start, index.offsets[last]! + index.sizes[last]! - start);
-    for (let i = first; i <= last; i++) {
-      const at = index.offsets[i]! - start;
+    const bytes = readRange(c, full, start, index.offsets[last]! + index.sizes[last]! - start);
+    bytes.catch(() => undefined); // awaited in order below; a read abandoned after an error must not be "unhandled"
+    return { first, last, start, bytes };
+  };
+  for (let w = fetch(0); w !== undefined; ) {
+    const bytes = await w.bytes;
+    const next = fetch(w.last + 1);
+    for (let i = w.first; i <= w.last; i++) {
+      const at = index.offsets[i]! - w.start;
       order.feed(checker.entries(i, bytes.subarray(at, at + index.sizes[i]!)));
       c.findings.counts.dataBlocks++;
     }
-    first = last + 1;
+    w = next;
   }
   checker.finish();
   order.finish(properties.smallestKey, properties.largestKey);
