@@ -8,6 +8,7 @@ import { FloeError, isFloeError } from '../errors.js';
 import { decodeManifest, type ManifestState } from '../lsm/manifest.js';
 import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
 import { manifestPath, parseEpochPath, parseManifestPath, parseWalPath, walPath } from '../store/paths.js';
+import { Semaphore } from '../util/semaphore.js';
 import { decodeSegment } from '../wal/format.js';
 import type { Findings } from './verify-report.js';
 import type { SstReference } from './verify-sst.js';
@@ -49,27 +50,34 @@ export async function verifyInstances(store: ObjectStore, instanceObjs: ObjectIn
     }
   }
   const result: InstanceResult = { refs: new Map(), known: new Set() };
-  for (const [id, objs] of [...byId].sort((a, b) => a[0].localeCompare(b[0]))) {
-    for (const list of [objs.seqs, objs.epochs, objs.wal]) list.sort((a, b) => a - b);
-    f.counts.fencingRecords += objs.epochs.length;
-    const latest = await verifyManifests(store, id, objs, f);
-    await verifyWal(store, id, objs.wal, f);
-    if (latest === undefined) continue;
-    result.known.add(id);
-    f.counts.instances++;
-    if (latest.retired !== undefined) {
-      f.counts.retiredInstances++;
-      continue;
-    }
-    f.counts.liveInstances++;
-    const from = `instance ${id} (manifest ${latest.seq})`;
-    for (const meta of latest.version.allFiles()) {
-      const list = result.refs.get(meta.fileId) ?? [];
-      list.push({ from, meta });
-      result.refs.set(meta.fileId, list);
-    }
-  }
+  // Instances are independent: a few at a time hide the latency of a remote store's small reads.
+  const pool = new Semaphore(INSTANCES_AT_ONCE);
+  await Promise.all([...byId].map(([id, objs]) => pool.run(() => verifyInstance(store, id, objs, f, result))));
   return result;
+}
+
+/** The instances verified at once; each holds at most one manifest or one WAL segment (≤ 4 MiB). */
+const INSTANCES_AT_ONCE = 8;
+
+async function verifyInstance(store: ObjectStore, id: string, objs: InstanceObjects, f: Findings, result: InstanceResult): Promise<void> {
+  for (const list of [objs.seqs, objs.epochs, objs.wal]) list.sort((a, b) => a - b);
+  f.counts.fencingRecords += objs.epochs.length;
+  const latest = await verifyManifests(store, id, objs, f);
+  await verifyWal(store, id, objs.wal, f);
+  if (latest === undefined) return;
+  result.known.add(id);
+  f.counts.instances++;
+  if (latest.retired !== undefined) {
+    f.counts.retiredInstances++;
+    return;
+  }
+  f.counts.liveInstances++;
+  const from = `instance ${id} (manifest ${latest.seq})`;
+  for (const meta of latest.version.allFiles()) {
+    const list = result.refs.get(meta.fileId) ?? [];
+    list.push({ from, meta });
+    result.refs.set(meta.fileId, list);
+  }
 }
 
 /** Reads every manifest of one instance; returns the latest one if it is readable. */

@@ -66,7 +66,7 @@ export async function verifySst(c: SstCheck): Promise<void> {
 }
 
 export function refList(refs: SstReference[]): string {
-  return [...new Set(refs.map((r) => r.from))].join(', ');
+  return [...new Set(refs.map((r) => r.from))].sort().join(', ');
 }
 
 /** Reads `length` bytes at `offset`, exactly (a short read means the object changed under us). */

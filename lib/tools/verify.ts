@@ -76,6 +76,7 @@ export async function verifyStore(store: ObjectStore, options: VerifyOptions = {
   const windowBytes = Math.max(1, Math.floor(options.windowBytes ?? DEFAULT_VERIFY_WINDOW_BYTES));
   const work: Promise<void>[] = [];
   for (const [fileId, fileRefs] of [...refs].sort((a, b) => a[0].localeCompare(b[0]))) {
+    fileRefs.sort((a, b) => a.from.localeCompare(b.from)); // instances were read concurrently: same report every run
     const action = sstAction(fileRefs);
     const size = listed.get(fileId);
     if (size === undefined) {
@@ -90,8 +91,8 @@ export async function verifyStore(store: ObjectStore, options: VerifyOptions = {
 
 /** What to do about a broken SST, given who references it. */
 function sstAction(refs: SstReference[]): string {
-  const instances = [...new Set(refs.filter((r) => r.from.startsWith('instance ')).map((r) => r.from.split(' ')[1]!))];
-  const checkpoints = [...new Set(refs.filter((r) => r.from.startsWith('checkpoint ')).map((r) => r.from.split(' ')[1]!))];
+  const instances = [...new Set(refs.filter((r) => r.from.startsWith('instance ')).map((r) => r.from.split(' ')[1]!))].sort();
+  const checkpoints = [...new Set(refs.filter((r) => r.from.startsWith('checkpoint ')).map((r) => r.from.split(' ')[1]!))].sort();
   const parts: string[] = [];
   if (instances.length > 0) {
     parts.push(
