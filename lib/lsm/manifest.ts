@@ -9,6 +9,7 @@
  * On-storage format (docs/format.md, "Manifest"):
  *   "FLOEMAN1" (8 bytes ASCII) | u32 BE CRC32C of the JSON bytes | JSON (UTF-8) of ManifestJson
  */
+import { readVerified } from '../store/read-verified.js';
 import { FloeError, isFloeError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { manifestPath, manifestPrefix, parseManifestPath } from '../store/paths.js';
@@ -142,8 +143,7 @@ export async function listManifestSeqs(store: ObjectStore, instanceId: string): 
 
 export async function readManifest(store: ObjectStore, instanceId: string, seq: number): Promise<ManifestState> {
   const path = manifestPath(instanceId, seq);
-  const bytes = await store.get(path);
-  const m = decodeManifest(bytes, path);
+  const m = await readVerified(store, path, (bytes) => decodeManifest(bytes, path));
   if (m.seq !== seq || m.instanceId !== instanceId) {
     throw new FloeError('CORRUPTION', `corrupt manifest ${path}: it says instance ${m.instanceId} seq ${m.seq}`, { path });
   }
