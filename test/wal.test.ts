@@ -14,6 +14,7 @@ import { Random } from '../lib/util/random.js';
 import { systemClock, type Clock } from '../lib/util/clock.js';
 import { FloeError } from '../lib/errors.js';
 import { ManualClock } from './support/manual-clock.js';
+import { overrideStore } from './support/override-store.js';
 
 const op = (k: string, v: string): WalOp => ({ kind: EntryKind.Put, key: Buffer.from(k), value: Buffer.from(v) });
 const text = (b: Uint8Array): string => Buffer.from(b).toString();
@@ -57,13 +58,7 @@ t.test('segment format: round trip, torn tail of the last segment, damage elsewh
 t.test('group commit: many concurrent appends, few uploads, acknowledged in order, all replayed', async (t) => {
   const store = freshStore();
   let puts = 0;
-  const counted = new Proxy(store, {
-    get(target, prop, receiver) {
-      if (prop === 'put') return (...a: Parameters<ObjectStore['put']>) => (puts++, target.put(...a));
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+  const counted = overrideStore(store, { put: (...a) => (puts++, store.put(...a)) });
   const { log } = await openLog(counted, 'i', 1, 0, 0);
   puts = 0;
   const order: number[] = [];
@@ -94,16 +89,10 @@ t.test('truncation deletes the prefix made redundant', async (t) => {
 
 /** A store whose puts of WAL segments take a seeded random 0-3 ms (so uploads complete out of order). */
 function jittered(store: ObjectStore, r: Random): ObjectStore {
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      if (prop === 'put') {
-        return async (...a: Parameters<ObjectStore['put']>) => {
-          await new Promise((res) => setTimeout(res, r.int(4)));
-          return target.put(...a);
-        };
-      }
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+  return overrideStore(store, {
+    put: async (...a) => {
+      await new Promise((res) => setTimeout(res, r.int(4)));
+      return store.put(...a);
     },
   });
 }
@@ -156,15 +145,7 @@ const ownerSaw = new Map<number, Set<number>>();
 t.test('an upload failure fails the record and every later one', async (t) => {
   const store = freshStore();
   let failNext = false;
-  const flaky = new Proxy(store, {
-    get(target, prop, receiver) {
-      if (prop === 'put') {
-        return (...a: Parameters<ObjectStore['put']>) => (failNext && a[0].startsWith('wal/') ? Promise.reject(new Error('injected')) : target.put(...a));
-      }
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+  const flaky = overrideStore(store, { put: (...a) => (failNext && a[0].startsWith('wal/') ? Promise.reject(new Error('injected')) : store.put(...a)) });
   const { log } = await openLog(flaky, 'i', 1, 0, 0);
   await log.append(1, [op('a', '1')]);
   failNext = true;
@@ -199,16 +180,10 @@ t.test('a torn-looking short read of the last segment is read again, never cut',
   const { log } = await openLog(store, 'i', 1, 0, 0);
   for (let i = 1; i <= 5; i++) await log.append(i, [op(`k${i}`, 'v'.repeat(100))]);
   let shortReads = 3;
-  const flaky = new Proxy(store, {
-    get(target, prop, receiver) {
-      if (prop === 'get') {
-        return async (...a: Parameters<ObjectStore['get']>) => {
-          const bytes = await target.get(...a);
-          return a[0].startsWith('wal/') && shortReads-- > 0 ? bytes.subarray(0, bytes.length - 7) : bytes;
-        };
-      }
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+  const flaky = overrideStore(store, {
+    get: async (...a) => {
+      const bytes = await store.get(...a);
+      return a[0].startsWith('wal/') && shortReads-- > 0 ? bytes.subarray(0, bytes.length - 7) : bytes;
     },
   });
   const { replay, tornTail } = await openLog(flaky, 'i', 2, 0, 0);

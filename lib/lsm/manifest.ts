@@ -10,6 +10,7 @@
  *   "FLOEMAN1" (8 bytes ASCII) | u32 BE CRC32C of the JSON bytes | JSON (UTF-8) of ManifestJson
  */
 import { readVerified } from '../store/read-verified.js';
+import { listNumbered } from '../store/list-numbered.js';
 import { FloeError, isFloeError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { manifestPath, manifestPrefix, parseManifestPath } from '../store/paths.js';
@@ -131,14 +132,8 @@ export function decodeManifest(bytes: Uint8Array, path: string): ManifestState {
 }
 
 /** Sequence numbers of every manifest of an instance, ascending. */
-export async function listManifestSeqs(store: ObjectStore, instanceId: string): Promise<number[]> {
-  const objects = await store.list(manifestPrefix(instanceId));
-  const seqs: number[] = [];
-  for (const o of objects) {
-    const parsed = parseManifestPath(o.path);
-    if (parsed) seqs.push(parsed.seq);
-  }
-  return seqs.sort((a, b) => a - b);
+export function listManifestSeqs(store: ObjectStore, instanceId: string): Promise<number[]> {
+  return listNumbered(store, manifestPrefix(instanceId), (path) => parseManifestPath(path)?.seq);
 }
 
 export async function readManifest(store: ObjectStore, instanceId: string, seq: number): Promise<ManifestState> {

@@ -21,6 +21,7 @@
  */
 import { FloeError, isFloeError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
+import { listNumbered } from '../store/list-numbered.js';
 import { parseWalPath, walPath, walPrefix } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
 import { decodeSegment, encodeSegment, recordBytes, type DecodedSegment, type WalOp, type WalRecord } from './format.js';
@@ -335,11 +336,6 @@ async function readSegment(store: ObjectStore, instanceId: string, seq: number, 
 const SEGMENT_READ_ATTEMPTS = 4;
 
 /** Sequence numbers of the instance's WAL segments, ascending. */
-export async function listSegments(store: ObjectStore, instanceId: string): Promise<number[]> {
-  const seqs: number[] = [];
-  for (const o of await store.list(walPrefix(instanceId))) {
-    const parsed = parseWalPath(o.path);
-    if (parsed) seqs.push(parsed.seq);
-  }
-  return seqs.sort((a, b) => a - b);
+export function listSegments(store: ObjectStore, instanceId: string): Promise<number[]> {
+  return listNumbered(store, walPrefix(instanceId), (path) => parseWalPath(path)?.seq);
 }
