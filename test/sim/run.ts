@@ -1,0 +1,121 @@
+/**
+ * The simulator's command line.
+ *
+ *   node dist/test/sim/run.js --seeds 10000 [--from S] [--ops N] [--shrink] [--skip kind,kind] [--known-bugs]
+ *   node dist/test/sim/run.js --seed S [--ops N] [--keep 0,3,5-9] [--skip ...] [--shrink] [--verbose]
+ *
+ * Prints one line per failing seed with the command that replays it exactly, and a summary; exits 1 if any
+ * seed failed. `--known-bugs` leaves out the op kinds listed in known-bugs.ts (what CI does while the
+ * engine fixes are pending).
+ */
+import { KNOWN_BUG_SKIPS } from './known-bugs.js';
+import { parseKeep, type OpKind } from './ops.js';
+import { DEFAULT_OPS, replayCommand, runSeed, shrink, type SeedSpec } from './seed.js';
+
+interface Args {
+  seeds: number;
+  from: number;
+  seed: number | undefined;
+  ops: number;
+  keep: number[] | undefined;
+  skip: OpKind[];
+  shrink: boolean;
+  verbose: boolean;
+  maxFailures: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { seeds: 100, from: 1, seed: undefined, ops: DEFAULT_OPS, keep: undefined, skip: [], shrink: false, verbose: false, maxFailures: 50 };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    const num = (): number => {
+      const v = Number(value());
+      if (!Number.isInteger(v) || v < 0) throw new Error(`${flag} needs a non-negative integer`);
+      return v;
+    };
+    switch (flag) {
+      case '--seeds':
+        a.seeds = num();
+        break;
+      case '--from':
+        a.from = num();
+        break;
+      case '--seed':
+        a.seed = num();
+        break;
+      case '--ops':
+        a.ops = num();
+        break;
+      case '--keep':
+        a.keep = parseKeep(value());
+        break;
+      case '--skip':
+        a.skip.push(...(value().split(',').filter((s) => s !== '') as OpKind[]));
+        break;
+      case '--known-bugs':
+        a.skip.push(...KNOWN_BUG_SKIPS.flatMap((b) => b.skip));
+        break;
+      case '--shrink':
+        a.shrink = true;
+        break;
+      case '--verbose':
+        a.verbose = true;
+        break;
+      case '--max-failures':
+        a.maxFailures = num();
+        break;
+      default:
+        throw new Error(`unknown argument ${flag}; see the comment at the top of test/sim/run.ts`);
+    }
+  }
+  return a;
+}
+
+async function main(): Promise<number> {
+  const a = parseArgs(process.argv.slice(2));
+  const specs: SeedSpec[] =
+    a.seed !== undefined
+      ? [{ seed: a.seed, ops: a.ops, ...(a.keep ? { keep: a.keep } : {}), ...(a.skip.length ? { skip: a.skip } : {}) }]
+      : Array.from({ length: a.seeds }, (_, i) => ({ seed: a.from + i, ops: a.ops, ...(a.skip.length ? { skip: a.skip } : {}) }));
+  const started = Date.now();
+  const kinds: Record<string, number[]> = {};
+  let failed = 0;
+  let steps = 0;
+  for (const spec of specs) {
+    const out = await runSeed(spec);
+    steps += out.steps;
+    if (a.verbose) console.log(`seed ${spec.seed}${out.metamorphic ? ' (metamorphic)' : ''}: ${out.steps} steps, ops ${JSON.stringify(out.counts)}`);
+    if (out.violation === undefined) continue;
+    failed++;
+    (kinds[out.violation.kind] ??= []).push(spec.seed);
+    const v = out.violation;
+    console.log(`FAIL seed ${spec.seed} [${v.kind}] at op ${v.opIndex} ${v.op}\n  ${v.message}\n  replay: ${replayCommand(spec)}`);
+    if (a.shrink) {
+      const small = await shrink(spec, v.kind, 300, a.verbose ? console.log : undefined);
+      console.log(`  shrunk to ${small.keep!.length} ops: ${replayCommand(small)}`);
+    }
+    if (failed >= a.maxFailures && a.seed === undefined) {
+      console.log(`stopping after ${failed} failures (--max-failures)`);
+      break;
+    }
+  }
+  const secs = (Date.now() - started) / 1000;
+  console.log(
+    `${specs.length} seeds, ${failed} failed, ${steps} scheduler steps, ${secs.toFixed(1)} s` +
+      (failed ? `; by kind: ${Object.entries(kinds).map(([k, s]) => `${k} (${s.length}: seeds ${s.slice(0, 8).join(', ')}${s.length > 8 ? ', …' : ''})`).join('; ')}` : ''),
+  );
+  return failed === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error((e as Error).message);
+    process.exit(2);
+  },
+);
