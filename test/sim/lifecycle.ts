@@ -209,12 +209,17 @@ export class Lifecycle {
     const first = targets[0]!;
     let crashed = false;
     const before = first.t.since.length;
+    const hadError = (first.store as unknown as { backgroundError?: unknown }).backgroundError !== undefined;
+    let resolvedDurable = false;
     const started = this.startDuring(first, op.during);
     started.p.then(
       () => {
         if (crashed) return;
         if (started.ack) first.t.ack(started.ack);
-        else if (started.durable && before === first.t.since.length) first.t.markDurable();
+        else if (started.durable && before === first.t.since.length) {
+          first.t.markDurable();
+          resolvedDurable = true;
+        }
       },
       () => undefined,
     );
@@ -230,7 +235,10 @@ export class Lifecycle {
       await this.restoreInto(this.retained[op.restore % this.retained.length]!, op.m, false);
       return;
     }
-    for (const t of targets) await this.reopen(t, 'after a crash');
+    for (const t of targets) {
+      const ctx = t === first && resolvedDurable ? `after ${op.during}() resolved${hadError ? ' despite a sticky background error' : ''} and a crash` : 'after a crash';
+      await this.reopen(t, ctx);
+    }
   }
 
   private startDuring(inst: Inst, during: CrashDuring): { p: Promise<unknown>; durable: boolean; ack?: Apply } {
@@ -378,6 +386,11 @@ export class Lifecycle {
     if (this.zombies.length > 3) this.killZombie(this.zombies[0]!);
   }
 
+  private deletedManifests(instanceId: string): string {
+    const seqs = [...this.sched.deletions.keys()].filter((p) => p.startsWith(`instances/${instanceId}/`)).map((p) => Number(p.split('/').pop()));
+    return seqs.length === 0 ? 'none' : seqs.sort((a, b) => a - b).join(', ');
+  }
+
   private killZombie(z: Zombie): void {
     z.proc.crashed = true;
     this.sched.crash(z.proc, this.random);
@@ -410,7 +423,8 @@ export class Lifecycle {
           throw new Violation(
             // close() after a sticky background error resolving is its own defect (it skips the flush).
             action === 'close' && hadError ? 'close-after-error-resolved' : 'stale-writer-durable',
-            `${action}() of the fenced writer of ${z.instanceId} resolved although ${z.unsafe} write(s) it acknowledged are not in the instance (the new owner never sees them)`,
+            `${action}() of the fenced writer of ${z.instanceId} resolved although ${z.unsafe} write(s) it acknowledged are not in the instance (the new owner never sees them)` +
+              `${hadError ? ' (it had a sticky background error, so close() skipped the flush)' : ''}; manifests of ${z.instanceId} deleted by GC so far: ${this.deletedManifests(z.instanceId)}`,
           );
         }
       }

@@ -35,7 +35,8 @@ export type Op =
   | { k: 'checkpoint' }
   | { k: 'release'; which: number }
   | { k: 'gc'; inst: number }
-  | { k: 'crash'; inst: number | 'all'; during: CrashDuring; steps: number; restore: number | undefined; m: number }
+  | { k: 'crash'; inst: number | 'all'; during: CrashDuring; steps: number }
+  | { k: 'crashRestore'; during: CrashDuring; steps: number; which: number; m: number }
   | { k: 'reopen'; inst: number }
   | { k: 'rescale'; m: number; which: number | undefined; claim: boolean }
   | { k: 'fence'; inst: number }
@@ -80,9 +81,10 @@ const WEIGHTS: Array<[OpKind | 'bulk', number, boolean]> = [
   ['checkpoint', 3, true],
   ['release', 1.5, true],
   ['gc', 2, true],
-  ['crash', 2.5, false],
+  ['crash', 2, false],
+  ['crashRestore', 1, false],
   ['reopen', 1.5, true],
-  ['rescale', 1.5, true],
+  ['rescale', 3, true],
   ['fence', 1, false],
   ['zombie', 3, false],
   ['outage', 1, false],
@@ -145,14 +147,9 @@ function makeOp(kind: OpKind | 'bulk', r: Random, c: GenConfig): Op {
     case 'release':
       return { k: 'release', which: r.int(8) };
     case 'crash':
-      return {
-        k: 'crash',
-        inst: r.bool(0.3) ? 'all' : r.int(8),
-        during: r.pick(['idle', 'flush', 'checkpoint', 'compact', 'gc', 'write', 'close'] as const),
-        steps: r.int(12),
-        restore: r.bool(0.4) ? r.int(8) : undefined,
-        m: r.range(1, 3),
-      };
+      return { k: 'crash', inst: r.bool(0.3) ? 'all' : r.int(8), during: crashDuring(r), steps: r.int(12) };
+    case 'crashRestore':
+      return { k: 'crashRestore', during: crashDuring(r), steps: r.int(12), which: r.int(8), m: r.range(1, 3) };
     case 'rescale':
       return { k: 'rescale', m: r.range(1, 4), which: r.bool(0.3) ? r.int(8) : undefined, claim: r.bool(0.2) };
     case 'zombie':
@@ -164,6 +161,10 @@ function makeOp(kind: OpKind | 'bulk', r: Random, c: GenConfig): Op {
     case 'background':
       return { k: 'background', steps: r.range(1, 20) };
   }
+}
+
+function crashDuring(r: Random): CrashDuring {
+  return r.pick(['idle', 'flush', 'checkpoint', 'compact', 'gc', 'write', 'close'] as const);
 }
 
 /** Value bytes of a write item (deterministic from the item). */

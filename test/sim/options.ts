@@ -14,7 +14,8 @@ export interface SimOptions {
 
 const KiB = 1024;
 
-export function randomOptions(r: Random, maxKeyGroups: number): SimOptions {
+/** `wideL0Stop`, `longGrace`: known-bug workarounds (known-bugs.ts). */
+export function randomOptions(r: Random, maxKeyGroups: number, wideL0Stop = false, longGrace = false): SimOptions {
   const l0CompactionTrigger = r.range(2, 4);
   return {
     shards: r.range(1, 3),
@@ -30,11 +31,11 @@ export function randomOptions(r: Random, maxKeyGroups: number): SimOptions {
       blockBytes: r.pick([256, 1 * KiB, 4 * KiB]),
       compression: r.pick(['none', 'lz4', 'zstd'] as const),
       l0CompactionTrigger,
-      l0StopWritesTrigger: l0CompactionTrigger + r.range(1, 3),
+      l0StopWritesTrigger: l0CompactionTrigger + r.range(1, 3) + (wideL0Stop ? 50 : 0),
       levelBaseBytes: 64 * KiB,
       levelMultiplier: r.range(2, 4),
       readConcurrency: r.pick([1, 4, 64]),
-      gcGraceMs: r.pick([1_000, 10_000, 60_000]),
+      gcGraceMs: r.pick([1_000, 10_000, 60_000]) + (longGrace ? 600_000 : 0),
     },
   };
 }

@@ -8,7 +8,7 @@
  * seed failed. `--known-bugs` leaves out the op kinds listed in known-bugs.ts (what CI does while the
  * engine fixes are pending).
  */
-import { KNOWN_BUG_SKIPS } from './known-bugs.js';
+import { knownBugWorkarounds } from './known-bugs.js';
 import { parseKeep, type OpKind } from './ops.js';
 import { DEFAULT_OPS, replayCommand, runSeed, shrink, type SeedSpec } from './seed.js';
 
@@ -19,13 +19,16 @@ interface Args {
   ops: number;
   keep: number[] | undefined;
   skip: OpKind[];
+  noMetadataShortReads: boolean;
+  wideL0Stop: boolean;
+  longGrace: boolean;
   shrink: boolean;
   verbose: boolean;
   maxFailures: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seeds: 100, from: 1, seed: undefined, ops: DEFAULT_OPS, keep: undefined, skip: [], shrink: false, verbose: false, maxFailures: 50 };
+  const a: Args = { seeds: 100, from: 1, seed: undefined, ops: DEFAULT_OPS, keep: undefined, skip: [], noMetadataShortReads: false, wideL0Stop: false, longGrace: false, shrink: false, verbose: false, maxFailures: 50 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = (): string => {
@@ -57,8 +60,22 @@ function parseArgs(argv: string[]): Args {
       case '--skip':
         a.skip.push(...(value().split(',').filter((s) => s !== '') as OpKind[]));
         break;
-      case '--known-bugs':
-        a.skip.push(...KNOWN_BUG_SKIPS.flatMap((b) => b.skip));
+      case '--known-bugs': {
+        const w = knownBugWorkarounds();
+        a.skip.push(...(w.skip ?? []));
+        a.noMetadataShortReads ||= w.noMetadataShortReads === true;
+        a.wideL0Stop ||= w.wideL0Stop === true;
+        a.longGrace ||= w.longGrace === true;
+        break;
+      }
+      case '--long-grace':
+        a.longGrace = true;
+        break;
+      case '--wide-l0-stop':
+        a.wideL0Stop = true;
+        break;
+      case '--no-metadata-short-reads':
+        a.noMetadataShortReads = true;
         break;
       case '--shrink':
         a.shrink = true;
@@ -78,10 +95,9 @@ function parseArgs(argv: string[]): Args {
 
 async function main(): Promise<number> {
   const a = parseArgs(process.argv.slice(2));
+  const common = { ops: a.ops, ...(a.skip.length ? { skip: a.skip } : {}), ...(a.noMetadataShortReads ? { noMetadataShortReads: true } : {}), ...(a.wideL0Stop ? { wideL0Stop: true } : {}), ...(a.longGrace ? { longGrace: true } : {}) };
   const specs: SeedSpec[] =
-    a.seed !== undefined
-      ? [{ seed: a.seed, ops: a.ops, ...(a.keep ? { keep: a.keep } : {}), ...(a.skip.length ? { skip: a.skip } : {}) }]
-      : Array.from({ length: a.seeds }, (_, i) => ({ seed: a.from + i, ops: a.ops, ...(a.skip.length ? { skip: a.skip } : {}) }));
+    a.seed !== undefined ? [{ seed: a.seed, ...common, ...(a.keep ? { keep: a.keep } : {}) }] : Array.from({ length: a.seeds }, (_, i) => ({ seed: a.from + i, ...common }));
   const started = Date.now();
   const kinds: Record<string, number[]> = {};
   let failed = 0;

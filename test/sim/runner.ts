@@ -6,6 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { ScanEntry, ScanOptions, WriteOp } from '../../lib/api.js';
+import type { LsmStore } from '../../lib/lsm/lsm-store.js';
 import { defaultKeyGroup } from '../../lib/keys.js';
 import { dropMemStore, openMemStore } from '../../lib/store/mem.js';
 import { Random } from '../../lib/util/random.js';
@@ -28,6 +29,8 @@ export interface RunConfig {
   faults: FaultConfig;
   /** Unique per run in this process (mem store name). */
   runId: string;
+  /** Part of a metamorphic comparison: read results must not depend on the options. */
+  metamorphic: boolean;
 }
 
 export interface RunResult {
@@ -40,7 +43,8 @@ export interface RunResult {
 
 /** An open scan kept across steps: one iterator per instance it spans, all opened at the same moment. */
 interface Held {
-  parts: Array<{ owner: Inst | Zombie; it: AsyncIterator<ScanEntry> }>;
+  /** `store` is the store the iterator came from (after a takeover, the fenced writer's). */
+  parts: Array<{ owner: Inst | Zombie; store: LsmStore; it: AsyncIterator<ScanEntry> }>;
   idx: number;
   want: string[];
   limit: number;
@@ -135,15 +139,20 @@ class Sim {
         await this.life.release(op.which);
         return;
       case 'crash':
-        this.dropHeld((o) => op.inst === 'all' || o === this.life.pick(op.inst));
-        await this.life.crash(op);
+        this.dropHeld(this.c.metamorphic || op.inst === 'all' ? this.life.live.map((i) => i.store) : [this.life.pick(op.inst).store]);
+        await this.life.crash({ ...op, restore: undefined, m: 0 });
+        return;
+      case 'crashRestore':
+        this.dropHeld(this.life.live.map((i) => i.store));
+        await this.life.crash({ inst: 'all', during: op.during, steps: op.steps, restore: op.which, m: op.m });
         return;
       case 'reopen':
-        this.dropHeld((o) => o === this.life.pick(op.inst));
+        // Metamorphic runs drop every held scan: which instance a number names depends on the shard count.
+        this.dropHeld(this.c.metamorphic ? this.life.live.map((i) => i.store) : [this.life.pick(op.inst).store]);
         await this.life.closeAndReopen(this.life.pick(op.inst));
         return;
       case 'rescale':
-        this.dropHeld((o) => !('zombie' in o));
+        this.dropHeld(this.life.live.map((i) => i.store));
         await this.life.rescale(op.m, op.which, op.claim);
         return;
       case 'fence':
@@ -212,6 +221,10 @@ class Sim {
       try {
         await this.drive(p, `write on ${inst.instanceId}`);
       } catch (e) {
+        if (e instanceof Stuck) {
+          const levels = inst.store.stats().lsm.levels;
+          throw new Violation('hang', `${e.message}; L0 has ${levels[0]!.files} files (l0StopWritesTrigger ${this.c.options.store.l0StopWritesTrigger}), levels ${JSON.stringify(levels.map((l) => l.files))}`);
+        }
         this.life.expectable(e, inst, 'write');
         continue;
       }
@@ -277,7 +290,7 @@ class Sim {
     const parts: Held['parts'] = [];
     for (const inst of insts) {
       try {
-        parts.push({ owner: inst, it: inst.store.scan(o)[Symbol.asyncIterator]() });
+        parts.push({ owner: inst, store: inst.store, it: inst.store.scan(o)[Symbol.asyncIterator]() });
       } catch (e) {
         this.life.expectable(e, inst, 'read');
         return;
@@ -340,8 +353,8 @@ class Sim {
   }
 
   /** Drops held scans (their process is going away); they are closed so they release pins. */
-  private dropHeld(which: (owner: Inst | Zombie) => boolean): void {
-    const affected = (h: Held): boolean => h.parts.some((p) => which(p.owner));
+  private dropHeld(stores: LsmStore[]): void {
+    const affected = (h: Held): boolean => h.parts.some((p) => stores.includes(p.store));
     const gone = this.held.filter(affected);
     this.held = this.held.filter((h) => !affected(h));
     for (const h of gone) for (const p of h.parts) void p.it.return?.(undefined)?.catch(() => undefined);
@@ -365,7 +378,7 @@ class Sim {
     const z = this.life.zombie(op.which);
     if (z === undefined) return;
     await this.life.zombieAct(z, op.action, this.prepare([op.item]), this.reads);
-    if (op.action === 'close') this.dropHeld((o) => o === z);
+    if (op.action === 'close') this.dropHeld([z.store]);
   }
 
   // ------------------------------------------------------------------ final checks

@@ -16,6 +16,12 @@ export interface SeedSpec {
   keep?: number[];
   /** Op kinds left out of the generated list (an explicit known-bug list; see known-bugs.ts). */
   skip?: readonly OpKind[];
+  /** Leave short reads of manifests and checkpoint records out of the faults (known-bugs.ts). */
+  noMetadataShortReads?: boolean;
+  /** l0StopWritesTrigger far above the compaction trigger (known-bugs.ts). */
+  wideL0Stop?: boolean;
+  /** gcGraceMs of 10+ minutes (known-bugs.ts). */
+  longGrace?: boolean;
 }
 
 export interface SeedOutcome {
@@ -49,15 +55,15 @@ export async function runSeed(spec: SeedSpec): Promise<SeedOutcome> {
   const { ops, indices } = opsOf(spec);
   const metamorphic = isMetamorphic(spec.seed);
   if (!metamorphic) {
-    const options = randomOptions(r, maxKg);
-    const res = await runSim({ seed: spec.seed, ops, indices, options, faults: randomFaults(r), runId: `${spec.seed}-${++runCounter}` });
+    const options = randomOptions(r, maxKg, spec.wideL0Stop === true, spec.longGrace === true);
+    const res = await runSim({ seed: spec.seed, ops, indices, options, faults: randomFaults(r, spec.noMetadataShortReads !== true), runId: `${spec.seed}-${++runCounter}`, metamorphic: false });
     return { spec, metamorphic, violation: res.violation, steps: res.steps, counts: res.counts };
   }
-  const sets: SimOptions[] = [randomOptions(r, maxKg), randomOptions(r, maxKg), randomOptions(r, maxKg)];
+  const sets: SimOptions[] = [randomOptions(r, maxKg, spec.wideL0Stop === true, spec.longGrace === true), randomOptions(r, maxKg, spec.wideL0Stop === true, spec.longGrace === true), randomOptions(r, maxKg, spec.wideL0Stop === true, spec.longGrace === true)];
   let first: RunResult | undefined;
   let steps = 0;
   for (const [k, options] of sets.entries()) {
-    const res = await runSim({ seed: spec.seed, ops, indices, options, faults: NO_FAULTS, runId: `${spec.seed}-m${k}-${++runCounter}` });
+    const res = await runSim({ seed: spec.seed, ops, indices, options, faults: NO_FAULTS, runId: `${spec.seed}-m${k}-${++runCounter}`, metamorphic: true });
     steps += res.steps;
     if (res.violation) return { spec, metamorphic, violation: { ...res.violation, message: `[option set ${k}: ${describe(options)}] ${res.violation.message}` }, steps, counts: res.counts };
     if (first === undefined) {
@@ -98,6 +104,9 @@ export function replayCommand(spec: SeedSpec): string {
   let cmd = `node dist/test/sim/run.js --seed ${spec.seed} --ops ${spec.ops}`;
   if (spec.keep !== undefined) cmd += ` --keep ${formatKeep(spec.keep)}`;
   if (spec.skip !== undefined && spec.skip.length > 0) cmd += ` --skip ${spec.skip.join(',')}`;
+  if (spec.noMetadataShortReads === true) cmd += ' --no-metadata-short-reads';
+  if (spec.wideL0Stop === true) cmd += ' --wide-l0-stop';
+  if (spec.longGrace === true) cmd += ' --long-grace';
   return cmd;
 }
 

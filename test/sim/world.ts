@@ -195,7 +195,10 @@ export class Proc {
 
   /** Wraps a backend so its calls are scheduled by the world and die with this process. */
   wrap(inner: ObjectStore): ObjectStore {
-    const faulty = new FaultInjectingObjectStore(inner, { random: this.random.fork(), clock: this.sched.clock, timeoutMs: 500, ...this.faults });
+    const { shortReadRate, metadataShortReads, ...rates } = this.faults;
+    // Short reads as a rule, so they can be limited to SSTs (see known-bugs.ts).
+    const rules = shortReadRate > 0 ? [{ ops: ['get' as const], probability: shortReadRate, effect: 'short-read' as const, ...(metadataShortReads ? {} : { path: /^sst\// }) }] : [];
+    const faulty = new FaultInjectingObjectStore(inner, { random: this.random.fork(), clock: this.sched.clock, timeoutMs: 500, rules, ...rates });
     this.faultStores.push(faulty);
     return new SimStore(this, faulty);
   }
@@ -270,12 +273,14 @@ export interface FaultConfig {
   lostResponseRate: number;
   tornPutRate: number;
   shortReadRate: number;
+  /** Short reads of manifests and checkpoint records too (else of SSTs only). */
+  metadataShortReads: boolean;
 }
 
-export const NO_FAULTS: FaultConfig = { errorRate: 0, timeoutRate: 0, lostResponseRate: 0, tornPutRate: 0, shortReadRate: 0 };
+export const NO_FAULTS: FaultConfig = { errorRate: 0, timeoutRate: 0, lostResponseRate: 0, tornPutRate: 0, shortReadRate: 0, metadataShortReads: false };
 
-export function randomFaults(r: Random): FaultConfig {
+export function randomFaults(r: Random, metadataShortReads: boolean): FaultConfig {
   if (r.bool(0.5)) return NO_FAULTS;
   const rate = (): number => (r.bool(0.5) ? 0 : r.pick([0.01, 0.03, 0.08]));
-  return { errorRate: rate(), timeoutRate: rate() / 4, lostResponseRate: rate(), tornPutRate: rate(), shortReadRate: rate() };
+  return { errorRate: rate(), timeoutRate: rate() / 4, lostResponseRate: rate(), tornPutRate: rate(), shortReadRate: rate(), metadataShortReads };
 }
