@@ -7,6 +7,7 @@
  *   floe stats [--socket PATH | --config FILE]
  *   floe checkpoint [--socket PATH | --config FILE] [--out FILE]
  *   floe checkpoints list|show ID|release ID [--config FILE]
+ *   floe instances list|retire ID [--config FILE]
  *
  * The socket is found from --socket, else the config's `socket` (with FLOE_SOCKET applied), else
  * FLOE_SOCKET, else ./.floe-run/floe.sock if it exists (the `make run` daemon), else /run/floe/floe.sock. `checkpoints` works on primary storage directly (no daemon needed).
@@ -17,6 +18,8 @@ import { parseArgs } from 'node:util';
 import type { CheckpointHandle } from '../lib/api.js';
 import { connect } from '../lib/client/client.js';
 import { readCheckpointRecord } from '../lib/checkpoint/checkpoint-record.js';
+import { listInstanceSummaries } from '../lib/checkpoint/instances.js';
+import { retireInstance } from '../lib/checkpoint/retire.js';
 import { daemonDefaults, loadConfig, type DaemonConfig } from '../lib/daemon/config.js';
 import { runDaemon } from '../lib/daemon/daemon.js';
 import { jsonLogger } from '../lib/daemon/log.js';
@@ -35,6 +38,9 @@ const USAGE = `usage:
   floe checkpoints list [--config FILE]              list retained checkpoints on primary storage
   floe checkpoints show ID [--config FILE]           print a checkpoint's handle as JSON
   floe checkpoints release ID [--config FILE]        release a checkpoint (its files may be collected)
+  floe instances list [--config FILE]                list the LSM instances on primary storage
+  floe instances retire ID [--config FILE]           retire an instance for good: fences its writer and
+      lets GC reclaim files only it kept (checkpoints taken from it stay restorable)
   floe --version | --help`;
 
 function version(): string {
@@ -115,6 +121,8 @@ async function main(argv: string[]): Promise<number> {
       });
     case 'checkpoints':
       return checkpoints(requireConfig(values, 'floe checkpoints'), sub, arg);
+    case 'instances':
+      return instances(requireConfig(values, 'floe instances'), sub, arg);
     default:
       return usageError(`unknown command ${JSON.stringify(command)}`);
   }
@@ -165,7 +173,9 @@ async function ping(socket: string): Promise<number> {
 }
 
 async function checkpoints(config: DaemonConfig, sub: string | undefined, id: string | undefined): Promise<number> {
-  const { store } = await openObjectStore(config.store.primary, { s3: config.store.s3 ?? {}, hdfs: config.store.hdfs ?? {} });
+  // Checkpoint records are created by stores (probed); listing, showing and releasing them need no probe,
+  // so read-only credentials work here.
+  const { store } = await openObjectStore(config.store.primary, { s3: config.store.s3 ?? {}, hdfs: config.store.hdfs ?? {}, skipProbe: true });
   try {
     switch (sub) {
       case 'list': {
@@ -199,6 +209,32 @@ async function checkpoints(config: DaemonConfig, sub: string | undefined, id: st
       default:
         return usageError(`floe checkpoints needs list, show ID or release ID, got ${JSON.stringify(sub ?? '')}`);
     }
+  } finally {
+    await store.close();
+  }
+}
+
+async function instances(config: DaemonConfig, sub: string | undefined, id: string | undefined): Promise<number> {
+  if (sub === 'retire') {
+    if (!id) usageError('floe instances retire needs an instance ID (see floe instances list)');
+    const r = await retireInstance(config.store, id!);
+    process.stdout.write(
+      r.retiredNow
+        ? `retired instance ${id}: ${r.releasedReferences} file reference(s) released; GC collects what nothing else uses\n`
+        : `instance ${id} was retired already\n`,
+    );
+    return 0;
+  }
+  if (sub !== 'list') return usageError(`floe instances needs list or retire ID, got ${JSON.stringify(sub ?? '')}`);
+  const { store } = await openObjectStore(config.store.primary, { s3: config.store.s3 ?? {}, hdfs: config.store.hdfs ?? {}, skipProbe: true });
+  try {
+    const all = await listInstanceSummaries(store);
+    if (all.length === 0) process.stdout.write(`no instances on ${config.store.primary}\n`);
+    for (const i of all) {
+      const state = i.retired ? `retired ${i.retired}` : `epoch ${i.epoch}`;
+      process.stdout.write(`${i.instanceId}  [${i.keyGroups[0]}-${i.keyGroups[1]}]  ${state}  ${i.references} file(s)  ${i.bytes} bytes\n`);
+    }
+    return 0;
   } finally {
     await store.close();
   }

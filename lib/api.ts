@@ -13,11 +13,24 @@ export interface S3Options {
   maxSockets?: number;
   /** Per-request timeout in ms (default 30000). */
   requestTimeoutMs?: number;
+  /**
+   * UNSAFE. Open even if the endpoint does not enforce conditional writes (`If-None-Match: *`), which the
+   * probe at open checks (docs/s3.md). Default false: such an endpoint is refused with CONFIG. What is lost
+   * when set on such an endpoint: writer fencing (a second writer of an instance, e.g. a zombie task, silently
+   * overwrites manifests instead of being FENCED), and uniqueness of checkpoint records and shard layouts (a
+   * reused id overwrites). Only for deployments that guarantee a single writer per instance themselves.
+   */
+  unsafeAllowUnconditionalWrites?: boolean;
 }
 
 export interface HdfsOptions {
   user?: string;
   requestTimeoutMs?: number;
+  /**
+   * UNSAFE. Open even if the namenode does not enforce create-if-absent (`RENAME` with `renameoptions=NONE`),
+   * which the probe at open checks; loses the same guarantees as `S3Options.unsafeAllowUnconditionalWrites`.
+   */
+  unsafeAllowUnconditionalWrites?: boolean;
 }
 
 export interface StoreOptions {

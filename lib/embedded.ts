@@ -10,6 +10,7 @@ import { SharedBlockCache } from './cache/shared-block-cache.js';
 import { checkpointOps } from './checkpoint/checkpoint.js';
 import { FloeError, isFloeError } from './errors.js';
 import { LsmStore } from './lsm/lsm-store.js';
+import { checkNotFenced, claimEpoch } from './lsm/fencing.js';
 import { readLatestManifest, writeManifest, type ManifestState } from './lsm/manifest.js';
 import { createRewriteExecutor } from './lsm/rewrite-executor.js';
 import { Version } from './lsm/version.js';
@@ -58,7 +59,7 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
     }
     const executor = createRewriteExecutor(options.compactionWorkers);
     cleanups.push(() => executor.release());
-    return new LsmStore(options, state, {
+    const lsm = new LsmStore(options, state, {
       store,
       remoteStats: () => {
         const s = metrics.snapshot();
@@ -72,6 +73,8 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
       onClose: cleanup,
       checkpoints: checkpointOps,
     });
+    lsm.startBackgroundWork();
+    return lsm;
   } catch (e) {
     await cleanup();
     throw e;
@@ -98,8 +101,9 @@ export function emptyInstanceState(o: ResolvedOptions, keyGroups: [number, numbe
 }
 
 /**
- * Reads the latest manifest and writes the next one with epoch + 1 (create-if-absent). A concurrent
- * opener that wins the race makes us retry from its manifest; the loser of the final race is fenced.
+ * Claims the instance for this writer: creates the fencing record of a new epoch (lib/lsm/fencing.ts), then
+ * writes the next manifest with that epoch (create-if-absent). A concurrent writer that takes the manifest
+ * seq first makes us retry from its manifest; a newer claimer fences us.
  */
 async function claimInstance(
   store: ObjectStore,
@@ -110,23 +114,40 @@ async function claimInstance(
 ): Promise<ManifestState> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const writer = `${random.nextU32().toString(16).padStart(8, '0')}${random.nextU32().toString(16).padStart(8, '0')}`;
+    const before = await readLatestManifest(store, o.instanceId);
+    if (before !== undefined) checkClaimable(store, o, before);
+    const epoch = await claimEpoch(store, o.instanceId, before?.epoch ?? 0, writer, clock.now());
+    // Read again after the record exists: any manifest a stale writer makes durable from now on fails its
+    // fencing check, so the state read here is the state we must build on.
     const latest = await readLatestManifest(store, o.instanceId);
+    if (latest !== undefined) checkClaimable(store, o, latest);
     const next: ManifestState =
       latest === undefined
-        ? { ...(initialState?.(o) ?? emptyInstanceState(o, [0, o.maxKeyGroups - 1])), writer }
-        : { ...latest, epoch: latest.epoch + 1, seq: latest.seq + 1, nextFileNumber: 1, writer };
-    if (latest !== undefined && latest.maxKeyGroups !== o.maxKeyGroups) {
-      throw new FloeError(
-        'CONFIG',
-        `the data at ${store.uri} (instance ${o.instanceId}) was created with maxKeyGroups ${latest.maxKeyGroups}, but the options say ${o.maxKeyGroups}; maxKeyGroups is fixed for the life of the data`,
-      );
-    }
+        ? { ...(initialState?.(o) ?? emptyInstanceState(o, [0, o.maxKeyGroups - 1])), epoch, writer }
+        : { ...latest, epoch, seq: latest.seq + 1, nextFileNumber: 1, writer };
     try {
       await writeManifest(store, next, clock.now());
+      await checkNotFenced(store, o.instanceId, epoch, 'opening the store');
       return next;
     } catch (e) {
       if (!isFloeError(e, 'FENCED')) throw e;
     }
   }
   throw new FloeError('BUSY', `could not claim instance ${o.instanceId} on ${store.uri}: other writers keep claiming it; make sure only one process opens it`);
+}
+
+function checkClaimable(store: ObjectStore, o: ResolvedOptions, latest: ManifestState): void {
+  if (latest.maxKeyGroups !== o.maxKeyGroups) {
+    throw new FloeError(
+      'CONFIG',
+      `the data at ${store.uri} (instance ${o.instanceId}) was created with maxKeyGroups ${latest.maxKeyGroups}, but the options say ${o.maxKeyGroups}; maxKeyGroups is fixed for the life of the data`,
+    );
+  }
+  if (latest.retired !== undefined) {
+    throw new FloeError(
+      'CONFIG',
+      `instance ${o.instanceId} on ${store.uri} was retired at ${latest.retired} (its files may already be collected); ` +
+        'open another instance, or restore a retained checkpoint into a new instanceId',
+    );
+  }
 }

@@ -22,6 +22,7 @@ export type {
 export { FloeError, type FloeErrorCode } from './errors.js';
 export { defaultKeyGroup, murmur3_32, MAX_KEY_BYTES, MAX_VALUE_BYTES } from './keys.js';
 export { connect, type ConnectOptions, type FloeClient } from './client/client.js';
+export { retireInstance, type RetireResult } from './checkpoint/retire.js';
 
 /**
  * Opens (or creates) the store under `options.primary`. With `options.shards`, the store runs that many

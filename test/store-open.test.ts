@@ -71,6 +71,36 @@ t.test('open: file:// builds local → retry → metrics, and metrics count', as
   await store.close();
 });
 
+t.test('open: local and mem stores are not probed for conditional writes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'floe-store-open-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const local = await openObjectStore(pathToFileURL(join(dir, 'primary')).href);
+  const memory = await openObjectStore('mem://open-probe-test');
+  t.teardown(() => {
+    dropMemStore('open-probe-test');
+  });
+  for (const [what, opened] of [['file://', local], ['mem://', memory]] as const) {
+    t.equal(opened.conditionalWrites, 'not-probed', `${what}: create-if-absent is enforced by our own code`);
+    t.same(await opened.store.list(''), [], `${what}: no probe object was written`);
+    await opened.store.close();
+  }
+});
+
+t.test('open: unsafeAllowUnconditionalWrites must be a boolean (checked before any request)', async (t) => {
+  for (const [uri, options] of [
+    ['s3://floe-no-such-bucket/x', { s3: { unsafeAllowUnconditionalWrites: 'yes' as unknown as boolean } }],
+    ['hdfs://127.0.0.1:1/x', { hdfs: { unsafeAllowUnconditionalWrites: 1 as unknown as boolean } }],
+  ] as const) {
+    try {
+      await openObjectStore(uri, options);
+      t.fail(`${uri}: a non-boolean option was accepted`);
+    } catch (error) {
+      t.ok(isFloeError(error, 'CONFIG'), `${uri}: CONFIG (${(error as Error).message})`);
+      t.match((error as Error).message, /unsafeAllowUnconditionalWrites must be true or false/, `${uri}: the message names the option`);
+    }
+  }
+});
+
 t.test('open: mem:// shares the named store; inject puts faults under the retry layer', async (t) => {
   const clock = new AutoClock();
   let faults: FaultInjectingObjectStore | undefined;

@@ -7,6 +7,7 @@ import { isFloeError } from '../errors.js';
 import type { CheckpointOps, LsmStore } from '../lsm/lsm-store.js';
 import { checkpointPath } from '../store/paths.js';
 import { collectGarbage } from './gc.js';
+import { pinsOfThread } from './pins.js';
 import { writeCheckpointRecord } from './checkpoint-record.js';
 import { validateHandle } from './handle.js';
 
@@ -54,8 +55,15 @@ async function release(lsm: LsmStore, handle: CheckpointHandle): Promise<void> {
 }
 
 async function gc(lsm: LsmStore): Promise<void> {
-  const { store, clock, options, pinnedFiles } = lsm.internals();
-  await collectGarbage(store, { clock, graceMs: options.gcGraceMs, pinned: pinnedFiles });
+  const { store, clock, options, state, unreferencedSince, lease } = lsm.internals();
+  await lease.refreshIfDue();
+  await collectGarbage(store, {
+    clock,
+    graceMs: options.gcGraceMs,
+    pinned: pinsOfThread(store.uri),
+    collector: { instanceId: state.instanceId, epoch: state.epoch },
+    unreferencedSince,
+  });
 }
 
 export const checkpointOps: CheckpointOps = { checkpoint, release, collectGarbage: gc };

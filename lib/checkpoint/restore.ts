@@ -15,6 +15,7 @@ import { resolveOptions } from '../options.js';
 import { openObjectStore } from '../store/open.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { checkpointPath, sstPath } from '../store/paths.js';
+import { claimCheckpoints } from './retire.js';
 import { Random } from '../util/random.js';
 import { readCheckpointRecord, type CheckpointRecord } from './checkpoint-record.js';
 import { validateHandle } from './handle.js';
@@ -42,7 +43,9 @@ export async function restoreStore(
   const instanceId = input.instanceId ?? `restored-${random.nextU32().toString(16).padStart(8, '0')}${random.nextU32().toString(16).padStart(8, '0')}`;
   // The same stack the store itself will use (an injected latency or fault wrapper included), so the
   // record read and the existence checks see what the store's own I/O sees.
+  // Only reads here; the restored store's own open probes the endpoint before anything is written.
   const { store } = await openObjectStore(options.primary, {
+    skipProbe: true,
     s3: options.s3,
     hdfs: options.hdfs,
     random: random.fork(),
@@ -68,10 +71,10 @@ export async function restoreStore(
     lsm.warmUp = lsm.prefetch(ranges).catch(() => 0);
   }
   if (mode === 'claim') {
-    // The new instance's manifest now references the files; only then may the records go (GC lists
-    // checkpoints before manifests, so the files are never unreferenced in between).
-    const s = lsm.internals().store;
-    for (const h of handles) await s.delete(checkpointPath(h.checkpointId));
+    // The new instance's manifest now references the files; only then may the records go and the sources
+    // be retired (GC lists checkpoints before manifests, so the files are never unreferenced in between).
+    const { store: s, clock } = lsm.internals();
+    await claimCheckpoints(s, handles, new Set([instanceId]), clock, random.fork());
   }
   return lsm;
 }

@@ -38,6 +38,7 @@ import { resolveOptions, type ResolvedOptions } from '../options.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { openObjectStore } from '../store/open.js';
 import { checkpointPath } from '../store/paths.js';
+import { claimCheckpoints, retireOn } from '../checkpoint/retire.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { Random } from '../util/random.js';
 import { freshLayout, readLatestLayout, restoredLayout, sameLayout, writeLayout, type ShardLayout } from './layout.js';
@@ -305,9 +306,16 @@ export class Router {
           if (now === undefined || !sameLayout(now, layout)) throw e;
         }
         log('info', mode === 'restore' ? 'layout_restored' : 'layout_created', { name, seq: layout.seq, shards: n, instances: layout.shards.map((s) => s.instanceId) });
-        if (mode === 'restore' && o.restore!.mode === 'claim') {
-          // The new instances' manifests reference the files now; the records may go.
-          for (const h of o.restore!.handles) await store.delete(checkpointPath(h.checkpointId));
+        if (mode === 'restore') {
+          const current = new Set(layout.shards.map((s) => s.instanceId));
+          // The new instances' manifests reference the files now: in claim mode the records may go and
+          // their source instances retire.
+          if (o.restore!.mode === 'claim') await claimCheckpoints(store, o.restore!.handles, current, clock, random.fork());
+          // The replaced layout's instances are unreachable through this store from now on: retire them so
+          // GC can reclaim what only they kept (checkpoints taken from them stay restorable).
+          for (const s of previous?.shards ?? []) {
+            if (!current.has(s.instanceId)) await retireOn(store, s.instanceId, clock, random.fork()).catch(ignoreMissingInstance);
+          }
         }
       }
       return new Router(resolved, layout, map, shards, store, cache, random, clock, log, o.onShardCrash);
@@ -988,6 +996,11 @@ export class Router {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** An instance listed in an old layout may never have been created (a failed start): nothing to retire. */
+function ignoreMissingInstance(e: unknown): void {
+  if (!isFloeError(e, 'INVALID_ARGUMENT')) throw e;
+}
 /** A finished page with no entries: cursor 0, done, count 0. */
 const EMPTY_PAGE = Uint8Array.of(0, 0, 0, 0, 1, 0, 0, 0, 0);
 

@@ -98,6 +98,13 @@ export function overlapsRange(f: FileMeta, smallest: Uint8Array, largest: Uint8A
   return compareBytes(effectiveSmallest(f), largest) <= 0 && compareBytes(effectiveLargest(f), smallest) >= 0;
 }
 
+/** Whether two references name the same file with the same clip range (the identity of a reference). */
+export function sameReference(a: Pick<FileMeta, 'fileId' | 'clip'>, b: Pick<FileMeta, 'fileId' | 'clip'>): boolean {
+  if (a.fileId !== b.fileId) return false;
+  if (a.clip === undefined || b.clip === undefined) return a.clip === b.clip;
+  return a.clip[0] === b.clip[0] && a.clip[1] === b.clip[1];
+}
+
 /** A reference whose clip range excludes every key of the file. */
 export function isEmptyReference(f: FileMeta): boolean {
   return compareBytes(effectiveSmallest(f), effectiveLargest(f)) > 0;

@@ -38,12 +38,15 @@ import { concatParts, keyToString, Memtable } from './memtable.js';
 import { PointResolver } from './merge-values.js';
 import { inClip, type FileMeta } from './file-meta.js';
 import { writeManifest, type ManifestState } from './manifest.js';
+import { checkNotFenced } from './fencing.js';
+import { LeaseHolder } from '../checkpoint/leases.js';
+import { registerPins } from '../checkpoint/pins.js';
 import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './compaction-picker.js';
 import type { RewriteExecutor } from './rewrite-executor.js';
 import type { RunSource } from './compaction-rewrite.js';
 import { scanEntries } from './scan.js';
 import { TableCache } from './table-cache.js';
-import type { VersionEdit } from './version.js';
+import { deletionOf, type VersionEdit } from './version.js';
 
 /** Everything an LSM instance uses but does not own the configuration of. */
 export interface LsmDeps {
@@ -76,8 +79,12 @@ export interface LsmInternals {
   /** Disk-cached ranges of a file (empty without a disk cache); call after `settleCache()`. */
   cachedRanges(fileId: string): Array<[number, number]>;
   settleCache(): Promise<void>;
-  /** Live view of files this process needs that may not be in a manifest (see lib/checkpoint/gc.ts). */
+  /** Live view of files this store needs that may not be in a manifest (see lib/checkpoint/gc.ts). */
   pinnedFiles: { has(fileId: string): boolean };
+  /** GC bookkeeping kept across passes: when each file was first seen unreferenced. */
+  unreferencedSince: Map<string, number>;
+  /** This store's read lease (files its open scans read after its version dropped them). */
+  lease: LeaseHolder;
 }
 
 const MAX_FILE_BYTES_UPLOAD_SINGLE = 8 * 2 ** 20;
@@ -102,6 +109,10 @@ export class LsmStore implements Store {
   private readonly uploading = new Set<string>();
   private gcRunning: Promise<void> | undefined;
   private lastGcAt = 0;
+  private readonly unreferencedSince = new Map<string, number>();
+  private readonly pins: { has(fileId: string): boolean };
+  private readonly unregisterPins: () => void;
+  private readonly lease: LeaseHolder;
 
   constructor(
     readonly options: ResolvedOptions,
@@ -112,6 +123,14 @@ export class LsmStore implements Store {
     this.lastSeq = state.lastSequence;
     this.mem = new Memtable(deps.random.fork());
     this.tables = new TableCache(deps.store, new Semaphore(options.readConcurrency), deps.blockCache, deps.diskCache);
+    this.pins = { has: (id) => this.scanPins.has(id) || this.uploading.has(id) || this.currentFiles().has(id) };
+    this.unregisterPins = registerPins(deps.store.uri, this.pins);
+    this.lease = new LeaseHolder(deps.store, { leaseId: `${state.instanceId}-${state.epoch}-${state.writer || 'w'}`, instanceId: state.instanceId, epoch: state.epoch }, deps.clock);
+  }
+
+  /** Files open scans read that `version` no longer references: what this store's read lease must name. */
+  private droppedButRead(files: Set<string>): string[] {
+    return [...this.scanPins.keys()].filter((id) => !files.has(id)).sort();
   }
 
   get instanceId(): string {
@@ -146,7 +165,9 @@ export class LsmStore implements Store {
       random: this.deps.random,
       cachedRanges: (fileId) => this.deps.diskCache?.cachedRanges(fileId) ?? [],
       settleCache: async () => this.deps.diskCache?.settle(),
-      pinnedFiles: { has: (id) => this.scanPins.has(id) || this.uploading.has(id) || this.currentFiles().has(id) },
+      pinnedFiles: this.pins,
+      unreferencedSince: this.unreferencedSince,
+      lease: this.lease,
     };
   }
 
@@ -231,6 +252,7 @@ export class LsmStore implements Store {
     this.stalls++;
     while (this.mustStall()) {
       if (this.backgroundError) throw this.backgroundError;
+      this.ensureDrainingWork();
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       this.checkOpen();
     }
@@ -242,6 +264,20 @@ export class LsmStore implements Store {
       this.backgroundError === undefined &&
       (this.imm.length >= this.options.maxImmutableMemtables || this.state.version.levels[0]!.length >= this.options.l0StopWritesTrigger)
     );
+  }
+
+  /**
+   * PROMISES: while writers stall, work that will release them is in progress: a flush for frozen memtables,
+   * a compaction for L0 files (a restored or reopened store can start with too many).
+   */
+  private ensureDrainingWork(): void {
+    if (this.imm.length > 0) this.startFlushLoop();
+    this.startCompactionLoop();
+  }
+
+  /** Starts the compaction the opened shape needs (called once the store is open or restored). */
+  startBackgroundWork(): void {
+    this.startCompactionLoop();
   }
 
   private wakeWriters(): void {
@@ -377,6 +413,8 @@ export class LsmStore implements Store {
           if (n === 0) this.scanPins.delete(f);
           else this.scanPins.set(f, n);
         }
+        // Withdraw (or shrink) the read lease; best effort: an unneeded lease only delays collection.
+        this.lease.update(this.droppedButRead(this.currentFiles())).catch(() => undefined);
       },
     };
   }
@@ -514,7 +552,11 @@ export class LsmStore implements Store {
         version: prev.version.apply(edit),
         compactPointers,
       };
+      // Readers elsewhere learn of files our open scans still need BEFORE the manifest stops naming them.
+      const stillRead = this.droppedButRead(new Set(next.version.allFiles().map((f) => f.fileId)));
+      if (stillRead.length > 0) await this.lease.update(stillRead);
       await writeManifest(this.deps.store, next, this.deps.clock.now());
+      await checkNotFenced(this.deps.store, next.instanceId, next.epoch, `manifest ${next.seq}`);
       // Installing the version and retiring what it replaces happen in one synchronous step, so no reader
       // sees both (a flushed memtable and its SST would apply merge operands twice).
       this.state = next;
@@ -576,7 +618,7 @@ export class LsmStore implements Store {
     const pointer = { level: job.level, key: job.nextPointer };
     if (job.trivialMove) {
       const f = job.inputs[0]!;
-      await this.commit({ deleted: [{ level: job.level, fileId: f.fileId }], added: [{ level: job.outputLevel, file: f }] }, { compactPointer: pointer });
+      await this.commit({ deleted: [deletionOf(job.level, f)], added: [{ level: job.outputLevel, file: f }] }, { compactPointer: pointer });
       return;
     }
     const load = async (f: FileMeta): Promise<RunSource> => {
@@ -598,8 +640,8 @@ export class LsmStore implements Store {
       result.files,
       (outputs) => ({
         deleted: [
-          ...job.inputs.map((f) => ({ level: job.level, fileId: f.fileId })),
-          ...job.overlapping.map((f) => ({ level: job.outputLevel, fileId: f.fileId })),
+          ...job.inputs.map((f) => deletionOf(job.level, f)),
+          ...job.overlapping.map((f) => deletionOf(job.outputLevel, f)),
         ],
         added: outputs.map((file) => ({ level: job.outputLevel, file })),
       }),
@@ -661,6 +703,7 @@ export class LsmStore implements Store {
     let handle!: CheckpointHandle;
     const p = this.manifestLock.then(async () => {
       handle = await this.deps.checkpoints.checkpoint(this);
+      await checkNotFenced(this.deps.store, this.state.instanceId, this.state.epoch, `checkpoint ${handle.checkpointId}`);
     });
     this.manifestLock = p.catch(() => undefined);
     await p;
@@ -702,20 +745,44 @@ export class LsmStore implements Store {
     return this.closing;
   }
 
+  /**
+   * PROMISES: resolves only if every acknowledged write is durable. After a background error (sticky) or a
+   * failed final flush it still releases resources, then rejects with an error that says what was not made
+   * durable, so a caller (and the daemon's exit code) never mistakes a lossy close for a clean one.
+   */
   private async closeOnce(): Promise<void> {
     let flushError: unknown;
     try {
-      if (this.backgroundError === undefined) await this.flushInternal();
+      await this.flushInternal();
     } catch (e) {
       flushError = e;
     }
+    const notDurable = this.unflushedSummary();
     this.closed = true;
     this.wakeWriters();
     while (this.compactionLoop !== undefined) await this.compactionLoop;
     if (this.gcRunning !== undefined) await this.gcRunning;
     await this.manifestLock;
+    await this.lease.close().catch(() => undefined);
+    this.unregisterPins();
     await this.deps.onClose();
-    if (flushError !== undefined) throw flushError;
+    if (flushError !== undefined) {
+      const cause = isFloeError(flushError) ? flushError : new FloeError('IO', String(flushError), { cause: flushError });
+      throw new FloeError(
+        cause.code,
+        `close(): ${notDurable} were not made durable on ${this.deps.store.uri} (instance ${this.instanceId}): ${cause.message} ` +
+          'Writes made durable earlier (by flush, checkpoint or a completed background flush) are safe; reopen the store to continue.',
+        { cause, retryable: false, ...(cause.path ? { path: cause.path } : {}) },
+      );
+    }
+  }
+
+  /** What the memtables hold that is not yet durable, for error messages. */
+  private unflushedSummary(): string {
+    const tables = [this.mem, ...this.imm];
+    const keys = tables.reduce((n, m) => n + m.size, 0);
+    const bytes = tables.reduce((n, m) => n + m.approximateBytes, 0);
+    return keys === 0 ? 'no pending writes (but earlier background work failed)' : `writes to ${keys} key(s) (about ${bytes} bytes) held in memtables`;
   }
 }
 

@@ -36,6 +36,11 @@ export interface ManifestState {
    * the retry layer relies on when it resolves an ambiguous create-if-absent by comparing bytes.
    */
   writer: string;
+  /**
+   * Set (ISO time) on the final manifest of a retired instance (lib/checkpoint/retire.ts): the instance is
+   * closed for good, its version is empty, and GC may collect everything it wrote that nothing else uses.
+   */
+  retired?: string;
 }
 
 interface ManifestJson {
@@ -52,6 +57,7 @@ interface ManifestJson {
   compactPointers: Array<string | null>;
   writer: string;
   writtenAt: string;
+  retired?: string;
 }
 
 export function encodeManifest(m: ManifestState, now: number): Uint8Array {
@@ -69,6 +75,7 @@ export function encodeManifest(m: ManifestState, now: number): Uint8Array {
     compactPointers: m.compactPointers.map((p) => p ?? null),
     writer: m.writer,
     writtenAt: new Date(now).toISOString(),
+    ...(m.retired !== undefined ? { retired: m.retired } : {}),
   };
   const body = Buffer.from(JSON.stringify(json), 'utf8');
   const header = Buffer.alloc(12);
@@ -113,6 +120,7 @@ export function decodeManifest(bytes: Uint8Array, path: string): ManifestState {
     version: new Version(levels),
     compactPointers: (json.compactPointers ?? []).map((p) => p ?? undefined),
     writer: String(json.writer ?? ''),
+    ...(typeof json.retired === 'string' ? { retired: json.retired } : {}),
   };
 }
 

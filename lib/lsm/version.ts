@@ -5,12 +5,23 @@
  * Versions are replaced, never mutated: readers holding an old Version keep a consistent view.
  */
 import { compareBytes } from '../keys.js';
-import { effectiveLargest, effectiveSmallest, overlapsRange, type FileMeta } from './file-meta.js';
+import { effectiveLargest, effectiveSmallest, overlapsRange, sameReference, type FileMeta } from './file-meta.js';
 
 export const NUM_LEVELS = 7;
 
+/**
+ * A reference to a file: after a rescale out and back in, one level can hold two references to the same file
+ * with different clip ranges, so a reference is identified by (fileId, clip), never by fileId alone.
+ */
+export type FileRef = Pick<FileMeta, 'fileId' | 'clip'>;
+
+/** The deletion entry that removes exactly reference `f` from `level`. */
+export function deletionOf(level: number, f: FileRef): { level: number } & FileRef {
+  return { level, fileId: f.fileId, ...(f.clip ? { clip: f.clip } : {}) };
+}
+
 export interface VersionEdit {
-  deleted: Array<{ level: number; fileId: string }>;
+  deleted: Array<{ level: number } & FileRef>;
   /** Added L0 files are placed newest-first in the order given (first = newest). */
   added: Array<{ level: number; file: FileMeta }>;
 }
@@ -31,8 +42,11 @@ export class Version {
   apply(edit: VersionEdit): Version {
     const levels = this.levels.map((l) => l.slice());
     for (const d of edit.deleted) {
-      const at = levels[d.level]!.findIndex((f) => f.fileId === d.fileId);
-      if (at >= 0) levels[d.level]!.splice(at, 1);
+      const at = levels[d.level]!.findIndex((f) => sameReference(f, d));
+      // An edit may only remove what the version holds: anything else means the edit was built against
+      // another version, and applying the rest of it would lose or resurrect data.
+      if (at < 0) throw new Error(`internal error: version edit deletes ${d.fileId}${d.clip ? ` [${d.clip}]` : ''} from L${d.level}, which does not hold it`);
+      levels[d.level]!.splice(at, 1);
     }
     const newL0 = edit.added.filter((a) => a.level === 0).map((a) => a.file);
     levels[0] = [...newL0, ...levels[0]!];

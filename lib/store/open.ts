@@ -5,6 +5,12 @@
  *
  * and returns the top of the stack plus the metrics wrapper (for `stats().remote`).
  *
+ * Remote backends (s3, hdfs) are probed before the store is returned: the endpoint must enforce
+ * create-if-absent, or writer fencing and checkpoint-record uniqueness silently fail
+ * (lib/store/conditional-probe.ts; refused with CONFIG unless `s3|hdfs.unsafeAllowUnconditionalWrites`).
+ * The probe runs through the retry layer, below metrics, so it is retried like any request and not counted.
+ * The local and mem backends enforce create-if-absent in this process's own code and are not probed.
+ *
  * Accepted URIs: `file:///absolute/path`, `mem://name`, `s3://bucket[/prefix]`, `hdfs://host:port/path`.
  * Anything else is a CONFIG error that names the URI, says what is wrong and lists the accepted forms.
  * The S3 and WebHDFS backends live in `./s3.js` and `./webhdfs.js` and are loaded on first use, so a process
@@ -16,6 +22,7 @@ import type { HdfsOptions, S3Options } from '../api.js';
 import { FloeError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
+import { probeConditionalWrites, type ConditionalWrites, type ProbeTarget } from './conditional-probe.js';
 import { LocalObjectStore, type LocalObjectStoreOptions } from './local.js';
 import { checkMemStoreName, openMemStore } from './mem.js';
 import { MetricsObjectStore } from './metrics.js';
@@ -38,6 +45,11 @@ export interface OpenObjectStoreOptions {
    * so injected faults are retried the way real ones are.
    */
   inject?: (backend: ObjectStore) => ObjectStore;
+  /**
+   * Skip the conditional-write probe (default: probe remote backends). Only for callers that never write
+   * fencing-relevant objects: read-only tools, and short-lived stores whose owner opens a probed store too.
+   */
+  skipProbe?: boolean;
 }
 
 export interface OpenedObjectStore {
@@ -45,6 +57,8 @@ export interface OpenedObjectStore {
   store: ObjectStore;
   /** The metrics wrapper at the top (the same object as `store`), for `snapshot()`. */
   metrics: MetricsObjectStore;
+  /** What the conditional-write probe found ('not-probed' for file:// and mem://). */
+  conditionalWrites: ConditionalWrites;
 }
 
 /** The parsed form of a primary-storage URI. */
@@ -56,10 +70,19 @@ export type ParsedStoreUri =
 
 /** What the S3 and WebHDFS modules must export (typed here so this module builds without them). */
 interface S3Module {
-  createS3Store(uri: string, options: S3Options & { clock?: Clock; random?: Random }): Promise<ObjectStore>;
+  createS3Store(
+    uri: string,
+    options: S3Options & { clock?: Clock; random?: Random },
+  ): Promise<ObjectStore & { readonly endpoint: string; readonly bucket: string }>;
 }
 interface WebHdfsModule {
-  createWebHdfsStore(uri: string, options: HdfsOptions & { clock?: Clock; random?: Random }): Promise<ObjectStore>;
+  createWebHdfsStore(uri: string, options: HdfsOptions & { clock?: Clock; random?: Random }): Promise<ObjectStore & { readonly namenode: string }>;
+}
+
+/** A backend, and how to probe it (undefined: not probed). */
+interface OpenedBackend {
+  backend: ObjectStore;
+  probe?: ProbeTarget;
 }
 
 function bad(uri: string, what: string): FloeError {
@@ -130,10 +153,14 @@ function parseFileUri(uri: string): string {
   return root;
 }
 
-/** Opens the backend for `uri`, then wraps it: [inject] → retry → metrics. */
+/**
+ * Opens the backend for `uri`, wraps it: [inject] → retry → metrics, and probes a remote one.
+ * PROMISES: a store ready for use, or the error that stopped it (the backend is closed then).
+ */
 export async function openObjectStore(uri: string, options: OpenObjectStoreOptions = {}): Promise<OpenedObjectStore> {
   const parsed = parseStoreUri(uri);
-  let backend = await openBackend(uri, parsed, options);
+  const opened = await openBackend(uri, parsed, options);
+  let backend = opened.backend;
   if (options.inject) backend = options.inject(backend);
   const retried =
     options.retry === false
@@ -143,26 +170,61 @@ export async function openObjectStore(uri: string, options: OpenObjectStoreOptio
           ...(options.random ? { random: options.random } : {}),
           ...options.retry,
         });
+  let conditionalWrites: ConditionalWrites = 'not-probed';
+  if (opened.probe !== undefined && options.skipProbe !== true) {
+    try {
+      conditionalWrites = await probeConditionalWrites(retried, opened.probe);
+    } catch (error) {
+      await retried.close().catch(() => undefined);
+      throw error;
+    }
+  }
   const metrics = new MetricsObjectStore(retried, options.clock ? { clock: options.clock } : {});
-  return { store: metrics, metrics };
+  return { store: metrics, metrics, conditionalWrites };
 }
 
-async function openBackend(uri: string, parsed: ParsedStoreUri, options: OpenObjectStoreOptions): Promise<ObjectStore> {
+async function openBackend(uri: string, parsed: ParsedStoreUri, options: OpenObjectStoreOptions): Promise<OpenedBackend> {
   const shared = { ...(options.clock ? { clock: options.clock } : {}), ...(options.random ? { random: options.random } : {}) };
   switch (parsed.scheme) {
     case 'file':
-      return LocalObjectStore.open(parsed.root, { ...(options.clock ? { clock: options.clock } : {}), ...options.local });
+      return { backend: await LocalObjectStore.open(parsed.root, { ...(options.clock ? { clock: options.clock } : {}), ...options.local }) };
     case 'mem':
-      return openMemStore(parsed.name, options.clock ? { clock: options.clock } : {});
+      return { backend: openMemStore(parsed.name, options.clock ? { clock: options.clock } : {}) };
     case 's3': {
+      const allowUnsafe = unsafeFlag('s3', options.s3?.unsafeAllowUnconditionalWrites);
       const mod = await loadBackend<S3Module>('./s3.js', 'createS3Store', uri);
-      return mod.createS3Store(parsed.uri, { ...options.s3, ...shared });
+      const backend = await mod.createS3Store(parsed.uri, { ...options.s3, ...shared });
+      const probe: ProbeTarget = {
+        endpoint: `S3 endpoint ${backend.endpoint} (bucket ${backend.bucket})`,
+        mechanism: 'PUT with If-None-Match: *',
+        refusal: 'HTTP 412 PreconditionFailed',
+        unsafeOption: 's3.unsafeAllowUnconditionalWrites',
+        docs: 'docs/s3.md',
+        allowUnsafe,
+      };
+      return { backend, probe };
     }
     case 'hdfs': {
+      const allowUnsafe = unsafeFlag('hdfs', options.hdfs?.unsafeAllowUnconditionalWrites);
       const mod = await loadBackend<WebHdfsModule>('./webhdfs.js', 'createWebHdfsStore', uri);
-      return mod.createWebHdfsStore(parsed.uri, { ...options.hdfs, ...shared });
+      const backend = await mod.createWebHdfsStore(parsed.uri, { ...options.hdfs, ...shared });
+      const probe: ProbeTarget = {
+        endpoint: `WebHDFS namenode ${backend.namenode}`,
+        mechanism: 'RENAME with renameoptions=NONE',
+        refusal: 'FileAlreadyExistsException',
+        unsafeOption: 'hdfs.unsafeAllowUnconditionalWrites',
+        docs: 'docs/hdfs.md',
+        allowUnsafe,
+      };
+      return { backend, probe };
     }
   }
+}
+
+/** `<backend>.unsafeAllowUnconditionalWrites`: a boolean or absent; anything else is CONFIG (never read as false). */
+function unsafeFlag(backend: 's3' | 'hdfs', value: unknown): boolean {
+  if (value === undefined || typeof value === 'boolean') return value === true;
+  throw new FloeError('CONFIG', `${backend}.unsafeAllowUnconditionalWrites must be true or false, got ${JSON.stringify(value)}`);
 }
 
 /**

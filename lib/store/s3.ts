@@ -163,8 +163,8 @@ export class S3ObjectStore implements ObjectStore {
   /** '' or 'a/b/': object key = prefix + path. */
   readonly prefix: string;
   private readonly region: string;
-  /** For error messages: where requests go. */
-  private readonly endpointLabel: string;
+  /** Where requests go (scheme://host[:port]), for messages: the configured endpoint or the resolved AWS one. */
+  readonly endpoint: string;
   private readonly client: S3Client;
   private readonly agents: Array<HttpAgent | HttpsAgent>;
   private readonly reader: S3RangeReader;
@@ -230,7 +230,7 @@ export class S3ObjectStore implements ObjectStore {
         cause: err,
       });
     }
-    this.endpointLabel = endpoint?.origin ?? bucketEndpoint.url.origin;
+    this.endpoint = endpoint?.origin ?? bucketEndpoint.url.origin;
     // The SDK's resolved provider: static credentials, or the default chain memoized with refresh.
     const provider = this.client.config.credentials;
     this.reader = new S3RangeReader({
@@ -458,7 +458,7 @@ export class S3ObjectStore implements ObjectStore {
       op,
       storeUri: this.uri,
       bucket: this.bucket,
-      endpoint: this.endpointLabel,
+      endpoint: this.endpoint,
       region: this.region,
       objectLevel: path !== undefined,
       ...(path === undefined ? {} : { path }),

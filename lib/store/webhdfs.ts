@@ -164,6 +164,8 @@ export class WebHdfsObjectStore implements ObjectStore {
   readonly uri: string;
   /** The user.name every request carries. */
   readonly user: string;
+  /** http://host:port of the namenode's WebHDFS server, for messages. */
+  readonly namenode: string;
   private readonly location: HdfsLocation;
   private readonly client: WebHdfsClient;
   private readonly clock: Clock;
@@ -174,6 +176,7 @@ export class WebHdfsObjectStore implements ObjectStore {
   constructor(uri: string, options: WebHdfsStoreOptions = {}) {
     this.location = parseHdfsUri(uri);
     this.uri = this.location.uri;
+    this.namenode = this.location.origin;
     const user = options.user ?? defaultUser();
     if (typeof user !== 'string' || !/^[^\s/:?#&=]+$/.test(user)) {
       throw new FloeError('CONFIG', `hdfs.user ${JSON.stringify(user)} is not a valid HDFS user name (no spaces, '/', ':', '?', '#', '&', '=')`);
