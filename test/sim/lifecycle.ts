@@ -6,6 +6,8 @@
 import type { CheckpointHandle, StoreOptions } from '../../lib/api.js';
 import { readCheckpointRecord } from '../../lib/checkpoint/checkpoint-record.js';
 import { restoreStore } from '../../lib/checkpoint/restore.js';
+import { retireOn } from '../../lib/checkpoint/retire.js';
+import { openObjectStore } from '../../lib/store/open.js';
 import { emptyInstanceState, openLsmStore, type OpenInternals } from '../../lib/embedded.js';
 import { FloeError, isFloeError } from '../../lib/errors.js';
 import type { LsmStore } from '../../lib/lsm/lsm-store.js';
@@ -52,6 +54,8 @@ export class Lifecycle {
   live: Inst[] = [];
   zombies: Zombie[] = [];
   retained: Retained[] = [];
+  /** Instances replaced by a rescale or restore: no process uses them; they may be retired. */
+  replaced: string[] = [];
   readonly maxKg: number;
 
   constructor(
@@ -231,6 +235,7 @@ export class Lifecycle {
     }
     await this.sched.run(0);
     if (op.inst === 'all' && op.restore !== undefined && this.retained.length > 0) {
+      this.replaced.push(...this.live.map((i) => i.instanceId));
       this.live = [];
       await this.restoreInto(this.retained[op.restore % this.retained.length]!, op.m, false);
       return;
@@ -353,12 +358,32 @@ export class Lifecycle {
         this.expectable(e, inst, 'durable');
       }
     }
+    this.replaced.push(...this.live.map((i) => i.instanceId));
     this.live = [];
     await this.restoreInto(ck, m, claim && this.faultsOff());
   }
 
   private faultsOff(): boolean {
     return Object.values(this.faults).every((v) => v === 0);
+  }
+
+  /**
+   * Retires an instance that a rescale or restore replaced. Its files stay wherever a live instance or a
+   * retained checkpoint still references them (the file check after every step verifies that).
+   */
+  async retire(which: number): Promise<void> {
+    if (this.replaced.length === 0) return;
+    const [instanceId] = this.replaced.splice(which % this.replaced.length, 1);
+    const proc = this.newProc(`retire-${instanceId}`);
+    const { store } = await openObjectStore(this.base.primary, { clock: this.sched.clock, random: this.random.fork(), inject: (b) => proc.wrap(b) });
+    try {
+      await this.drive(retireOn(store, instanceId!, this.sched.clock, this.random.fork()), `retire ${instanceId}`);
+    } catch (e) {
+      // Claiming restores retire their sources themselves; an instance GC removed entirely is gone.
+      if (!isFloeError(e, 'INVALID_ARGUMENT')) this.expectable(e, undefined, 'background');
+    } finally {
+      await store.close();
+    }
   }
 
   // ------------------------------------------------------------------ two writers

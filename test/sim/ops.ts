@@ -40,6 +40,7 @@ export type Op =
   | { k: 'reopen'; inst: number }
   | { k: 'rescale'; m: number; which: number | undefined; claim: boolean }
   | { k: 'fence'; inst: number }
+  | { k: 'retire'; which: number }
   | { k: 'zombie'; which: number; action: 'write' | 'get' | 'flush' | 'close'; item: WriteItem }
   | { k: 'outage'; inst: number; during: 'flush' | 'write' | 'compact'; steps: number }
   | { k: 'advance'; ms: number }
@@ -71,7 +72,7 @@ const WEIGHTS: Array<[OpKind | 'bulk', number, boolean]> = [
   // kind, weight, allowed in metamorphic runs
   ['write', 30, true],
   ['batch', 5, true],
-  ['bulk', 1, true],
+  ['bulk', 2, true],
   ['get', 14, true],
   ['multiGet', 4, true],
   ['scan', 6, true],
@@ -86,6 +87,7 @@ const WEIGHTS: Array<[OpKind | 'bulk', number, boolean]> = [
   ['reopen', 1.5, true],
   ['rescale', 3, true],
   ['fence', 1, false],
+  ['retire', 1.5, true],
   ['zombie', 3, false],
   ['outage', 1, false],
   ['advance', 3, true],
@@ -146,6 +148,8 @@ function makeOp(kind: OpKind | 'bulk', r: Random, c: GenConfig): Op {
       return { k: 'checkpoint' };
     case 'release':
       return { k: 'release', which: r.int(8) };
+    case 'retire':
+      return { k: 'retire', which: r.int(8) };
     case 'crash':
       return { k: 'crash', inst: r.bool(0.3) ? 'all' : r.int(8), during: crashDuring(r), steps: r.int(12) };
     case 'crashRestore':

@@ -158,6 +158,9 @@ class Sim {
       case 'fence':
         await this.life.fence(this.life.pick(op.inst));
         return;
+      case 'retire':
+        await this.life.retire(op.which);
+        return;
       case 'zombie':
         return this.zombieOp(op);
       case 'outage':

@@ -32,7 +32,7 @@ export interface SeedOutcome {
   counts: Record<string, number>;
 }
 
-export const DEFAULT_OPS = 80;
+export const DEFAULT_OPS = 100;
 const MAX_KEY_GROUPS = [4, 8, 16];
 let runCounter = 0;
 
