@@ -18,6 +18,7 @@ import { resolveOptions, type ResolvedOptions } from './options.js';
 import type { ObjectStore } from './store/object-store.js';
 import { openObjectStore } from './store/open.js';
 import { localNames } from './store/paths.js';
+import type { LocalFs } from './store/local-file.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { Random } from './util/random.js';
 
@@ -26,6 +27,8 @@ export interface OpenInternals {
   /** A block cache shared with other stores (shard workers attach one SharedArrayBuffer arena). */
   blockCache?: BlockCache;
   clock?: Clock;
+  /** Local file I/O of the disk cache (tests: the simulator's in-memory disk). Default: the real filesystem. */
+  localFs?: LocalFs;
   random?: Random;
   /** Create the instance with this initial state if it does not exist (restore). */
   initialState?: (o: ResolvedOptions) => ManifestState;
@@ -53,7 +56,12 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
     const blockCache = internals.blockCache ?? (options.blockCacheBytes > 0 ? SharedBlockCache.create(options.blockCacheBytes) : undefined);
     let diskCache: DiskCache | undefined;
     if (options.diskCacheBytes > 0) {
-      diskCache = await DiskCache.open({ dir: join(options.localDir, localNames.diskCacheDir, state.instanceId), capacityBytes: options.diskCacheBytes, clock });
+      diskCache = await DiskCache.open({
+        dir: join(options.localDir, localNames.diskCacheDir, state.instanceId),
+        capacityBytes: options.diskCacheBytes,
+        clock,
+        ...(internals.localFs ? { fs: internals.localFs } : {}),
+      });
       const dc = diskCache;
       cleanups.push(() => dc.close());
     }

@@ -16,6 +16,7 @@ import { checkpointPath } from '../../lib/store/paths.js';
 import type { WriteOp } from '../../lib/api.js';
 import { Random } from '../../lib/util/random.js';
 import { Model, hex } from '../support/model.js';
+import { SimDisk } from './disk.js';
 import type { CrashDuring } from './ops.js';
 import { Violation } from './violation.js';
 import { Tracked, clipModel, describeDiff, fingerprint, modelFingerprint, unionModels, type Apply } from './tracked.js';
@@ -29,6 +30,8 @@ export interface Inst {
   t: Tracked;
   /** A durable operation failed (sticky background error): writes may fail until reopened. */
   broken: boolean;
+  /** Local folder of the machine its writer runs on (disk cache). */
+  localDir: string;
 }
 
 /** A writer that another writer took over: fenced, but it does not know yet. */
@@ -54,6 +57,11 @@ export class Lifecycle {
   live: Inst[] = [];
   zombies: Zombie[] = [];
   retained: Retained[] = [];
+  /** The local disk of every simulated machine (machines differ by localDir). */
+  readonly disk = new SimDisk();
+  private machines = 0;
+  /** Most disk-cache bytes seen on disk for one instance (reported with --verbose). */
+  maxDiskUsed = 0;
   /** Instances replaced by a rescale or restore: no process uses them; they may be retired. */
   replaced: string[] = [];
   readonly maxKg: number;
@@ -73,7 +81,7 @@ export class Lifecycle {
   }
 
   private internals(proc: Proc): OpenInternals {
-    return { clock: this.sched.clock, random: new Random(this.random.nextU32()), inject: (b) => proc.wrap(b) };
+    return { clock: this.sched.clock, random: new Random(this.random.nextU32()), inject: (b) => proc.wrap(b), localFs: this.disk.viewFor(() => !proc.crashed) };
   }
 
   private newProc(label: string): Proc {
@@ -108,7 +116,7 @@ export class Lifecycle {
         openLsmStore({ ...this.base, instanceId }, { ...this.internals(proc), initialState: (o) => emptyInstanceState(o, range) }),
         `open ${instanceId}`,
       );
-      this.live.push({ instanceId, range, proc, store, t: new Tracked(new Model()), broken: false });
+      this.live.push({ instanceId, range, proc, store, t: new Tracked(new Model()), broken: false, localDir: this.base.localDir! });
     }
   }
 
@@ -282,7 +290,7 @@ export class Lifecycle {
     let store: LsmStore | undefined;
     for (let attempt = 0; store === undefined; attempt++) {
       try {
-        store = await this.drive(openLsmStore({ ...this.base, instanceId: inst.instanceId }, this.internals(proc)), `reopen ${inst.instanceId}`);
+        store = await this.drive(openLsmStore({ ...this.base, localDir: inst.localDir, instanceId: inst.instanceId }, this.internals(proc)), `reopen ${inst.instanceId}`);
       } catch (e) {
         if (attempt >= 3 || !isFloeError(e, 'IO')) this.expectable(e, undefined, 'background');
         if (attempt >= 3) throw new Violation('reopen-failed', `reopen of ${inst.instanceId} failed 4 times: ${(e as Error).message}`);
@@ -342,7 +350,7 @@ export class Lifecycle {
       if (observed !== want) {
         throw new Violation('restore-mismatch', `${instanceId} restored [${range}] from ${ck.handles.length} handle(s) differs from the checkpoint: ${describeDiff(observed, want)}`);
       }
-      this.live.push({ instanceId, range, proc: proc!, store, t: new Tracked(clipModel(ck.model, range)), broken: false });
+      this.live.push({ instanceId, range, proc: proc!, store, t: new Tracked(clipModel(ck.model, range)), broken: false, localDir: this.base.localDir! });
     }
     if (mode === 'claim') this.retained = this.retained.filter((x) => x !== ck);
   }
@@ -392,8 +400,10 @@ export class Lifecycle {
   async fence(inst: Inst): Promise<void> {
     const proc = this.newProc(inst.instanceId);
     let store: LsmStore;
+    const localDir = `/sim/machine-${++this.machines}`;
     try {
-      store = await this.drive(openLsmStore({ ...this.base, instanceId: inst.instanceId }, this.internals(proc)), `second writer of ${inst.instanceId}`);
+      // On another machine: a disk cache folder belongs to one process at a time.
+      store = await this.drive(openLsmStore({ ...this.base, localDir, instanceId: inst.instanceId }, this.internals(proc)), `second writer of ${inst.instanceId}`);
     } catch (e) {
       this.expectable(e, undefined, 'background');
       return;
@@ -408,6 +418,7 @@ export class Lifecycle {
     inst.proc = proc;
     inst.store = store;
     inst.broken = false;
+    inst.localDir = localDir;
     if (this.zombies.length > 3) this.killZombie(this.zombies[0]!);
   }
 

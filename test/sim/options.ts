@@ -22,8 +22,9 @@ export function randomOptions(r: Random, maxKeyGroups: number, wideL0Stop = fals
     store: {
       maxKeyGroups,
       compactionWorkers: 0,
-      diskCacheBytes: 0,
-      localDir: '/nonexistent/floe-sim', // no disk cache: the deterministic world touches no real files
+      // On the simulated in-memory disk (test/sim/disk.ts): the deterministic world touches no real files.
+      diskCacheBytes: r.pick([0, 0, 96 * KiB, 512 * KiB]),
+      localDir: '/sim/machine-0',
       blockCacheBytes: r.pick([0, 16 * KiB, 256 * KiB]),
       memtableBytes: r.pick([64 * KiB, 64 * KiB, 96 * KiB]),
       maxImmutableMemtables: r.range(1, 2),

@@ -83,7 +83,12 @@ class Sim {
   }
 
   async run(): Promise<RunResult> {
-    const result = (violation: RunResult['violation']): RunResult => ({ violation, reads: this.reads, counts: this.counts, steps: this.sched.steps });
+    const result = (violation: RunResult['violation']): RunResult => ({
+      violation,
+      reads: this.reads,
+      counts: { ...this.counts, ...(this.life.maxDiskUsed > 0 ? { diskCacheMaxBytes: this.life.maxDiskUsed } : {}) },
+      steps: this.sched.steps,
+    });
     try {
       await this.life.start(this.c.options.shards);
       for (let i = 0; i < this.c.ops.length; i++) {
