@@ -70,10 +70,23 @@ export interface StoreOptions {
   readConcurrency?: number;
   /** Run compaction CPU work in a piscina worker pool (default true). */
   compactionWorkers?: boolean | number;
+  /**
+   * Memory one flush or compaction may hold for file bytes: read-ahead of its inputs plus output bytes
+   * queued for upload (inputs and outputs are streamed, so the size of a compaction does not matter).
+   * At least 1 MiB. Default 32 MiB. Not counted: a flush's memtable, and the backend's own multipart
+   * part buffers (s3 `multipartPartBytes` × its part concurrency).
+   */
+  compactionMemoryBytes?: number;
   /** Unreferenced SSTs younger than this are never collected (ms). Default 10 minutes. */
   gcGraceMs?: number;
   /** Instance id to open (reopen after close). Default: the store's single instance under `primary`. */
   instanceId?: string;
+  /**
+   * 'checkpoint' (default): writes are durable once flush(), checkpoint() or close() resolves (a Flink state
+   * backend's recovery point is its checkpoint). 'wal': every acknowledged write is durable — each write
+   * resolves only once its write-ahead-log segment is on primary storage (group commit).
+   */
+  durability?: 'checkpoint' | 'wal';
 }
 
 export interface KeyGroupOption {

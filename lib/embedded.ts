@@ -11,12 +11,13 @@ import { checkpointOps } from './checkpoint/checkpoint.js';
 import { FloeError, isFloeError } from './errors.js';
 import { LsmStore } from './lsm/lsm-store.js';
 import { checkNotFenced, claimEpoch } from './lsm/fencing.js';
+import { listSegments, WalLog, type WalOpenResult } from './wal/log.js';
 import { readLatestManifest, writeManifest, type ManifestState } from './lsm/manifest.js';
-import { createRewriteExecutor } from './lsm/rewrite-executor.js';
+import { createRewriteExecutor, type PoolRunner } from './lsm/rewrite-executor.js';
 import { Version } from './lsm/version.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import type { ObjectStore } from './store/object-store.js';
-import { openObjectStore } from './store/open.js';
+import { openObjectStore, parseStoreUri } from './store/open.js';
 import { localNames } from './store/paths.js';
 import type { LocalFs } from './store/local-file.js';
 import { systemClock, type Clock } from './util/clock.js';
@@ -34,6 +35,8 @@ export interface OpenInternals {
   initialState?: (o: ResolvedOptions) => ManifestState;
   /** Wraps the storage backend (below retries), e.g. with latency or fault injection. */
   inject?: (backend: ObjectStore) => ObjectStore;
+  /** Where rewrite pool jobs go (shard threads relay them to the main thread's pool). */
+  rewriteRunner?: PoolRunner;
 }
 
 export async function openLsmStore(input: StoreOptions, internals: OpenInternals = {}): Promise<LsmStore> {
@@ -65,8 +68,15 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
       const dc = diskCache;
       cleanups.push(() => dc.close());
     }
-    const executor = createRewriteExecutor(options.compactionWorkers);
+    // A pool thread opens the primary storage itself; mem:// stores and injected wrappers exist only here.
+    const spec = internals.inject || parseStoreUri(options.primary).scheme === 'mem' ? undefined : { uri: options.primary, s3: options.s3, hdfs: options.hdfs };
+    const executor = createRewriteExecutor(options.compactionWorkers, {
+      spec,
+      metrics,
+      ...(internals.rewriteRunner ? { runner: internals.rewriteRunner } : {}),
+    });
     cleanups.push(() => executor.release());
+    const log = await openLog(store, options, state);
     const lsm = new LsmStore(options, state, {
       store,
       remoteStats: () => {
@@ -80,13 +90,38 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
       random,
       onClose: cleanup,
       checkpoints: checkpointOps,
+      ...(log !== undefined && options.durability === 'wal' ? { wal: log.log } : {}),
     });
+    if (log !== undefined) {
+      lsm.replayLog(log.replay);
+      if (options.durability !== 'wal') {
+        // Opened without the WAL over an instance that had one: make the replayed writes durable in SSTs,
+        // then the log is redundant.
+        await lsm.flush();
+        await log.log.truncate(lsm.internals().state.lastSequence);
+      }
+    }
     lsm.startBackgroundWork();
     return lsm;
   } catch (e) {
     await cleanup();
     throw e;
   }
+}
+
+/**
+ * Opens the instance's write-ahead log when the store uses one, or when an earlier writer left segments
+ * (their acknowledged writes must be replayed whatever the mode). Fences earlier writers' logs.
+ */
+async function openLog(store: ObjectStore, o: ResolvedOptions, state: ManifestState): Promise<WalOpenResult | undefined> {
+  if (o.durability !== 'wal' && (await listSegments(store, state.instanceId)).length === 0) return undefined;
+  const opened = await WalLog.open(store, state.instanceId, state.epoch, state.walSeq ?? 0, state.lastSequence);
+  if (opened.tornTail) {
+    process.emitWarning(`WAL segment ${opened.tornTail.path} ended inside a record at byte ${opened.tornTail.offset}; the torn tail was cut (it was never acknowledged)`, {
+      code: 'FLOE_WAL_TORN_TAIL',
+    });
+  }
+  return opened;
 }
 
 /**

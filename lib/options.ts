@@ -30,8 +30,10 @@ export interface ResolvedOptions {
   levelMultiplier: number;
   readConcurrency: number;
   compactionWorkers: number;
+  compactionMemoryBytes: number;
   instanceId: string;
   gcGraceMs: number;
+  durability: 'checkpoint' | 'wal';
 }
 
 export const DEFAULT_INSTANCE_ID = 'main';
@@ -39,7 +41,7 @@ export const DEFAULT_INSTANCE_ID = 'main';
 const KNOWN_OPTIONS = new Set([
   'primary', 'localDir', 'maxKeyGroups', 'blockCacheBytes', 'diskCacheBytes', 's3', 'hdfs', 'shards', 'memtableBytes',
   'maxImmutableMemtables', 'targetFileBytes', 'blockBytes', 'compression', 'l0CompactionTrigger', 'l0StopWritesTrigger',
-  'levelBaseBytes', 'levelMultiplier', 'readConcurrency', 'compactionWorkers', 'instanceId', 'gcGraceMs',
+  'levelBaseBytes', 'levelMultiplier', 'readConcurrency', 'compactionWorkers', 'compactionMemoryBytes', 'instanceId', 'gcGraceMs', 'durability',
 ]);
 
 export const defaults = {
@@ -57,6 +59,7 @@ export const defaults = {
   levelMultiplier: 10,
   readConcurrency: 64,
   compactionWorkers: 1,
+  compactionMemoryBytes: 32 * MiB,
   gcGraceMs: 10 * 60_000,
 };
 
@@ -106,6 +109,10 @@ export function resolveOptions(input: StoreOptions): ResolvedOptions {
     throw new FloeError('CONFIG', `option instanceId must be 1-64 characters of [A-Za-z0-9_-], got ${JSON.stringify(instanceId)}`);
   }
   const shards = input.shards === undefined ? undefined : int(o, 'shards', 1, 1, 256);
+  const durability = input.durability ?? 'checkpoint';
+  if (durability !== 'checkpoint' && durability !== 'wal') {
+    throw new FloeError('CONFIG', `option durability must be 'checkpoint' (durable at flush, checkpoint and close) or 'wal' (every acknowledged write), got ${JSON.stringify(input.durability)}`);
+  }
   return {
     primary: input.primary,
     localDir: input.localDir ?? join(tmpdir(), `floe-${process.pid}-${instanceId}`),
@@ -127,7 +134,10 @@ export function resolveOptions(input: StoreOptions): ResolvedOptions {
     levelMultiplier: int(o, 'levelMultiplier', defaults.levelMultiplier, 2, 100),
     readConcurrency: int(o, 'readConcurrency', defaults.readConcurrency, 1, 4096),
     compactionWorkers,
+    // Below 1 MiB the read-ahead windows shrink to single blocks and every block is a round trip.
+    compactionMemoryBytes: int(o, 'compactionMemoryBytes', defaults.compactionMemoryBytes, MiB, 2 ** 40),
     instanceId,
     gcGraceMs: int(o, 'gcGraceMs', defaults.gcGraceMs, 0),
+    durability,
   };
 }

@@ -5,7 +5,8 @@
  * killed daemon is removed, a live one makes a second daemon exit 1 without touching the data.
  */
 import t from 'tap';
-import { statSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect } from '../lib/client/client.js';
 import { makeDir, startDaemon, stopDaemon, writeConfig } from './support/daemon-process.js';
 
@@ -115,4 +116,27 @@ t.test('stale socket is removed; a live one refuses a second daemon', async (t) 
   t.equal(text(await c2.get('k2')), 'v2');
   await c2.close();
   t.equal(await stopDaemon(second), 0);
+});
+
+t.test('a shard whose background flush failed makes the daemon exit non-zero, saying what was not durable', async (t) => {
+  const dir = makeDir(t);
+  writeConfig(dir, { shards: 1 });
+  const d = await startDaemon(dir);
+  t.teardown(() => {
+    d.child.kill('SIGKILL');
+  });
+  const c = await connect(d.socket, { reconnect: false });
+  await c.put('durable', 'yes');
+  await c.flush();
+  // From now on no SST can be uploaded: the folder SSTs go to is replaced by a plain file.
+  rmSync(join(dir, 'data', 'sst'), { recursive: true, force: true });
+  writeFileSync(join(dir, 'data', 'sst'), 'not a folder');
+  await c.put('lost', 'no');
+  await t.rejects(c.flush(), 'the flush fails');
+  await c.close().catch(() => undefined);
+  const code = await stopDaemon(d);
+  t.not(code, 0, `the daemon exits non-zero (got ${code})`);
+  const closeFailed = d.events.find((e) => e.event === 'close_failed' || e.msg === 'close_failed');
+  t.ok(closeFailed, 'it logs close_failed');
+  t.match(JSON.stringify(closeFailed ?? {}), /not made durable/, 'the log says what was not made durable');
 });

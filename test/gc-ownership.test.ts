@@ -37,7 +37,8 @@ function gatedUploads(): { inject: (b: ObjectStore) => ObjectStore; landed: Prom
     new Proxy(backend, {
       get(target, prop, receiver) {
         const v = Reflect.get(target, prop, receiver) as unknown;
-        if (prop === 'put') {
+        // SSTs are streamed (putStream) by flush and compaction; manifests use put.
+        if (prop === 'put' || prop === 'putStream') {
           return async (path: string, ...rest: unknown[]) => {
             await (v as (...a: unknown[]) => Promise<void>).call(target, path, ...rest);
             if (path.startsWith('sst/')) {

@@ -4,6 +4,8 @@
  * shard count (and into an embedded store), the persistent shard layout, and a crashed shard thread.
  */
 import t from 'tap';
+import { listInstanceSummaries } from '../lib/checkpoint/instances.js';
+import { openObjectStore } from '../lib/store/open.js';
 import { Buffer } from 'node:buffer';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,6 +89,14 @@ t.test('one shard runs on the caller\'s thread and behaves the same (model, chec
     const after: string[] = [];
     for await (const e of two.scan()) after.push(`${e.keyGroup}/${hex(e.key)}=${hex(e.value)}`);
     t.same(after, before, `seed ${seed}: 1 shard → 2 shards`);
+    // The replaced layout's instance is retired (GC may reclaim what only it kept); the new ones are live.
+    const { store: primaryStore } = await openObjectStore(options({}).primary, { skipProbe: true });
+    const summaries = await listInstanceSummaries(primaryStore);
+    await primaryStore.close();
+    const oldIds = new Set(handle.instances.map((i) => i.instanceId));
+    const newIds = new Set(two.layout.shards.map((x) => x.instanceId));
+    t.ok(summaries.filter((x) => oldIds.has(x.instanceId)).every((x) => x.retired !== undefined), 'the old layout’s instance is retired');
+    t.ok(summaries.filter((x) => newIds.has(x.instanceId)).every((x) => x.retired === undefined), 'the new layout’s instances are live');
     await two.close();
   } catch (e) {
     t.fail(`seed ${seed}: ${(e as Error).message}`);

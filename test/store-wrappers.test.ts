@@ -217,6 +217,43 @@ t.test('retry: putStream replays consumed chunks after a torn upload', async (t)
   sameBytes(t, await inner.get('s'), whole, 'the object is byte-exact');
 });
 
+t.test('retry: putStream with noReplay keeps no chunks: retried only before the first chunk is consumed', async (t) => {
+  const clock = new AutoClock();
+  const inner = mem();
+  // First attempt fails before consuming (store down for one call): retried. Then a torn upload after
+  // consuming chunks: reported, not retried (nothing was kept to replay).
+  const faults = new FaultInjectingObjectStore(inner, { seed, clock, rules: [{ ops: ['putStream'], times: 1, effect: 'error' }] });
+  const retry = new RetryingObjectStore(faults, { clock, random: new Random(seed) });
+  const chunks = [new Uint8Array(100).fill(1), new Uint8Array(100).fill(2)];
+  await retry.putStream('a', chunks, { noReplay: true });
+  t.equal(retry.retries, 1, 'the failure before any chunk was consumed was retried');
+  sameBytes(t, await inner.get('a'), Buffer.concat(chunks), 'and the object is byte-exact');
+
+  faults.addRule({ ops: ['putStream'], times: 1, effect: 'torn-put' });
+  let pulled = 0;
+  let finalized = false;
+  async function* oneShot(): AsyncGenerator<Uint8Array> {
+    try {
+      for (let i = 0; i < 50; i++) {
+        pulled++;
+        yield new Uint8Array(1000).fill(i);
+      }
+    } finally {
+      finalized = true;
+    }
+  }
+  const before = retry.retries;
+  const err = await retry.putStream('b', oneShot(), { noReplay: true }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(isFloeError(err, 'IO') && err.retryable, `the torn upload reaches the caller, still retryable: ${String(err)}`);
+  t.equal(retry.retries, before, 'no retry after chunks were consumed');
+  t.ok(pulled < 50 && finalized, `the caller's generator was stopped and finalized after ${pulled} chunks`);
+  t.equal(await inner.head('b'), undefined, 'nothing visible');
+  await expectCode(t, retry.putStream('c', chunks, { noReplay: true, ifNoneMatch: true }), 'INVALID_ARGUMENT', 'noReplay with ifNoneMatch');
+});
+
 t.test('metrics: counts calls, bytes, failures and latency', async (t) => {
   const clock = new AutoClock();
   const faults = new FaultInjectingObjectStore(mem(), { seed, clock, latency: 7, opLatency: { list: 20 } });

@@ -5,26 +5,30 @@
  * Messages: first this thread posts `{ type: 'ready', instanceId, keyGroups }` or
  * `{ type: 'failed', error: FloeError.toJSON() }`; afterwards both directions carry only ArrayBuffers of
  * concatenated frames (transferred, not copied). The shared block cache arrives as a descriptor in
- * workerData and is attached here, so every shard reads and fills one SharedArrayBuffer arena.
+ * workerData and is attached here, so every shard reads and fills one SharedArrayBuffer arena. Rewrite jobs
+ * for the compaction pool are relayed to the main thread (one pool per process), not run on a pool here.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { relayRunner } from '../lib/lsm/rewrite-relay.js';
 import { SharedBlockCache, type SharedBlockCacheDescriptor } from '../lib/cache/shared-block-cache.js';
 import { asFloeError } from '../lib/daemon/protocol.js';
 import { openShardStore, ShardService, type ShardInit } from '../lib/daemon/shard-service.js';
 
 interface WorkerData {
   init: ShardInit;
+  /** Rewrite pool jobs go to the main thread's pool over this port (lib/lsm/rewrite-relay.ts). */
+  rewritePort: MessagePort;
   cache?: SharedBlockCacheDescriptor;
 }
 
 async function main(): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error('shard-worker.js must run as a worker thread (it is started by the router)');
-  const { init, cache } = workerData as WorkerData;
+  const { init, cache, rewritePort } = workerData as WorkerData;
   let service: ShardService;
   try {
     const blockCache = cache ? SharedBlockCache.attach(cache) : undefined;
-    const lsm = await openShardStore(init, blockCache);
+    const lsm = await openShardStore(init, blockCache, relayRunner(rewritePort));
     service = new ShardService(
       lsm,
       (batch) => port.postMessage(batch, [batch]),

@@ -55,7 +55,7 @@ const DAEMON_KEYS = ['socket', 'shards', 'name', 'metricsPort', 'maxInFlightPerC
 const STORE_KEYS = [
   'primary', 'localDir', 'maxKeyGroups', 'blockCacheBytes', 'diskCacheBytes', 's3', 'hdfs', 'memtableBytes', 'maxImmutableMemtables',
   'targetFileBytes', 'blockBytes', 'compression', 'l0CompactionTrigger', 'l0StopWritesTrigger', 'levelBaseBytes', 'levelMultiplier',
-  'readConcurrency', 'compactionWorkers', 'gcGraceMs',
+  'readConcurrency', 'compactionWorkers', 'compactionMemoryBytes', 'gcGraceMs', 'durability',
 ];
 
 /** Environment variable → config key, and how to parse it. */

@@ -4,11 +4,12 @@
  * only add a hop per request batch and buy no parallelism). Both carry the same batches of frames and run
  * the same ShardService; the router cannot tell them apart except for speed.
  */
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import type { BlockCache } from '../cache/block-cache.js';
 import type { SharedBlockCacheDescriptor } from '../cache/shared-block-cache.js';
 import { FloeError, type FloeErrorCode } from '../errors.js';
 import { openShardStore, ShardService, type ShardInit } from './shard-service.js';
+import { serveRewriteRelay } from '../lsm/rewrite-relay.js';
 
 /** What a link tells the router. */
 export interface ShardHooks {
@@ -64,7 +65,14 @@ class HookRelay implements ShardHooks {
  * PROMISES: rejects (with the shard's FloeError, rebuilt from its JSON) and leaves no thread behind.
  */
 export function startWorkerShard(init: ShardInit, cache: SharedBlockCacheDescriptor | undefined, describe: string): Promise<ShardLink> {
-  const worker = new Worker(workerUrl, { workerData: { init, ...(cache ? { cache } : {}) }, execArgv: workerExecArgv() });
+  // The shard's rewrite jobs come back over their own port and run on this process's one pool.
+  const rewrites = new MessageChannel();
+  serveRewriteRelay(rewrites.port1);
+  const worker = new Worker(workerUrl, {
+    workerData: { init, rewritePort: rewrites.port2, ...(cache ? { cache } : {}) },
+    transferList: [rewrites.port2],
+    execArgv: workerExecArgv(),
+  });
   const relay = new HookRelay();
   const link: ShardLink = {
     post: (batch) => worker.postMessage(batch, [batch]),

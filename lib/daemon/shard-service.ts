@@ -13,6 +13,7 @@
  * REQUIRES: one thread; batches arrive through `handleBatch`, responses leave through `send` (one
  * exact-size ArrayBuffer per event-loop turn, meant to be transferred).
  */
+import type { PoolRunner } from '../lsm/rewrite-executor.js';
 import type { CheckpointHandle, ScanEntry, StoreOptions, WriteOp } from '../api.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import { restoreStore } from '../checkpoint/restore.js';
@@ -52,8 +53,8 @@ export interface ShardInit {
 }
 
 /** Opens the shard's instance. PROMISES: its key-group range is exactly `init.keyGroups`. */
-export async function openShardStore(init: ShardInit, blockCache: BlockCache | undefined): Promise<LsmStore> {
-  const internals = blockCache ? { blockCache } : {};
+export async function openShardStore(init: ShardInit, blockCache: BlockCache | undefined, rewriteRunner?: PoolRunner): Promise<LsmStore> {
+  const internals = { ...(blockCache ? { blockCache } : {}), ...(rewriteRunner ? { rewriteRunner } : {}) };
   const range = init.keyGroups;
   const instanceId = init.options.instanceId!;
   let lsm: LsmStore;

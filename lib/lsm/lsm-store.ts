@@ -27,7 +27,6 @@ import {
 } from '../keys.js';
 import type { ResolvedOptions } from '../options.js';
 import { EntryKind } from '../sst/entry.js';
-import type { SstFileInfo } from '../sst/builder.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { sstFileId, sstPath } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
@@ -39,11 +38,13 @@ import { PointResolver } from './merge-values.js';
 import { inClip, type FileMeta } from './file-meta.js';
 import { writeManifest, type ManifestState } from './manifest.js';
 import { checkNotFenced } from './fencing.js';
+import type { WalLog } from '../wal/log.js';
+import type { WalOp, WalRecord } from '../wal/format.js';
 import { LeaseHolder } from '../checkpoint/leases.js';
 import { registerPins } from '../checkpoint/pins.js';
 import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './compaction-picker.js';
 import type { RewriteExecutor } from './rewrite-executor.js';
-import type { RunSource } from './compaction-rewrite.js';
+import type { RewriteIo, RewriteResult, RewriteSource, RewriteTask } from './compaction-rewrite.js';
 import { scanEntries } from './scan.js';
 import { TableCache } from './table-cache.js';
 import { deletionOf, type VersionEdit } from './version.js';
@@ -61,6 +62,8 @@ export interface LsmDeps {
   onClose: () => Promise<void>;
   /** Checkpoint and GC operations, supplied by lib/checkpoint (kept out of this module). */
   checkpoints: CheckpointOps;
+  /** The write-ahead log, with durability 'wal' (opened and replayed by lib/embedded.ts). */
+  wal?: WalLog;
 }
 
 export interface CheckpointOps {
@@ -87,14 +90,21 @@ export interface LsmInternals {
   lease: LeaseHolder;
 }
 
-const MAX_FILE_BYTES_UPLOAD_SINGLE = 8 * 2 ** 20;
+/** Attempts of one flush or compaction rewrite that fails with retryable errors, and the first backoff. */
+const REWRITE_ATTEMPTS = 4;
+const REWRITE_RETRY_MS = 50;
 
 export class LsmStore implements Store {
   private mem: Memtable;
   /** Frozen memtables, newest first. */
   private imm: Memtable[] = [];
   private state: ManifestState;
+  /** Highest write sequence handed out. */
   private lastSeq: number;
+  /** Highest write sequence applied to the memtable (visible to reads); below lastSeq while WAL appends wait. */
+  private appliedSeq: number;
+  /** The write-ahead log (durability 'wal'). */
+  private readonly wal: WalLog | undefined;
   private readonly tables: TableCache;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -121,6 +131,8 @@ export class LsmStore implements Store {
   ) {
     this.state = state;
     this.lastSeq = state.lastSequence;
+    this.appliedSeq = state.lastSequence;
+    this.wal = deps.wal;
     this.mem = new Memtable(deps.random.fork());
     this.tables = new TableCache(deps.store, new Semaphore(options.readConcurrency), deps.blockCache, deps.diskCache);
     this.pins = { has: (id) => this.scanPins.has(id) || this.uploading.has(id) || this.currentFiles().has(id) };
@@ -175,50 +187,62 @@ export class LsmStore implements Store {
 
   async put(key: Uint8Array | string, value: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
     const pk = this.physical(key, options);
-    const v = ownBytes(checkValue(value));
-    await this.admitWrite();
-    this.mem.apply(pk, EntryKind.Put, v, ++this.lastSeq);
-    this.afterWrite();
+    await this.applyWrites([{ key: pk, kind: EntryKind.Put, value: ownBytes(checkValue(value)) }]);
   }
 
   async delete(key: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
-    const pk = this.physical(key, options);
-    await this.admitWrite();
-    this.mem.apply(pk, EntryKind.Delete, EMPTY, ++this.lastSeq);
-    this.afterWrite();
+    await this.applyWrites([{ key: this.physical(key, options), kind: EntryKind.Delete, value: EMPTY }]);
   }
 
   async merge(key: Uint8Array | string, operand: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
     const pk = this.physical(key, options);
-    const v = ownBytes(checkValue(operand, 'merge operand'));
-    await this.admitWrite();
-    this.mem.apply(pk, EntryKind.Merge, v, ++this.lastSeq);
-    this.afterWrite();
+    await this.applyWrites([{ key: pk, kind: EntryKind.Merge, value: ownBytes(checkValue(operand, 'merge operand')) }]);
   }
 
   /** Atomic batch: every op is validated before any is applied, and all are applied in one step. */
   async write(ops: WriteOp[]): Promise<void> {
     if (!Array.isArray(ops)) throw new FloeError('INVALID_ARGUMENT', 'write() takes an array of { type, key, value?, keyGroup? } operations');
-    const prepared: Array<{ pk: Uint8Array; kind: EntryKind; value: Uint8Array }> = [];
+    const prepared: WalOp[] = [];
     for (const [i, op] of ops.entries()) {
       if (op === null || typeof op !== 'object') throw new FloeError('INVALID_ARGUMENT', `write(): operation ${i} must be an object`);
       const pk = this.physical(op.key, op, `operation ${i}: `);
       switch (op.type) {
         case 'put':
-          prepared.push({ pk, kind: EntryKind.Put, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
+          prepared.push({ key: pk, kind: EntryKind.Put, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
           break;
         case 'merge':
-          prepared.push({ pk, kind: EntryKind.Merge, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
+          prepared.push({ key: pk, kind: EntryKind.Merge, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
           break;
         case 'delete':
-          prepared.push({ pk, kind: EntryKind.Delete, value: EMPTY });
+          prepared.push({ key: pk, kind: EntryKind.Delete, value: EMPTY });
           break;
         default:
           throw new FloeError('INVALID_ARGUMENT', `write(): operation ${i} has type ${JSON.stringify((op as { type: unknown }).type)}; use 'put', 'delete' or 'merge'`);
       }
     }
+    await this.applyWrites(prepared);
+  }
+
+  /**
+   * Applies validated writes as one atomic step with consecutive sequence numbers. With the WAL, the step
+   * waits until the log holds them (group commit) and only then reaches the memtable, so nothing a reader
+   * sees can be lost by a crash; the log acknowledges in sequence order, so memtable order is preserved.
+   */
+  private async applyWrites(ops: WalOp[]): Promise<void> {
+    if (ops.length === 0) return;
     await this.admitWrite();
-    for (const p of prepared) this.mem.apply(p.pk, p.kind, p.value, ++this.lastSeq);
+    const first = this.lastSeq + 1;
+    this.lastSeq += ops.length;
+    if (this.wal !== undefined) {
+      try {
+        await this.wal.append(first, ops);
+      } catch (e) {
+        this.fail(e, 'WAL append');
+        throw this.backgroundError ?? e;
+      }
+    }
+    for (let i = 0; i < ops.length; i++) this.mem.apply(ops[i]!.key, ops[i]!.kind, ops[i]!.value, first + i);
+    this.appliedSeq = first + ops.length - 1;
     this.afterWrite();
   }
 
@@ -262,7 +286,9 @@ export class LsmStore implements Store {
   private mustStall(): boolean {
     return (
       this.backgroundError === undefined &&
-      (this.imm.length >= this.options.maxImmutableMemtables || this.state.version.levels[0]!.length >= this.options.l0StopWritesTrigger)
+      (this.imm.length >= this.options.maxImmutableMemtables ||
+        this.state.version.levels[0]!.length >= this.options.l0StopWritesTrigger ||
+        (this.wal !== undefined && this.wal.bufferedBytes >= this.options.memtableBytes))
     );
   }
 
@@ -273,6 +299,18 @@ export class LsmStore implements Store {
   private ensureDrainingWork(): void {
     if (this.imm.length > 0) this.startFlushLoop();
     this.startCompactionLoop();
+  }
+
+  /**
+   * Applies records replayed from the write-ahead log at open. REQUIRES: before any write; records in
+   * ascending sequence order, all above the manifest's lastSequence.
+   */
+  replayLog(records: WalRecord[]): void {
+    for (const r of records) {
+      r.ops.forEach((op, i) => this.mem.apply(op.key, op.kind, new Uint8Array(op.value), r.firstSeq + i));
+      this.lastSeq = this.appliedSeq = r.firstSeq + r.ops.length - 1;
+      if (this.mem.approximateBytes >= this.options.memtableBytes) this.freeze();
+    }
   }
 
   /** Starts the compaction the opened shape needs (called once the store is open or restored). */
@@ -288,6 +326,8 @@ export class LsmStore implements Store {
 
   private afterWrite(): void {
     if (this.mem.approximateBytes >= this.options.memtableBytes) this.freeze();
+    // Writers stalled on the WAL buffer wait for acknowledgements, which arrive here.
+    if (this.wal !== undefined && this.roomWaiters.length > 0) this.wakeWriters();
   }
 
   private freeze(): void {
@@ -395,7 +435,7 @@ export class LsmStore implements Store {
 
   /** A consistent read view: pins the memtables' snapshot and the files of the current version. */
   private openView(prefetchBlocks: number): { scan: Parameters<typeof scanEntries>[0]; release: () => void } {
-    const snapshot = this.lastSeq;
+    const snapshot = this.appliedSeq;
     const memtables = [this.mem, ...this.imm];
     const unpins = memtables.map((m) => m.pinSnapshot(snapshot));
     const version = this.state.version;
@@ -459,71 +499,85 @@ export class LsmStore implements Store {
       }
       this.wakeWriters();
       this.startCompactionLoop();
+      // The flushed writes are in SSTs now: their log segments are redundant (best effort).
+      this.wal?.truncate(this.state.lastSequence).catch(() => undefined);
     }
   }
 
   /** Writes `m` as L0 SSTs; `retire` runs in the same synchronous step that installs the new version. */
   private async flushMemtable(m: Memtable, retire: () => void): Promise<void> {
     const packed = m.pack();
-    const result = await this.deps.executor.run({
-      runs: [[{ kind: 'packed', bytes: packed }]],
-      bottommost: false,
-      targetFileBytes: this.options.targetFileBytes,
-      blockBytes: this.options.blockBytes,
-      compression: this.options.compression,
-    });
-    await this.uploadAndCommit(result.files, (added) => ({ deleted: [], added: added.map((file) => ({ level: 0, file })) }), {
-      lastSequence: m.lastSequence,
-      onInstalled: retire,
-    });
+    await this.rewriteAndCommit(
+      { ...this.rewriteShape(), runs: [[{ kind: 'packed', bytes: packed }]], bottommost: false },
+      (added) => ({ deleted: [], added: added.map((file) => ({ level: 0, file })) }),
+      { lastSequence: m.lastSequence, onInstalled: retire },
+    );
+  }
+
+  private rewriteShape(): Omit<RewriteTask, 'runs' | 'bottommost'> {
+    const o = this.options;
+    return { targetFileBytes: o.targetFileBytes, blockBytes: o.blockBytes, compression: o.compression, memoryBytes: o.compactionMemoryBytes };
   }
 
   /**
-   * Uploads new SSTs and commits the edit built from them. Until the manifest names them, the new files
-   * are pinned so a GC pass of this process cannot take them for garbage (other processes are kept off by
-   * the GC grace period).
+   * Runs a rewrite (its outputs stream to primary storage as they are built) and commits the edit built
+   * from its outputs. Until the manifest names them, the new files are pinned so a GC pass of this process
+   * cannot take them for garbage (other processes are kept off by the GC grace period).
    */
-  private async uploadAndCommit(
-    files: Array<{ bytes: Uint8Array; info: SstFileInfo }>,
-    edit: (added: FileMeta[]) => VersionEdit,
-    extra: Parameters<LsmStore['commit']>[1],
-  ): Promise<void> {
+  private async rewriteAndCommit(task: RewriteTask, edit: (added: FileMeta[]) => VersionEdit, extra: Parameters<LsmStore['commit']>[1]): Promise<void> {
     const pinned: string[] = [];
     try {
-      const added = await this.uploadOutputs(files, pinned);
+      const files = await this.rewriteWithRetries(task, pinned);
+      const added = files.map(({ fileId, info }) => ({
+        fileId,
+        size: info.size,
+        metaOffset: info.metaOffset,
+        entries: info.entries,
+        smallestKey: info.smallestKey,
+        largestKey: info.largestKey,
+        minSeq: info.minSeq,
+        maxSeq: info.maxSeq,
+      }));
       await this.commit(edit(added), extra);
     } finally {
       for (const id of pinned) this.uploading.delete(id);
     }
   }
 
-  /** Uploads new SSTs (in parallel) and admits them to the disk cache; pins their ids into `pinned`. */
-  private async uploadOutputs(files: Array<{ bytes: Uint8Array; info: SstFileInfo }>, pinned: string[]): Promise<FileMeta[]> {
-    const metas: FileMeta[] = [];
-    for (const f of files) {
-      const fileId = sstFileId(this.state.instanceId, this.state.epoch, this.allocateFileNumber());
-      this.uploading.add(fileId);
-      pinned.push(fileId);
-      metas.push({
-        fileId,
-        size: f.info.size,
-        metaOffset: f.info.metaOffset,
-        entries: f.info.entries,
-        smallestKey: f.info.smallestKey,
-        largestKey: f.info.largestKey,
-        minSeq: f.info.minSeq,
-        maxSeq: f.info.maxSeq,
-      });
+  /**
+   * A streamed output cannot be replayed by the store's retry layer (its bytes are not kept), so a rewrite
+   * that fails with a retryable error is run again from its immutable inputs, after the failed attempt's
+   * outputs (named by no manifest) are deleted. Output ids are allocated here and pinned into `pinned`.
+   */
+  private async rewriteWithRetries(task: RewriteTask, pinned: string[]): Promise<RewriteResult['files']> {
+    const store = this.deps.store;
+    const cache = this.deps.diskCache;
+    for (let attempt = 1; ; attempt++) {
+      const ids: string[] = [];
+      const io: RewriteIo = {
+        store,
+        allocate: () => {
+          const fileId = sstFileId(this.state.instanceId, this.state.epoch, this.allocateFileNumber());
+          this.uploading.add(fileId);
+          pinned.push(fileId);
+          ids.push(fileId);
+          return Promise.resolve(fileId);
+        },
+        source: (f) => this.tables.source(f),
+        describe: (fileId) => `${store.uri}/${sstPath(fileId)}`,
+        ...(cache ? { admit: (fileId: string, offset: number, bytes: Uint8Array) => cache.admit(fileId, bytes, offset) } : {}),
+      };
+      try {
+        return (await this.deps.executor.run(task, io)).files;
+      } catch (e) {
+        for (const id of ids) {
+          await store.delete(sstPath(id)).catch(() => undefined); // best effort: GC removes what is left
+          await cache?.forget(id).catch(() => undefined);
+        }
+        if (!isFloeError(e) || !e.retryable || attempt >= REWRITE_ATTEMPTS || this.closed) throw e;
+        await this.deps.clock.sleep(REWRITE_RETRY_MS * 2 ** (attempt - 1));
+      }
     }
-    await Promise.all(
-      files.map(async (f, i) => {
-        const path = sstPath(metas[i]!.fileId);
-        if (f.bytes.length > MAX_FILE_BYTES_UPLOAD_SINGLE) await this.deps.store.putStream(path, chunksOf(f.bytes, MAX_FILE_BYTES_UPLOAD_SINGLE));
-        else await this.deps.store.put(path, f.bytes);
-        if (this.deps.diskCache) await this.deps.diskCache.admit(metas[i]!.fileId, f.bytes);
-      }),
-    );
-    return metas;
   }
 
   private nextFileNumber = -1;
@@ -551,6 +605,7 @@ export class LsmStore implements Store {
         lastSequence: Math.max(prev.lastSequence, extra.lastSequence ?? 0),
         version: prev.version.apply(edit),
         compactPointers,
+        ...(this.wal !== undefined ? { walSeq: this.wal.nextSequence } : {}),
       };
       // Readers elsewhere learn of files our open scans still need BEFORE the manifest stops naming them.
       const stillRead = this.droppedButRead(new Set(next.version.allFiles().map((f) => f.fileId)));
@@ -621,23 +676,19 @@ export class LsmStore implements Store {
       await this.commit({ deleted: [deletionOf(job.level, f)], added: [{ level: job.outputLevel, file: f }] }, { compactPointer: pointer });
       return;
     }
-    const load = async (f: FileMeta): Promise<RunSource> => {
-      const bytes = await this.tables.source(f).read(0, f.size, { fillCache: false });
-      return { kind: 'sst', bytes, path: `${this.deps.store.uri}/${sstPath(f.fileId)}`, ...(f.clip ? { clip: f.clip } : {}) };
-    };
-    const runs: RunSource[][] = [];
-    if (job.level === 0) for (const f of job.inputs) runs.push([await load(f)]);
-    else runs.push(await Promise.all(job.inputs.map(load)));
-    if (job.overlapping.length > 0) runs.push(await Promise.all(job.overlapping.map(load)));
-    const result = await this.deps.executor.run({
-      runs,
-      bottommost: job.bottommost,
-      targetFileBytes: this.options.targetFileBytes,
-      blockBytes: this.options.blockBytes,
-      compression: this.options.compression,
+    const source = (f: FileMeta): RewriteSource => ({
+      kind: 'sst',
+      fileId: f.fileId,
+      size: f.size,
+      metaOffset: f.metaOffset,
+      ...(f.clip ? { clip: f.clip } : {}),
     });
-    await this.uploadAndCommit(
-      result.files,
+    const runs: RewriteSource[][] = [];
+    if (job.level === 0) for (const f of job.inputs) runs.push([source(f)]);
+    else runs.push(job.inputs.map(source));
+    if (job.overlapping.length > 0) runs.push(job.overlapping.map(source));
+    await this.rewriteAndCommit(
+      { ...this.rewriteShape(), runs, bottommost: job.bottommost },
       (outputs) => ({
         deleted: [
           ...job.inputs.map((f) => deletionOf(job.level, f)),
@@ -753,7 +804,9 @@ export class LsmStore implements Store {
   private async closeOnce(): Promise<void> {
     let flushError: unknown;
     try {
+      await this.wal?.drain(); // writes already in the log reach the memtable, so the final flush has them
       await this.flushInternal();
+      await this.wal?.truncate(this.state.lastSequence);
     } catch (e) {
       flushError = e;
     }
@@ -840,7 +893,4 @@ function copyOut(parts: Uint8Array[]): Uint8Array {
   return parts.length === 1 ? new Uint8Array(v) : v;
 }
 
-function* chunksOf(bytes: Uint8Array, size: number): Generator<Uint8Array> {
-  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, Math.min(bytes.length, i + size));
-}
 

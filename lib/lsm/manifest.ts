@@ -41,6 +41,8 @@ export interface ManifestState {
    * closed for good, its version is empty, and GC may collect everything it wrote that nothing else uses.
    */
   retired?: string;
+  /** The writer's next WAL segment sequence when this manifest was written (lib/wal/log.ts fencing). */
+  walSeq?: number;
 }
 
 interface ManifestJson {
@@ -58,6 +60,7 @@ interface ManifestJson {
   writer: string;
   writtenAt: string;
   retired?: string;
+  walSeq?: number;
 }
 
 export function encodeManifest(m: ManifestState, now: number): Uint8Array {
@@ -76,6 +79,7 @@ export function encodeManifest(m: ManifestState, now: number): Uint8Array {
     writer: m.writer,
     writtenAt: new Date(now).toISOString(),
     ...(m.retired !== undefined ? { retired: m.retired } : {}),
+    ...(m.walSeq !== undefined ? { walSeq: m.walSeq } : {}),
   };
   const body = Buffer.from(JSON.stringify(json), 'utf8');
   const header = Buffer.alloc(12);
@@ -121,6 +125,7 @@ export function decodeManifest(bytes: Uint8Array, path: string): ManifestState {
     compactPointers: (json.compactPointers ?? []).map((p) => p ?? undefined),
     writer: String(json.writer ?? ''),
     ...(typeof json.retired === 'string' ? { retired: json.retired } : {}),
+    ...(Number.isSafeInteger(json.walSeq) ? { walSeq: json.walSeq } : {}),
   };
 }
 

@@ -10,6 +10,7 @@
  * REQUIRES: external synchronization (one LSM instance, one thread).
  */
 import { EntryKind, type Entry } from '../sst/entry.js';
+import { combineVersions, joinParts } from './merge-values.js';
 import type { Random } from '../util/random.js';
 
 /** One version of a key. `parts` are concatenated to form the value (merge operands append parts). */
@@ -87,32 +88,21 @@ export class Memtable {
     }
     const head = node.head;
     this.bytes += value.length;
+    const parts = kind === EntryKind.Delete ? [] : [value];
     if (head.seq > this.maxSnapshot) {
       // No snapshot can see the head: fold the write into it.
-      if (kind === EntryKind.Merge) {
-        if (head.kind === EntryKind.Delete) {
-          // Merge over a tombstone = the operand alone, as a full value.
-          head.kind = EntryKind.Put;
-          head.parts = [value];
-        } else {
-          head.parts.push(value);
-        }
-      } else {
-        this.bytes -= partsLength(head.parts);
-        head.kind = kind;
-        head.parts = kind === EntryKind.Delete ? [] : [value];
-      }
+      const before = partsLength(head.parts);
+      const folded = combineVersions(kind, parts, head.kind, head.parts, true);
+      this.bytes += partsLength(folded.parts) - before - value.length;
+      head.kind = folded.kind;
+      head.parts = folded.parts;
       head.seq = seq;
       return;
     }
+    // A snapshot sees the head: keep it, and stack the new version (a Merge stays an operand: `visible`
+    // folds it onto what is below when read).
     this.bytes += VERSION_OVERHEAD;
-    let version: MemVersion;
-    if (kind === EntryKind.Merge && head.kind === EntryKind.Delete) {
-      version = { seq, kind: EntryKind.Put, parts: [value], older: head };
-    } else {
-      version = { seq, kind, parts: kind === EntryKind.Delete ? [] : [value], older: head };
-    }
-    node.head = version;
+    node.head = { seq, kind, parts, older: head };
   }
 
   /** The newest version of `key` visible at `snapshot` (default: everything). */
@@ -239,16 +229,11 @@ function visible(head: MemVersion, snapshot: number): MemVersion | undefined {
   let v: MemVersion | undefined = head;
   while (v !== undefined && v.seq > snapshot) v = v.older;
   if (v === undefined || v.kind !== EntryKind.Merge || v.older === undefined) return v;
-  const operands: Uint8Array[][] = [];
-  let o: MemVersion | undefined = v;
-  while (o !== undefined && o.kind === EntryKind.Merge) {
-    operands.push(o.parts);
-    o = o.older;
+  let acc: { kind: EntryKind; parts: Uint8Array[] } = { kind: v.kind, parts: v.parts };
+  for (let o: MemVersion | undefined = v.older; o !== undefined && acc.kind === EntryKind.Merge; o = o.older) {
+    acc = combineVersions(acc.kind, acc.parts, o.kind, o.parts);
   }
-  const parts: Uint8Array[] = o !== undefined && o.kind === EntryKind.Put ? [...o.parts] : [];
-  for (let i = operands.length - 1; i >= 0; i--) parts.push(...operands[i]!);
-  const kind = o === undefined ? EntryKind.Merge : EntryKind.Put;
-  return { seq: v.seq, kind, parts, older: undefined };
+  return { seq: v.seq, kind: acc.kind, parts: acc.parts, older: undefined };
 }
 
 function partsLength(parts: Uint8Array[]): number {
@@ -257,10 +242,5 @@ function partsLength(parts: Uint8Array[]): number {
   return n;
 }
 
-export function concatParts(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  if (parts.length === 0) return EMPTY;
-  return Buffer.concat(parts);
-}
-
-const EMPTY = new Uint8Array(0);
+/** One byte array for a value's parts (the memtable's name for merge-values' joinParts). */
+export const concatParts = joinParts;

@@ -1,36 +1,135 @@
 /**
- * Scheduling of rewrite CPU work: a shared piscina pool of worker threads (default), or inline on the
- * calling thread (compactionWorkers: 0 — deterministic tests, tiny stores). One pool per thread count per
- * process, shared by every store (and reopen) so threads start once; idle threads exit after a timeout and
- * never keep the process alive.
+ * Where rewrite CPU work runs. One streaming rewrite (compaction-rewrite.ts) runs either
+ *
+ * - on the calling thread (`compactionWorkers: 0`, and always for stores another thread cannot open:
+ *   mem:// stores and stores wrapped by `OpenInternals.inject` live only in the thread that made them), or
+ * - in the process's piscina pool (workers/compaction-worker.ts): the pool thread opens the object store
+ *   itself from the primary URI and streams inputs and outputs directly. Output file ids are allocated by
+ *   the calling thread (which pins them) over a MessagePort passed with the task; the pool thread's
+ *   object-store counters come back with the result and are added to the store's metrics.
+ *
+ * One pool per process (per thread count), created on first use, shared by every store and reopen. Shard
+ * worker threads do not create pools: they hand their pool jobs to the main thread over a port
+ * (rewrite-relay.ts), which runs them on this same pool. Idle pool threads exit after a timeout and never
+ * keep the process alive.
  */
+import { MessageChannel, type MessagePort, type Transferable } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
-import { rewrite, type RewriteResult, type RewriteTask } from './compaction-rewrite.js';
+import type { HdfsOptions, S3Options } from '../api.js';
+import { FloeError, type FloeErrorCode } from '../errors.js';
+import type { MetricsObjectStore, ObjectStoreMetricsSnapshot } from '../store/metrics.js';
+import { rewrite, type RewriteIo, type RewriteResult, type RewriteTask } from './compaction-rewrite.js';
 
 export interface RewriteExecutor {
-  run(task: RewriteTask): Promise<RewriteResult>;
+  run(task: RewriteTask, io: RewriteIo): Promise<RewriteResult>;
   release(): Promise<void>;
 }
 
-const workerFile = fileURLToPath(new URL('../../workers/compaction-worker.js', import.meta.url));
+/** How another thread opens the same primary storage (lib/store/open.ts). */
+export interface StoreSpec {
+  uri: string;
+  s3?: S3Options;
+  hdfs?: HdfsOptions;
+}
 
+/** A rewrite for a pool thread. `port` answers `{ id }` with `{ id, fileId }` or `{ id, error }`. */
+export interface PoolJob {
+  task: RewriteTask;
+  spec: StoreSpec;
+  threads: number;
+  port: MessagePort;
+}
+
+export interface WireError {
+  code: FloeErrorCode;
+  message: string;
+  retryable: boolean;
+  path?: string;
+}
+
+export interface PoolReply {
+  result?: RewriteResult;
+  error?: WireError;
+  /** Object-store calls the pool thread made for this job. */
+  io?: ObjectStoreMetricsSnapshot;
+  /** The pool thread that ran the job (tests count distinct threads). */
+  threadId: number;
+}
+
+/** Runs a pool job somewhere (the process pool, or relayed to the thread that owns it). */
+export type PoolRunner = (job: PoolJob, transferList: Transferable[]) => Promise<PoolReply>;
+
+export function toWireError(e: unknown): WireError {
+  if (e instanceof FloeError) return e.toJSON();
+  return { code: 'IO', message: `internal error in a rewrite: ${e instanceof Error ? e.message : String(e)}`, retryable: false };
+}
+
+export function fromWireError(w: WireError): FloeError {
+  return new FloeError(w.code, w.message, { retryable: w.retryable, ...(w.path ? { path: w.path } : {}) });
+}
+
+/** The packed-input buffers of a task that can be moved (not copied) to another thread. */
+export function packedTransfers(task: RewriteTask): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const run of task.runs) {
+    for (const src of run) {
+      if (src.kind !== 'packed') continue;
+      const b = src.bytes;
+      if (b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !out.includes(b.buffer)) out.push(b.buffer);
+    }
+  }
+  return out;
+}
+
+const workerFile = fileURLToPath(new URL('../../workers/compaction-worker.js', import.meta.url));
 const pools = new Map<number, Piscina>();
+const poolUse = { tasks: 0, threadIds: new Set<number>() };
+
+/** This thread's pools and what ran on them (tests: shard threads must not have pools of their own). */
+export function processPoolStats(): { pools: number; tasks: number; threads: number } {
+  return { pools: pools.size, tasks: poolUse.tasks, threads: poolUse.threadIds.size };
+}
+
+/** Runs a job on this process's pool for `job.threads` threads. Meant for the main thread. */
+export const runOnProcessPool: PoolRunner = async (job, transferList) => {
+  let pool = pools.get(job.threads);
+  if (pool === undefined) {
+    // execArgv: [] — workers must not inherit loaders or inspector flags of the host process.
+    pool = new Piscina({ filename: workerFile, minThreads: 0, maxThreads: job.threads, idleTimeout: 5_000, execArgv: [] });
+    pools.set(job.threads, pool);
+  }
+  const reply = (await pool.run(job, { transferList: transferList as never })) as PoolReply;
+  poolUse.tasks++;
+  poolUse.threadIds.add(reply.threadId);
+  return reply;
+};
 
 class PoolExecutor implements RewriteExecutor {
-  constructor(private readonly pool: Piscina) {}
+  constructor(
+    private readonly threads: number,
+    private readonly spec: StoreSpec,
+    private readonly metrics: MetricsObjectStore | undefined,
+    private readonly runner: PoolRunner,
+  ) {}
 
-  async run(task: RewriteTask): Promise<RewriteResult> {
-    const transferList: ArrayBuffer[] = [];
-    for (const run of task.runs) {
-      for (const src of run) {
-        const b = src.bytes;
-        if (b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !transferList.includes(b.buffer)) {
-          transferList.push(b.buffer);
-        }
-      }
+  async run(task: RewriteTask, io: RewriteIo): Promise<RewriteResult> {
+    const { port1, port2 } = new MessageChannel();
+    port1.on('message', (m: { id: number }) => {
+      io.allocate().then(
+        (fileId) => port1.postMessage({ id: m.id, fileId }),
+        (e: unknown) => port1.postMessage({ id: m.id, error: toWireError(e) }),
+      );
+    });
+    const transferList: Transferable[] = [port2, ...packedTransfers(task)];
+    try {
+      const reply = await this.runner({ task, spec: this.spec, threads: this.threads, port: port2 }, transferList);
+      if (reply.io) this.metrics?.absorb(reply.io);
+      if (reply.error) throw fromWireError(reply.error);
+      return reply.result!;
+    } finally {
+      port1.close();
     }
-    return (await this.pool.run(task, { transferList })) as RewriteResult;
   }
 
   async release(): Promise<void> {
@@ -39,17 +138,20 @@ class PoolExecutor implements RewriteExecutor {
 }
 
 const inline: RewriteExecutor = {
-  run: (task) => Promise.resolve().then(() => rewrite(task)),
+  run: (task, io) => rewrite(task, io),
   release: () => Promise.resolve(),
 };
 
-export function createRewriteExecutor(threads: number): RewriteExecutor {
-  if (threads <= 0) return inline;
-  let pool = pools.get(threads);
-  if (pool === undefined) {
-    // execArgv: [] — workers must not inherit loaders or inspector flags of the host process.
-    pool = new Piscina({ filename: workerFile, minThreads: 0, maxThreads: threads, idleTimeout: 5_000, execArgv: [] });
-    pools.set(threads, pool);
-  }
-  return new PoolExecutor(pool);
+export interface ExecutorTarget {
+  /** How a pool thread opens the primary storage; undefined = only this thread can (mem://, injected). */
+  spec: StoreSpec | undefined;
+  /** The store's metrics, credited with the pool thread's calls. */
+  metrics?: MetricsObjectStore;
+  /** Where pool jobs go (default: this process's pool; shard threads relay them to the main thread). */
+  runner?: PoolRunner;
+}
+
+export function createRewriteExecutor(threads: number, target: ExecutorTarget): RewriteExecutor {
+  if (threads <= 0 || target.spec === undefined) return inline;
+  return new PoolExecutor(threads, target.spec, target.metrics, target.runner ?? runOnProcessPool);
 }

@@ -58,6 +58,10 @@ export class SstBuilder {
   /** Scratch for framing one block before it is copied into `chunks`. */
   private readonly framed = new ByteWriter(32 * 1024);
   private readonly chunks: Buffer[] = [];
+  /** Bytes of `chunks` (framed blocks not yet taken by `takeChunks`). */
+  private chunkBytes = 0;
+  /** Some chunks were taken: `finish()` can no longer return the whole file. */
+  private drained = false;
   private fileBytes = 0;
   /** Decoded bytes of the data blocks written so far, for the compression-ratio estimate. */
   private rawBlockBytes = 0;
@@ -168,8 +172,25 @@ export class SstBuilder {
     this.framed.reset();
     const h = appendBlock(this.framed, this.fileBytes, decoded, type);
     this.chunks.push(Buffer.from(this.framed.bytes()));
+    this.chunkBytes += h.size;
     this.fileBytes += h.size;
     return h;
+  }
+
+  /** Bytes of finished blocks held by the builder that `takeChunks()` would hand out. */
+  get pendingBytes(): number {
+    return this.chunkBytes;
+  }
+
+  /**
+   * Streaming: hands out the finished blocks written so far (the next bytes of the file, in order) and
+   * stops holding them. After a call, finish with `finishChunks()`, not `finish()`.
+   */
+  takeChunks(): Buffer[] {
+    this.drained = true;
+    const out = this.chunks.splice(0);
+    this.chunkBytes = 0;
+    return out;
   }
 
   /**
@@ -191,6 +212,23 @@ export class SstBuilder {
    * file (its own exact-size buffer) and `info` describes it. The builder cannot be used afterwards.
    */
   finish(): { bytes: Uint8Array; info: SstFileInfo } {
+    if (this.drained) throw invalidArgument('SstBuilder.finish after takeChunks(); use finishChunks() for a streamed file');
+    const { chunks, info } = this.finishChunks();
+    // allocUnsafeSlow: an unpooled buffer, so `bytes.buffer` is this file alone (safe to transfer).
+    const bytes = Buffer.allocUnsafeSlow(info.size);
+    let at = 0;
+    for (const c of chunks) {
+      c.copy(bytes, at);
+      at += c.length;
+    }
+    return { bytes, info };
+  }
+
+  /**
+   * As `finish()`, for a streamed file: PROMISES `chunks` are the bytes of the file after those already
+   * taken by `takeChunks()`, and `info` describes the whole file.
+   */
+  finishChunks(): { chunks: Buffer[]; info: SstFileInfo } {
     if (this.finished) throw invalidArgument('SstBuilder.finish called twice; start a new builder');
     if (this.entries === 0) throw invalidArgument('cannot finish an SST with no entries; add at least one entry or skip the file');
     this.finished = true;
@@ -239,16 +277,9 @@ export class SstBuilder {
     encodeFooter(scratch, { metaOffset, index: indexHandle, filter: filterHandle, properties: propsHandle });
     this.chunks.push(Buffer.from(scratch.bytes()));
     this.fileBytes += FOOTER_BYTES;
-
-    // allocUnsafeSlow: an unpooled buffer, so `bytes.buffer` is this file alone (safe to transfer).
-    const bytes = Buffer.allocUnsafeSlow(this.fileBytes);
-    let at = 0;
-    for (const c of this.chunks) {
-      c.copy(bytes, at);
-      at += c.length;
-    }
-    this.chunks.length = 0;
-    return { bytes, info: fileInfo(props, bytes.length, metaOffset) };
+    const chunks = this.chunks.splice(0);
+    this.chunkBytes = 0;
+    return { chunks, info: fileInfo(props, this.fileBytes, metaOffset) };
   }
 }
 

@@ -69,6 +69,33 @@ export class MetricsObjectStore implements ObjectStore {
     return { ...this.counts, latency };
   }
 
+  /**
+   * Adds the counters of calls made on this store's behalf elsewhere (a compaction worker thread that
+   * opened its own stack on the same primary storage), so `stats().remote` still counts every call.
+   */
+  absorb(other: ObjectStoreMetricsSnapshot): void {
+    for (const key of Object.keys(this.counts) as Array<keyof typeof this.counts>) this.counts[key] += other[key];
+    for (const op of OPS) {
+      const l = this.latency[op];
+      const o = other.latency[op];
+      l.count += o.count;
+      l.totalMs += o.totalMs;
+      l.maxMs = Math.max(l.maxMs, o.maxMs);
+    }
+  }
+
+  /** The counters added since `before` (a snapshot of this store); maxima are taken as they stand. */
+  since(before: ObjectStoreMetricsSnapshot): ObjectStoreMetricsSnapshot {
+    const now = this.snapshot();
+    const counts = { ...now };
+    for (const key of Object.keys(this.counts) as Array<keyof typeof this.counts>) counts[key] = now[key] - before[key];
+    const latency = emptyLatency();
+    for (const op of OPS) {
+      latency[op] = { count: now.latency[op].count - before.latency[op].count, totalMs: now.latency[op].totalMs - before.latency[op].totalMs, maxMs: now.latency[op].maxMs };
+    }
+    return { ...counts, latency };
+  }
+
   /** Zeroes every counter (benchmarks measure phases separately). */
   reset(): void {
     for (const key of Object.keys(this.counts) as Array<keyof typeof this.counts>) this.counts[key] = 0;

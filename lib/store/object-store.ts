@@ -28,6 +28,12 @@ export interface PutOptions {
   /** Create-if-absent: fail with ALREADY_EXISTS if the object exists. Atomic on every backend. */
   ifNoneMatch?: boolean;
   signal?: AbortSignal;
+  /**
+   * putStream only: the caller streams more than it can hold (a compaction output), so no layer may keep
+   * consumed chunks to replay them. A retrying layer then retries only an attempt that failed before it
+   * consumed a chunk; any later failure reaches the caller, which regenerates the stream if it wants to.
+   */
+  noReplay?: boolean;
 }
 
 export interface GetOptions {

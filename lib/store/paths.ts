@@ -98,6 +98,12 @@ export function walPath(instanceId: string, seq: number): string {
   return `${walPrefix(instanceId)}${pad(seq)}.log`;
 }
 
+/** The instance and segment sequence of a WAL segment path, or undefined. */
+export function parseWalPath(path: string): { instanceId: string; seq: number } | undefined {
+  const m = /^wal\/([A-Za-z0-9_-]{1,128})\/(\d{20})\.log$/.exec(path);
+  return m ? { instanceId: m[1]!, seq: Number(m[2]) } : undefined;
+}
+
 /** Numbered shard layouts of one sharded store (name = its layout name); the highest seq is current. */
 export function layoutPrefix(name: string): string {
   return `${LAYOUTS_PREFIX}${checkId('layout', name)}/`;

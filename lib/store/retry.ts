@@ -127,6 +127,7 @@ export class RetryingObjectStore implements ObjectStore {
   }
 
   async putStream(path: string, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: PutOptions): Promise<void> {
+    if (options?.noReplay === true) return this.putStreamOnce(path, chunks, options);
     const replay = new ReplayableChunks(chunks);
     let ambiguous = false;
     try {
@@ -144,6 +145,30 @@ export class RetryingObjectStore implements ObjectStore {
       });
     } finally {
       await replay.release();
+    }
+  }
+
+  /**
+   * putStream without replay: attempts are retried only while none has consumed a chunk of `chunks`.
+   * (Create-if-absent needs the bytes to resolve an ambiguous attempt, so it is never combined with this.)
+   */
+  private async putStreamOnce(path: string, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: PutOptions): Promise<void> {
+    if (options.ifNoneMatch === true) throw new FloeError('INVALID_ARGUMENT', `putStream of ${path}: noReplay cannot be combined with ifNoneMatch`);
+    const once = new OnceChunks(chunks);
+    try {
+      await this.run('putStream', path, options.signal, async () => {
+        try {
+          await this.inner.putStream(path, once, options);
+        } catch (error) {
+          // A non-FloeError is never retried by run(): the wrapper stops the retry loop, unwrapped below.
+          if (once.consumed) throw new NoRetry(error);
+          throw error;
+        }
+      });
+    } catch (error) {
+      throw error instanceof NoRetry ? error.error : error;
+    } finally {
+      await once.release();
     }
   }
 
@@ -252,6 +277,44 @@ class ReplayableChunks implements AsyncIterable<Uint8Array> {
     }
     this.seen.push(result.value);
     return true;
+  }
+}
+
+/** Carries an error out of the retry loop without another attempt. */
+class NoRetry {
+  constructor(readonly error: unknown) {}
+}
+
+/** One pass over a chunk source that can be handed to several attempts; remembers whether any was pulled. */
+class OnceChunks implements AsyncIterable<Uint8Array> {
+  consumed = false;
+  private iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array> | undefined;
+  private finished = false;
+
+  constructor(private readonly source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {}
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    if (this.iterator === undefined) {
+      const source = this.source as Partial<AsyncIterable<Uint8Array>> & Partial<Iterable<Uint8Array>>;
+      this.iterator = source[Symbol.asyncIterator] ? source[Symbol.asyncIterator]!() : source[Symbol.iterator]!();
+    }
+    for (;;) {
+      if (this.finished) return;
+      const result = await this.iterator.next();
+      if (result.done === true) {
+        this.finished = true;
+        return;
+      }
+      this.consumed = true;
+      yield result.value;
+    }
+  }
+
+  async release(): Promise<void> {
+    if (this.iterator !== undefined && !this.finished) {
+      this.finished = true;
+      await this.iterator.return?.();
+    }
   }
 }
 

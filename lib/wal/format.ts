@@ -1,0 +1,142 @@
+/**
+ * Write-ahead log segments: `wal/<instanceId>/<seq>.log`, each an immutable object written once
+ * (create-if-absent) by the group commit (lib/wal/writer.ts). Documented in docs/format.md, "WAL segment".
+ *
+ *   header (16 bytes): "FLOEWAL1" | u32 BE writer epoch | u8 flags (bit 0: fence) | 3 bytes zero
+ *   records, each:     u32 BE body length | u32 BE CRC32C of body | body
+ *   body:              f64 BE first write sequence | u32 BE op count | ops
+ *   op:                u8 kind (EntryKind) | u32 BE key length | physical key | u32 BE value length | value
+ *
+ * One record is one acknowledged write call (a put, delete, merge, or a whole atomic batch); its ops take
+ * sequence numbers first, first+1, ... A fence segment (no records) is written by a new owner to end the
+ * previous writer's log (see writer.ts).
+ *
+ * Damage: a record that runs past the end of the LAST segment is a torn tail (cut back to the last whole
+ * record, and reported); any other damage (bad magic, checksum mismatch, a short record elsewhere) is
+ * CORRUPTION naming the segment, never skipped.
+ */
+import { FloeError } from '../errors.js';
+import type { EntryKind } from '../sst/entry.js';
+import { crc32c } from '../util/crc32c.js';
+
+const MAGIC = Buffer.from('FLOEWAL1', 'ascii');
+export const WAL_HEADER_BYTES = 16;
+const FLAG_FENCE = 1;
+
+export interface WalOp {
+  kind: EntryKind;
+  /** Physical key ([keyGroup u16][user key]). */
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+export interface WalRecord {
+  firstSeq: number;
+  ops: WalOp[];
+}
+
+export interface DecodedSegment {
+  epoch: number;
+  fence: boolean;
+  records: WalRecord[];
+  /** Set when the segment ended inside a record (only tolerated for the last segment). */
+  tornAt?: number;
+}
+
+/** Bytes a record adds to a segment. */
+export function recordBytes(ops: readonly WalOp[]): number {
+  let n = 8 + 12;
+  for (const op of ops) n += 9 + op.key.length + op.value.length;
+  return n;
+}
+
+/** Encodes a segment. REQUIRES: records in ascending sequence order. */
+export function encodeSegment(epoch: number, records: readonly WalRecord[], fence = false): Uint8Array {
+  let size = WAL_HEADER_BYTES;
+  for (const r of records) size += recordBytes(r.ops);
+  const out = Buffer.allocUnsafe(size);
+  MAGIC.copy(out, 0);
+  out.writeUInt32BE(epoch, 8);
+  out.writeUInt32BE(fence ? FLAG_FENCE << 24 : 0, 12);
+  let pos = WAL_HEADER_BYTES;
+  for (const r of records) {
+    const bodyStart = pos + 8;
+    let p = bodyStart;
+    out.writeDoubleBE(r.firstSeq, p);
+    out.writeUInt32BE(r.ops.length, p + 8);
+    p += 12;
+    for (const op of r.ops) {
+      out[p] = op.kind;
+      out.writeUInt32BE(op.key.length, p + 1);
+      out.set(op.key, p + 5);
+      p += 5 + op.key.length;
+      out.writeUInt32BE(op.value.length, p);
+      out.set(op.value, p + 4);
+      p += 4 + op.value.length;
+    }
+    out.writeUInt32BE(p - bodyStart, pos);
+    out.writeUInt32BE(crc32c(out.subarray(bodyStart, p)), pos + 4);
+    pos = p;
+  }
+  return out;
+}
+
+/**
+ * Decodes a segment. `last`: whether it is the last segment of the log (only there a torn tail is expected).
+ * Throws CORRUPTION naming `path` for any damage that is not a torn tail of the last segment.
+ */
+export function decodeSegment(bytes: Uint8Array, path: string, last: boolean): DecodedSegment {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const corrupt = (what: string): FloeError =>
+    new FloeError('CORRUPTION', `corrupt WAL segment ${path}: ${what}. Writes logged there cannot be replayed; restore from a checkpoint.`, { path });
+  if (buf.length < WAL_HEADER_BYTES || !buf.subarray(0, 8).equals(MAGIC)) {
+    if (last && buf.length < WAL_HEADER_BYTES && MAGIC.subarray(0, buf.length).equals(buf.subarray(0, Math.min(8, buf.length)))) {
+      return { epoch: 0, fence: false, records: [], tornAt: 0 };
+    }
+    throw corrupt('bad magic or truncated header');
+  }
+  const epoch = buf.readUInt32BE(8);
+  const fence = (buf.readUInt32BE(12) >>> 24 & FLAG_FENCE) !== 0;
+  const records: WalRecord[] = [];
+  let pos = WAL_HEADER_BYTES;
+  while (pos < buf.length) {
+    if (pos + 8 > buf.length) {
+      if (last) return { epoch, fence, records, tornAt: pos };
+      throw corrupt(`record header cut short at byte ${pos}`);
+    }
+    const length = buf.readUInt32BE(pos);
+    const end = pos + 8 + length;
+    if (end > buf.length) {
+      if (last) return { epoch, fence, records, tornAt: pos };
+      throw corrupt(`record at byte ${pos} runs past the end`);
+    }
+    const body = buf.subarray(pos + 8, end);
+    if (crc32c(body) !== buf.readUInt32BE(pos + 4)) throw corrupt(`checksum mismatch in the record at byte ${pos}`);
+    records.push(decodeBody(body, () => corrupt(`malformed record at byte ${pos}`)));
+    pos = end;
+  }
+  return { epoch, fence, records };
+}
+
+function decodeBody(body: Buffer, malformed: () => FloeError): WalRecord {
+  if (body.length < 12) throw malformed();
+  const firstSeq = body.readDoubleBE(0);
+  const count = body.readUInt32BE(8);
+  const ops: WalOp[] = [];
+  let p = 12;
+  for (let i = 0; i < count; i++) {
+    if (p + 5 > body.length) throw malformed();
+    const kind = body[p]! as EntryKind;
+    const kl = body.readUInt32BE(p + 1);
+    if (p + 5 + kl + 4 > body.length) throw malformed();
+    const key = body.subarray(p + 5, p + 5 + kl);
+    p += 5 + kl;
+    const vl = body.readUInt32BE(p);
+    if (p + 4 + vl > body.length) throw malformed();
+    const value = body.subarray(p + 4, p + 4 + vl);
+    p += 4 + vl;
+    ops.push({ kind, key, value });
+  }
+  if (p !== body.length || !Number.isSafeInteger(firstSeq)) throw malformed();
+  return { firstSeq, ops };
+}
