@@ -80,6 +80,11 @@ export class Lifecycle {
     return this.sched.drive(p, what);
   }
 
+  /** Durability 'wal': every acknowledged write is durable. */
+  get wal(): boolean {
+    return this.base.durability === 'wal';
+  }
+
   private internals(proc: Proc): OpenInternals {
     return { clock: this.sched.clock, random: new Random(this.random.nextU32()), inject: (b) => proc.wrap(b), localFs: this.disk.viewFor(() => !proc.crashed) };
   }
@@ -116,7 +121,7 @@ export class Lifecycle {
         openLsmStore({ ...this.base, instanceId }, { ...this.internals(proc), initialState: (o) => emptyInstanceState(o, range) }),
         `open ${instanceId}`,
       );
-      this.live.push({ instanceId, range, proc, store, t: new Tracked(new Model()), broken: false, localDir: this.base.localDir! });
+      this.live.push({ instanceId, range, proc, store, t: new Tracked(new Model(), this.wal), broken: false, localDir: this.base.localDir! });
     }
   }
 
@@ -133,8 +138,16 @@ export class Lifecycle {
     }
     if (e.code === 'NOT_FOUND') throw new Violation('missing-file', `${kind} on ${inst?.instanceId ?? '?'} hit a deleted file: ${e.message}${this.whoDeleted(e)}`);
     if (e.code === 'CORRUPTION') throw new Violation('corruption', `${kind} on ${inst?.instanceId ?? '?'}: ${e.message}${this.whoDeleted(e)}`);
-    if (e.code === 'FENCED') throw new Violation('unexpected-fenced', `${kind} on ${inst?.instanceId ?? '?'} (no other writer owns it): ${e.message}`);
+    if (e.code === 'FENCED') throw new Violation('unexpected-fenced', `${kind} on ${inst?.instanceId ?? '?'} (process ${inst?.proc.name ?? '?'}; no other writer owns it): ${e.message}${this.whoWrote(e)}`);
     throw new Violation('engine-error', `${kind} on ${inst?.instanceId ?? '?'} failed with ${e.code}: ${e.message}`);
+  }
+
+  /** ' (… was written by …)' for an error that names an object (e.g. the manifest that fenced a writer). */
+  whoWrote(e: FloeError): string {
+    const id = /instance ([A-Za-z0-9_-]+)/.exec(e.message)?.[1];
+    if (id === undefined) return '';
+    const mine = [...this.sched.writers].filter(([p]) => p.startsWith(`instances/${id}/`)).map(([p, w]) => `${p.slice(`instances/${id}/`.length)} ${w}`);
+    return mine.length === 0 ? '' : ` [objects of ${id}: ${mine.join('; ')}]`;
   }
 
   /** ' (deleted by …)' for an error about an object the world saw deleted. */
@@ -223,10 +236,12 @@ export class Lifecycle {
     const before = first.t.since.length;
     const hadError = (first.store as unknown as { backgroundError?: unknown }).backgroundError !== undefined;
     let resolvedDurable = false;
+    let ackedBeforeCrash = false;
     const started = this.startDuring(first, op.during);
     started.p.then(
       () => {
         if (crashed) return;
+        ackedBeforeCrash = true;
         if (started.ack) first.t.ack(started.ack);
         else if (started.durable && before === first.t.since.length) {
           first.t.markDurable();
@@ -237,6 +252,8 @@ export class Lifecycle {
     );
     await this.sched.run(op.steps);
     crashed = true;
+    // A write still in flight may have reached the write-ahead log.
+    if (started.ack && !ackedBeforeCrash) first.t.maybe(started.ack);
     for (const t of targets) {
       t.proc.crashed = true;
       this.sched.crash(t.proc, this.random);
@@ -284,8 +301,11 @@ export class Lifecycle {
     }
   }
 
-  /** Opens `inst` again in a new process; its state must be the durable state plus a prefix of the rest. */
-  async reopen(inst: Inst, context: string): Promise<void> {
+  /**
+   * Opens `inst` again in a new process; its state must be the durable state plus a prefix of the rest.
+   * Returns the length of that prefix.
+   */
+  async reopen(inst: Inst, context: string): Promise<number> {
     const proc = this.newProc(inst.instanceId);
     let store: LsmStore | undefined;
     for (let attempt = 0; store === undefined; attempt++) {
@@ -309,6 +329,7 @@ export class Lifecycle {
     inst.proc = proc;
     inst.store = store;
     inst.broken = false;
+    return j;
   }
 
   /** Clean close: if close() resolves, everything acknowledged must be there after reopen. */
@@ -350,7 +371,7 @@ export class Lifecycle {
       if (observed !== want) {
         throw new Violation('restore-mismatch', `${instanceId} restored [${range}] from ${ck.handles.length} handle(s) differs from the checkpoint: ${describeDiff(observed, want)}`);
       }
-      this.live.push({ instanceId, range, proc: proc!, store, t: new Tracked(clipModel(ck.model, range)), broken: false, localDir: this.base.localDir! });
+      this.live.push({ instanceId, range, proc: proc!, store, t: new Tracked(clipModel(ck.model, range), this.wal), broken: false, localDir: this.base.localDir! });
     }
     if (mode === 'claim') this.retained = this.retained.filter((x) => x !== ck);
   }
@@ -406,6 +427,12 @@ export class Lifecycle {
       store = await this.drive(openLsmStore({ ...this.base, localDir, instanceId: inst.instanceId }, this.internals(proc)), `second writer of ${inst.instanceId}`);
     } catch (e) {
       this.expectable(e, undefined, 'background');
+      // The failed open may still have claimed the instance: the first writer may be fenced. Treat it as a
+      // zombie and hand the instance to a third process.
+      const zombie: Zombie = { zombie: true, instanceId: inst.instanceId, proc: inst.proc, store: inst.store, model: inst.t.model.clone(), unsafe: 0 };
+      const acked = inst.t.since.length;
+      zombie.unsafe = acked - (await this.reopen(inst, 'after a takeover attempt failed'));
+      this.zombies.push(zombie);
       return;
     }
     const observed = await this.dump(store, `second writer of ${inst.instanceId}`);
@@ -447,6 +474,9 @@ export class Lifecycle {
         await this.drive(z.store.write([{ ...op, keyGroup: kg }]), 'zombie write');
         prepared.applies[0]!.apply(z.model);
         z.unsafe++;
+        if (this.wal) {
+          throw new Violation('stale-writer-durable', `a write of the fenced writer of ${z.instanceId} resolved with durability 'wal' (a durable acknowledgement) after the new owner opened`);
+        }
       } else if (action === 'get' || action === 'write') {
         const got = await this.drive(z.store.get(op.key, { keyGroup: kg }), 'zombie get');
         const want = z.model.get(kg, op.key as Uint8Array);
@@ -492,6 +522,7 @@ export class Lifecycle {
       await this.drive(p, `${during} during an outage`);
     } catch (e) {
       this.expectable(e, inst, during === 'write' ? 'write' : 'durable');
+      if (during === 'write') inst.t.maybe((m) => m.put(kg, key, value));
       return;
     }
     if (during === 'write') inst.t.ack((m) => m.put(kg, key, value));

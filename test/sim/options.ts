@@ -37,6 +37,7 @@ export function randomOptions(r: Random, maxKeyGroups: number, wideL0Stop = fals
       levelMultiplier: r.range(2, 4),
       readConcurrency: r.pick([1, 4, 64]),
       gcGraceMs: r.pick([1_000, 10_000, 60_000]) + (longGrace ? 600_000 : 0),
+      durability: r.pick(['checkpoint', 'checkpoint', 'wal'] as const),
     },
   };
 }

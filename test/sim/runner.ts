@@ -217,6 +217,7 @@ class Sim {
       byInst.set(inst, g);
     });
     for (const [inst, g] of byInst) {
+      const hadError = (inst.store as unknown as { backgroundError?: unknown }).backgroundError !== undefined;
       const single = g.ops.length === 1 && items.length === 1;
       const o = g.ops[0]!;
       const p = single
@@ -234,6 +235,12 @@ class Sim {
           throw new Violation('hang', `${e.message}; L0 has ${levels[0]!.files} files (l0StopWritesTrigger ${this.c.options.store.l0StopWritesTrigger}), levels ${JSON.stringify(levels.map((l) => l.files))}`);
         }
         this.life.expectable(e, inst, 'write');
+        // With the WAL, a write that failed in its log upload may still be replayed after a reopen.
+        if (!hadError) {
+          inst.t.maybe((m) => {
+            for (const a of g.applies) a(m);
+          });
+        }
         continue;
       }
       // One atomic step: a batch is all or nothing after a crash too.

@@ -44,8 +44,21 @@ export class Tracked {
   model: Model;
   durable: Model;
   since: Apply[] = [];
+  /**
+   * With durability 'wal' every acknowledged write is durable: the first `mandatory` entries of `since`
+   * must survive. (They stay in `since` rather than in `durable` so a takeover can tell them apart.)
+   */
+  private mandatory = 0;
+  /**
+   * Writes that failed after they may have reached the write-ahead log (an ambiguous upload): not in the
+   * model, but a reopen may replay them. A failed WAL append is sticky, so these are always the tail.
+   */
+  private maybes: Apply[] = [];
 
-  constructor(initial: Model) {
+  constructor(
+    initial: Model,
+    readonly wal = false,
+  ) {
     this.model = initial;
     this.durable = initial.clone();
   }
@@ -53,24 +66,32 @@ export class Tracked {
   ack(apply: Apply): void {
     apply(this.model);
     this.since.push(apply);
+    if (this.wal) this.mandatory = this.since.length;
+  }
+
+  /** A write that failed but may be durable (durability 'wal' only; see `maybes`). */
+  maybe(apply: Apply): void {
+    if (this.wal) this.maybes.push(apply);
   }
 
   /** Everything acknowledged so far is durable. */
   markDurable(): void {
     this.durable = this.model.clone();
     this.since = [];
+    this.mandatory = 0;
   }
 
   /**
-   * The j such that `durable` + since[0..j) equals `observed`, or undefined if no prefix does.
-   * Prefers the longest match (identical states for several j are indistinguishable anyway).
+   * The j such that `durable` + since[0..j) (+ maybes[0..j-since.length) past the end) equals `observed`,
+   * or undefined if none does. j is at least the mandatory count. Prefers the longest match.
    */
   matchPrefix(observed: string): number | undefined {
     const m = this.durable.clone();
-    let found: number | undefined = modelFingerprint(m) === observed ? 0 : undefined;
-    for (let j = 0; j < this.since.length; j++) {
-      this.since[j]!(m);
-      if (modelFingerprint(m) === observed) found = j + 1;
+    const all = [...this.since, ...this.maybes];
+    let found: number | undefined;
+    for (let j = 0; j <= all.length; j++) {
+      if (j > 0) all[j - 1]!(m);
+      if (j >= this.mandatory && modelFingerprint(m) === observed) found = j;
     }
     return found;
   }
@@ -78,8 +99,10 @@ export class Tracked {
   /** Resets to the state of prefix j (after a crash or takeover): that state is now durable. */
   adoptPrefix(j: number): void {
     const m = this.durable.clone();
-    for (let i = 0; i < j; i++) this.since[i]!(m);
+    const all = [...this.since, ...this.maybes];
+    for (let i = 0; i < j; i++) all[i]!(m);
     this.model = m;
+    this.maybes = [];
     this.markDurable();
   }
 }

@@ -90,6 +90,8 @@ export class Scheduler {
   steps = 0;
   /** Who deleted each object (process, virtual time): failure messages say who removed a needed file. */
   readonly deletions = new Map<string, string>();
+  /** Which process wrote each manifest, epoch record and WAL segment that landed (for fencing messages). */
+  readonly writers = new Map<string, string>();
 
   constructor(private readonly random: Random) {}
 
@@ -239,7 +241,10 @@ class SimStore implements ObjectStore {
   }
 
   put(path: string, bytes: Uint8Array, options?: PutOptions): Promise<void> {
-    return this.call('put', path, true, () => this.inner.put(path, bytes, options));
+    return this.call('put', path, true, async () => {
+      await this.inner.put(path, bytes, options);
+      if (!path.startsWith('sst/')) this.proc.sched.writers.set(path, `written by process ${this.proc.name} at t=${this.proc.sched.clock.now()}`);
+    });
   }
 
   putStream(path: string, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: PutOptions): Promise<void> {
