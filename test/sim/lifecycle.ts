@@ -89,8 +89,23 @@ export class Lifecycle {
     return { clock: this.sched.clock, random: new Random(this.random.nextU32()), inject: (b) => proc.wrap(b), localFs: this.disk.viewFor(() => !proc.crashed) };
   }
 
+  private readonly procs: Proc[] = [];
+
   private newProc(label: string): Proc {
-    return new Proc(this.sched, label, this.random.fork(), this.faults);
+    const proc = new Proc(this.sched, label, this.random.fork(), this.faults);
+    this.procs.push(proc);
+    return proc;
+  }
+
+  /** Registers a store its process opened (so a crash can drop its thread-wide registrations). */
+  private owned<T extends LsmStore>(proc: Proc, store: T): T {
+    proc.stores.push(store as unknown as { unregisterPins?: () => void });
+    return store;
+  }
+
+  /** End of run: every process's memory goes (stores that were never closed included). */
+  forgetAll(): void {
+    for (const p of this.procs) p.forgetMemory();
   }
 
   pick(i: number): Inst {
@@ -116,11 +131,23 @@ export class Lifecycle {
   async start(shards: number): Promise<void> {
     for (const range of this.ranges(shards)) {
       const instanceId = `s${++instanceCounter}`;
-      const proc = this.newProc(instanceId);
-      const store = await this.drive(
-        openLsmStore({ ...this.base, instanceId }, { ...this.internals(proc), initialState: (o) => emptyInstanceState(o, range) }),
-        `open ${instanceId}`,
-      );
+      let proc = this.newProc(instanceId);
+      let store: LsmStore | undefined;
+      for (let attempt = 0; store === undefined; attempt++) {
+        try {
+          store = this.owned(
+            proc,
+            await this.drive(
+              openLsmStore({ ...this.base, instanceId }, { ...this.internals(proc), initialState: (o) => emptyInstanceState(o, range) }),
+              `open ${instanceId}`,
+            ),
+          );
+        } catch (e) {
+          if (attempt >= 3 || !isFloeError(e, 'IO')) this.expectable(e, undefined, 'background');
+          if (attempt >= 3) throw new Violation('reopen-failed', `open of ${instanceId} failed 4 times: ${(e as Error).message}`);
+          proc = this.newProc(instanceId);
+        }
+      }
       this.live.push({ instanceId, range, proc, store, t: new Tracked(new Model(), this.wal), broken: false, localDir: this.base.localDir! });
     }
   }
@@ -257,6 +284,7 @@ export class Lifecycle {
     for (const t of targets) {
       t.proc.crashed = true;
       this.sched.crash(t.proc, this.random);
+      t.proc.forgetMemory();
     }
     await this.sched.run(0);
     if (op.inst === 'all' && op.restore !== undefined && this.retained.length > 0) {
@@ -310,7 +338,7 @@ export class Lifecycle {
     let store: LsmStore | undefined;
     for (let attempt = 0; store === undefined; attempt++) {
       try {
-        store = await this.drive(openLsmStore({ ...this.base, localDir: inst.localDir, instanceId: inst.instanceId }, this.internals(proc)), `reopen ${inst.instanceId}`);
+        store = this.owned(proc, await this.drive(openLsmStore({ ...this.base, localDir: inst.localDir, instanceId: inst.instanceId }, this.internals(proc)), `reopen ${inst.instanceId}`));
       } catch (e) {
         if (attempt >= 3 || !isFloeError(e, 'IO')) this.expectable(e, undefined, 'background');
         if (attempt >= 3) throw new Violation('reopen-failed', `reopen of ${inst.instanceId} failed 4 times: ${(e as Error).message}`);
@@ -360,7 +388,7 @@ export class Lifecycle {
         instanceId = `r${++instanceCounter}`;
         proc = this.newProc(instanceId);
         try {
-          store = await this.drive(restoreStore({ ...this.base, instanceId }, ck.handles, { keyGroups: range, mode }, this.internals(proc)), `restore ${instanceId}`);
+          store = this.owned(proc, await this.drive(restoreStore({ ...this.base, instanceId }, ck.handles, { keyGroups: range, mode }, this.internals(proc)), `restore ${instanceId}`));
         } catch (e) {
           if (attempt >= 3 || !isFloeError(e, 'IO')) this.expectable(e, undefined, 'background');
           if (attempt >= 3) throw new Violation('restore-failed', `restore of ${instanceId} failed 4 times: ${(e as Error).message}`);
@@ -424,7 +452,7 @@ export class Lifecycle {
     const localDir = `/sim/machine-${++this.machines}`;
     try {
       // On another machine: a disk cache folder belongs to one process at a time.
-      store = await this.drive(openLsmStore({ ...this.base, localDir, instanceId: inst.instanceId }, this.internals(proc)), `second writer of ${inst.instanceId}`);
+      store = this.owned(proc, await this.drive(openLsmStore({ ...this.base, localDir, instanceId: inst.instanceId }, this.internals(proc)), `second writer of ${inst.instanceId}`));
     } catch (e) {
       this.expectable(e, undefined, 'background');
       // The failed open may still have claimed the instance: the first writer may be fenced. Treat it as a
@@ -457,6 +485,7 @@ export class Lifecycle {
   private killZombie(z: Zombie): void {
     z.proc.crashed = true;
     this.sched.crash(z.proc, this.random);
+    z.proc.forgetMemory();
     this.zombies = this.zombies.filter((x) => x !== z);
   }
 

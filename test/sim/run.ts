@@ -22,13 +22,14 @@ interface Args {
   noMetadataShortReads: boolean;
   wideL0Stop: boolean;
   longGrace: boolean;
+  walWithoutTakeover: boolean;
   shrink: boolean;
   verbose: boolean;
   maxFailures: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seeds: 100, from: 1, seed: undefined, ops: DEFAULT_OPS, keep: undefined, skip: [], noMetadataShortReads: false, wideL0Stop: false, longGrace: false, shrink: false, verbose: false, maxFailures: 50 };
+  const a: Args = { seeds: 100, from: 1, seed: undefined, ops: DEFAULT_OPS, keep: undefined, skip: [], noMetadataShortReads: false, wideL0Stop: false, longGrace: false, walWithoutTakeover: false, shrink: false, verbose: false, maxFailures: 50 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = (): string => {
@@ -66,8 +67,12 @@ function parseArgs(argv: string[]): Args {
         a.noMetadataShortReads ||= w.noMetadataShortReads === true;
         a.wideL0Stop ||= w.wideL0Stop === true;
         a.longGrace ||= w.longGrace === true;
+        a.walWithoutTakeover ||= w.walWithoutTakeover === true;
         break;
       }
+      case '--wal-without-takeover':
+        a.walWithoutTakeover = true;
+        break;
       case '--long-grace':
         a.longGrace = true;
         break;
@@ -95,7 +100,7 @@ function parseArgs(argv: string[]): Args {
 
 async function main(): Promise<number> {
   const a = parseArgs(process.argv.slice(2));
-  const common = { ops: a.ops, ...(a.skip.length ? { skip: a.skip } : {}), ...(a.noMetadataShortReads ? { noMetadataShortReads: true } : {}), ...(a.wideL0Stop ? { wideL0Stop: true } : {}), ...(a.longGrace ? { longGrace: true } : {}) };
+  const common = { ops: a.ops, ...(a.skip.length ? { skip: a.skip } : {}), ...(a.noMetadataShortReads ? { noMetadataShortReads: true } : {}), ...(a.wideL0Stop ? { wideL0Stop: true } : {}), ...(a.longGrace ? { longGrace: true } : {}), ...(a.walWithoutTakeover ? { walWithoutTakeover: true } : {}) };
   const specs: SeedSpec[] =
     a.seed !== undefined ? [{ seed: a.seed, ...common, ...(a.keep ? { keep: a.keep } : {}) }] : Array.from({ length: a.seeds }, (_, i) => ({ seed: a.from + i, ...common }));
   const started = Date.now();

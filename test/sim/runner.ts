@@ -63,6 +63,7 @@ export async function runSim(c: RunConfig): Promise<RunResult> {
   try {
     return await r.run();
   } finally {
+    life.forgetAll();
     dropMemStore(storeName);
   }
 }
@@ -108,7 +109,7 @@ class Sim {
         kind: v.kind,
         message: v.message,
         opIndex: this.c.indices[this.opIndex] ?? this.opIndex,
-        op: op === undefined ? '(final check)' : JSON.stringify(op),
+        op: op !== undefined ? JSON.stringify(op) : this.opIndex < 0 ? '(opening the instances)' : '(final check)',
       });
     }
   }

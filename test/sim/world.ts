@@ -191,6 +191,17 @@ export class Proc {
     for (const f of this.faultStores) f.setDown(down);
   }
 
+  /** Stores this process opened: dropped without close when it crashes. */
+  readonly stores: Array<{ unregisterPins?: () => void }> = [];
+
+  /**
+   * The process's memory is gone: its stores' registrations in module-level (thread-wide) state go too,
+   * as they would with the process.
+   */
+  forgetMemory(): void {
+    for (const s of this.stores.splice(0)) s.unregisterPins?.();
+  }
+
   crashError(op: string, path: string): FloeError {
     return new FloeError('IO', `simulated crash of process ${this.name} (${op} ${path})`, { retryable: false, path });
   }
@@ -214,7 +225,9 @@ class SimStore implements ObjectStore {
     private readonly proc: Proc,
     private readonly inner: ObjectStore,
   ) {
-    this.uri = inner.uri;
+    // One URI per process: the engine keys its thread-wide state (GC pins) by store URI, and the processes
+    // of the simulation share one thread; separate processes share no memory.
+    this.uri = `${inner.uri}/~${proc.name}`;
   }
 
   private call<T>(op: string, path: string, mutation: boolean, run: () => Promise<T>): Promise<T> {
