@@ -2,10 +2,9 @@
  * Opening an embedded store: composes the object store (backend → retry → metrics), the caches, the
  * rewrite executor and an LSM instance, and claims the instance (epoch + 1) so an older writer is fenced.
  */
-import { join } from 'node:path';
 import type { StoreOptions } from './api.js';
 import type { BlockCache } from './cache/block-cache.js';
-import { DiskCache } from './cache/disk-cache.js';
+import { openLocalDiskCache } from './cache/disk-cache-registry.js';
 import { SharedBlockCache } from './cache/shared-block-cache.js';
 import { checkpointOps } from './checkpoint/checkpoint.js';
 import { FloeError, isFloeError } from './errors.js';
@@ -18,7 +17,6 @@ import { Version } from './lsm/version.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import type { ObjectStore } from './store/object-store.js';
 import { openObjectStore, parseStoreUri } from './store/open.js';
-import { localNames } from './store/paths.js';
 import type { LocalFs } from './store/local-file.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { Random } from './util/random.js';
@@ -55,19 +53,18 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
   try {
+    // One cache per localDir, shared by every instance using it (lib/cache/disk-cache-registry.ts). Opened
+    // before the claim: a localDir held by another process must fail the open without fencing that process.
+    const diskCache = await openLocalDiskCache({
+      localDir: options.localDir,
+      capacityBytes: options.diskCacheBytes,
+      primary: store,
+      clock,
+      ...(internals.localFs ? { fs: internals.localFs } : {}),
+    });
+    if (diskCache !== undefined) cleanups.push(() => diskCache.close());
     const state = await claimInstance(store, options, clock, random.fork(), internals.initialState);
     const blockCache = internals.blockCache ?? (options.blockCacheBytes > 0 ? SharedBlockCache.create(options.blockCacheBytes) : undefined);
-    let diskCache: DiskCache | undefined;
-    if (options.diskCacheBytes > 0) {
-      diskCache = await DiskCache.open({
-        dir: join(options.localDir, localNames.diskCacheDir, state.instanceId),
-        capacityBytes: options.diskCacheBytes,
-        clock,
-        ...(internals.localFs ? { fs: internals.localFs } : {}),
-      });
-      const dc = diskCache;
-      cleanups.push(() => dc.close());
-    }
     // A pool thread opens the primary storage itself; mem:// stores and injected wrappers exist only here.
     const spec = internals.inject || parseStoreUri(options.primary).scheme === 'mem' ? undefined : { uri: options.primary, s3: options.s3, hdfs: options.hdfs };
     const executor = createRewriteExecutor(options.compactionWorkers, {

@@ -3,8 +3,7 @@
  * manifest on storage, or a retained checkpoint names must exist. (Open scans are checked as they read.)
  */
 import { readLatestManifest } from '../../lib/lsm/manifest.js';
-import { join } from 'node:path';
-import { localNames, sstPath } from '../../lib/store/paths.js';
+import { sstPath } from '../../lib/store/paths.js';
 import type { Lifecycle } from './lifecycle.js';
 import { Violation } from './violation.js';
 
@@ -19,17 +18,6 @@ export async function checkFiles(life: Lifecycle): Promise<void> {
     const latest = await readLatestManifest(life.raw, inst.instanceId);
     for (const f of latest?.version.allFiles() ?? []) {
       if (!(await exists(f.fileId))) throw new Violation('missing-file', `the latest manifest (${latest!.seq}) of live instance ${inst.instanceId} names ${f.fileId}, which was deleted${who(f.fileId)}`);
-    }
-  }
-  const budget = life.base.diskCacheBytes ?? 0;
-  for (const inst of life.live) {
-    if (budget === 0 || inst.proc.crashed) continue;
-    const dir = join(inst.localDir, localNames.diskCacheDir, inst.instanceId);
-    const used = life.disk.usage(dir);
-    const counted = inst.store.stats().diskCache.bytes;
-    life.maxDiskUsed = Math.max(life.maxDiskUsed, used);
-    if (used > budget || counted > budget) {
-      throw new Violation('disk-budget', `the disk cache of ${inst.instanceId} uses ${used} bytes on disk (${counted} counted) over its budget of ${budget}`);
     }
   }
   for (const ck of life.retained) {

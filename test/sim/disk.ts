@@ -1,10 +1,12 @@
 /**
- * The simulated local disk: an in-memory `LocalFs` for the disk cache, so the deterministic world touches
- * no real files. Usage is counted as a filesystem would: 4 KiB blocks that were written (files are sparse;
- * truncating releases the blocks past the new end). Contents survive a process crash (the OS keeps them).
+ * The simulated local disk: an in-memory `LocalFs` for everything the engine does under localDir (lock
+ * files, tidying, the disk cache), so the deterministic world touches no real files. Allocation is counted
+ * as a filesystem would: 4 KiB blocks that were written (files are sparse; truncating releases the blocks
+ * past the new end). Contents survive a process crash (the OS keeps them); a crashed process does no more
+ * I/O through its view.
  */
 import { FloeError } from '../../lib/errors.js';
-import type { LocalFile, LocalFs, LocalOpenMode } from '../../lib/store/local-file.js';
+import type { LocalEntry, LocalFile, LocalFs, LocalOpenMode } from '../../lib/store/local-file.js';
 
 const BLOCK = 4096;
 
@@ -33,13 +35,6 @@ export class SimDisk implements LocalFs {
 
   private check(what: string, path: string): void {
     if (!this.alive()) throw new FloeError('IO', `cannot ${what} ${path}: the process crashed (simulated)`, { path });
-  }
-
-  /** Bytes of disk the files under `dir` occupy. */
-  usage(dir: string): number {
-    let n = 0;
-    for (const [path, f] of this.files) if (path.startsWith(dir.endsWith('/') ? dir : dir + '/')) n += f.blocks.size * BLOCK;
-    return n;
   }
 
   async open(path: string, mode: LocalOpenMode): Promise<LocalFile> {
@@ -84,6 +79,31 @@ export class SimDisk implements LocalFs {
 
   async isDirectory(path: string): Promise<boolean> {
     return this.dirs.has(path);
+  }
+
+  async linkExclusive(from: string, to: string): Promise<boolean> {
+    this.check('link', to);
+    const f = this.files.get(from);
+    if (f === undefined) throw new FloeError('IO', `cannot link ${from}: ENOENT`, { path: from });
+    if (this.files.has(to) || this.dirs.has(to)) return false;
+    this.files.set(to, f);
+    return true;
+  }
+
+  async list(path: string): Promise<LocalEntry[] | undefined> {
+    this.check('list', path);
+    if (!this.dirs.has(path)) return undefined;
+    const prefix = path === '/' ? '/' : path + '/';
+    const out = new Map<string, LocalEntry>();
+    for (const [p, f] of this.files) {
+      if (!p.startsWith(prefix) || p.slice(prefix.length).includes('/')) continue;
+      out.set(p.slice(prefix.length), { name: p.slice(prefix.length), kind: 'file', size: f.size, allocated: f.blocks.size * BLOCK });
+    }
+    for (const d of this.dirs) {
+      if (!d.startsWith(prefix) || d === path || d.slice(prefix.length).includes('/')) continue;
+      out.set(d.slice(prefix.length), { name: d.slice(prefix.length), kind: 'folder', size: 0, allocated: 0 });
+    }
+    return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 }
 

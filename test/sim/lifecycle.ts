@@ -60,8 +60,6 @@ export class Lifecycle {
   /** The local disk of every simulated machine (machines differ by localDir). */
   readonly disk = new SimDisk();
   private machines = 0;
-  /** Most disk-cache bytes seen on disk for one instance (reported with --verbose). */
-  maxDiskUsed = 0;
   /** Instances replaced by a rescale or restore: no process uses them; they may be retired. */
   replaced: string[] = [];
   readonly maxKg: number;
@@ -449,7 +447,7 @@ export class Lifecycle {
   async fence(inst: Inst): Promise<void> {
     const proc = this.newProc(inst.instanceId);
     let store: LsmStore;
-    const localDir = `/sim/machine-${++this.machines}`;
+    const localDir = this.base.localDir!.replace(/machine-0$/, `machine-${++this.machines}`);
     try {
       // On another machine: a disk cache folder belongs to one process at a time.
       store = this.owned(proc, await this.drive(openLsmStore({ ...this.base, localDir, instanceId: inst.instanceId }, this.internals(proc)), `second writer of ${inst.instanceId}`));

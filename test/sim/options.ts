@@ -22,9 +22,11 @@ export function randomOptions(r: Random, maxKeyGroups: number, wideL0Stop = fals
     store: {
       maxKeyGroups,
       compactionWorkers: 0,
-      // On the simulated in-memory disk (test/sim/disk.ts): the deterministic world touches no real files.
-      diskCacheBytes: r.pick([0, 0, 96 * KiB, 512 * KiB]),
-      localDir: '/sim/machine-0',
+      // No disk cache: the engine keeps one cache per localDir in thread-wide state that a simulated crash
+      // cannot drop, so the simulated processes (which share a thread) would share it. The localDir lives
+      // on the simulated in-memory disk (test/sim/disk.ts) all the same: the world touches no real files.
+      diskCacheBytes: 0,
+      localDir: '/sim/machine-0', // made unique per run by the runner
       blockCacheBytes: r.pick([0, 16 * KiB, 256 * KiB]),
       memtableBytes: r.pick([64 * KiB, 64 * KiB, 96 * KiB]),
       maxImmutableMemtables: r.range(1, 2),

@@ -58,7 +58,7 @@ export async function runSim(c: RunConfig): Promise<RunResult> {
   const storeName = primary.slice('mem://'.length);
   const sched = new Scheduler(new Random(c.seed ^ 0x5c4ed));
   const raw = openMemStore(storeName, { clock: sched.clock });
-  const life = new Lifecycle(sched, new Random(c.seed ^ 0x11fe), { ...c.options.store, primary }, c.faults, raw);
+  const life = new Lifecycle(sched, new Random(c.seed ^ 0x11fe), { ...c.options.store, primary, localDir: `/sim/${c.runId}/machine-0` }, c.faults, raw);
   const r = new Sim(c, sched, life);
   try {
     return await r.run();
@@ -87,7 +87,7 @@ class Sim {
     const result = (violation: RunResult['violation']): RunResult => ({
       violation,
       reads: this.reads,
-      counts: { ...this.counts, ...(this.life.maxDiskUsed > 0 ? { diskCacheMaxBytes: this.life.maxDiskUsed } : {}) },
+      counts: this.counts,
       steps: this.sched.steps,
     });
     try {
