@@ -25,8 +25,9 @@ export const KNOWN_BUG_SKIPS: KnownBugSkip[] = [
   // advance, with a wide L0 stop trigger and a long GC grace) until their fixes landed on main.
   {
     bug:
-      'short reads of manifests and checkpoint records are reported as CORRUPTION ("checksum mismatch", "not valid JSON"), and a short ' +
-      "read-back after an ambiguous create-if-absent put as ALREADY_EXISTS, instead of being read again as the SST reader does",
+      'a short read of a manifest, checkpoint record or WAL segment is reported as CORRUPTION ("checksum mismatch", "not valid JSON") ' +
+      'instead of being read again as the SST reader does; and the retry layer, reading back an ambiguous create-if-absent put, takes ' +
+      'a short body for another writer\'s object (ALREADY_EXISTS on a checkpoint record; FENCED on a manifest or WAL segment)',
     skip: [],
     noMetadataShortReads: true,
   },
