@@ -1,12 +1,14 @@
 /**
  * The simulator's command line.
  *
- *   node dist/test/sim/run.js --seeds 10000 [--from S] [--ops N] [--shrink] [--skip kind,kind] [--known-bugs]
- *   node dist/test/sim/run.js --seed S [--ops N] [--keep 0,3,5-9] [--skip ...] [--shrink] [--verbose]
+ *   node dist/test/sim/run.js --seeds 10000 [--from S] [--ops N] [--shrink] [--known-bugs] [--max-failures N]
+ *   node dist/test/sim/run.js --seed S [--ops N] [--keep 0,3,5-9] [--shrink] [--verbose]
  *
- * Prints one line per failing seed with the command that replays it exactly, and a summary; exits 1 if any
- * seed failed. `--known-bugs` leaves out the op kinds listed in known-bugs.ts (what CI does while the
- * engine fixes are pending).
+ * Workload adjustments (each also implied by --known-bugs while test/sim/known-bugs.ts lists it):
+ *   --skip kind,kind  --no-metadata-short-reads  --wide-l0-stop  --long-grace  --wal-without-takeover
+ *
+ * Prints the failing seeds with the command that replays each exactly, and a summary; exits 1 if any
+ * seed failed.
  */
 import { knownBugWorkarounds } from './known-bugs.js';
 import { parseKeep, type OpKind } from './ops.js';
