@@ -1,7 +1,7 @@
 /**
  * Instances of the simulated logical store and everything that changes which processes hold them: start,
  * checkpoint and release, crash (at any await point) then reopen or restore, clean close and reopen,
- * takeover by a second writer (the first becomes a "zombie"), outages, rescale N→M by restore.
+ * rescale N→M by restore, retirement. Takeovers by a second writer and outages: ./takeover.ts.
  */
 import type { CheckpointHandle, StoreOptions } from '../../lib/api.js';
 import { readCheckpointRecord } from '../../lib/checkpoint/checkpoint-record.js';
@@ -13,9 +13,8 @@ import { FloeError, isFloeError } from '../../lib/errors.js';
 import type { LsmStore } from '../../lib/lsm/lsm-store.js';
 import type { MemObjectStore } from '../../lib/store/mem.js';
 import { checkpointPath } from '../../lib/store/paths.js';
-import type { WriteOp } from '../../lib/api.js';
 import { Random } from '../../lib/util/random.js';
-import { Model, hex } from '../support/model.js';
+import { Model } from '../support/model.js';
 import { SimDisk } from './disk.js';
 import type { CrashDuring } from './ops.js';
 import { Violation } from './violation.js';
@@ -59,14 +58,15 @@ export class Lifecycle {
   retained: Retained[] = [];
   /** The local disk of every simulated machine (machines differ by localDir). */
   readonly disk = new SimDisk();
-  private machines = 0;
+  /** Machines (localDirs) handed out so far; machine-0 is the default. */
+  machines = 0;
   /** Instances replaced by a rescale or restore: no process uses them; they may be retired. */
   replaced: string[] = [];
   readonly maxKg: number;
 
   constructor(
     readonly sched: Scheduler,
-    private readonly random: Random,
+    readonly random: Random,
     readonly base: StoreOptions,
     private readonly faults: FaultConfig,
     readonly raw: MemObjectStore,
@@ -74,7 +74,8 @@ export class Lifecycle {
     this.maxKg = base.maxKeyGroups!;
   }
 
-  private drive<T>(p: Promise<T>, what: string): Promise<T> {
+  /** Runs the world until `p` settles (helpers below are shared with ./takeover.ts). */
+  drive<T>(p: Promise<T>, what: string): Promise<T> {
     return this.sched.drive(p, what);
   }
 
@@ -83,20 +84,20 @@ export class Lifecycle {
     return this.base.durability === 'wal';
   }
 
-  private internals(proc: Proc): OpenInternals {
+  internals(proc: Proc): OpenInternals {
     return { clock: this.sched.clock, random: new Random(this.random.nextU32()), inject: (b) => proc.wrap(b), localFs: this.disk.viewFor(() => !proc.crashed) };
   }
 
   private readonly procs: Proc[] = [];
 
-  private newProc(label: string): Proc {
+  newProc(label: string): Proc {
     const proc = new Proc(this.sched, label, this.random.fork(), this.faults);
     this.procs.push(proc);
     return proc;
   }
 
   /** Registers a store its process opened (so a crash can drop its thread-wide registrations). */
-  private owned<T extends LsmStore>(proc: Proc, store: T): T {
+  owned<T extends LsmStore>(proc: Proc, store: T): T {
     proc.stores.push(store as unknown as { unregisterPins?: () => void });
     return store;
   }
@@ -441,121 +442,6 @@ export class Lifecycle {
     }
   }
 
-  // ------------------------------------------------------------------ two writers
-
-  /** A second process opens `inst`; the first becomes a zombie that must be fenced. */
-  async fence(inst: Inst): Promise<void> {
-    const proc = this.newProc(inst.instanceId);
-    let store: LsmStore;
-    const localDir = this.base.localDir!.replace(/machine-0$/, `machine-${++this.machines}`);
-    try {
-      // On another machine: a disk cache folder belongs to one process at a time.
-      store = this.owned(proc, await this.drive(openLsmStore({ ...this.base, localDir, instanceId: inst.instanceId }, this.internals(proc)), `second writer of ${inst.instanceId}`));
-    } catch (e) {
-      this.expectable(e, undefined, 'background');
-      // The failed open may still have claimed the instance: the first writer may be fenced. Treat it as a
-      // zombie and hand the instance to a third process.
-      const zombie: Zombie = { zombie: true, instanceId: inst.instanceId, proc: inst.proc, store: inst.store, model: inst.t.model.clone(), unsafe: 0 };
-      const acked = inst.t.since.length;
-      zombie.unsafe = acked - (await this.reopen(inst, 'after a takeover attempt failed'));
-      this.zombies.push(zombie);
-      return;
-    }
-    const observed = await this.dump(store, `second writer of ${inst.instanceId}`);
-    const j = inst.t.matchPrefix(observed);
-    if (j === undefined) {
-      throw new Violation('lost-durable', `the second writer of ${inst.instanceId} does not see every durable write: ${describeDiff(observed, modelFingerprint(inst.t.durable))}`);
-    }
-    this.zombies.push({ zombie: true, instanceId: inst.instanceId, proc: inst.proc, store: inst.store, model: inst.t.model.clone(), unsafe: inst.t.since.length - j });
-    inst.t.adoptPrefix(j);
-    inst.proc = proc;
-    inst.store = store;
-    inst.broken = false;
-    inst.localDir = localDir;
-    if (this.zombies.length > 3) this.killZombie(this.zombies[0]!);
-  }
-
-  private deletedManifests(instanceId: string): string {
-    const seqs = [...this.sched.deletions.keys()].filter((p) => p.startsWith(`instances/${instanceId}/`)).map((p) => Number(p.split('/').pop()));
-    return seqs.length === 0 ? 'none' : seqs.sort((a, b) => a - b).join(', ');
-  }
-
-  private killZombie(z: Zombie): void {
-    z.proc.crashed = true;
-    this.sched.crash(z.proc, this.random);
-    z.proc.forgetMemory();
-    this.zombies = this.zombies.filter((x) => x !== z);
-  }
-
-  /** An operation of a fenced writer: reads stay correct; nothing it acknowledged since may be called durable. */
-  async zombieAct(z: Zombie, action: 'write' | 'get' | 'flush' | 'close', prepared: { ops: WriteOp[]; applies: Array<{ kg: number; apply: Apply }> }, reads: string[]): Promise<void> {
-    const accept = (e: unknown): void => {
-      if (e instanceof Violation || e instanceof Stuck) throw e;
-      if (!isFloeError(e)) throw new Violation('engine-error', `zombie ${action} failed with a non-Floe error: ${(e as Error).stack ?? String(e)}`);
-    };
-    const op = prepared.ops[0]!;
-    const kg = prepared.applies[0]!.kg;
-    const inRange = z.store.keyGroups[0] <= kg && kg <= z.store.keyGroups[1];
-    try {
-      if (action === 'write' && inRange) {
-        await this.drive(z.store.write([{ ...op, keyGroup: kg }]), 'zombie write');
-        prepared.applies[0]!.apply(z.model);
-        z.unsafe++;
-        if (this.wal) {
-          throw new Violation('stale-writer-durable', `a write of the fenced writer of ${z.instanceId} resolved with durability 'wal' (a durable acknowledgement) after the new owner opened`);
-        }
-      } else if (action === 'get' || action === 'write') {
-        const got = await this.drive(z.store.get(op.key, { keyGroup: kg }), 'zombie get');
-        const want = z.model.get(kg, op.key as Uint8Array);
-        if (hex(got) !== hex(want)) throw new Violation('wrong-read', `fenced writer of ${z.instanceId}: get kg ${kg} = ${hex(got)}, its model ${hex(want)}`);
-        reads.push('zombie-get');
-      } else {
-        const hadError = (z.store as unknown as { backgroundError?: unknown }).backgroundError !== undefined;
-        await this.drive(action === 'flush' ? z.store.flush() : z.store.close(), `zombie ${action}`);
-        if (z.unsafe > 0) {
-          throw new Violation(
-            // close() after a sticky background error resolving is its own defect (it skips the flush).
-            action === 'close' && hadError ? 'close-after-error-resolved' : 'stale-writer-durable',
-            `${action}() of the fenced writer of ${z.instanceId} resolved although ${z.unsafe} write(s) it acknowledged are not in the instance (the new owner never sees them)` +
-              `${hadError ? ' (it had a sticky background error, so close() skipped the flush)' : ''}; manifests of ${z.instanceId} deleted by GC so far: ${this.deletedManifests(z.instanceId)}`,
-          );
-        }
-      }
-    } catch (e) {
-      accept(e);
-    }
-    if (action === 'close') this.zombies = this.zombies.filter((x) => x !== z);
-  }
-
-  // ------------------------------------------------------------------ outages
-
-  /** The instance's store fails every call for `steps` scheduler steps while an operation runs. */
-  async outage(inst: Inst, during: 'flush' | 'write' | 'compact', steps: number): Promise<void> {
-    const kg = inst.range[0];
-    const key = new TextEncoder().encode('k1/outage');
-    const value = new TextEncoder().encode(`o${this.sched.steps}`);
-    const before = inst.t.since.length;
-    inst.proc.setDown(true);
-    let p: Promise<unknown>;
-    try {
-      p = during === 'flush' ? inst.store.flush() : during === 'write' ? inst.store.put(key, value, { keyGroup: kg }) : inst.store.compactUntilIdle();
-    } catch (e) {
-      p = Promise.reject(e);
-    }
-    p.catch(() => undefined);
-    await this.sched.run(steps);
-    inst.proc.setDown(false);
-    try {
-      await this.drive(p, `${during} during an outage`);
-    } catch (e) {
-      this.expectable(e, inst, during === 'write' ? 'write' : 'durable');
-      if (during === 'write') inst.t.maybe((m) => m.put(kg, key, value));
-      return;
-    }
-    if (during === 'write') inst.t.ack((m) => m.put(kg, key, value));
-    if (during === 'flush' && before === inst.t.since.length) inst.t.markDurable();
-  }
-
   // ------------------------------------------------------------------ end of run
 
   /** Every instance equals its model, closes (durably, unless broken), and reopens equal. */
@@ -567,8 +453,6 @@ export class Lifecycle {
       await this.closeAndReopen(inst);
       await this.drive(inst.store.close(), `final close of ${inst.instanceId}`);
     }
-    for (const z of [...this.zombies]) await this.zombieAct(z, 'close', { ops: [{ type: 'delete', key: new Uint8Array([1]) }], applies: [{ kg: 0, apply: () => undefined }] }, []);
   }
 }
 
-export { FloeError };

@@ -13,6 +13,7 @@ import { Random } from '../../lib/util/random.js';
 import { hex } from '../support/model.js';
 import { checkFiles } from './checks.js';
 import { Lifecycle, type Inst, type Zombie } from './lifecycle.js';
+import { fence, outage, zombieAct } from './takeover.js';
 import { itemValue, type Op, type WriteItem } from './ops.js';
 import type { SimOptions } from './options.js';
 import { fingerprint, keyBytes, type Apply } from './tracked.js';
@@ -162,7 +163,7 @@ class Sim {
         await this.life.rescale(op.m, op.which, op.claim);
         return;
       case 'fence':
-        await this.life.fence(this.life.pick(op.inst));
+        await fence(this.life, this.life.pick(op.inst));
         return;
       case 'retire':
         await this.life.retire(op.which);
@@ -170,7 +171,7 @@ class Sim {
       case 'zombie':
         return this.zombieOp(op);
       case 'outage':
-        await this.life.outage(this.life.pick(op.inst), op.during, op.steps);
+        await outage(this.life, this.life.pick(op.inst), op.during, op.steps);
         return;
       case 'advance':
         this.sched.clock.advance(op.ms);
@@ -393,7 +394,7 @@ class Sim {
   private async zombieOp(op: Extract<Op, { k: 'zombie' }>): Promise<void> {
     const z = this.life.zombie(op.which);
     if (z === undefined) return;
-    await this.life.zombieAct(z, op.action, this.prepare([op.item]), this.reads);
+    await zombieAct(this.life, z, op.action, this.prepare([op.item]), this.reads);
     if (op.action === 'close') this.dropHeld([z.store]);
   }
 
@@ -404,6 +405,8 @@ class Sim {
     for (const h of this.held) await this.advanceHeld(h, Number.POSITIVE_INFINITY);
     this.held = [];
     await this.life.finalCheck();
+    const none = { ops: [{ type: 'delete' as const, key: new Uint8Array([1]) }], applies: [{ kg: 0, apply: (): void => undefined }] };
+    for (const z of [...this.life.zombies]) await zombieAct(this.life, z, 'close', none, []);
   }
 }
 
