@@ -50,14 +50,14 @@ export interface Retained {
   files: string[];
 }
 
-let instanceCounter = 0;
-
 export class Lifecycle {
   live: Inst[] = [];
   zombies: Zombie[] = [];
   retained: Retained[] = [];
   /** The local disk of every simulated machine (machines differ by localDir). */
   readonly disk = new SimDisk();
+  /** Instances created so far in this world (names them). */
+  private instances = 0;
   /** Machines (localDirs) handed out so far; machine-0 is the default. */
   machines = 0;
   /** Instances replaced by a rescale or restore: no process uses them; they may be retired. */
@@ -129,7 +129,7 @@ export class Lifecycle {
 
   async start(shards: number): Promise<void> {
     for (const range of this.ranges(shards)) {
-      const instanceId = `s${++instanceCounter}`;
+      const instanceId = `s${++this.instances}`;
       let proc = this.newProc(instanceId);
       let store: LsmStore | undefined;
       for (let attempt = 0; store === undefined; attempt++) {
@@ -384,7 +384,7 @@ export class Lifecycle {
       let instanceId = '';
       let proc: Proc | undefined;
       for (let attempt = 0; store === undefined; attempt++) {
-        instanceId = `r${++instanceCounter}`;
+        instanceId = `r${++this.instances}`;
         proc = this.newProc(instanceId);
         try {
           store = this.owned(proc, await this.drive(restoreStore({ ...this.base, instanceId }, ck.handles, { keyGroups: range, mode }, this.internals(proc)), `restore ${instanceId}`));

@@ -6,6 +6,7 @@
  *
  * Workload adjustments (each also implied by --known-bugs while test/sim/known-bugs.ts lists it):
  *   --skip kind,kind  --no-metadata-short-reads  --wide-l0-stop  --long-grace  --wal-without-takeover
+ * Testing the simulator itself: --plant-lost-uploads RATE (SST uploads that report success but store nothing).
  *
  * Prints the failing seeds with the command that replays each exactly, and a summary; exits 1 if any
  * seed failed.
@@ -25,13 +26,14 @@ interface Args {
   wideL0Stop: boolean;
   longGrace: boolean;
   walWithoutTakeover: boolean;
+  plantedLostUploads: number;
   shrink: boolean;
   verbose: boolean;
   maxFailures: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seeds: 100, from: 1, seed: undefined, ops: DEFAULT_OPS, keep: undefined, skip: [], noMetadataShortReads: false, wideL0Stop: false, longGrace: false, walWithoutTakeover: false, shrink: false, verbose: false, maxFailures: 50 };
+  const a: Args = { seeds: 100, from: 1, seed: undefined, ops: DEFAULT_OPS, keep: undefined, skip: [], noMetadataShortReads: false, wideL0Stop: false, longGrace: false, walWithoutTakeover: false, plantedLostUploads: 0, shrink: false, verbose: false, maxFailures: 50 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = (): string => {
@@ -75,6 +77,12 @@ function parseArgs(argv: string[]): Args {
       case '--wal-without-takeover':
         a.walWithoutTakeover = true;
         break;
+      case '--plant-lost-uploads': {
+        const rate = Number(value());
+        if (!(rate >= 0 && rate <= 1)) throw new Error('--plant-lost-uploads needs a rate in [0, 1]');
+        a.plantedLostUploads = rate;
+        break;
+      }
       case '--long-grace':
         a.longGrace = true;
         break;
@@ -102,7 +110,9 @@ function parseArgs(argv: string[]): Args {
 
 async function main(): Promise<number> {
   const a = parseArgs(process.argv.slice(2));
-  const common = { ops: a.ops, ...(a.skip.length ? { skip: a.skip } : {}), ...(a.noMetadataShortReads ? { noMetadataShortReads: true } : {}), ...(a.wideL0Stop ? { wideL0Stop: true } : {}), ...(a.longGrace ? { longGrace: true } : {}), ...(a.walWithoutTakeover ? { walWithoutTakeover: true } : {}) };
+  const common = { ops: a.ops, ...(a.skip.length ? { skip: a.skip } : {}), ...(a.noMetadataShortReads ? { noMetadataShortReads: true } : {}), ...(a.wideL0Stop ? { wideL0Stop: true } : {}), ...(a.longGrace ? { longGrace: true } : {}), ...(a.walWithoutTakeover ? { walWithoutTakeover: true } : {}),
+    ...(a.plantedLostUploads > 0 ? { plantedLostUploads: a.plantedLostUploads } : {}),
+  };
   const specs: SeedSpec[] =
     a.seed !== undefined ? [{ seed: a.seed, ...common, ...(a.keep ? { keep: a.keep } : {}) }] : Array.from({ length: a.seeds }, (_, i) => ({ seed: a.from + i, ...common }));
   const started = Date.now();

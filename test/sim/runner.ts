@@ -28,7 +28,7 @@ export interface RunConfig {
   indices: number[];
   options: SimOptions;
   faults: FaultConfig;
-  /** Unique per run in this process (mem store name). */
+  /** Names the mem store and localDir of the run (runs in a process are sequential; each drops its store). */
   runId: string;
   /** Part of a metamorphic comparison: read results must not depend on the options. */
   metamorphic: boolean;

@@ -24,6 +24,8 @@ export interface SeedSpec {
   longGrace?: boolean;
   /** No takeovers in seeds with durability 'wal' (known-bugs.ts). */
   walWithoutTakeover?: boolean;
+  /** Testing the simulator: a share of SST uploads is silently lost (FaultConfig.plantedLostUploads). */
+  plantedLostUploads?: number;
 }
 
 export interface SeedOutcome {
@@ -32,11 +34,12 @@ export interface SeedOutcome {
   violation: RunResult['violation'];
   steps: number;
   counts: Record<string, number>;
+  /** Every read result of the run, joined (the metamorphic runs': of option set 0). Same spec, same text. */
+  reads: string;
 }
 
 export const DEFAULT_OPS = 100;
 const MAX_KEY_GROUPS = [4, 8, 16];
-let runCounter = 0;
 
 export function isMetamorphic(seed: number): boolean {
   return seed % 5 === 4;
@@ -64,19 +67,23 @@ export async function runSeed(spec: SeedSpec): Promise<SeedOutcome> {
       ops: ops.filter((_, i) => keep[i]),
       indices: indices.filter((_, i) => keep[i]),
       options,
-      faults: randomFaults(r, spec.noMetadataShortReads !== true),
-      runId: `${spec.seed}-${++runCounter}`,
+      faults: { ...randomFaults(r, spec.noMetadataShortReads !== true), ...(spec.plantedLostUploads ? { plantedLostUploads: spec.plantedLostUploads } : {}) },
+      runId: `${spec.seed}`,
       metamorphic: false,
     });
-    return { spec, metamorphic, violation: res.violation, steps: res.steps, counts: res.counts };
+    return { spec, metamorphic, violation: res.violation, steps: res.steps, counts: res.counts, reads: res.reads.join('\n') };
   }
   const sets: SimOptions[] = [randomOptions(r, maxKg, spec.wideL0Stop === true, spec.longGrace === true), randomOptions(r, maxKg, spec.wideL0Stop === true, spec.longGrace === true), randomOptions(r, maxKg, spec.wideL0Stop === true, spec.longGrace === true)];
   let first: RunResult | undefined;
   let steps = 0;
   for (const [k, options] of sets.entries()) {
-    const res = await runSim({ seed: spec.seed, ops, indices, options, faults: NO_FAULTS, runId: `${spec.seed}-m${k}-${++runCounter}`, metamorphic: true });
+    const faults = { ...NO_FAULTS, ...(spec.plantedLostUploads ? { plantedLostUploads: spec.plantedLostUploads } : {}) };
+    const res = await runSim({ seed: spec.seed, ops, indices, options, faults, runId: `${spec.seed}-m${k}`, metamorphic: true });
     steps += res.steps;
-    if (res.violation) return { spec, metamorphic, violation: { ...res.violation, message: `[option set ${k}: ${describe(options)}] ${res.violation.message}` }, steps, counts: res.counts };
+    if (res.violation) {
+      const violation = { ...res.violation, message: `[option set ${k}: ${describe(options)}] ${res.violation.message}` };
+      return { spec, metamorphic, violation, steps, counts: res.counts, reads: res.reads.join('\n') };
+    }
     if (first === undefined) {
       first = res;
       continue;
@@ -94,10 +101,11 @@ export async function runSeed(spec: SeedSpec): Promise<SeedOutcome> {
         },
         steps,
         counts: res.counts,
+        reads: first.reads.join('\n'),
       };
     }
   }
-  return { spec, metamorphic, violation: undefined, steps, counts: first!.counts };
+  return { spec, metamorphic, violation: undefined, steps, counts: first!.counts, reads: first!.reads.join('\n') };
 }
 
 function firstDifference(a: string[], b: string[]): number | undefined {
@@ -119,6 +127,7 @@ export function replayCommand(spec: SeedSpec): string {
   if (spec.wideL0Stop === true) cmd += ' --wide-l0-stop';
   if (spec.longGrace === true) cmd += ' --long-grace';
   if (spec.walWithoutTakeover === true) cmd += ' --wal-without-takeover';
+  if (spec.plantedLostUploads) cmd += ` --plant-lost-uploads ${spec.plantedLostUploads}`;
   return cmd;
 }
 

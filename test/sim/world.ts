@@ -88,6 +88,8 @@ export class Scheduler {
   private parked: Parked[] = [];
   /** Completed scheduler steps (for the step budget and stats). */
   steps = 0;
+  /** Processes started in this world (their names are numbered per world, so a replay names them alike). */
+  procs = 0;
   /** Who deleted each object (process, virtual time): failure messages say who removed a needed file. */
   readonly deletions = new Map<string, string>();
   /** Which process wrote each manifest, epoch record and WAL segment that landed (for fencing messages). */
@@ -169,8 +171,6 @@ export class Scheduler {
   }
 }
 
-let procCounter = 0;
-
 /** A simulated process: every store wrapper it made fails every call once it crashed. */
 export class Proc {
   readonly name: string;
@@ -183,7 +183,7 @@ export class Proc {
     private readonly random: Random,
     private readonly faults: FaultConfig,
   ) {
-    this.name = `${label}#${++procCounter}`;
+    this.name = `${label}#${++sched.procs}`;
   }
 
   /** An outage of this process's view of the store: every call fails (retryably) while down. */
@@ -208,12 +208,12 @@ export class Proc {
 
   /** Wraps a backend so its calls are scheduled by the world and die with this process. */
   wrap(inner: ObjectStore): ObjectStore {
-    const { shortReadRate, metadataShortReads, ...rates } = this.faults;
+    const { shortReadRate, metadataShortReads, plantedLostUploads, ...rates } = this.faults;
     // Short reads as a rule, so they can be limited to SSTs (see known-bugs.ts).
     const rules = shortReadRate > 0 ? [{ ops: ['get' as const], probability: shortReadRate, effect: 'short-read' as const, ...(metadataShortReads ? {} : { path: /^sst\// }) }] : [];
     const faulty = new FaultInjectingObjectStore(inner, { random: this.random.fork(), clock: this.sched.clock, timeoutMs: 500, rules, ...rates });
     this.faultStores.push(faulty);
-    return new SimStore(this, faulty);
+    return new SimStore(this, faulty, plantedLostUploads ?? 0, this.random.fork());
   }
 }
 
@@ -224,6 +224,8 @@ class SimStore implements ObjectStore {
   constructor(
     private readonly proc: Proc,
     private readonly inner: ObjectStore,
+    private readonly lostUploads: number,
+    private readonly plant: Random,
   ) {
     // One URI per process: the engine keys its thread-wide state (GC pins) by store URI, and the processes
     // of the simulation share one thread; separate processes share no memory.
@@ -254,6 +256,9 @@ class SimStore implements ObjectStore {
   }
 
   put(path: string, bytes: Uint8Array, options?: PutOptions): Promise<void> {
+    if (this.lostUploads > 0 && path.startsWith('sst/') && this.plant.next() < this.lostUploads) {
+      return this.call('put', path, true, async () => undefined);
+    }
     return this.call('put', path, true, async () => {
       await this.inner.put(path, bytes, options);
       if (!path.startsWith('sst/')) this.proc.sched.writers.set(path, `written by process ${this.proc.name} at t=${this.proc.sched.clock.now()}`);
@@ -261,6 +266,11 @@ class SimStore implements ObjectStore {
   }
 
   putStream(path: string, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: PutOptions): Promise<void> {
+    if (this.lostUploads > 0 && path.startsWith('sst/') && this.plant.next() < this.lostUploads) {
+      return this.call('putStream', path, true, async () => {
+        for await (const _chunk of chunks); // consumed, as an upload would, then dropped
+      });
+    }
     return this.call('putStream', path, true, () => this.inner.putStream(path, chunks, options));
   }
 
@@ -293,6 +303,11 @@ export interface FaultConfig {
   shortReadRate: number;
   /** Short reads of manifests and checkpoint records too (else of SSTs only). */
   metadataShortReads: boolean;
+  /**
+   * A planted store bug, for testing the simulator itself: this share of SST uploads reports success but
+   * stores nothing. A correct checker must then report lost data or missing files.
+   */
+  plantedLostUploads?: number;
 }
 
 export const NO_FAULTS: FaultConfig = { errorRate: 0, timeoutRate: 0, lostResponseRate: 0, tornPutRate: 0, shortReadRate: 0, metadataShortReads: false };
