@@ -73,7 +73,7 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
       ...(internals.rewriteRunner ? { runner: internals.rewriteRunner } : {}),
     });
     cleanups.push(() => executor.release());
-    const log = await openLog(store, options, state);
+    const log = await openLog(store, options, state, clock);
     const lsm = new LsmStore(options, state, {
       store,
       remoteStats: () => {
@@ -110,9 +110,11 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
  * Opens the instance's write-ahead log when the store uses one, or when an earlier writer left segments
  * (their acknowledged writes must be replayed whatever the mode). Fences earlier writers' logs.
  */
-async function openLog(store: ObjectStore, o: ResolvedOptions, state: ManifestState): Promise<WalOpenResult | undefined> {
+async function openLog(store: ObjectStore, o: ResolvedOptions, state: ManifestState, clock: Clock): Promise<WalOpenResult | undefined> {
   if (o.durability !== 'wal' && (await listSegments(store, state.instanceId)).length === 0) return undefined;
-  const opened = await WalLog.open(store, state.instanceId, state.epoch, state.walSeq ?? 0, state.lastSequence);
+  const opened = await WalLog.open(store, state.instanceId, state.epoch, { walSeq: state.walSeq ?? 0, afterSequence: state.lastSequence }, clock, () =>
+    checkNotFenced(store, state.instanceId, state.epoch, 'the write-ahead log'),
+  );
   if (opened.tornTail) {
     process.emitWarning(`WAL segment ${opened.tornTail.path} ended inside a record at byte ${opened.tornTail.offset}; the torn tail was cut (it was never acknowledged)`, {
       code: 'FLOE_WAL_TORN_TAIL',
