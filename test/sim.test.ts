@@ -9,7 +9,7 @@
  */
 import t from 'tap';
 import { KNOWN_BUG_SKIPS, knownBugWorkarounds } from './sim/known-bugs.js';
-import { replayCommand, runSeed } from './sim/seed.js';
+import { replayCommand, runSeed, shrink } from './sim/seed.js';
 
 const SEEDS = 1000;
 /** Ops per seed: fewer than `make sim`'s 100, to keep the suite's share of CI time near a minute. */
@@ -29,7 +29,9 @@ t.test(`simulator: ${SEEDS} seeds from ${from}`, async (t) => {
     if (out.metamorphic) metamorphic++;
     if (out.violation) {
       const v = out.violation;
-      failures.push(`seed ${seed} [${v.kind}] at op ${v.opIndex} ${v.op}: ${v.message}\n  replay: ${replayCommand(spec)}`);
+      // The first failure is shrunk too (a bounded number of replays), for a short reproduction.
+      const small = failures.length === 0 ? `\n  shrunk: ${replayCommand(await shrink(spec, v.kind, 150))}` : '';
+      failures.push(`seed ${seed} [${v.kind}] at op ${v.opIndex} ${v.op}: ${v.message}\n  replay: ${replayCommand(spec)}${small}`);
       if (failures.length >= 10) break;
     }
   }

@@ -1,8 +1,11 @@
 /**
  * The simulator's command line.
  *
- *   node dist/test/sim/run.js --seeds 10000 [--from S] [--ops N] [--shrink] [--known-bugs] [--max-failures N]
- *   node dist/test/sim/run.js --seed S [--ops N] [--keep 0,3,5-9] [--shrink] [--verbose]
+ *   node dist/test/sim/run.js --seeds 10000 [--from S] [--ops N] [--shrink | --no-shrink] [--known-bugs] [--max-failures N]
+ *   node dist/test/sim/run.js --seed S [--ops N] [--keep 0,3,5-9] [--no-shrink] [--verbose]
+ *
+ * The first three failures are shrunk (ddmin over the op list, up to 300 replays each); --shrink shrinks
+ * every failure, --no-shrink none.
  *
  * Workload adjustments (each also implied by --known-bugs while test/sim/known-bugs.ts lists it):
  *   --skip kind,kind  --no-metadata-short-reads  --wide-l0-stop  --long-grace  --wal-without-takeover
@@ -27,13 +30,15 @@ interface Args {
   longGrace: boolean;
   walWithoutTakeover: boolean;
   plantedLostUploads: number;
+  /** Shrink every failure (--shrink); by default the first three are shrunk, unless --no-shrink. */
   shrink: boolean;
+  noShrink: boolean;
   verbose: boolean;
   maxFailures: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seeds: 100, from: 1, seed: undefined, ops: DEFAULT_OPS, keep: undefined, skip: [], noMetadataShortReads: false, wideL0Stop: false, longGrace: false, walWithoutTakeover: false, plantedLostUploads: 0, shrink: false, verbose: false, maxFailures: 50 };
+  const a: Args = { seeds: 100, from: 1, seed: undefined, ops: DEFAULT_OPS, keep: undefined, skip: [], noMetadataShortReads: false, wideL0Stop: false, longGrace: false, walWithoutTakeover: false, plantedLostUploads: 0, shrink: false, noShrink: false, verbose: false, maxFailures: 50 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = (): string => {
@@ -95,6 +100,10 @@ function parseArgs(argv: string[]): Args {
       case '--shrink':
         a.shrink = true;
         break;
+      case '--no-shrink':
+        a.shrink = false;
+        a.noShrink = true;
+        break;
       case '--verbose':
         a.verbose = true;
         break;
@@ -128,7 +137,7 @@ async function main(): Promise<number> {
     (kinds[out.violation.kind] ??= []).push(spec.seed);
     const v = out.violation;
     console.log(`FAIL seed ${spec.seed} [${v.kind}] at op ${v.opIndex} ${v.op}\n  ${v.message}\n  replay: ${replayCommand(spec)}`);
-    if (a.shrink) {
+    if (a.shrink || (!a.noShrink && failed <= 3)) {
       const small = await shrink(spec, v.kind, 300, a.verbose ? console.log : undefined);
       console.log(`  shrunk to ${small.keep!.length} ops: ${replayCommand(small)}`);
     }

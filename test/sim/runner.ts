@@ -1,8 +1,8 @@
 /**
  * Runs one simulation: an op list against a logical store (one or more instances over disjoint key-group
  * ranges on one mem:// primary) in a deterministic world, checking every step against the model.
- * Lifecycle operations (open, crash, fence, restore, rescale) live in ./lifecycle.ts; the checks that
- * follow every step in ./checks.ts.
+ * Lifecycle operations (open, crash, restore, rescale, retire) live in ./lifecycle.ts, takeovers and
+ * outages in ./takeover.ts, the file checks that follow every step in ./checks.ts.
  */
 import { Buffer } from 'node:buffer';
 import type { ScanEntry, ScanOptions, WriteOp } from '../../lib/api.js';
@@ -19,7 +19,6 @@ import type { SimOptions } from './options.js';
 import { fingerprint, keyBytes, type Apply } from './tracked.js';
 import { Violation } from './violation.js';
 import { Scheduler, Stuck, type FaultConfig } from './world.js';
-
 
 export interface RunConfig {
   seed: number;
