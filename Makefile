@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE ?= node
 TSC := ./node_modules/.bin/tsc
 
-.PHONY: all build run test test-unit servers bench lint clean
+.PHONY: all build run test test-unit servers bench sim lint clean
 
 all: build
 
@@ -31,6 +31,12 @@ test: build servers
 # Without the remote servers (remote-backend tests skip loudly).
 test-unit: build
 	FLOE_NO_SERVERS=1 $(NODE) dist/test/support/run-tests.js
+
+# The deterministic simulator (docs/simulator.md): 10,000 seeds of random workloads with crashes, faults,
+# restores and metamorphic option sets. A failing seed prints the command that replays it.
+# SIM="--known-bugs" applies test/sim/known-bugs.ts; SIM="--from 20000 --shrink" etc.
+sim: build
+	$(NODE) dist/test/sim/run.js --seeds 10000 $(SIM)
 
 bench: build
 	$(NODE) dist/bench/run.js $(BENCH)

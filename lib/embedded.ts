@@ -17,6 +17,7 @@ import { Version } from './lsm/version.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import type { ObjectStore } from './store/object-store.js';
 import { openObjectStore, parseStoreUri } from './store/open.js';
+import type { LocalFs } from './store/local-file.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { Random } from './util/random.js';
 
@@ -25,6 +26,8 @@ export interface OpenInternals {
   /** A block cache shared with other stores (shard workers attach one SharedArrayBuffer arena). */
   blockCache?: BlockCache;
   clock?: Clock;
+  /** Local file I/O of the disk cache (tests: the simulator's in-memory disk). Default: the real filesystem. */
+  localFs?: LocalFs;
   random?: Random;
   /** Create the instance with this initial state if it does not exist (restore). */
   initialState?: (o: ResolvedOptions) => ManifestState;
@@ -57,6 +60,7 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
       capacityBytes: options.diskCacheBytes,
       primary: store,
       clock,
+      ...(internals.localFs ? { fs: internals.localFs } : {}),
     });
     if (diskCache !== undefined) cleanups.push(() => diskCache.close());
     const state = await claimInstance(store, options, clock, random.fork(), internals.initialState);
