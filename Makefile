@@ -33,10 +33,12 @@ test-unit: build
 	FLOE_NO_SERVERS=1 $(NODE) dist/test/support/run-tests.js
 
 # The deterministic simulator (docs/simulator.md): 10,000 seeds of random workloads with crashes, faults,
-# restores and metamorphic option sets. A failing seed prints the command that replays it.
+# restores and metamorphic option sets. A failing seed prints the command that replays it. Then 60 kill -9
+# lives of the daemon under load per durability mode (test/daemon-kill-loop.test.ts; CI runs 20 and 5).
 # SIM="--known-bugs" applies test/sim/known-bugs.ts; SIM="--from 20000 --shrink" etc.
 sim: build
 	$(NODE) dist/test/sim/run.js --seeds 10000 $(SIM)
+	FLOE_NO_SERVERS=1 FLOE_KILL_LOOPS=60 $(NODE) dist/test/support/run-tests.js dist/test/daemon-kill-loop.test.js
 
 bench: build
 	$(NODE) dist/bench/run.js $(BENCH)

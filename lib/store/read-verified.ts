@@ -9,7 +9,7 @@
 import { isFloeError } from '../errors.js';
 import type { ObjectStore } from './object-store.js';
 
-const ATTEMPTS = 4;
+const ATTEMPTS = 6;
 
 /** Reads `path` and decodes it; re-reads while decoding fails with CORRUPTION (see above). */
 export async function readVerified<T>(store: ObjectStore, path: string, decode: (bytes: Uint8Array) => T): Promise<T> {

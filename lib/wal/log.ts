@@ -333,7 +333,7 @@ async function readSegment(store: ObjectStore, instanceId: string, seq: number, 
   }
 }
 
-const SEGMENT_READ_ATTEMPTS = 4;
+const SEGMENT_READ_ATTEMPTS = 6;
 
 /** Sequence numbers of the instance's WAL segments, ascending. */
 export function listSegments(store: ObjectStore, instanceId: string): Promise<number[]> {
