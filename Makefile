@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE ?= node
 TSC := ./node_modules/.bin/tsc
 
-.PHONY: all build run test test-unit servers bench lint clean
+.PHONY: all build run test test-unit servers bench lint clean flink flink-test
 
 all: build
 
@@ -32,6 +32,15 @@ test: build servers
 test-unit: build
 	FLOE_NO_SERVERS=1 $(NODE) dist/test/support/run-tests.js
 
+# The JVM side (flink/, docs/flink.md): the Java client of the daemon protocol. Not part of `make test` yet.
+MVN ?= mvn
+flink:
+	$(MVN) -q -B -f flink/pom.xml -DskipTests package
+
+# Its JUnit tests; the integration tests start the daemon from dist/, hence `build` first.
+flink-test: build
+	$(MVN) -q -B -f flink/pom.xml test
+
 bench: build
 	$(NODE) dist/bench/run.js $(BENCH)
 
@@ -39,4 +48,4 @@ lint: build
 	@echo "tsc --strict passed"
 
 clean:
-	rm -rf dist .floe-run
+	rm -rf dist .floe-run flink/target

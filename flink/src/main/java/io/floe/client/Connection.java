@@ -53,6 +53,11 @@ final class Connection {
   private final Map<Integer, Pending<?>> pending = new HashMap<>();
   private int nextId = 1;
   private int inFlight;
+  /** The most requests ever outstanding at once (for tests of the bound). */
+  private int peakInFlight;
+  /** Request frames queued, and socket writes (bursts) that carried them. */
+  private long framesSent;
+  private long bursts;
   private int limit = 1;
   private long maxRequestBytes = Integer.MAX_VALUE;
   private State state = State.HANDSHAKE;
@@ -169,6 +174,26 @@ final class Connection {
     }
   }
 
+  /** The most requests that were ever outstanding at once on this connection. */
+  int peakInFlight() {
+    lock.lock();
+    try {
+      return peakInFlight;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** {requests sent, socket writes that carried them}: their ratio is the coalescing. */
+  long[] writeCounters() {
+    lock.lock();
+    try {
+      return new long[] {framesSent, bursts};
+    } finally {
+      lock.unlock();
+    }
+  }
+
   /**
    * Sends one request; the future completes with {@code decode(payload)} of its {@code op | 0x80} answer, or
    * fails with the daemon's error (or IO/CLOSED/INVALID_ARGUMENT from this side). Blocks while
@@ -205,6 +230,8 @@ final class Connection {
       }
       pending.put(id, p);
       inFlight++;
+      peakInFlight = Math.max(peakInFlight, inFlight);
+      framesSent++;
       hasOutput.signal();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -234,6 +261,7 @@ final class Connection {
         burst = out;
         out = spare;
         spare = burst;
+        bursts++;
       } finally {
         lock.unlock();
       }

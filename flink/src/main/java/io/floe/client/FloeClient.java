@@ -67,6 +67,21 @@ public final class FloeClient implements AutoCloseable {
     return connection.maxInFlight();
   }
 
+  /** The most requests that were ever outstanding at once (never above {@link #maxInFlight}, except from completion callbacks). */
+  public int peakInFlight() {
+    return connection.peakInFlight();
+  }
+
+  /** Requests sent so far on this client. */
+  public long requestsSent() {
+    return connection.writeCounters()[0];
+  }
+
+  /** Socket writes so far: each carries every frame queued since the previous one (coalescing). */
+  public long socketWrites() {
+    return connection.writeCounters()[1];
+  }
+
   private static final Function<byte[], Void> NONE = p -> null;
 
   public CompletableFuture<Void> put(int keyGroup, byte[] key, byte[] value) {
