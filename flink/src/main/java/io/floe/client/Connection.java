@@ -216,7 +216,7 @@ final class Connection {
       int start = out.length();
       try {
         encoder.encode(out, id);
-      } catch (FloeException e) {
+      } catch (RuntimeException e) { // INVALID_ARGUMENT from validation; anything else must not leave half a frame either
         out.truncate(start);
         p.future.completeExceptionally(e);
         return p.future;
@@ -310,8 +310,7 @@ final class Connection {
       if (len < Protocol.MIN_FRAME_LENGTH || len > maxResponseBytes) {
         throw Codec.protocolError("frame length " + len + " is outside [" + Protocol.MIN_FRAME_LENGTH + ", " + maxResponseBytes + "]");
       }
-      if (buf.remaining() < 4 + len) return 4 + len;
-      if (buf.remaining() < Protocol.FRAME_HEADER_BYTES) return Protocol.FRAME_HEADER_BYTES;
+      if (buf.remaining() < 4 + len) return 4 + len; // len >= 5: a whole frame includes its header
       int op = buf.get(at + 4) & 0xff;
       int id = buf.getInt(at + 5);
       byte[] payload = new byte[(int) len - 5];
@@ -426,7 +425,7 @@ final class Connection {
         else if (rop != (op | Protocol.RESPONSE_BIT)) {
           future.completeExceptionally(Codec.protocolError("expected a " + Protocol.opName(op | Protocol.RESPONSE_BIT) + " response, got " + Protocol.opName(rop)));
         } else future.complete(decode.apply(payload));
-      } catch (FloeException e) {
+      } catch (RuntimeException e) { // a malformed payload (PROTOCOL) fails this request only
         future.completeExceptionally(e);
       }
     }
