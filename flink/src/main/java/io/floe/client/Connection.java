@@ -131,7 +131,10 @@ final class Connection {
       throw failHandshake(new FloeException(FloeException.Code.IO, "interrupted while connecting to the floe daemon at " + path, true, "", e));
     } catch (ExecutionException e) {
       FloeException f = FloeException.unwrap(e);
-      throw failHandshake(f != null ? f : new FloeException(FloeException.Code.IO, "handshake failed: " + e.getCause(), true, "", e));
+      if (f == null || f.code() == FloeException.Code.IO) { // the connection broke before the answer (daemon stopping?)
+        throw failHandshake(cannotConnect(path, "the connection broke during the handshake", f != null ? f : e.getCause()));
+      }
+      throw failHandshake(f); // VERSION or PROTOCOL from the daemon
     }
     if (h.version() < options.minVersion || h.version() > options.maxVersion) {
       throw failHandshake(new FloeException(FloeException.Code.VERSION, "the floe daemon at " + path + " chose protocol version " + h.version()

@@ -40,6 +40,16 @@ class ClientProtocolTest {
   }
 
   @Test
+  void aPeerHangingUpDuringTheHandshakeIsACannotConnectError() throws Exception {
+    try (FakeDaemon d = new FakeDaemon((f, c) -> FakeDaemon.readFrame(c))) { // reads HELLO, then closes
+      FloeException e = assertThrows(FloeException.class, () -> FloeClient.connect(d.socket));
+      assertEquals(FloeException.Code.IO, e.code());
+      assertTrue(e.retryable());
+      assertTrue(e.getMessage().contains("broke during the handshake") && e.getMessage().contains("floe daemon --config FILE"), e.getMessage());
+    }
+  }
+
+  @Test
   void aMalformedFrameBreaksTheConnection() throws Exception {
     try (FakeDaemon d = new FakeDaemon((f, c) -> {
       FakeDaemon.answerHello(c, 1);
