@@ -17,10 +17,11 @@ import org.junit.jupiter.api.Test;
  * writing, malformed payloads as PROTOCOL errors, and the default key group hash.
  */
 class CodecTest {
-  static long seed() {
+  /** -Dfloe.seed=N, else a random seed; printed with {@code who}, so a failing run can be repeated. */
+  static long seed(String who) {
     String s = System.getProperty("floe.seed");
     long seed = s != null ? Long.parseLong(s) : new Random().nextLong();
-    System.out.println("CodecTest seed " + seed + " (rerun with -Dfloe.seed=" + seed + ")");
+    System.out.println(who + ": seed " + seed + " (rerun with -Dfloe.seed=" + seed + ")");
     return seed;
   }
 
@@ -66,7 +67,7 @@ class CodecTest {
 
   @Test
   void randomBatchesAndPutsRoundTrip() {
-    Random r = new Random(seed());
+    Random r = new Random(seed("CodecTest"));
     for (int round = 0; round < 300; round++) {
       List<WriteOp> ops = new ArrayList<>();
       int n = r.nextInt(20);
@@ -94,7 +95,7 @@ class CodecTest {
 
   @Test
   void pagesAndMultiGetAnswersRoundTrip() {
-    Random r = new Random(seed());
+    Random r = new Random(seed("CodecTest"));
     for (int round = 0; round < 200; round++) {
       FrameWriter w = new FrameWriter(8);
       long cursor = Integer.toUnsignedLong(r.nextInt());
