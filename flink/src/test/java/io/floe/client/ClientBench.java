@@ -12,7 +12,7 @@ import java.util.function.IntFunction;
  * docs/flink.md gives the command and the numbers). One thread issues N operations keeping up to W in flight;
  * reports ops/s and how many requests each socket write carried.
  *
- * <pre>java -cp flink/target/classes:flink/target/test-classes io.floe.client.ClientBench [N] [inFlight...]</pre>
+ * <pre>java -Dfloe.root=. -cp flink/target/classes:flink/target/test-classes io.floe.client.ClientBench [N] [inFlight...]</pre>
  */
 public final class ClientBench {
   private ClientBench() {}
@@ -23,7 +23,7 @@ public final class ClientBench {
     for (int i = 1; i < args.length; i++) windows.add(Integer.parseInt(args[i]));
     if (windows.isEmpty()) windows = List.of(1, 16, 256);
     byte[] value = new byte[100];
-    try (DaemonProcess d = DaemonProcess.start(DaemonProcess.configure("\"shards\": 1, \"logLevel\": \"warn\""))) {
+    try (DaemonProcess d = DaemonProcess.start(DaemonProcess.configure("\"shards\": 1"))) {
       System.out.printf("ClientBench: %d ops per cell, 1 shard, 100-byte values, %d cores, load %s%n", n,
           Runtime.getRuntime().availableProcessors(), java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).trim());
       for (int w : windows) {
