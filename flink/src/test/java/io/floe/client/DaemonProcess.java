@@ -57,7 +57,12 @@ final class DaemonProcess implements AutoCloseable {
     // The daemon reads FLOE_* settings from the environment, and needs no test-runner hooks.
     pb.environment().keySet().removeIf(k -> k.startsWith("FLOE_") || k.equals("NODE_OPTIONS"));
     DaemonProcess d = new DaemonProcess(dir, pb.start());
-    d.awaitReady();
+    try {
+      d.awaitReady();
+    } catch (RuntimeException | InterruptedException e) {
+      d.close(); // no daemon left behind, no temp folder either
+      throw e;
+    }
     return d;
   }
 
