@@ -163,8 +163,9 @@ final class Connection {
     return hello;
   }
 
-  Path path() {
-    return path;
+  /** True on the client's own reader or writer thread (where waiting for answers would wait for itself). */
+  boolean onOwnThread() {
+    return Thread.currentThread() == reader || Thread.currentThread() == writer;
   }
 
   /** The effective bound on outstanding requests. */
@@ -374,7 +375,7 @@ final class Connection {
    * itself), then closes: later requests fail with CLOSED, unanswered ones with CLOSED too. Idempotent.
    */
   void close(Duration timeout) {
-    boolean onOwnThread = Thread.currentThread() == reader || Thread.currentThread() == writer;
+    boolean onOwnThread = onOwnThread();
     lock.lock();
     try {
       if (state == State.CLOSED) return;

@@ -190,8 +190,9 @@ public final class FloeClient implements AutoCloseable {
   }
 
   /**
-   * Flushes the daemon (unless {@code flushOnClose} is off or the connection is broken), waits up to
-   * {@code closeTimeout} for outstanding requests, then disconnects. Later requests fail with CLOSED.
+   * Flushes the daemon (unless {@code flushOnClose} is off, the connection is broken, or this is called from a
+   * completion callback), waits up to {@code closeTimeout} for outstanding requests (not from a callback),
+   * then disconnects. Later requests fail with CLOSED.
    * Idempotent. Throws the flush's FloeException after disconnecting, if the flush failed.
    */
   @Override
@@ -201,7 +202,8 @@ public final class FloeClient implements AutoCloseable {
       closed = true;
     }
     FloeException flushError = null;
-    if (options.flushOnClose) {
+    // From a completion callback (the reader thread) the flush's answer could never be read: skip it.
+    if (options.flushOnClose && !connection.onOwnThread()) {
       try {
         flush().join();
       } catch (RuntimeException e) {

@@ -120,6 +120,15 @@ class DaemonErrorsTest {
   }
 
   @Test
+  void closingFromACompletionCallbackDoesNotWaitForItself() throws Exception {
+    FloeClient c = FloeClient.connect(daemon.socket);
+    CompletableFuture<Void> pending = c.put(2, utf8("errors/callback"), utf8("v"));
+    c.ping(utf8("x")).thenRun(c::close).get(30, TimeUnit.SECONDS); // runs on the client's reader thread
+    pending.handle((v, e) -> null).get(30, TimeUnit.SECONDS);
+    assertEquals(FloeException.Code.CLOSED, failure(c.get(2, utf8("errors/callback"))).code());
+  }
+
+  @Test
   void killingTheDaemonMidFlightFailsInFlightRequestsWithRetryableIo() throws Exception {
     try (DaemonProcess own = DaemonProcess.start()) {
       FloeClient c = FloeClient.connect(own.socket);
