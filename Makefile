@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE ?= node
 TSC := ./node_modules/.bin/tsc
 
-.PHONY: all build run test test-unit servers bench sim lint clean
+.PHONY: all build run test test-unit servers bench sim lint clean flink flink-test
 
 all: build
 
@@ -40,6 +40,15 @@ sim: build
 	$(NODE) dist/test/sim/run.js --seeds 10000 $(SIM)
 	FLOE_NO_SERVERS=1 FLOE_KILL_LOOPS=60 $(NODE) dist/test/support/run-tests.js dist/test/daemon-kill-loop.test.js
 
+# The JVM side (flink/, docs/flink.md): the Java client of the daemon protocol. Not part of `make test` yet.
+MVN ?= mvn
+flink:
+	$(MVN) -q -B -f flink/pom.xml -DskipTests package
+
+# Its JUnit tests; the integration tests start the daemon from dist/, hence `build` first.
+flink-test: build
+	$(MVN) -q -B -f flink/pom.xml test
+
 bench: build
 	$(NODE) dist/bench/run.js $(BENCH)
 
@@ -47,4 +56,4 @@ lint: build
 	@echo "tsc --strict passed"
 
 clean:
-	rm -rf dist .floe-run
+	rm -rf dist .floe-run flink/target

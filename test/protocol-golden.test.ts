@@ -1,10 +1,12 @@
 /**
- * Pins the socket protocol's bytes (docs/protocol.md): example frames are fixed byte arrays, so a change of
- * the wire format breaks this test and has to be made deliberately (with a version bump). Also checks the
- * decoders against the same bytes, the frame parser on arbitrary chunk boundaries, and the version check.
+ * Pins the socket protocol's bytes (docs/protocol.md): example frames are fixed byte arrays in
+ * test/golden/protocol/*.hex, shared with the Java client's GoldenFramesTest (flink/), so a change of the wire
+ * format breaks both and has to be made deliberately (with a version bump). Also checks the decoders against
+ * the same bytes, the frame parser on arbitrary chunk boundaries, and the version check.
  */
 import t from 'tap';
 import { Buffer } from 'node:buffer';
+import { readFileSync } from 'node:fs';
 import { FloeError } from '../lib/errors.js';
 import {
   decodeError,
@@ -29,6 +31,12 @@ import { flinkRanges, ShardMap } from '../lib/daemon/shard-map.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+/** The bytes of test/golden/protocol/NAME.hex (hex digits; whitespace and `#` comments ignored). */
+const golden = (name: string): Buffer => {
+  const text = readFileSync(`test/golden/protocol/${name}.hex`, 'utf8').replace(/#[^\n]*/g, '');
+  if (!/^[\s0-9a-fA-F]*$/.test(text)) throw new Error(`test/golden/protocol/${name}.hex has characters other than hex digits, whitespace and # comments`);
+  return hex(text);
+};
 const frame = (fill: (w: Writer) => void): string => {
   const w = new Writer(64);
   fill(w);
@@ -36,23 +44,40 @@ const frame = (fill: (w: Writer) => void): string => {
 };
 
 t.test('golden frames from docs/protocol.md', async (t) => {
-  t.equal(frame((w) => writeHello(w, 1, 1, 1)), hex('00 00 00 0d 01 00 00 00 01 46 4c 4f 45 00 01 00 01').toString('hex'), 'HELLO id 1, versions 1..1');
+  t.equal(frame((w) => writeHello(w, 1, 1, 1)), golden('hello').toString('hex'), 'HELLO id 1, versions 1..1');
   t.equal(
     frame((w) => encodeKeyValue(w, Op.PUT, 2, 'k', 'v', { keyGroup: 7 })),
-    hex('00 00 00 0d 10 00 00 00 02 00 07 00 00 00 01 6b 76').toString('hex'),
+    golden('put').toString('hex'),
     'PUT kg 7 "k" = "v" id 2',
   );
-  t.equal(frame((w) => encodeKeyOnly(w, Op.GET, 3, 'k', undefined)), hex('00 00 00 08 11 00 00 00 03 ff ff 6b').toString('hex'), 'GET default kg "k" id 3');
+  t.equal(frame((w) => encodeKeyOnly(w, Op.GET, 3, 'k', undefined)), golden('get').toString('hex'), 'GET default kg "k" id 3');
   t.equal(
     frame((w) => writeErrorFrame(w, 9, new FloeError('BUSY', 'slow down', { retryable: true }))),
-    hex('00 00 00 16 ff 00 00 00 09 01 04 42 55 53 59 00 00 73 6c 6f 77 20 64 6f 77 6e').toString('hex'),
+    golden('error-busy').toString('hex'),
     'ERROR BUSY retryable "slow down" id 9',
   );
   // GET ok found "v", id 3: decode the payload.
-  const getOk = hex('00 00 00 07 91 00 00 00 03 01 76');
+  const getOk = golden('get-ok');
   t.equal(getOk[4], Op.GET | 0x80);
   t.same(Buffer.from(parseGetOk(getOk.subarray(9))!), Buffer.from('v'));
   t.equal(parseGetOk(Uint8Array.of(0)), undefined, 'not found');
+  t.equal(frame((w) => encodeKeyOnly(w, Op.DELETE, 4, 'k', { keyGroup: 7 })), golden('delete').toString('hex'), 'DELETE kg 7 "k" id 4');
+  t.equal(frame((w) => encodeKeyValue(w, Op.MERGE, 8, 'k', '+', undefined)), golden('merge').toString('hex'), 'MERGE default kg "k" "+" id 8');
+  t.equal(
+    frame((w) => {
+      const s = w.beginFrame(Op.SCAN_NEXT, 10);
+      w.u32(5);
+      w.endFrame(s);
+    }),
+    golden('scan-next').toString('hex'),
+    'SCAN_NEXT cursor 5 id 10',
+  );
+  t.equal(frame((w) => w.endFrame(w.beginFrame(Op.FLUSH, 11))), golden('flush').toString('hex'), 'FLUSH id 11');
+  t.equal(
+    frame((w) => writeErrorFrame(w, 1, new FloeError('CORRUPTION', 'bad block', { path: 'sst/x.sst' }))),
+    golden('error-corruption').toString('hex'),
+    'ERROR CORRUPTION with a path, id 1',
+  );
 });
 
 t.test('more pinned payloads: WRITE, MULTI_GET, SCAN, HELLO ok, page', async (t) => {
@@ -64,16 +89,11 @@ t.test('more pinned payloads: WRITE, MULTI_GET, SCAN, HELLO ok, page', async (t)
         { type: 'merge', key: Uint8Array.of(0xff), value: Uint8Array.of() },
       ]),
     ),
-    hex(
-      '00 00 00 2a 14 00 00 00 05  00 00 00 03' +
-        ' 01 00 01 00 00 00 01 61 00 00 00 01 62' +
-        ' 02 ff ff 00 00 00 01 63' +
-        ' 03 ff ff 00 00 00 01 ff 00 00 00 00',
-    ).toString('hex'),
+    golden('write').toString('hex'),
   );
   t.equal(
     frame((w) => encodeMultiGet(w, 6, ['x', 'yz'], { keyGroup: 2 })),
-    hex('00 00 00 16 15 00 00 00 06 00 02 00 00 00 02 00 00 00 01 78 00 00 00 02 79 7a').toString('hex'),
+    golden('multi-get').toString('hex'),
   );
   t.equal(
     frame((w) => {
@@ -81,18 +101,18 @@ t.test('more pinned payloads: WRITE, MULTI_GET, SCAN, HELLO ok, page', async (t)
       writeScanPayload(w, { keyGroup: 3, limit: 10, prefix: 'p' }, 0);
       w.endFrame(s);
     }),
-    hex('00 00 00 15 16 00 00 00 07 13 00 03 00 00 00 0a 00 00 00 00 00 00 00 01 70').toString('hex'),
+    golden('scan').toString('hex'),
     'flags = keyGroup|limit|prefix',
   );
   const helloOk = frame((w) => writeHelloOk(w, 1, { version: 1, shards: 2, maxKeyGroups: 128, maxFrameBytes: 1024, maxInFlight: 16, server: 'f' }));
-  t.equal(helloOk, hex('00 00 00 16 81 00 00 00 01 00 01 00 02 00 00 00 80 00 00 04 00 00 00 00 10 66').toString('hex'));
+  t.equal(helloOk, golden('hello-ok').toString('hex'));
   t.same(parseHelloOk(Buffer.from(helloOk, 'hex').subarray(9)), { version: 1, shards: 2, maxKeyGroups: 128, maxFrameBytes: 1024, maxInFlight: 16, server: 'f' });
-  const page = parsePage(hex('00 00 00 05 00 00 00 00 01 00 04 00 00 00 01 6b 00 00 00 02 76 76'));
+  const page = parsePage(golden('page.payload'));
   t.same(page.cursor, 5);
   t.same(page.done, false);
   t.same(page.entries.map((e) => [e.keyGroup, Buffer.from(e.key).toString(), Buffer.from(e.value).toString()]), [[4, 'k', 'vv']]);
   t.same(
-    parseMultiGetOk(hex('00 00 00 02 ff ff ff ff 00 00 00 01 41'), 2).map((v) => (v ? Buffer.from(v).toString() : v)),
+    parseMultiGetOk(golden('multi-get-ok.payload'), 2).map((v) => (v ? Buffer.from(v).toString() : v)),
     [undefined, 'A'],
   );
 });
@@ -107,7 +127,7 @@ t.test('errors survive the encoding with code, retryable and path', async (t) =>
   t.equal(e.message, 'bad block');
   t.equal(e.path, 'sst/x.sst');
   t.equal(e.retryable, false);
-  t.equal(decodeError(Buffer.from('00 03 46 4f 4f 00 00 78'.replace(/ /g, ''), 'hex')).code, 'PROTOCOL', 'unknown code → PROTOCOL');
+  t.equal(decodeError(golden('error-unknown-code.payload')).code, 'PROTOCOL', 'unknown code → PROTOCOL');
 });
 
 t.test('version negotiation', async (t) => {
