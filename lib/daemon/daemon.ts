@@ -15,6 +15,7 @@
 import type { CheckpointHandle } from '../api.js';
 import { asFloeError } from './protocol.js';
 import type { DaemonConfig } from './config.js';
+import { INJECT_LATENCY_ENV, injectedLatencyMs } from './inject.js';
 import { startMetricsServer } from './metrics.js';
 import { Router, type LogFn } from './router.js';
 import { DaemonServer } from './server.js';
@@ -56,6 +57,8 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
       shards: config.store.shards,
       restore: run.restore?.map((h) => h.checkpointId) ?? null,
     });
+    const latency = injectedLatencyMs();
+    if (latency !== undefined) log('warn', 'latency_injection', { env: INJECT_LATENCY_ENV, ms: latency, note: 'tests and benchmarks only: every primary-storage operation is delayed' });
     const server = new DaemonServer({
       socketPath: config.socket,
       maxInFlight: config.maxInFlightPerConnection,
