@@ -7,6 +7,9 @@
  *   SIGTERM/SIGINT (or a shard crash) → stop accepting, drain in-flight requests, flush and close the
  *   shards → exit code.
  *
+ * systemd: with NOTIFY_SOCKET set (Type=notify) it reports READY=1 once serving, STOPPING=1 when the drain
+ * starts, and WATCHDOG=1 pings if WatchdogSec is configured (lib/daemon/sd-notify.ts).
+ *
  * Exit codes: 0 after a signal-driven shutdown that flushed everything; 1 if a shard crashed (the
  * supervisor, e.g. systemd Restart=on-failure, restarts the daemon) or the final flush failed. A startup
  * failure is logged and thrown (the CLI prints it and exits 1). A second SIGINT/SIGTERM during shutdown
@@ -17,6 +20,7 @@ import { asFloeError } from './protocol.js';
 import type { DaemonConfig } from './config.js';
 import { INJECT_LATENCY_ENV, injectedLatencyMs } from './inject.js';
 import { startMetricsServer } from './metrics.js';
+import { openNotifier, type Notifier } from './sd-notify.js';
 import { Router, type LogFn } from './router.js';
 import { DaemonServer } from './server.js';
 
@@ -47,7 +51,10 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  let notifier: Notifier | undefined;
   try {
+    // Opened first: a NOTIFY_SOCKET this daemon cannot use fails the start at once (docs/operations.md).
+    notifier = openNotifier(log);
     log('info', 'starting', {
       version: run.version,
       config: config.configPath ?? null,
@@ -104,9 +111,13 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
     if (metrics) print(`  metrics: http://127.0.0.1:${metrics.port}/metrics`);
     print('  stop with Ctrl-C or SIGTERM (drains, flushes, exits 0)');
     log('info', 'ready', { socket: config.socket, shards: router.shardCount, layout: layout.name, layoutSeq: layout.seq, pid: process.pid });
+    // systemd (Type=notify): ready only now, when every shard is open and the socket answers.
+    await notifier.notify(`READY=1\nSTATUS=serving ${router.shardCount} shard(s) on ${config.socket}\nMAINPID=${process.pid}`);
+    notifier.startWatchdog();
 
     const reason = await stop;
     log('info', 'shutting_down', reason);
+    await notifier.notify(`STOPPING=1\nSTATUS=draining and flushing (${reason.signal ?? reason.crash ?? 'stop'})`);
     const { drained } = await server.shutdown(config.shutdownTimeoutMs);
     if (!drained) log('warn', 'drain_timeout', { timeoutMs: config.shutdownTimeoutMs });
     let code = reason.crash ? 1 : 0;
@@ -122,8 +133,10 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
     return code;
   } catch (e) {
     log('error', 'startup_failed', { error: asFloeError(e) });
+    await notifier?.notify(`STATUS=failed to start: ${asFloeError(e).message.split('\n')[0]}`);
     throw e;
   } finally {
+    notifier?.close();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
