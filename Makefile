@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE ?= node
 TSC := ./node_modules/.bin/tsc
 
-.PHONY: all build run test test-unit servers bench lint clean
+.PHONY: all build run test test-unit fuzz servers bench lint clean
 
 all: build
 
@@ -31,6 +31,12 @@ test: build servers
 # Without the remote servers (remote-backend tests skip loudly).
 test-unit: build
 	FLOE_NO_SERVERS=1 $(NODE) dist/test/support/run-tests.js
+
+# Long protocol fuzzing of the daemon (the suite runs ~35 s of it): FUZZ_SECONDS, FLOE_SEED to replay.
+# Run as a plain node script, so the test runner's per-file timeout does not apply.
+FUZZ_SECONDS ?= 600
+fuzz: build
+	FLOE_FUZZ_SECONDS=$(FUZZ_SECONDS) FLOE_FUZZ_FRAMES=100000000 $(NODE) dist/test/daemon-fuzz.test.js
 
 bench: build
 	$(NODE) dist/bench/run.js $(BENCH)

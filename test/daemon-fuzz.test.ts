@@ -10,7 +10,7 @@
  * daemon's RSS stays under a bound derived from its config (see `rssBound`); it stops gracefully (exit 0).
  *
  * Bounded: FLOE_FUZZ_SECONDS (default 35) of fuzzing and FLOE_FUZZ_FRAMES (default 200000) frames in all.
- * Long runs (`make sim`-style): FLOE_FUZZ_SECONDS=600 FLOE_FUZZ_FRAMES=10000000. Replay: FLOE_SEED.
+ * Long runs: `make fuzz FUZZ_SECONDS=600` (FLOE_FUZZ_SECONDS / FLOE_FUZZ_FRAMES). Replay: FLOE_SEED.
  */
 import t from 'tap';
 import { Buffer } from 'node:buffer';
