@@ -1,11 +1,13 @@
 /**
- * Regressions found by protocol fuzzing (test/daemon-fuzz.test.ts), each replayed as the exact frame that
- * exposed it, against the real daemon. Every case is a request-level error: the daemon must answer it with
- * a typed error (never an "internal error" from a thrown TypeError) and keep the connection usable.
+ * Regressions found by protocol fuzzing (test/daemon-fuzz.test.ts), each replayed as the exact frames that
+ * exposed it, against the real daemon: request-level errors must be typed errors (never an "internal
+ * error" from a thrown TypeError) that leave the connection usable; a protocol violation must close the
+ * connection without buffering what the peer keeps sending.
  */
 import t from 'tap';
 import { Buffer } from 'node:buffer';
 import { createConnection } from 'node:net';
+import { connect } from '../lib/client/client.js';
 import { decodeError, ERROR_OP, Op, writeHello } from '../lib/daemon/protocol.js';
 import { FrameParser, Writer } from '../lib/daemon/wire.js';
 import { makeDir, startDaemon, writeConfig } from './support/daemon-process.js';
@@ -76,6 +78,41 @@ t.test('fuzzing regressions', async (t) => {
       t.match(e.message, /keyGroup must be an integer in \[0, 16\)/);
       t.ok(r.pingAnswered, `kg ${kg}: the connection stays usable`);
     }
+  });
+
+  t.test('after a protocol violation the daemon buffers nothing more from that connection', async (t) => {
+    // Found by the huge-stream sessions (RSS growth): the daemon answered the violation and half-closed
+    // the socket, but kept appending what the peer sent to the connection's frame buffer for the 2 s
+    // before it destroys the socket (a peer that ignores the close can push hundreds of MiB in that time).
+    const good = await connect(d.socket);
+    const s = createConnection(d.socket);
+    s.on('error', () => undefined);
+    await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+    s.pause(); // a peer that ignores the daemon's answer and close
+    const hello = new Writer(32);
+    writeHello(hello, 1);
+    const head = Buffer.alloc(9);
+    head.writeUInt32BE(0xffffffff, 0);
+    head[4] = Op.PUT;
+    s.write(Buffer.concat([hello.take(), head]));
+    const chunk = Buffer.alloc(1 << 20, 0x62);
+    let sent = 0;
+    const deadline = Date.now() + 800;
+    while (Date.now() < deadline && !s.destroyed && sent < 64 * 2 ** 20) {
+      const flushed = await new Promise<boolean>((resolve) => {
+        s.write(chunk, (e) => resolve(!e));
+        setTimeout(() => resolve(false), Math.max(1, deadline - Date.now()));
+      });
+      if (!flushed) break;
+      sent += chunk.length;
+    }
+    // Still inside the daemon's 2 s grace before it destroys the violating socket.
+    const stats = (await good.stats()) as { daemon?: { bufferedBytes?: number } };
+    s.destroy();
+    await good.close();
+    const buffered = stats.daemon?.bufferedBytes;
+    t.type(buffered, 'number', 'stats report the buffered request bytes');
+    t.ok(buffered! <= 2 ** 20, `after ${(sent / 2 ** 20).toFixed(0)} MiB sent past the violation, the daemon buffers ${buffered} bytes`);
   });
   t.equal(d.child.exitCode, null, 'the daemon is still running');
 });

@@ -89,7 +89,7 @@ async function writer(client: FloeClient, index: number, r: Random, stop: () => 
 }
 
 for (const durability of ['checkpoint', 'wal'] as const) {
-  t.test(`overload (durability ${durability}): writers outrun a ${LATENCY_MS} ms primary and stall; memory, disk and handles stay bounded`, async (t) => {
+  t.test(`overload (durability ${durability}): writers outrun a ${LATENCY_MS} ms primary and stall; memory, disk and handles stay bounded`, { timeout: (SECONDS + 120) * 1000 }, async (t) => {
     const seed = seedFromEnv();
     t.comment(`seed ${seed}; ${WRITERS} writers × ${PIPELINE} puts in flight of ${VALUE_BYTES} bytes for ${SECONDS} s`);
     const dir = makeDir(t, 'floe-overload-');
