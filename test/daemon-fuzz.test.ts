@@ -16,6 +16,7 @@
  */
 import t from 'tap';
 import { Buffer } from 'node:buffer';
+import { writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type FloeClient } from '../lib/client/client.js';
@@ -307,7 +308,19 @@ t.test('protocol fuzzing: the daemon stays up, serves a healthy client correctly
   const d = await startDaemon(dir);
   t.teardown(() => {
     d.child.kill('SIGKILL');
+    // FLOE_FUZZ_DAEMON_LOG=FILE keeps the daemon's whole log (JSON lines) for a post-mortem.
+    if (process.env.FLOE_FUZZ_DAEMON_LOG) writeFileSync(process.env.FLOE_FUZZ_DAEMON_LOG, d.stderr.join('\n') + '\n');
   });
+  // Anything but the expected per-connection noise, as it happens (a crash shows up here first).
+  const notable = (e: Record<string, unknown>): boolean => !['debug', 'info'].includes(String(e.level)) && e.event !== 'protocol_violation';
+  const shown = new Set<Record<string, unknown>>();
+  const showNotable = (): void => {
+    for (const e of d.events) {
+      if (!notable(e) || shown.has(e) || shown.size >= 20) continue;
+      shown.add(e);
+      t.comment(`daemon: ${JSON.stringify(e).slice(0, 600)}`);
+    }
+  };
   const pid = d.child.pid!;
   const limits: FuzzLimits = { maxKeyGroups: CONFIG.maxKeyGroups, maxFrameBytes: CONFIG.maxFrameBytes };
   const root = new Random(seed);
@@ -342,6 +355,7 @@ t.test('protocol fuzzing: the daemon stays up, serves a healthy client correctly
   fuzzing = false;
   const h = await healthy;
   sampler.stop();
+  showNotable();
 
   t.equal(d.child.exitCode, null, `seed ${seed}: the daemon is still running`);
   t.same(healthyFailures.slice(0, 5), [], `seed ${seed}: the healthy client's ${h.ops} answers all matched the model (slowest ${h.maxMs} ms)`);
