@@ -9,7 +9,8 @@
  * Asserts: the daemon never exits; the healthy client's answers stay right and none takes longer than
  * HANG_MS; a session of valid frames only is answered exactly once per request and never closed; no
  * request fails with an "internal error"; a length over maxFrameBytes closes the connection at once; the
- * daemon's RSS stays under a bound derived from its config (see `rssBound`); it stops gracefully (exit 0).
+ * daemon's RSS stays under a bound derived from its config (`daemonRssBound`, test/support/proc-sampler.ts);
+ * it stops gracefully (exit 0).
  *
  * Bounded: FLOE_FUZZ_SECONDS (default 35) of fuzzing and FLOE_FUZZ_FRAMES (default 200000) frames in all.
  * Long runs: `make fuzz FUZZ_SECONDS=600` (FLOE_FUZZ_SECONDS / FLOE_FUZZ_FRAMES). Replay: FLOE_SEED.
@@ -25,7 +26,7 @@ import { FrameParser } from '../lib/daemon/wire.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 import { helloFrame, junk, mutate, validFrame, type FuzzLimits } from './support/fuzz-frames.js';
 import { makeDir, startDaemon, stopDaemon, writeConfig } from './support/daemon-process.js';
-import { MiB, ProcSampler } from './support/proc-sampler.js';
+import { daemonRssBound, MiB, ProcSampler } from './support/proc-sampler.js';
 
 const FUZZERS = 16;
 const SECONDS = Number(process.env.FLOE_FUZZ_SECONDS ?? 35);
@@ -44,21 +45,11 @@ const CONFIG = {
   memtableBytes: 256 * 1024,
   maxImmutableMemtables: 2,
   blockCacheBytes: 4 * MiB,
+  compactionMemoryBytes: 32 * MiB,
+  compactionWorkers: 0,
   diskCacheBytes: 16 * MiB,
   logLevel: 'info',
 };
-
-/**
- * What the daemon may hold beyond its idle footprint: per open connection, its in-flight request frames
- * plus one partial frame (maxFrameBytes each) and the 8 MiB of unread responses after which it stops
- * reading; the block cache and memtables (active + immutable, per shard); and an allowance of 128 MiB for
- * V8 heap growth between collections, worker-thread heaps and allocator slack.
- */
-function rssBound(baseline: number, connections: number): number {
-  const perConnection = (CONFIG.maxInFlightPerConnection + 1) * CONFIG.maxFrameBytes + 8 * MiB;
-  const caches = CONFIG.blockCacheBytes + CONFIG.shards * CONFIG.memtableBytes * (1 + CONFIG.maxImmutableMemtables);
-  return baseline + connections * perConnection + caches + 128 * MiB;
-}
 
 interface Tally {
   frames: number;
@@ -369,13 +360,14 @@ t.test('protocol fuzzing: the daemon stays up, serves a healthy client correctly
   const seen = new Map<string, string>();
   for await (const e of fresh.scan({ prefix: 'healthy/' })) seen.set(Buffer.from(e.key).toString(), Buffer.from(e.value).toString());
   t.same(Object.fromEntries([...seen].sort()), Object.fromEntries([...h.model].sort()), 'a scan of the healthy keys matches the model');
-  const stats = (await fresh.stats()) as { daemon?: { protocolViolations?: number } };
+  const stats = (await fresh.stats()) as { daemon?: { protocolViolations?: number; memory?: Record<string, number> } };
+  t.comment(`daemon memory at the end (MiB): ${Object.entries(stats.daemon?.memory ?? {}).map(([k, v]) => `${k} ${(v / MiB).toFixed(0)}`).join(', ')}`);
   t.ok((stats.daemon?.protocolViolations ?? 0) > 0, `the daemon counted ${stats.daemon?.protocolViolations} protocol violations`);
   await fresh.close();
   await client.close();
 
   if (measure) {
-    const bound = rssBound(baseline, FUZZERS + 2);
+    const bound = daemonRssBound(CONFIG, baseline, FUZZERS + 2);
     t.comment(`RSS: baseline ${(baseline / MiB).toFixed(0)} MiB, max ${(sampler.maxRss / MiB).toFixed(0)} MiB over ${sampler.samples} samples, bound ${(bound / MiB).toFixed(0)} MiB; max fds ${sampler.maxFds}`);
     t.ok(sampler.maxRss <= bound, `RSS stayed under the bound derived from the config (${(sampler.maxRss / MiB).toFixed(0)} <= ${(bound / MiB).toFixed(0)} MiB)`);
   } else {

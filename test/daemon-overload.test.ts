@@ -19,7 +19,7 @@ import { connect, type FloeClient } from '../lib/client/client.js';
 import type { StoreStats } from '../lib/api.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 import { makeDir, startDaemon, stopDaemon, writeConfig } from './support/daemon-process.js';
-import { MiB, ProcSampler } from './support/proc-sampler.js';
+import { daemonRssBound, MiB, ProcSampler } from './support/proc-sampler.js';
 
 const WRITERS = 8;
 const PIPELINE = 32;
@@ -36,16 +36,11 @@ const CONFIG = {
   maxImmutableMemtables: 2,
   l0StopWritesTrigger: 8,
   blockCacheBytes: 4 * MiB,
+  compactionMemoryBytes: 32 * MiB,
+  compactionWorkers: 0,
   diskCacheBytes: 8 * MiB,
   logLevel: 'info',
 };
-
-/** Same derivation as test/daemon-fuzz.test.ts: per connection in-flight frames + a partial frame + unread answers; caches; 128 MiB allowance. */
-function rssBound(baseline: number, connections: number): number {
-  const perConnection = (CONFIG.maxInFlightPerConnection + 1) * CONFIG.maxFrameBytes + 8 * MiB;
-  const caches = CONFIG.blockCacheBytes + CONFIG.shards * CONFIG.memtableBytes * (1 + CONFIG.maxImmutableMemtables);
-  return baseline + connections * perConnection + caches + 128 * MiB;
-}
 
 function folderBytes(dir: string): number {
   let total = 0;
@@ -142,7 +137,7 @@ for (const durability of ['checkpoint', 'wal'] as const) {
     t.ok(maxDisk <= diskBudget, `the local folder stayed within diskCacheBytes + 8 MiB: max ${(maxDisk / MiB).toFixed(1)} MiB`);
     if (measure) {
       const connections = WRITERS + 1;
-      const rss = rssBound(baselineRss, connections);
+      const rss = daemonRssBound(CONFIG, baselineRss, connections);
       t.comment(`RSS: idle ${(baselineRss / MiB).toFixed(0)} MiB, max ${(sampler.maxRss / MiB).toFixed(0)} MiB (bound ${(rss / MiB).toFixed(0)} MiB); fds: idle ${baselineFds}, max ${sampler.maxFds}`);
       t.ok(sampler.maxRss <= rss, `RSS stayed under the bound (${(sampler.maxRss / MiB).toFixed(0)} <= ${(rss / MiB).toFixed(0)} MiB)`);
       const fdBudget = baselineFds + connections + 64;

@@ -92,7 +92,13 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
       await server.shutdown(0);
       throw e;
     }
-    router.extraStats = () => ({ ...server.stats(), shards: router.describeShards(), layout: { name: router.layout.name, seq: router.layout.seq } });
+    router.extraStats = () => ({
+      ...server.stats(),
+      shards: router.describeShards(),
+      layout: { name: router.layout.name, seq: router.layout.seq },
+      // The whole process's resident memory, and the main thread's share of it (shard threads have their own heaps).
+      memory: processMemory(),
+    });
     server.start(router);
     let metrics: { port: number; close(): Promise<void> } | undefined;
     if (config.metricsPort !== undefined) {
@@ -140,4 +146,10 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
+}
+
+/** Bytes: the process's RSS, and the main thread's V8 heap and off-heap (Buffer) memory. */
+function processMemory(): { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
 }

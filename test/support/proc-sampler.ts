@@ -56,3 +56,30 @@ export class ProcSampler {
 }
 
 export const MiB = 2 ** 20;
+
+/** The daemon config keys the memory bound is derived from. */
+export interface MemoryBudgetConfig {
+  shards: number;
+  maxFrameBytes: number;
+  maxInFlightPerConnection: number;
+  blockCacheBytes: number;
+  memtableBytes: number;
+  maxImmutableMemtables: number;
+  compactionMemoryBytes: number;
+}
+
+/** Bytes of V8 heap growth between collections (main and shard isolates) and allocator slack we allow. */
+export const RSS_ALLOWANCE = 128 * MiB;
+
+/**
+ * What the daemon may hold beyond its idle footprint (`baseline`, its RSS once started), with `connections`
+ * open (docs/operations.md, Limits): per connection its in-flight request frames plus one partial frame
+ * (maxFrameBytes each) and the 8 MiB of unread answers after which it stops reading; the block cache; the
+ * memtables (active + immutable, per shard); per shard one flush and one compaction of compactionMemoryBytes
+ * each (inline compaction); and RSS_ALLOWANCE.
+ */
+export function daemonRssBound(c: MemoryBudgetConfig, baseline: number, connections: number): number {
+  const perConnection = (c.maxInFlightPerConnection + 1) * c.maxFrameBytes + 8 * MiB;
+  const engine = c.blockCacheBytes + c.shards * (c.memtableBytes * (1 + c.maxImmutableMemtables) + 2 * c.compactionMemoryBytes);
+  return baseline + connections * perConnection + engine + RSS_ALLOWANCE;
+}
