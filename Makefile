@@ -36,7 +36,7 @@ test-unit: build
 # Run as a plain node script, so the test runner's per-file timeout does not apply.
 FUZZ_SECONDS ?= 600
 fuzz: build
-	FLOE_FUZZ_SECONDS=$(FUZZ_SECONDS) FLOE_FUZZ_FRAMES=100000000 $(NODE) dist/test/daemon-fuzz.test.js
+	TAP_TIMEOUT=0 FLOE_FUZZ_SECONDS=$(FUZZ_SECONDS) FLOE_FUZZ_FRAMES=100000000 $(NODE) dist/test/daemon-fuzz.test.js
 
 bench: build
 	$(NODE) dist/bench/run.js $(BENCH)
