@@ -49,7 +49,7 @@ interface ModeResult {
 }
 
 /** A thread that samples process RSS every SAMPLE_MS until told to stop; replies { max, samples }. */
-function startSampler(): { stop(): Promise<{ max: number; samples: number }> } {
+export function startSampler(): { stop(): Promise<{ max: number; samples: number }> } {
   const code = `
     const { parentPort } = require('node:worker_threads');
     let max = process.memoryUsage.rss(), samples = 1;

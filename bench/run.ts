@@ -52,7 +52,9 @@ export const REGISTRY: Readonly<Record<string, { description: string }>> = {
   remote: { description: 'Floe on remote primary storage: mem:// and S3 (moto) with 10 ms injected latency, cold/warm caches, vs the in-flight limit' },
   checkpoint: { description: 'checkpoint, restore and rescale time vs state size, vs a download-based restore' },
   daemon: { description: 'Floe daemon over its socket protocol' },
+  wal: { description: 'durable puts with the WAL, 256 writers, 10 ms per primary request, vs the store without WAL and RocksDB sync writes' },
   'compaction-memory': { description: 'peak RSS during one compaction of ~1 GiB of L0 input (streaming, bounded by compactionMemoryBytes)' },
+  verify: { description: 'floe verify vs a plain read of the same live SSTs: MiB/s and peak RSS' },
 };
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));

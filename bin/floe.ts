@@ -8,6 +8,7 @@
  *   floe checkpoint [--socket PATH | --config FILE] [--out FILE]
  *   floe checkpoints list|show ID|release ID [--config FILE]
  *   floe instances list|retire ID [--config FILE]
+ *   floe verify URI [--config FILE] [--json]
  *
  * The socket is found from --socket, else the config's `socket` (with FLOE_SOCKET applied), else
  * FLOE_SOCKET, else ./.floe-run/floe.sock if it exists (the `make run` daemon), else /run/floe/floe.sock. `checkpoints` works on primary storage directly (no daemon needed).
@@ -25,6 +26,7 @@ import { runDaemon } from '../lib/daemon/daemon.js';
 import { jsonLogger } from '../lib/daemon/log.js';
 import { FloeError, isFloeError } from '../lib/errors.js';
 import { openObjectStore } from '../lib/store/open.js';
+import { verifyCommand } from '../lib/tools/verify-cli.js';
 import { CHECKPOINTS_PREFIX, checkpointPath, parseCheckpointPath } from '../lib/store/paths.js';
 
 const USAGE = `usage:
@@ -41,6 +43,9 @@ const USAGE = `usage:
   floe instances list [--config FILE]                list the LSM instances on primary storage
   floe instances retire ID [--config FILE]           retire an instance for good: fences its writer and
       lets GC reclaim files only it kept (checkpoints taken from it stay restorable)
+  floe verify URI [--config FILE] [--json]           check every checksum of every live file, every manifest,
+      checkpoint record and WAL segment (read-only); exit 0 clean, 1 broken. URI defaults to the
+      config's primary; s3/hdfs options come from --config
   floe --version | --help`;
 
 function version(): string {
@@ -82,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
         restore: { type: 'string' },
         shards: { type: 'string' },
         out: { type: 'string', short: 'o' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -123,6 +129,9 @@ async function main(argv: string[]): Promise<number> {
       return checkpoints(requireConfig(values, 'floe checkpoints'), sub, arg);
     case 'instances':
       return instances(requireConfig(values, 'floe instances'), sub, arg);
+    case 'verify':
+      if (arg !== undefined) usageError(`floe verify takes one URI, got ${JSON.stringify(positionals.slice(1))}`);
+      return verifyCommand({ uri: sub, config: values.config, json: values.json === true }, (text) => process.stdout.write(text));
     default:
       return usageError(`unknown command ${JSON.stringify(command)}`);
   }

@@ -36,13 +36,20 @@ export interface HdfsOptions {
 export interface StoreOptions {
   /** 'file:///abs/path' | 'mem://name' | 's3://bucket/prefix' | 'hdfs://host:port/path' */
   primary: string;
-  /** Caches and scratch only: deleting it loses nothing. Default: a folder under the OS temp dir. */
+  /**
+   * Caches only: deleting it loses nothing. Its disk cache is shared by every store of this process using
+   * it and locked against other processes (give each process its own). Default: a stable folder per primary
+   * under the OS temp dir (`<tmp>/floe-cache/<hash of primary>`), so a restart finds its cache.
+   */
   localDir?: string;
   /** Flink's max parallelism; fixed for the life of the data. Default 128. */
   maxKeyGroups?: number;
   /** In-memory block cache budget (bytes). Default 64 MiB. */
   blockCacheBytes?: number;
-  /** Local-disk secondary cache budget (bytes); never exceeded. 0 disables it. Default 1 GiB. */
+  /**
+   * Bound for everything Floe keeps under `localDir` (bytes): cache data, index, lock; never exceeded. 0
+   * disables the disk cache. Default 1 GiB for s3/hdfs primaries, 0 otherwise.
+   */
   diskCacheBytes?: number;
   s3?: S3Options;
   hdfs?: HdfsOptions;

@@ -2,10 +2,9 @@
  * Opening an embedded store: composes the object store (backend → retry → metrics), the caches, the
  * rewrite executor and an LSM instance, and claims the instance (epoch + 1) so an older writer is fenced.
  */
-import { join } from 'node:path';
 import type { StoreOptions } from './api.js';
 import type { BlockCache } from './cache/block-cache.js';
-import { DiskCache } from './cache/disk-cache.js';
+import { openLocalDiskCache } from './cache/disk-cache-registry.js';
 import { SharedBlockCache } from './cache/shared-block-cache.js';
 import { checkpointOps } from './checkpoint/checkpoint.js';
 import { FloeError, isFloeError } from './errors.js';
@@ -18,7 +17,6 @@ import { Version } from './lsm/version.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import type { ObjectStore } from './store/object-store.js';
 import { openObjectStore, parseStoreUri } from './store/open.js';
-import { localNames } from './store/paths.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { Random } from './util/random.js';
 
@@ -52,14 +50,17 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
   try {
+    // One cache per localDir, shared by every instance using it (lib/cache/disk-cache-registry.ts). Opened
+    // before the claim: a localDir held by another process must fail the open without fencing that process.
+    const diskCache = await openLocalDiskCache({
+      localDir: options.localDir,
+      capacityBytes: options.diskCacheBytes,
+      primary: store,
+      clock,
+    });
+    if (diskCache !== undefined) cleanups.push(() => diskCache.close());
     const state = await claimInstance(store, options, clock, random.fork(), internals.initialState);
     const blockCache = internals.blockCache ?? (options.blockCacheBytes > 0 ? SharedBlockCache.create(options.blockCacheBytes) : undefined);
-    let diskCache: DiskCache | undefined;
-    if (options.diskCacheBytes > 0) {
-      diskCache = await DiskCache.open({ dir: join(options.localDir, localNames.diskCacheDir, state.instanceId), capacityBytes: options.diskCacheBytes, clock });
-      const dc = diskCache;
-      cleanups.push(() => dc.close());
-    }
     // A pool thread opens the primary storage itself; mem:// stores and injected wrappers exist only here.
     const spec = internals.inject || parseStoreUri(options.primary).scheme === 'mem' ? undefined : { uri: options.primary, s3: options.s3, hdfs: options.hdfs };
     const executor = createRewriteExecutor(options.compactionWorkers, {
@@ -68,7 +69,7 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
       ...(internals.rewriteRunner ? { runner: internals.rewriteRunner } : {}),
     });
     cleanups.push(() => executor.release());
-    const log = await openLog(store, options, state);
+    const log = await openLog(store, options, state, clock);
     const lsm = new LsmStore(options, state, {
       store,
       remoteStats: () => {
@@ -105,9 +106,11 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
  * Opens the instance's write-ahead log when the store uses one, or when an earlier writer left segments
  * (their acknowledged writes must be replayed whatever the mode). Fences earlier writers' logs.
  */
-async function openLog(store: ObjectStore, o: ResolvedOptions, state: ManifestState): Promise<WalOpenResult | undefined> {
+async function openLog(store: ObjectStore, o: ResolvedOptions, state: ManifestState, clock: Clock): Promise<WalOpenResult | undefined> {
   if (o.durability !== 'wal' && (await listSegments(store, state.instanceId)).length === 0) return undefined;
-  const opened = await WalLog.open(store, state.instanceId, state.epoch, state.walSeq ?? 0, state.lastSequence);
+  const opened = await WalLog.open(store, state.instanceId, state.epoch, { walSeq: state.walSeq ?? 0, afterSequence: state.lastSequence }, clock, () =>
+    checkNotFenced(store, state.instanceId, state.epoch, 'the write-ahead log'),
+  );
   if (opened.tornTail) {
     process.emitWarning(`WAL segment ${opened.tornTail.path} ended inside a record at byte ${opened.tornTail.offset}; the torn tail was cut (it was never acknowledged)`, {
       code: 'FLOE_WAL_TORN_TAIL',

@@ -2,11 +2,13 @@
  * Store options: every default lives here, and every option is validated here with a CONFIG error that
  * names the option and the accepted values.
  */
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join, isAbsolute } from 'node:path';
+import { isAbsolute } from 'node:path';
 import type { StoreOptions } from './api.js';
 import { FloeError } from './errors.js';
 import { MAX_KEY_GROUPS } from './keys.js';
+import { defaultLocalDirPath } from './store/paths.js';
 
 const MiB = 2 ** 20;
 
@@ -72,6 +74,16 @@ function int(options: Record<string, unknown>, name: string, fallback: number, m
   return v;
 }
 
+/**
+ * The default localDir: stable across restarts, so a reopened store finds its disk cache. One per primary
+ * for embedded stores (every instance of a primary shares one cache, so a restore reuses cached files),
+ * and one per primary and layout name for a sharded store (its folder holds per-shard folders instead).
+ */
+export function defaultLocalDir(primary: string, shardedLayoutName?: string): string {
+  const hash = createHash('sha256').update(primary, 'utf8').digest('hex').slice(0, 16);
+  return defaultLocalDirPath(tmpdir(), hash, shardedLayoutName);
+}
+
 export function resolveOptions(input: StoreOptions): ResolvedOptions {
   if (input === null || typeof input !== 'object') {
     throw new FloeError('CONFIG', 'openStore needs an options object such as { primary: "file:///var/lib/floe" }');
@@ -115,7 +127,7 @@ export function resolveOptions(input: StoreOptions): ResolvedOptions {
   }
   return {
     primary: input.primary,
-    localDir: input.localDir ?? join(tmpdir(), `floe-${process.pid}-${instanceId}`),
+    localDir: input.localDir ?? defaultLocalDir(input.primary, shards === undefined ? undefined : instanceId),
     maxKeyGroups: int(o, 'maxKeyGroups', defaults.maxKeyGroups, 1, MAX_KEY_GROUPS),
     blockCacheBytes: int(o, 'blockCacheBytes', defaults.blockCacheBytes, 0),
     // A disk cache in front of a local folder or memory only duplicates it: off unless asked for.

@@ -2,12 +2,13 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DiskCache, type DiskCacheOptions } from '../lib/cache/disk-cache.js';
+import { DiskCacheFolder, type DiskCacheOptions } from '../lib/cache/disk-cache.js';
 import { DATA_FILE, INDEX_FILE, SLOT_HEADER_BYTES, diskCacheGeometry, diskUsageBound } from '../lib/cache/disk-cache-layout.js';
 import type { ByteSource } from '../lib/cache/byte-source.js';
 import { FloeError } from '../lib/errors.js';
 import { nodeLocalFs, type LocalFile, type LocalFs } from '../lib/store/local-file.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
+import { diskUse } from './support/disk-use.js';
 
 const seed = seedFromEnv();
 t.comment(`FLOE_SEED=${seed}`);
@@ -34,31 +35,6 @@ function tempDir(t: { teardown(fn: () => void): void }): string {
   return join(dir, 'cache');
 }
 
-/** Disk use of a folder: sum of file sizes and sum of allocated blocks (st_blocks × 512), recursively. */
-function diskUse(dir: string): { size: number; allocated: number } {
-  let size = 0;
-  let allocated = 0;
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return { size, allocated };
-  }
-  for (const name of names) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    if (st.isDirectory()) {
-      const sub = diskUse(p);
-      size += sub.size;
-      allocated += sub.allocated;
-    } else {
-      size += st.size;
-      allocated += st.blocks * 512;
-    }
-  }
-  return { size, allocated };
-}
-
 function same(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
 }
@@ -83,7 +59,7 @@ function corruptEverySlot(dir: string, slotBytes: number, at = 100): number {
   return n;
 }
 
-const open = (o: DiskCacheOptions): Promise<DiskCache> => DiskCache.open(o);
+const open = (o: DiskCacheOptions): Promise<DiskCacheFolder> => DiskCacheFolder.open(o);
 
 t.test('seeded model: reads return the remote bytes, one remote read at most, budget holds across restarts', async (t) => {
   const random = new Random(seed);
@@ -443,8 +419,8 @@ t.test('errors: bad ranges, closed cache, failing remote, aborted reads, bad opt
   await cache.close();
   await cache.close();
   await t.rejects(src.read(0, 10), { code: 'CLOSED' });
-  await t.rejects(DiskCache.open({ dir, capacityBytes: -1 }), { code: 'CONFIG' });
-  await t.rejects(DiskCache.open({ dir, capacityBytes: 1e6, pageBytes: 5000 }), { code: 'CONFIG' });
+  await t.rejects(DiskCacheFolder.open({ dir, capacityBytes: -1 }), { code: 'CONFIG' });
+  await t.rejects(DiskCacheFolder.open({ dir, capacityBytes: 1e6, pageBytes: 5000 }), { code: 'CONFIG' });
 });
 
 /** A LocalFs that tears every Nth slot write (writes half, reports success) and fails others with EIO. */

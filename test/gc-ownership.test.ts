@@ -14,6 +14,7 @@ import type { ObjectStore } from '../lib/store/object-store.js';
 import { LEASES_PREFIX, sstPath } from '../lib/store/paths.js';
 import { systemClock } from '../lib/util/clock.js';
 import { ManualClock } from './support/manual-clock.js';
+import { overrideStore } from './support/override-store.js';
 
 const opts = (name: string, extra: Partial<StoreOptions> = {}): StoreOptions => ({
   primary: `mem://${name}`,
@@ -33,21 +34,21 @@ function gatedUploads(): { inject: (b: ObjectStore) => ObjectStore; landed: Prom
   const gate = new Promise<void>((r) => (release = r));
   let landed!: () => void;
   const landedP = new Promise<void>((r) => (landed = r));
+  const afterLanding = async (path: string): Promise<void> => {
+    if (!path.startsWith('sst/')) return;
+    landed();
+    await gate;
+  };
+  // SSTs are streamed (putStream) by flush and compaction; manifests use put.
   const inject = (backend: ObjectStore): ObjectStore =>
-    new Proxy(backend, {
-      get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        // SSTs are streamed (putStream) by flush and compaction; manifests use put.
-        if (prop === 'put' || prop === 'putStream') {
-          return async (path: string, ...rest: unknown[]) => {
-            await (v as (...a: unknown[]) => Promise<void>).call(target, path, ...rest);
-            if (path.startsWith('sst/')) {
-              landed();
-              await gate;
-            }
-          };
-        }
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    overrideStore(backend, {
+      put: async (path, ...rest) => {
+        await backend.put(path, ...rest);
+        await afterLanding(path);
+      },
+      putStream: async (path, ...rest) => {
+        await backend.putStream(path, ...rest);
+        await afterLanding(path);
       },
     });
   return { inject, landed: landedP, release };

@@ -1,6 +1,6 @@
 /**
  * The engine against the reference model: thousands of random operations with flushes, compactions and
- * reopen in between, on mem:// and file://, inline and with the piscina pool.
+ * reopen in between, on mem:// and file://, inline and with the piscina pool, and with the write-ahead log.
  */
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -29,6 +29,7 @@ const configs: Array<{ name: string; primary: () => string; extra: Partial<Store
   // The pool thread opens the file:// store itself (a mem:// store would run the rewrite inline).
   { name: 'file, piscina pool, zstd', primary: () => `file://${mkdtempSync(join(tmpdir(), 'floe-model-'))}`, extra: { compactionWorkers: 1, compression: 'zstd' } },
   { name: 'file, inline, no compression, no block cache', primary: () => `file://${mkdtempSync(join(tmpdir(), 'floe-model-'))}`, extra: { compactionWorkers: 0, compression: 'none', blockCacheBytes: 0 } },
+  { name: 'mem, durability wal', primary: () => `mem://model-${process.pid}-wal`, extra: { compactionWorkers: 0, durability: 'wal' } },
 ];
 
 for (const cfg of configs) {

@@ -1,6 +1,7 @@
 /**
  * The engine on real remote primaries: the model-based random test (shorter) on an S3-protocol server and
- * on HDFS (WebHDFS), with the disk cache on, plus checkpoint → restore by reference on each. Skips loudly
+ * on HDFS (WebHDFS), with the disk cache on, plus checkpoint → restore by reference on each; and a shorter
+ * run of each with the write-ahead log (durability 'wal'). Skips loudly
  * when a server is not running (run through `make test`, which starts both).
  */
 import t, { type Test } from 'tap';
@@ -28,14 +29,14 @@ const tuning: Partial<StoreOptions> = {
   blockCacheBytes: 128 * 1024,
 };
 
-async function exercise(t: Test, primary: string, extra: Partial<StoreOptions>): Promise<void> {
+async function exercise(t: Test, primary: string, extra: Partial<StoreOptions>, ops = 1500): Promise<void> {
   const seed = seedFromEnv();
   const localDir = mkdtempSync(join(tmpdir(), 'floe-remote-'));
   t.teardown(() => rmSync(localDir, { recursive: true, force: true }));
   const options: StoreOptions = { primary, localDir, ...tuning, ...extra };
   const { store, model, counts } = await runRandomOps({
     seed,
-    ops: 1500,
+    ops,
     maxKeyGroups: 8,
     keySpace: 200,
     maxValueBytes: 300,
@@ -68,6 +69,7 @@ t.test('S3 primary', async (t) => {
   }
   const bucket = await createTestBucket(`floe-lsm-${process.pid}`);
   await exercise(t, `s3://${bucket}/engine`, { s3: config });
+  await exercise(t, `s3://${bucket}/engine-wal`, { s3: config, durability: 'wal' }, 500);
 });
 
 t.test('HDFS primary', async (t) => {
@@ -77,4 +79,5 @@ t.test('HDFS primary', async (t) => {
     return;
   }
   await exercise(t, `${config.url}/engine-${process.pid}`, { hdfs: { user: config.user } });
+  await exercise(t, `${config.url}/engine-wal-${process.pid}`, { hdfs: { user: config.user }, durability: 'wal' }, 500);
 });

@@ -14,6 +14,8 @@ import { defaultKeyGroup } from '../lib/keys.js';
 import type { LsmStore } from '../lib/lsm/lsm-store.js';
 import { openMemStore } from '../lib/store/mem.js';
 import { Random } from '../lib/util/random.js';
+import { FENCE_RETENTION_MS } from '../lib/wal/log.js';
+import { ManualClock } from './support/manual-clock.js';
 
 const MAX_KG = 16;
 const opts = (name: string): StoreOptions => ({
@@ -116,4 +118,21 @@ t.test('50 checkpoint / restore / rescale cycles keep primary storage within 3x 
   }
   t.equal(wrong.length, 0, `every key reads its last value after 50 cycles (${wrong.length} wrong)`);
   for (const s of stores) await s.store.close();
+});
+
+t.test('retiring an instance that logs to a WAL fences its writer at once; GC later drops the log', async (t) => {
+  const name = `retire-wal-${process.pid}`;
+  const mem = openMemStore(name);
+  const clock = new ManualClock(Date.now());
+  const writer = (await openLsmStore({ ...opts(name), instanceId: 'logged', durability: 'wal' }, { clock })) as LsmStore;
+  await writer.put('a', '1');
+  await retireInstance(opts(name), 'logged');
+  await t.rejects(writer.put('b', '2'), { code: 'FENCED' }, 'the next logged write fails: its segment number is plugged');
+  await writer.close().catch(() => undefined);
+  t.ok((await mem.list('wal/logged/')).length > 0, 'the log is still there right after');
+  const other = (await openLsmStore({ ...opts(name), instanceId: 'other' }, { clock })) as LsmStore;
+  clock.advance(FENCE_RETENTION_MS + 60_000);
+  await other.collectGarbage();
+  t.equal((await mem.list('wal/logged/')).length, 0, 'GC deletes a retired log once no stale lease can be valid');
+  await other.close();
 });

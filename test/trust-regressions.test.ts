@@ -9,6 +9,7 @@ import type { StoreOptions } from '../lib/api.js';
 import type { LsmStore } from '../lib/lsm/lsm-store.js';
 import { FloeError, isFloeError } from '../lib/errors.js';
 import { Random } from '../lib/util/random.js';
+import { overrideStore } from './support/override-store.js';
 
 const small = (primary: string): StoreOptions => ({
   primary,
@@ -114,19 +115,16 @@ t.test('defect 2: rescale out and back in keeps every key through compaction', a
   for (const s of [left, right, original]) await s.close();
 });
 
+const refused = (): FloeError => new FloeError('IO', 'injected: the store refuses writes', { retryable: false });
+
 t.test('defect 4: close() after a sticky background error rejects and says what was not made durable', async (t) => {
   const name = `trust-close-${process.pid}`;
   let failPuts = false;
   const store = (await openLsmStore(small(`mem://${name}`), {
     inject: (backend) =>
-      new Proxy(backend, {
-        get(target, prop, receiver) {
-          if ((prop === 'put' || prop === 'putStream') && failPuts) {
-            return () => Promise.reject(new FloeError('IO', 'injected: the store refuses writes', { retryable: false }));
-          }
-          const v = Reflect.get(target, prop, receiver) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
+      overrideStore(backend, {
+        put: (...a) => (failPuts ? Promise.reject(refused()) : backend.put(...a)),
+        putStream: (...a) => (failPuts ? Promise.reject(refused()) : backend.putStream(...a)),
       }),
   })) as LsmStore;
   await store.put('durable', '1');

@@ -5,16 +5,28 @@
  */
 import t from 'tap';
 import { decodeSegment, encodeSegment, type WalOp } from '../lib/wal/format.js';
-import { listSegments, WalLog } from '../lib/wal/log.js';
+import { FENCE_RETENTION_MS, listSegments, WAL_LEASE_MS, WAL_MAX_IN_FLIGHT, WalLog } from '../lib/wal/log.js';
 import { EntryKind } from '../lib/sst/entry.js';
 import { openMemStore } from '../lib/store/mem.js';
 import type { ObjectStore } from '../lib/store/object-store.js';
 import { walPath } from '../lib/store/paths.js';
 import { Random } from '../lib/util/random.js';
+import { systemClock, type Clock } from '../lib/util/clock.js';
+import { FloeError } from '../lib/errors.js';
+import { ManualClock } from './support/manual-clock.js';
+import { overrideStore } from './support/override-store.js';
 
 const op = (k: string, v: string): WalOp => ({ kind: EntryKind.Put, key: Buffer.from(k), value: Buffer.from(v) });
 const text = (b: Uint8Array): string => Buffer.from(b).toString();
 let n = 0;
+/** Opens the log as writer `epoch`; its fencing check fails once a newer writer opened (the `owner` map). */
+const owner = new Map<string, number>();
+function openLog(store: ObjectStore, id: string, epoch: number, walSeq: number, afterSequence: number, clock: Clock = systemClock) {
+  owner.set(store.uri, Math.max(owner.get(store.uri) ?? 0, epoch));
+  return WalLog.open(store, id, epoch, { walSeq, afterSequence }, clock, async () => {
+    if ((owner.get(store.uri) ?? 0) > epoch) throw new FloeError('FENCED', `writer ${epoch} was taken over`);
+  });
+}
 const freshStore = (): ObjectStore => openMemStore(`wal-${process.pid}-${++n}`);
 
 t.test('segment format: round trip, torn tail of the last segment, damage elsewhere', async (t) => {
@@ -46,51 +58,41 @@ t.test('segment format: round trip, torn tail of the last segment, damage elsewh
 t.test('group commit: many concurrent appends, few uploads, acknowledged in order, all replayed', async (t) => {
   const store = freshStore();
   let puts = 0;
-  const counted = new Proxy(store, {
-    get(target, prop, receiver) {
-      if (prop === 'put') return (...a: Parameters<ObjectStore['put']>) => (puts++, target.put(...a));
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  const { log } = await WalLog.open(counted, 'i', 1, 0, 0);
+  const counted = overrideStore(store, { put: (...a) => (puts++, store.put(...a)) });
+  const { log } = await openLog(counted, 'i', 1, 0, 0);
   puts = 0;
   const order: number[] = [];
   await Promise.all(Array.from({ length: 1000 }, (_, i) => log.append(i + 1, [op(`k${i}`, `v${i}`)]).then(() => order.push(i + 1))));
   t.same(order, Array.from({ length: 1000 }, (_, i) => i + 1), 'acknowledged in sequence order');
   t.ok(puts < 100, `1000 appends took ${puts} uploads`);
   await log.drain();
-  const { replay } = await WalLog.open(store, 'i', 2, 0, 0);
+  const { replay } = await openLog(store, 'i', 2, 0, 0);
   t.equal(replay.length, 1000, 'every acknowledged record is replayed');
   t.same(replay.map((r) => r.firstSeq), order, 'in order');
-  const { replay: after } = await WalLog.open(store, 'i', 3, 0, 600);
+  const { replay: after } = await openLog(store, 'i', 3, 0, 600);
   t.equal(after.length, 400, 'records already in SSTs (sequence <= lastSequence) are skipped');
 });
 
 t.test('truncation deletes the prefix made redundant', async (t) => {
   const store = freshStore();
-  const { log } = await WalLog.open(store, 'i', 1, 0, 0);
+  const clock = new ManualClock(Date.now());
+  const { log } = await openLog(store, 'i', 1, 0, 0, clock);
   for (let i = 1; i <= 30; i++) await log.append(i, [op(`k${i}`, 'v')]);
+  clock.advance(FENCE_RETENTION_MS + 1); // the fence plugs of the open may go now
   const before = await listSegments(store, 'i');
   await log.truncate(20);
   const after = await listSegments(store, 'i');
   t.ok(after.length < before.length, `segments ${before.length} → ${after.length}`);
-  const { replay } = await WalLog.open(store, 'i', 2, log.nextSequence, 20);
+  const { replay } = await openLog(store, 'i', 2, log.nextSequence, 20);
   t.same(replay.map((r) => r.firstSeq), Array.from({ length: 10 }, (_, i) => 21 + i), 'what is left replays the rest');
 });
 
 /** A store whose puts of WAL segments take a seeded random 0-3 ms (so uploads complete out of order). */
 function jittered(store: ObjectStore, r: Random): ObjectStore {
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      if (prop === 'put') {
-        return async (...a: Parameters<ObjectStore['put']>) => {
-          await new Promise((res) => setTimeout(res, r.int(4)));
-          return target.put(...a);
-        };
-      }
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+  return overrideStore(store, {
+    put: async (...a) => {
+      await new Promise((res) => setTimeout(res, r.int(4)));
+      return store.put(...a);
     },
   });
 }
@@ -99,7 +101,7 @@ t.test('a new owner fences a stale writer with uploads in flight; nothing acknow
   for (let seed = 1; seed <= 40; seed++) {
     const r = new Random(seed);
     const store = freshStore();
-    const { log: stale } = await WalLog.open(jittered(store, r.fork()), 'i', 1, 0, 0);
+    const { log: stale } = await openLog(jittered(store, r.fork()), 'i', 1, 0, 0);
     const acked = new Set<number>();
     let fenced = 0;
     const writes: Array<Promise<void>> = [];
@@ -117,7 +119,7 @@ t.test('a new owner fences a stale writer with uploads in flight; nothing acknow
         ),
       );
       if (i === takeoverAfter) {
-        const owner = WalLog.open(store, 'i', 2, 0, 0);
+        const owner = openLog(store, 'i', 2, 0, 0);
         writes.push(
           owner.then(({ replay }) => {
             const replayed = new Set(replay.map((x) => x.firstSeq));
@@ -143,20 +145,48 @@ const ownerSaw = new Map<number, Set<number>>();
 t.test('an upload failure fails the record and every later one', async (t) => {
   const store = freshStore();
   let failNext = false;
-  const flaky = new Proxy(store, {
-    get(target, prop, receiver) {
-      if (prop === 'put') {
-        return (...a: Parameters<ObjectStore['put']>) => (failNext && a[0].startsWith('wal/') ? Promise.reject(new Error('injected')) : target.put(...a));
-      }
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  const { log } = await WalLog.open(flaky, 'i', 1, 0, 0);
+  const flaky = overrideStore(store, { put: (...a) => (failNext && a[0].startsWith('wal/') ? Promise.reject(new Error('injected')) : store.put(...a)) });
+  const { log } = await openLog(flaky, 'i', 1, 0, 0);
   await log.append(1, [op('a', '1')]);
   failNext = true;
   await t.rejects(log.append(2, [op('b', '2')]), /injected/);
   failNext = false;
   await t.rejects(log.append(3, [op('c', '3')]), /injected/, 'later appends fail too: the log stops at the first failure');
   t.ok(await store.head(walPath('i', log.nextSequence - 2)) !== undefined || true);
+});
+
+t.test('the lease: past it, a stale writer acknowledges nothing without a fencing check; plugs outlive every lease', async (t) => {
+  const store = freshStore();
+  const clock = new ManualClock(Date.now());
+  const { log: stale } = await openLog(store, 'i', 1, 0, 0, clock);
+  await stale.append(1, [op('a', '1')]);
+  clock.advance(WAL_LEASE_MS + 1);
+  const { log: owner2, replay } = await openLog(store, 'i', 2, 0, 0, clock);
+  t.same(replay.map((r) => r.firstSeq), [1], 'the new owner replays what was acknowledged');
+  // The new owner flushes everything and truncates: its plugs stay until FENCE_RETENTION_MS has passed.
+  await owner2.append(2, [op('b', '2')]);
+  await owner2.truncate(2);
+  const plugsLeft = (await listSegments(store, 'i')).length;
+  t.ok(plugsLeft >= WAL_MAX_IN_FLIGHT, `fence plugs are kept after truncation (${plugsLeft} segments left)`);
+  // The stale writer's next append lands beyond the plugs? It cannot: its next number is a plug.
+  await t.rejects(stale.append(3, [op('c', '3')]), { code: 'FENCED' }, 'the stale writer is fenced (by a plug, or by its lease check)');
+  clock.advance(FENCE_RETENTION_MS + 1);
+  await owner2.truncate(2);
+  t.ok((await listSegments(store, 'i')).length < plugsLeft, 'plugs go once no stale lease can be valid');
+});
+
+t.test('a torn-looking short read of the last segment is read again, never cut', async (t) => {
+  const store = freshStore();
+  const { log } = await openLog(store, 'i', 1, 0, 0);
+  for (let i = 1; i <= 5; i++) await log.append(i, [op(`k${i}`, 'v'.repeat(100))]);
+  let shortReads = 3;
+  const flaky = overrideStore(store, {
+    get: async (...a) => {
+      const bytes = await store.get(...a);
+      return a[0].startsWith('wal/') && shortReads-- > 0 ? bytes.subarray(0, bytes.length - 7) : bytes;
+    },
+  });
+  const { replay, tornTail } = await openLog(flaky, 'i', 2, 0, 0);
+  t.equal(replay.length, 5, 'every acknowledged record is replayed');
+  t.equal(tornTail, undefined, 'nothing was cut');
 });

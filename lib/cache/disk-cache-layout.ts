@@ -1,7 +1,7 @@
 /**
  * On-disk layout of the disk cache (format decisions in docs/caches.md): the budget arithmetic that turns
  * `capacityBytes` into a number of page slots, the 32-byte header every slot starts with, and the persisted
- * index file. Pure functions over bytes; the DiskCache does the I/O.
+ * index file. Pure functions over bytes; the DiskCacheFolder does the I/O.
  *
  * Files in the cache folder:
  *   pages.dat    slot i at byte i × slotBytes: [header 32 B][page data ≤ pageBytes]
@@ -15,11 +15,12 @@
  * Index (little-endian): magic u32 | version u32 | pageBytes u32 | slotCount u32 | entries u32 | 12 reserved
  * bytes | entries × (slot u32, hi u32, lo u32, page u32, length u32) | CRC32C of everything before it.
  */
+import { localNames } from '../store/paths.js';
 import { crc32c } from '../util/crc32c.js';
 
-export const DATA_FILE = 'pages.dat';
-export const INDEX_FILE = 'index.bin';
-export const INDEX_TMP_FILE = 'index.tmp';
+export const DATA_FILE = localNames.diskCacheData;
+export const INDEX_FILE = localNames.diskCacheIndex;
+export const INDEX_TMP_FILE = localNames.diskCacheIndexTmp;
 
 export const SLOT_HEADER_BYTES = 32;
 const SLOT_MAGIC = 0x50444c46; // 'FLDP'

@@ -1,5 +1,5 @@
 /**
- * DiskCache: the local-disk secondary cache for remote SST bytes, page-granular, under a hard byte budget,
+ * DiskCacheFolder: the local-disk secondary cache for remote SST bytes, page-granular, under a hard byte budget,
  * warm across restarts. Design and crash-safety argument: docs/caches.md; byte layout: disk-cache-layout.ts.
  *
  * - One data file of `slotCount` fixed slots ([32-byte header][page]); `slotCount` is derived from
@@ -13,8 +13,12 @@
  * - The index is persisted on close, and after `persistEveryPages` admissions or `persistEveryMs` (checked on
  *   admission; no timers). It is only a hint: a slot whose header does not match is never returned.
  *
- * REQUIRES: one DiskCache per folder at a time (one process). File ids are never reused for different bytes.
- * All I/O goes through a LocalFs (lib/store/local-file.ts), so tests can inject faults.
+ * - The folder holds only the cache's own files: anything else found there on open (an older version's
+ *   per-instance sub-folders) is removed, so the folder stays within the budget.
+ *
+ * REQUIRES: one DiskCacheFolder per folder at a time (one process; lib/cache/disk-cache-registry.ts shares it
+ * between the stores of a process and locks it against other processes). File ids are never reused for
+ * different bytes. All I/O goes through a LocalFs (lib/store/local-file.ts), so tests can inject faults.
  */
 import { join } from 'node:path';
 import { FloeError } from '../errors.js';
@@ -59,6 +63,28 @@ export interface DiskCacheStats {
   misses: number;
 }
 
+/** Page hit and miss counts, kept per user of a shared cache. */
+export interface DiskCacheCounters {
+  hits: number;
+  misses: number;
+}
+
+/**
+ * What a store uses of a disk cache: a DiskCacheFolder itself, or one store's handle on a folder shared by
+ * several stores (lib/cache/disk-cache-registry.ts). Methods are those of DiskCacheFolder.
+ */
+export interface DiskCache {
+  source(fileId: string, fileSize: number, remote: ByteSource): ByteSource;
+  admit(fileId: string, bytes: Uint8Array, offset?: number): Promise<void>;
+  forget(fileId: string): Promise<void>;
+  isCached(fileId: string, offset: number, length: number): boolean;
+  settle(): Promise<void>;
+  cachedRanges(fileId: string): Array<[number, number]>;
+  stats(): DiskCacheStats;
+  readonly ioErrors: number;
+  close(): Promise<void>;
+}
+
 const KiB = 1024;
 const DEFAULT_PAGE_BYTES = 64 * KiB;
 const DEFAULT_PERSIST_MS = 60_000;
@@ -100,7 +126,7 @@ function shortRemoteRead(fileId: string, offset: number, asked: number, got: num
   );
 }
 
-export class DiskCache {
+export class DiskCacheFolder implements DiskCache {
   private readonly capacity: number;
   private readonly pageBytes: number;
   private readonly slotBytes: number;
@@ -176,7 +202,7 @@ export class DiskCache {
    * persisted index. A missing, torn or foreign index means starting empty; a data file larger than the
    * current budget allows is truncated first. Throws CONFIG for bad options or an unusable folder.
    */
-  static async open(options: DiskCacheOptions): Promise<DiskCache> {
+  static async open(options: DiskCacheOptions): Promise<DiskCacheFolder> {
     const capacity = options.capacityBytes;
     if (!Number.isSafeInteger(capacity) || capacity < 0) {
       throw new FloeError('CONFIG', `diskCacheBytes must be a non-negative integer of bytes, got ${capacity}; use 0 to disable the disk cache`);
@@ -195,13 +221,16 @@ export class DiskCache {
     const tmpPath = join(options.dir, INDEX_TMP_FILE);
     if (g.slotCount === 0) {
       // Disabled (or too small for one page): leave nothing behind that would count against a zero budget.
-      for (const p of [dataPath, indexPath, tmpPath]) await fs.remove(p);
-      return new DiskCache({ options, pageBytes, slotBytes: g.slotBytes, slotCount: 0, fs, data: undefined, grown: 0 });
+      await fs.remove(options.dir);
+      return new DiskCacheFolder({ options, pageBytes, slotBytes: g.slotBytes, slotCount: 0, fs, data: undefined, grown: 0 });
     }
     const openData = async (): Promise<{ data: LocalFile; size: number }> => {
       if (!(await fs.isDirectory(options.dir))) {
         await fs.remove(options.dir);
         await fs.mkdirp(options.dir);
+      }
+      for (const e of (await fs.list(options.dir)) ?? []) {
+        if (e.name !== DATA_FILE && e.name !== INDEX_FILE && e.name !== INDEX_TMP_FILE) await fs.remove(join(options.dir, e.name));
       }
       const data = await fs.open(dataPath, 'readwrite');
       try {
@@ -235,7 +264,7 @@ export class DiskCache {
     } catch {
       entries = []; // an unreadable index only costs warmth
     }
-    const cache = new DiskCache({ options, pageBytes, slotBytes: g.slotBytes, slotCount: g.slotCount, fs, data, grown: Math.ceil(size / g.slotBytes) });
+    const cache = new DiskCacheFolder({ options, pageBytes, slotBytes: g.slotBytes, slotCount: g.slotCount, fs, data, grown: Math.ceil(size / g.slotBytes) });
     cache.install(entries);
     return cache;
   }
@@ -253,16 +282,17 @@ export class DiskCache {
 
   /**
    * A ByteSource for file `fileId` of `fileSize` bytes that reads through this cache from `remote`.
-   * `read(..., { fillCache: false })` serves cached pages but does not admit what it fetches.
+   * `read(..., { fillCache: false })` serves cached pages but does not admit what it fetches. Page hits and
+   * misses are counted in the cache's stats and, if given, in `counters`.
    */
-  source(fileId: string, fileSize: number, remote: ByteSource): ByteSource {
+  source(fileId: string, fileSize: number, remote: ByteSource, counters?: DiskCacheCounters): ByteSource {
     if (!Number.isSafeInteger(fileSize) || fileSize < 0) {
       throw new FloeError('INVALID_ARGUMENT', `file size of ${fileId} must be a non-negative integer, got ${fileSize}`);
     }
     const key = cacheFileKey(fileId);
     const keyStr = keyString(key.hi, key.lo);
     return {
-      read: (offset, length, options) => this.readThrough(fileId, keyStr, key.hi, key.lo, fileSize, remote, offset, length, options),
+      read: (offset, length, options) => this.readThrough(fileId, keyStr, key.hi, key.lo, fileSize, remote, counters, offset, length, options),
     };
   }
 
@@ -381,6 +411,7 @@ export class DiskCache {
     lo: number,
     fileSize: number,
     remote: ByteSource,
+    counters: DiskCacheCounters | undefined,
     offset: number,
     length: number,
     options: { signal?: AbortSignal; fillCache?: boolean } | undefined,
@@ -401,6 +432,7 @@ export class DiskCache {
     const count = p1 - p0 + 1;
     if (this.slotCount === 0 || p1 >= MAX_PAGES) {
       this.misses += count;
+      if (counters) counters.misses += count;
       const bytes = await remote.read(offset, length, signal ? { signal } : undefined);
       if (bytes.length !== length) throw shortRemoteRead(fileId, offset, length, bytes.length);
       return bytes;
@@ -427,6 +459,10 @@ export class DiskCache {
     for (let i = 0; i < count; i++) if (pieces[i] === undefined) missing.push(p0 + i);
     this.hits += count - missing.length;
     this.misses += missing.length;
+    if (counters) {
+      counters.hits += count - missing.length;
+      counters.misses += missing.length;
+    }
 
     // 2. Missing pages: at most one remote read.
     if (missing.length > 0) {

@@ -8,6 +8,7 @@
  *     instances: [{ instanceId, keyGroups, lastSequence, levels: FileMetaJson[][] }], files: string[],
  *     hot?: { [fileId]: [offset, length][] } }   (ranges in the disk cache at checkpoint time)
  */
+import { readVerified } from '../store/read-verified.js';
 import type { CheckpointHandle } from '../api.js';
 import { FloeError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -75,7 +76,7 @@ export function decodeCheckpointRecord(bytes: Uint8Array, path: string): Checkpo
 }
 
 export async function readCheckpointRecord(store: ObjectStore, path: string): Promise<CheckpointRecord> {
-  return decodeCheckpointRecord(await store.get(path), path);
+  return readVerified(store, path, (bytes) => decodeCheckpointRecord(bytes, path));
 }
 
 export async function writeCheckpointRecord(store: ObjectStore, r: CheckpointRecord): Promise<void> {

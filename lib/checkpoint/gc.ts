@@ -38,7 +38,9 @@ import {
   parseSstPath,
   sstOwner,
   sstPath,
+  walPrefix,
 } from '../store/paths.js';
+import { FENCE_RETENTION_MS } from '../wal/log.js';
 import type { Clock } from '../util/clock.js';
 import { readCheckpointRecord } from './checkpoint-record.js';
 import { markLeasedFiles } from './leases.js';
@@ -118,7 +120,7 @@ export async function collectGarbage(store: ObjectStore, o: GcOptions): Promise<
     if (inst === undefined || inst.retired) return true;
     return o.collector?.instanceId === instanceId && o.collector.epoch >= Math.max(inst.manifestEpoch, ...inst.recordEpochs);
   };
-  const deletedManifests = await trimInstanceRecords(store, instances, mayDelete, o.keepManifests ?? 3);
+  const deletedManifests = await trimInstanceRecords(store, instances, mayDelete, o.keepManifests ?? 3, o.clock.now());
 
   const now = o.clock.now();
   const since = o.unreferencedSince ?? new Map<string, number>();
@@ -180,6 +182,7 @@ async function trimInstanceRecords(
   instances: Map<string, InstanceListing>,
   mayDelete: (instanceId: string) => boolean,
   keep: number,
+  now: number,
 ): Promise<number> {
   let deleted = 0;
   for (const [instanceId, inst] of instances) {
@@ -191,8 +194,19 @@ async function trimInstanceRecords(
     }
     const highest = inst.recordEpochs[inst.recordEpochs.length - 1] ?? 0;
     for (const epoch of inst.recordEpochs) if (epoch < highest) await deleteIfPresent(store, epochPath(instanceId, epoch));
+    if (inst.retired) await deleteRetiredLog(store, instanceId, now);
   }
   return deleted;
+}
+
+/**
+ * A retired instance's write-ahead log is dead weight once its fence plugs have outlived every stale
+ * writer's lease (lib/wal/log.ts): delete its segments older than that.
+ */
+async function deleteRetiredLog(store: ObjectStore, instanceId: string, now: number): Promise<void> {
+  for (const obj of await store.list(walPrefix(instanceId))) {
+    if (obj.mtimeMs !== undefined && now - obj.mtimeMs > FENCE_RETENTION_MS) await deleteIfPresent(store, obj.path);
+  }
 }
 
 async function deleteIfPresent(store: ObjectStore, path: string): Promise<void> {

@@ -17,6 +17,7 @@ import { FloeError, isFloeError } from '../errors.js';
 import { checkNotFenced, claimEpoch } from '../lsm/fencing.js';
 import { readLatestManifest, writeManifest, type ManifestState } from '../lsm/manifest.js';
 import { Version } from '../lsm/version.js';
+import { listSegments, WalLog } from '../wal/log.js';
 import { resolveOptions } from '../options.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { checkpointPath } from '../store/paths.js';
@@ -55,6 +56,12 @@ export async function retireOn(store: ObjectStore, instanceId: string, clock: Cl
     const epoch = await claimEpoch(store, instanceId, before.epoch, writer, clock.now());
     const latest = (await readLatestManifest(store, instanceId)) ?? before;
     if (latest.retired !== undefined) return { instanceId, retiredNow: false, releasedReferences: 0 };
+    // A writer still logging to the instance must fail now, not at its next lease check: plug its log.
+    if (latest.walSeq !== undefined || (await listSegments(store, instanceId)).length > 0) {
+      await WalLog.open(store, instanceId, epoch, { walSeq: latest.walSeq ?? 0, afterSequence: Number.MAX_SAFE_INTEGER }, clock, () =>
+        checkNotFenced(store, instanceId, epoch, 'retiring the instance'),
+      );
+    }
     const final: ManifestState = {
       ...latest,
       epoch,

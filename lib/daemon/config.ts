@@ -11,13 +11,13 @@
  * Documented in docs/operations.md (keys, defaults, variables).
  */
 import { readFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { StoreOptions } from '../api.js';
 import { FloeError, isFloeError } from '../errors.js';
 import { MAX_KEY_GROUPS } from '../keys.js';
-import { defaults as storeDefaults, resolveOptions } from '../options.js';
+import { defaultLocalDir, defaults as storeDefaults, resolveOptions } from '../options.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT } from './protocol.js';
 
@@ -143,7 +143,8 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
     fail('primary', 'is required: where the data lives, e.g. "file:///var/lib/floe/data", "s3://bucket/prefix" (or set FLOE_PRIMARY)');
   }
   const primary = primaryUri(str('primary', ''), bases.primary ?? cwd);
-  const localDir = values.localDir === undefined ? join(tmpdir(), `floe-daemon-${name}`) : resolve(bases.localDir ?? cwd, str('localDir', ''));
+  // The default is the sharded store's: stable per primary and layout name, so a restart finds its cache.
+  const localDir = values.localDir === undefined ? defaultLocalDir(primary, name) : resolve(bases.localDir ?? cwd, str('localDir', ''));
   const maxKeyGroups = int('maxKeyGroups', storeDefaults.maxKeyGroups, 1, MAX_KEY_GROUPS);
   const shardsExplicit = values.shards !== undefined;
   const shards = int('shards', Math.min(availableParallelism(), maxKeyGroups), 1, Math.min(256, maxKeyGroups));

@@ -24,9 +24,9 @@ import {
   RESPONSE_BIT,
   writeJson,
   writeScanPayload,
-  type Page,
 } from './protocol.js';
 import type { Writer } from './wire.js';
+import { FrameScanIterator } from './frame-scan.js';
 
 /** Receives a response: opcode (request | 0x80, or ERROR_OP) and payload view. */
 export type FrameReply = (op: number, payload: Uint8Array) => void;
@@ -95,51 +95,27 @@ export abstract class FrameStore implements Store {
 
   /**
    * Opens the scan now (its snapshot is taken at this call, as in the embedded store) and pages through it
-   * with one page read ahead. Breaking out of the loop closes the daemon-side cursor.
+   * with one page read ahead. Ending the scan early (breaking out of the loop, `return()`, or dropping the
+   * iterator) closes the daemon-side cursor: see frame-scan.ts.
    */
-  scan(options: ScanOptions = {}): AsyncIterable<ScanEntry> {
+  scan(options: ScanOptions = {}): AsyncIterableIterator<ScanEntry> {
     const o = checkScanOptions(options);
-    const open = (): Promise<Page> => {
-      const p = this.call(
-        Op.SCAN,
-        (w, id) => {
-          const start = w.beginFrame(Op.SCAN, id);
-          writeScanPayload(w, o, 0);
-          w.endFrame(start);
-        },
-        parsePage,
-      );
-      p.catch(noop); // observed by the iterator; this only avoids an unhandled rejection if it never runs
-      return p;
-    };
-    let first: Promise<Page> | undefined = open();
-    const next = (cursor: number): Promise<Page> => {
-      const p = this.call(Op.SCAN_NEXT, cursorFrame(Op.SCAN_NEXT, cursor), parsePage);
-      p.catch(noop);
-      return p;
-    };
-    const close = (cursor: number): void => {
-      this.call(Op.SCAN_CLOSE, cursorFrame(Op.SCAN_CLOSE, cursor), none).catch(noop);
-    };
-    return {
-      [Symbol.asyncIterator]: async function* (): AsyncGenerator<ScanEntry> {
-        let pending: Promise<Page> | undefined = first ?? open();
-        first = undefined;
-        let cursor = 0;
-        let done = false;
-        try {
-          while (pending !== undefined) {
-            const page: Page = await pending;
-            cursor = page.cursor;
-            done = page.done;
-            pending = done ? undefined : next(cursor);
-            for (const e of page.entries) yield e;
-          }
-        } finally {
-          if (!done && cursor !== 0) close(cursor);
-        }
+    const first = this.call(
+      Op.SCAN,
+      (w, id) => {
+        const start = w.beginFrame(Op.SCAN, id);
+        writeScanPayload(w, o, 0);
+        w.endFrame(start);
       },
-    };
+      parsePage,
+    );
+    // The cursor operations reference this store, never the iterator (so it can become unreachable).
+    return new FrameScanIterator(first, {
+      nextPage: (cursor) => this.call(Op.SCAN_NEXT, cursorFrame(Op.SCAN_NEXT, cursor), parsePage),
+      close: (cursor) => {
+        this.call(Op.SCAN_CLOSE, cursorFrame(Op.SCAN_CLOSE, cursor), none).catch(noop);
+      },
+    });
   }
 
   flush(): Promise<void> {

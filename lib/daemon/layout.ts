@@ -11,6 +11,7 @@
  * Format (JSON): { format: 'floe-shard-layout', formatVersion: 1, name, seq, maxKeyGroups, createdAt,
  *                  restoredFrom?: checkpointId[], shards: [{ instanceId, keyGroups: [start, end] }] }
  */
+import { readVerified } from '../store/read-verified.js';
 import { FloeError, isFloeError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { layoutPath, layoutPrefix, parseLayoutPath } from '../store/paths.js';
@@ -105,7 +106,7 @@ export async function readLatestLayout(store: ObjectStore, name: string): Promis
     .sort((a, b) => a - b);
   if (seqs.length === 0) return undefined;
   const path = layoutPath(name, seqs[seqs.length - 1]!);
-  return decodeLayout(await store.get(path), path);
+  return readVerified(store, path, (bytes) => decodeLayout(bytes, path));
 }
 
 /**

@@ -28,16 +28,17 @@
  */
 import { join } from 'node:path';
 import type { CheckpointHandle, StoreOptions, StoreStats } from '../api.js';
+import { claimShardedLocalDir, type ShardedLocalDir } from '../cache/disk-cache-registry.js';
 import { SharedBlockCache } from '../cache/shared-block-cache.js';
 import { CHECKPOINT_HANDLE_VERSION } from '../checkpoint/checkpoint.js';
 import { decodeCheckpointRecord, writeCheckpointRecord, type CheckpointRecord } from '../checkpoint/checkpoint-record.js';
 import { validateHandle } from '../checkpoint/handle.js';
 import { FloeError, isFloeError, type FloeErrorCode } from '../errors.js';
 import { checkKey, checkValue, defaultKeyGroup } from '../keys.js';
-import { resolveOptions, type ResolvedOptions } from '../options.js';
+import { defaultLocalDir, resolveOptions, type ResolvedOptions } from '../options.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { openObjectStore } from '../store/open.js';
-import { checkpointPath } from '../store/paths.js';
+import { checkpointPath, shardLocalDirName } from '../store/paths.js';
 import { claimCheckpoints, retireOn } from '../checkpoint/retire.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { Random } from '../util/random.js';
@@ -91,6 +92,8 @@ export interface RouterOptions {
 }
 
 const CLOSE_TIMEOUT_MS = 60_000;
+const RESTART_WINDOW_MS = 60_000;
+const RESTARTS_PER_WINDOW = 5;
 
 class Shard {
   readonly out = new Writer(64 * 1024);
@@ -98,15 +101,23 @@ class Shard {
   held: Writer | null = null;
   dead: FloeError | undefined;
   closing = false;
-  readonly exited: Promise<void>;
+  /** Times of in-place restarts after crashes (durability 'wal'), for the restart budget. */
+  readonly restarts: number[] = [];
+  exited!: Promise<void>;
   private markExited!: () => void;
 
   constructor(
     readonly index: number,
     readonly instanceId: string,
     readonly keyGroups: KeyGroupRange,
-    readonly link: ShardLink,
+    public link: ShardLink,
+    /** How to start it again: the same instance, reopened (never restored twice). */
+    readonly reopen: { init: ShardInit; inline: boolean },
   ) {
+    this.resetExited();
+  }
+
+  resetExited(): void {
     this.exited = new Promise((resolve) => (this.markExited = resolve));
   }
 
@@ -187,21 +198,27 @@ export class Router {
     private readonly shards: Shard[],
     private readonly store: ObjectStore,
     private readonly cache: SharedBlockCache | undefined,
+    private readonly localDir: ShardedLocalDir,
     private readonly random: Random,
     private readonly clock: Clock,
     private readonly log: LogFn,
     private readonly onShardCrash: RouterOptions['onShardCrash'],
   ) {
-    for (const s of shards) {
-      s.link.attach({
-        onBatch: (batch) => this.onResponses(batch),
-        onError: (reason) => this.shardDied(s, reason),
-        onExit: (code) => {
-          if (!s.closing || s.dead === undefined) this.shardDied(s, s.closing ? undefined : `its thread exited with code ${code}`);
-          s.exitedNow();
-        },
-      });
-    }
+    for (const s of shards) this.attach(s, s.link);
+  }
+
+  private attach(s: Shard, link: ShardLink): void {
+    link.attach({
+      onBatch: (batch) => this.onResponses(batch),
+      onError: (reason) => {
+        if (s.link === link) this.shardDied(s, reason);
+      },
+      onExit: (code) => {
+        if (s.link !== link) return; // a replaced link's late exit
+        if (!s.closing || s.dead === undefined) this.shardDied(s, s.closing ? undefined : `its thread exited with code ${code}`);
+        s.exitedNow();
+      },
+    });
   }
 
   get maxKeyGroups(): number {
@@ -238,6 +255,7 @@ export class Router {
     const { store } = await openObjectStore(resolved.primary, { s3: resolved.s3, hdfs: resolved.hdfs, clock, random: random.fork() });
     let cache: SharedBlockCache | undefined;
     let shards: Shard[] = [];
+    let local: ShardedLocalDir | undefined;
     try {
       const previous = await readLatestLayout(store, name);
       let layout: ShardLayout;
@@ -272,6 +290,10 @@ export class Router {
       cache = resolved.blockCacheBytes > 0 ? SharedBlockCache.create(resolved.blockCacheBytes) : undefined;
       const descriptor = cache?.shareable();
       const n = layout.shards.length;
+      // Shards split the disk budget; folders of other shard counts go, so disk use stays within it across restarts.
+      const localDir = o.options.localDir ?? defaultLocalDir(resolved.primary, name);
+      local = await claimShardedLocalDir({ localDir, capacityBytes: resolved.diskCacheBytes, shards: n });
+      const shardBytes = local.shardBytes;
       // One shard runs on this thread: a worker would only add a hop per batch and no parallelism.
       const inline = o.inline ?? n === 1;
       const started = layout.shards.map(async (s, i) => {
@@ -281,9 +303,9 @@ export class Router {
           options: {
             ...rest,
             instanceId: s.instanceId,
-            localDir: join(resolved.localDir, `shard-${i}`),
+            localDir: join(localDir, shardLocalDirName(i)),
             maxKeyGroups: maxKg,
-            diskCacheBytes: Math.floor(resolved.diskCacheBytes / n),
+            diskCacheBytes: shardBytes,
           },
           keyGroups: s.keyGroups,
           expectExisting: mode === 'existing',
@@ -291,7 +313,8 @@ export class Router {
         };
         const describe = `shard ${i} (instance ${s.instanceId}, key groups [${s.keyGroups[0]}, ${s.keyGroups[1]}])`;
         const link = inline ? await startInlineShard(init, cache) : await startWorkerShard(init, descriptor, describe);
-        return new Shard(i, s.instanceId, s.keyGroups, link);
+        const { restore: _restored, ...reopenInit } = init;
+        return new Shard(i, s.instanceId, s.keyGroups, link, { init: { ...reopenInit, expectExisting: true }, inline });
       });
       const results = await Promise.allSettled(started);
       shards = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -318,9 +341,10 @@ export class Router {
           }
         }
       }
-      return new Router(resolved, layout, map, shards, store, cache, random, clock, log, o.onShardCrash);
+      return new Router(resolved, layout, map, shards, store, cache, local, random, clock, log, o.onShardCrash);
     } catch (e) {
       await Promise.all(shards.map((s) => s.link.terminate().catch(() => undefined)));
+      await local?.release();
       await store.close().catch(() => undefined);
       throw e;
     }
@@ -334,14 +358,22 @@ export class Router {
 
   private shardDied(s: Shard, reason: string | undefined): void {
     if (s.dead !== undefined) return;
+    const restarting = reason !== undefined && this.mayRestart(s);
     const error =
       reason === undefined
         ? new FloeError('CLOSED', `${s.describe()} is closed`)
-        : new FloeError(
-            'IO',
-            `${s.describe()} crashed: ${reason}. Requests in flight to it failed (they may or may not have been applied) and the shard stays down; ` +
-              `restart the store or daemon (writes to this shard since its last flush are lost)`,
-          );
+        : restarting
+          ? new FloeError(
+              'IO',
+              `${s.describe()} crashed: ${reason}. Requests in flight to it failed (they may or may not have been applied); ` +
+                'it restarts in place from its write-ahead log (no acknowledged write is lost): retry',
+              { retryable: true },
+            )
+          : new FloeError(
+              'IO',
+              `${s.describe()} crashed: ${reason}. Requests in flight to it failed (they may or may not have been applied) and the shard stays down; ` +
+                `restart the store or daemon (writes to this shard since its last flush are lost)`,
+            );
     s.dead = error;
     s.held = null;
     const payload = errorPayload(error);
@@ -351,8 +383,48 @@ export class Router {
       this.safeReply(p, ERROR_OP, payload);
     }
     if (reason !== undefined) {
-      this.log('error', 'shard_crashed', { shard: s.index, instanceId: s.instanceId, reason });
-      this.onShardCrash?.(s.index, error);
+      this.log('error', 'shard_crashed', { shard: s.index, instanceId: s.instanceId, reason, restarting });
+      if (restarting) void this.restart(s, error);
+      else this.onShardCrash?.(s.index, error);
+    }
+  }
+
+  /**
+   * With the WAL every acknowledged write of a crashed shard is on primary storage, so the shard can come
+   * back in place (reopening its instance fences the dead writer and replays its log) while the other
+   * shards keep serving. Without it the writes since the last flush are gone: fail loudly instead. A shard
+   * that crashes again and again stays down (at most RESTARTS_PER_WINDOW restarts per window).
+   */
+  private mayRestart(s: Shard): boolean {
+    if (this.options.durability !== 'wal' || this.closed || s.closing) return false;
+    const now = this.clock.now();
+    while (s.restarts.length > 0 && now - s.restarts[0]! > RESTART_WINDOW_MS) s.restarts.shift();
+    return s.restarts.length < RESTARTS_PER_WINDOW;
+  }
+
+  private async restart(s: Shard, crash: FloeError): Promise<void> {
+    s.restarts.push(this.clock.now());
+    const old = s.link;
+    await old.terminate().catch(() => undefined);
+    s.dead = new FloeError('IO', `${s.describe()} is restarting after a crash; retry the request`, { retryable: true });
+    try {
+      const { init, inline } = s.reopen;
+      // The terminated thread could not release its folder's lock; a shard in this thread shares its registry entry.
+      if (!inline) await this.localDir.clearShardLock(s.index);
+      const link = inline ? await startInlineShard(init, this.cache) : await startWorkerShard(init, this.cache?.shareable(), s.describe());
+      if (this.closed) {
+        await link.terminate().catch(() => undefined);
+        return;
+      }
+      s.resetExited();
+      s.link = link;
+      this.attach(s, link);
+      s.dead = undefined;
+      this.log('warn', 'shard_restarted', { shard: s.index, instanceId: s.instanceId, restarts: s.restarts.length });
+    } catch (e) {
+      s.dead = crash;
+      this.log('error', 'shard_restart_failed', { shard: s.index, instanceId: s.instanceId, error: (e as Error).message });
+      this.onShardCrash?.(s.index, crash);
     }
   }
 
@@ -990,6 +1062,7 @@ export class Router {
         await s.link.terminate().catch(() => undefined);
       }),
     );
+    await this.localDir.release();
     await this.store.close().catch(() => undefined);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;

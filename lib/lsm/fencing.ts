@@ -19,16 +19,12 @@
  */
 import { FloeError, isFloeError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
+import { listNumbered } from '../store/list-numbered.js';
 import { epochPath, epochPrefix, parseEpochPath } from '../store/paths.js';
 
 /** Epochs of every fencing record of an instance, ascending. */
-export async function listEpochs(store: ObjectStore, instanceId: string): Promise<number[]> {
-  const epochs: number[] = [];
-  for (const o of await store.list(epochPrefix(instanceId))) {
-    const parsed = parseEpochPath(o.path);
-    if (parsed) epochs.push(parsed.epoch);
-  }
-  return epochs.sort((a, b) => a - b);
+export function listEpochs(store: ObjectStore, instanceId: string): Promise<number[]> {
+  return listNumbered(store, epochPrefix(instanceId), (path) => parseEpochPath(path)?.epoch);
 }
 
 /**

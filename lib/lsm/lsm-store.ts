@@ -14,17 +14,7 @@ import type { CheckpointHandle, KeyGroupOption, ScanEntry, ScanOptions, Store, S
 import type { BlockCache } from '../cache/block-cache.js';
 import type { DiskCache } from '../cache/disk-cache.js';
 import { FloeError, isFloeError } from '../errors.js';
-import {
-  checkKey,
-  checkValue,
-  compareBytes,
-  keyGroupOf,
-  keyGroupStart,
-  physicalKey,
-  resolveKeyGroup,
-  toBytes,
-  checkKeyGroup,
-} from '../keys.js';
+import { checkKey, checkValue, physicalKey, resolveKeyGroup, toBytes, checkKeyGroup } from '../keys.js';
 import type { ResolvedOptions } from '../options.js';
 import { EntryKind } from '../sst/entry.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -46,6 +36,8 @@ import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './co
 import type { RewriteExecutor } from './rewrite-executor.js';
 import type { RewriteIo, RewriteResult, RewriteSource, RewriteTask } from './compaction-rewrite.js';
 import { scanEntries } from './scan.js';
+import { groupRange, scanBoundedGroups } from './scan-groups.js';
+import { ScanIterator, ScanViews, type PinnedView } from './scan-iterator.js';
 import { TableCache } from './table-cache.js';
 import { deletionOf, type VersionEdit } from './version.js';
 
@@ -88,6 +80,8 @@ export interface LsmInternals {
   unreferencedSince: Map<string, number>;
   /** This store's read lease (files its open scans read after its version dropped them). */
   lease: LeaseHolder;
+  /** Range scans over the merged sources started so far (one per key group a scan visits; tests). */
+  scanRanges(): number;
 }
 
 /** Attempts of one flush or compaction rewrite that fails with retryable errors, and the first backoff. */
@@ -114,7 +108,10 @@ export class LsmStore implements Store {
   private manifestLock: Promise<void> = Promise.resolve();
   private roomWaiters: Array<() => void> = [];
   private stalls = 0;
+  /** Open scan views (scan-iterator.ts) and the files they pin, count per file id. */
   private readonly scanPins = new Map<string, number>();
+  private readonly views = new ScanViews(this.scanPins);
+  private scanRanges = 0;
   /** New SSTs uploaded but not yet named by a manifest. */
   private readonly uploading = new Set<string>();
   private gcRunning: Promise<void> | undefined;
@@ -180,6 +177,7 @@ export class LsmStore implements Store {
       pinnedFiles: this.pins,
       unreferencedSince: this.unreferencedSince,
       lease: this.lease,
+      scanRanges: () => this.scanRanges,
     };
   }
 
@@ -388,7 +386,7 @@ export class LsmStore implements Store {
     return resolver.value();
   }
 
-  scan(options: ScanOptions = {}): AsyncIterable<ScanEntry> {
+  scan(options: ScanOptions = {}): AsyncIterableIterator<ScanEntry> {
     this.checkOpen();
     if (options === null || typeof options !== 'object') throw new FloeError('INVALID_ARGUMENT', 'scan() takes an options object');
     const maxKg = this.state.maxKeyGroups;
@@ -399,64 +397,55 @@ export class LsmStore implements Store {
     const gte = options.gte === undefined ? undefined : toBytes(options.gte, 'scan gte');
     const lt = options.lt === undefined ? undefined : toBytes(options.lt, 'scan lt');
     const prefix = options.prefix === undefined ? undefined : toBytes(options.prefix, 'scan prefix');
-    const groups: Array<[number, number]> = [];
-    if (options.keyGroup !== undefined) {
-      const kg = checkKeyGroup(options.keyGroup, maxKg);
-      groups.push([kg, kg]);
-    } else if (gte === undefined && lt === undefined && prefix === undefined) {
-      groups.push([0, maxKg - 1]); // one contiguous physical range
-    } else {
-      for (let kg = 0; kg < maxKg; kg++) groups.push([kg, kg]);
-    }
+    const bounds = { gte, lt, prefix };
+    const keyGroup = options.keyGroup === undefined ? undefined : checkKeyGroup(options.keyGroup, maxKg);
     // Snapshot now (not at first next()): the scan sees exactly the writes acknowledged before it began.
     // Short scans (a typical block holds ~100 small entries) read ahead nothing: every source would
     // otherwise fetch blocks the scan never reaches.
-    const view = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4);
-    const self = this;
-    return {
-      [Symbol.asyncIterator]: async function* () {
-        let remaining = limit;
-        try {
-          for (const [from, to] of groups) {
-            const range = groupRange(from, to, gte, lt, prefix);
-            if (range === undefined) continue;
-            for await (const e of scanEntries(view.scan, range, remaining)) {
-              yield { keyGroup: keyGroupOf(e.key), key: e.key.subarray(2), value: e.value };
-              if (--remaining <= 0) return;
-            }
-            self.checkOpen();
-          }
-        } finally {
-          view.release();
-        }
-      },
+    const pinned = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4);
+    const counted = (): void => {
+      this.scanRanges++;
     };
+    // The producer must not reference the iterator (see scan-iterator.ts): it gets the view as argument.
+    return new ScanIterator(pinned, (view) => {
+      if (keyGroup === undefined && gte === undefined && lt === undefined && prefix === undefined) {
+        counted();
+        return scanEntries(view, groupRange(0, maxKg - 1, bounds)!, limit); // one contiguous physical range
+      }
+      if (keyGroup === undefined) return scanBoundedGroups(view, bounds, maxKg, limit, counted);
+      const range = groupRange(keyGroup, keyGroup, bounds);
+      if (range === undefined) return [];
+      counted();
+      return scanEntries(view, range, limit);
+    });
   }
 
-  /** A consistent read view: pins the memtables' snapshot and the files of the current version. */
-  private openView(prefetchBlocks: number): { scan: Parameters<typeof scanEntries>[0]; release: () => void } {
+  /**
+   * A consistent read view: pins the memtables' snapshot and the files of the current version until the
+   * view is released (see scan-iterator.ts for what releases it; close() releases every open one).
+   */
+  private openView(prefetchBlocks: number): PinnedView {
     const snapshot = this.appliedSeq;
     const memtables = [this.mem, ...this.imm];
     const unpins = memtables.map((m) => m.pinSnapshot(snapshot));
     const version = this.state.version;
     const files = version.allFiles().map((f) => f.fileId);
-    for (const f of files) this.scanPins.set(f, (this.scanPins.get(f) ?? 0) + 1);
-    let released = false;
-    return {
-      scan: { snapshot, memtables, version, tables: this.tables, prefetchBlocks },
-      release: () => {
-        if (released) return;
-        released = true;
+    return this.views.pin(
+      { snapshot, memtables, version, tables: this.tables, prefetchBlocks },
+      files,
+      () => {
         for (const u of unpins) u();
-        for (const f of files) {
-          const n = this.scanPins.get(f)! - 1;
-          if (n === 0) this.scanPins.delete(f);
-          else this.scanPins.set(f, n);
+      },
+      (released) => {
+        // Readers of files only this view still used are dropped now rather than at the next commit.
+        const current = this.currentFiles();
+        if (released.some((f) => !current.has(f) && !this.scanPins.has(f))) {
+          this.tables.retain(new Set([...current, ...this.scanPins.keys()]));
         }
         // Withdraw (or shrink) the read lease; best effort: an unneeded lease only delays collection.
         this.lease.update(this.droppedButRead(this.currentFiles())).catch(() => undefined);
       },
-    };
+    );
   }
 
   // ---------------------------------------------------------------- flush
@@ -812,6 +801,7 @@ export class LsmStore implements Store {
     }
     const notDurable = this.unflushedSummary();
     this.closed = true;
+    this.views.revokeAll();
     this.wakeWriters();
     while (this.compactionLoop !== undefined) await this.compactionLoop;
     if (this.gcRunning !== undefined) await this.gcRunning;
@@ -843,44 +833,6 @@ const GC_INTERVAL_MS = 60_000;
 const SHORT_SCAN_ENTRIES = 200;
 const CACHE_CHECKED = { cacheChecked: true } as const;
 const EMPTY = new Uint8Array(0);
-
-/** Physical range for key groups [from, to] with optional user-key bounds (only for a single group). */
-function groupRange(
-  from: number,
-  to: number,
-  gte: Uint8Array | undefined,
-  lt: Uint8Array | undefined,
-  prefix: Uint8Array | undefined,
-): { gte: Uint8Array; lt?: Uint8Array } | undefined {
-  if (from !== to) return { gte: keyGroupStart(from), ...(to + 1 <= 0xffff ? { lt: keyGroupStart(to + 1) } : {}) };
-  let lo = keyGroupStart(from);
-  let hi: Uint8Array | undefined = keyGroupStart(from + 1);
-  if (gte !== undefined) lo = maxBytes(lo, physicalKey(from, gte));
-  if (lt !== undefined) hi = physicalKey(from, lt);
-  if (prefix !== undefined) {
-    lo = maxBytes(lo, physicalKey(from, prefix));
-    const end = prefixEnd(physicalKey(from, prefix));
-    if (end !== undefined && compareBytes(end, hi) < 0) hi = end;
-  }
-  if (compareBytes(lo, hi) >= 0) return undefined;
-  return { gte: lo, lt: hi };
-}
-
-function maxBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  return compareBytes(a, b) >= 0 ? a : b;
-}
-
-/** The smallest key greater than every key with this prefix, or undefined if none exists. */
-function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
-  const out = Uint8Array.from(prefix);
-  for (let i = out.length - 1; i >= 0; i--) {
-    if (out[i]! < 0xff) {
-      out[i]!++;
-      return out.subarray(0, i + 1);
-    }
-  }
-  return undefined;
-}
 
 /** Copies caller-owned bytes so later mutation by the caller cannot change stored data. */
 function ownBytes(b: Uint8Array): Uint8Array {

@@ -9,6 +9,8 @@
  * On-storage format (docs/format.md, "Manifest"):
  *   "FLOEMAN1" (8 bytes ASCII) | u32 BE CRC32C of the JSON bytes | JSON (UTF-8) of ManifestJson
  */
+import { readVerified } from '../store/read-verified.js';
+import { listNumbered } from '../store/list-numbered.js';
 import { FloeError, isFloeError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { manifestPath, manifestPrefix, parseManifestPath } from '../store/paths.js';
@@ -130,20 +132,13 @@ export function decodeManifest(bytes: Uint8Array, path: string): ManifestState {
 }
 
 /** Sequence numbers of every manifest of an instance, ascending. */
-export async function listManifestSeqs(store: ObjectStore, instanceId: string): Promise<number[]> {
-  const objects = await store.list(manifestPrefix(instanceId));
-  const seqs: number[] = [];
-  for (const o of objects) {
-    const parsed = parseManifestPath(o.path);
-    if (parsed) seqs.push(parsed.seq);
-  }
-  return seqs.sort((a, b) => a - b);
+export function listManifestSeqs(store: ObjectStore, instanceId: string): Promise<number[]> {
+  return listNumbered(store, manifestPrefix(instanceId), (path) => parseManifestPath(path)?.seq);
 }
 
 export async function readManifest(store: ObjectStore, instanceId: string, seq: number): Promise<ManifestState> {
   const path = manifestPath(instanceId, seq);
-  const bytes = await store.get(path);
-  const m = decodeManifest(bytes, path);
+  const m = await readVerified(store, path, (bytes) => decodeManifest(bytes, path));
   if (m.seq !== seq || m.instanceId !== instanceId) {
     throw new FloeError('CORRUPTION', `corrupt manifest ${path}: it says instance ${m.instanceId} seq ${m.seq}`, { path });
   }

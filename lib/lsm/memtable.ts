@@ -57,6 +57,10 @@ export class Memtable {
   /** Sequence numbers of open snapshots that read this memtable (count per seq). */
   private readonly snapshots = new Map<number, number>();
   private maxSnapshot = -1;
+  /** Oldest open snapshot (+Infinity when none): versions it cannot see behind one it can are garbage. */
+  private minSnapshot = Number.POSITIVE_INFINITY;
+  /** Nodes whose chain holds more than one version (candidates for trim()). */
+  private readonly versioned = new Set<SkipNode>();
 
   constructor(private readonly random: Random) {}
 
@@ -103,6 +107,7 @@ export class Memtable {
     // folds it onto what is below when read).
     this.bytes += VERSION_OVERHEAD;
     node.head = { seq, kind, parts, older: head };
+    this.versioned.add(node);
   }
 
   /** The newest version of `key` visible at `snapshot` (default: everything). */
@@ -117,19 +122,63 @@ export class Memtable {
     return node === undefined ? undefined : visible(node.head, snapshot);
   }
 
-  /** Registers an open snapshot so in-place updates do not change what it sees. Returns a release function. */
+  /**
+   * Registers an open snapshot so in-place updates do not change what it sees. Returns a release function
+   * (idempotent). Releasing the oldest snapshot drops the versions no open snapshot can see any more.
+   */
   pinSnapshot(seq: number): () => void {
     this.snapshots.set(seq, (this.snapshots.get(seq) ?? 0) + 1);
     if (seq > this.maxSnapshot) this.maxSnapshot = seq;
+    if (seq < this.minSnapshot) this.minSnapshot = seq;
     let released = false;
     return () => {
       if (released) return;
       released = true;
       const n = this.snapshots.get(seq)! - 1;
-      if (n === 0) this.snapshots.delete(seq);
-      else this.snapshots.set(seq, n);
+      if (n > 0) {
+        this.snapshots.set(seq, n);
+        return;
+      }
+      this.snapshots.delete(seq);
       if (seq === this.maxSnapshot) this.maxSnapshot = this.snapshots.size === 0 ? -1 : Math.max(...this.snapshots.keys());
+      if (seq === this.minSnapshot) {
+        this.minSnapshot = this.snapshots.size === 0 ? Number.POSITIVE_INFINITY : Math.min(...this.snapshots.keys());
+        this.trim();
+      }
     };
+  }
+
+  /** Number of versions older than the newest, over all keys (tests). */
+  get olderVersions(): number {
+    let n = 0;
+    for (const node of this.versioned) for (let v = node.head.older; v !== undefined; v = v.older) n++;
+    return n;
+  }
+
+  /**
+   * Collapses, in every multi-version chain, the version visible at the oldest open snapshot together with
+   * everything older into one version (no open or future snapshot can tell them apart). Cost: the chains
+   * written while snapshots were open, each trimmed once per release of the oldest snapshot.
+   */
+  private trim(): void {
+    const floor = this.minSnapshot;
+    for (const node of this.versioned) {
+      let newer: MemVersion | undefined;
+      let v: MemVersion | undefined = node.head;
+      while (v !== undefined && v.seq > floor) {
+        newer = v;
+        v = v.older;
+      }
+      if (v !== undefined && v.older !== undefined) {
+        const before = chainCost(v);
+        const collapsed = visible(v, v.seq)!;
+        const kept: MemVersion = collapsed === v ? { ...v, older: undefined } : collapsed;
+        if (newer === undefined) node.head = kept;
+        else newer.older = kept;
+        this.bytes -= before - chainCost(kept);
+      }
+      if (node.head.older === undefined) this.versioned.delete(node);
+    }
   }
 
   /**
@@ -149,6 +198,11 @@ export class Memtable {
       out.push({ key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: concatParts(v.parts) });
     }
     return out;
+  }
+
+  /** The first key at or after `k` with any version (visible at some snapshot or not). */
+  firstKeyAtOrAfter(k: string): string | undefined {
+    return this.firstAfter(k, false)?.key;
   }
 
   /**
@@ -234,6 +288,13 @@ function visible(head: MemVersion, snapshot: number): MemVersion | undefined {
     acc = combineVersions(acc.kind, acc.parts, o.kind, o.parts);
   }
   return { seq: v.seq, kind: acc.kind, parts: acc.parts, older: undefined };
+}
+
+/** Bytes a version and those behind it count for in the memory budget. */
+function chainCost(v: MemVersion | undefined): number {
+  let n = 0;
+  for (; v !== undefined; v = v.older) n += partsLength(v.parts) + VERSION_OVERHEAD;
+  return n;
 }
 
 function partsLength(parts: Uint8Array[]): number {

@@ -7,7 +7,8 @@
  * permission and read-only problems. A missing file is not an error where the method says so.
  */
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import { FloeError } from '../errors.js';
 import { errnoOf, RETRYABLE_ERRNO } from './errno.js';
 
@@ -43,6 +44,22 @@ export interface LocalFs {
   mkdirp(path: string): Promise<void>;
   /** Whether `path` exists and is a folder. */
   isDirectory(path: string): Promise<boolean>;
+  /**
+   * Makes `to` a second name (hard link) of the existing file `from`, only if nothing exists at `to`:
+   * true if linked, false if `to` already existed. Atomic, so a file written under a private name and then
+   * linked appears complete or not at all (how lock files are published).
+   */
+  linkExclusive(from: string, to: string): Promise<boolean>;
+  /** The entries of folder `path` (not following symbolic links), or undefined if it is missing or not a folder. */
+  list(path: string): Promise<LocalEntry[] | undefined>;
+}
+
+/** One folder entry: its name, kind, apparent size and allocated bytes (st_blocks × 512). */
+export interface LocalEntry {
+  name: string;
+  kind: 'file' | 'folder' | 'other';
+  size: number;
+  allocated: number;
 }
 
 /** Errno codes of passing conditions: retrying may succeed. */
@@ -188,5 +205,34 @@ export const nodeLocalFs: LocalFs = {
       if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') return false;
       throw localIoError(e, 'stat', path);
     }
+  },
+  async linkExclusive(from, to) {
+    try {
+      await link(from, to);
+      return true;
+    } catch (e) {
+      if (errnoOf(e) === 'EEXIST') return false;
+      throw localIoError(e, `link ${from} to`, to);
+    }
+  },
+  async list(path) {
+    let names: string[];
+    try {
+      names = await readdir(path);
+    } catch (e) {
+      if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') return undefined;
+      throw localIoError(e, 'list', path);
+    }
+    const out: LocalEntry[] = [];
+    for (const name of names.sort()) {
+      try {
+        const st = await lstat(join(path, name));
+        const kind = st.isDirectory() ? 'folder' : st.isFile() ? 'file' : 'other';
+        out.push({ name, kind, size: st.size, allocated: st.blocks * 512 });
+      } catch (e) {
+        if (errnoOf(e) !== 'ENOENT') throw localIoError(e, 'stat', join(path, name)); // removed meanwhile: skip
+      }
+    }
+    return out;
   },
 };

@@ -9,9 +9,14 @@
  *   wal/<instanceId>/<seq>.log               optional write-ahead log segments
  *   layouts/<name>/<seq>.json                shard layouts of the daemon / sharded store (lib/daemon/layout.ts)
  *   _floe/probe/<nonce>                      short-lived: the conditional-write probe at open (conditional-probe.ts)
+ *   _floe/store-id                           random id of this store's data, written once (lib/store/store-id.ts)
  *
  * Sequence numbers are zero-padded so that lexicographic listing order is numeric order.
+ *
+ * It also names every file and folder Floe keeps on local disk, under a store's `localDir` (`localNames`
+ * below) and the default localDir itself.
  */
+import { join } from 'node:path';
 import { FloeError } from '../errors.js';
 
 const SEQ_DIGITS = 20;
@@ -36,6 +41,8 @@ export const WAL_PREFIX = 'wal/';
 export const LAYOUTS_PREFIX = 'layouts/';
 /** Probe objects of the conditional-write check at open; nothing but the probe reads or lists them. */
 export const PROBE_PREFIX = '_floe/probe/';
+/** The store id object: names this incarnation of the data, so local caches never mix two stores at one URI. */
+export const STORE_ID_PATH = '_floe/store-id';
 
 export function sstPath(fileId: string): string {
   return `${SST_PREFIX}${checkId('file', fileId)}.sst`;
@@ -145,8 +152,57 @@ export function sstOwner(fileId: string): { instanceId: string; epoch: number } 
   return m ? { instanceId: m[1]!, epoch: Number(m[2]) } : undefined;
 }
 
-/** Names of files in the local directory (caches and scratch). */
+/**
+ * Names of everything Floe keeps under a store's `localDir` (caches only: deleting the folder loses nothing).
+ * Layout, for an embedded store and for a sharded store (daemon) respectively:
+ *
+ *   <localDir>/floe.lock                  exclusive owner of the folder: "floe-lock 1 <pid> <process start>"
+ *   <localDir>/disk-cache/pages.dat       the disk cache of every instance using this localDir
+ *   <localDir>/disk-cache/index.bin       its persisted index
+ *   <localDir>/disk-cache/index.tmp       the next index.bin while it is written
+ *
+ *   <localDir>/floe.lock                  held by the router
+ *   <localDir>/shard-<i>/                 the localDir of shard i (an embedded layout as above)
+ *
+ * Anything else bearing a Floe name (an older version's `disk-cache/<instanceId>/`, `shard-<i>` of a shard
+ * count no longer in use, a leftover `floe.lock.<token>` of an interrupted stale-lock takeover) is removed
+ * when the folder is opened; other files are left alone and counted against the budget (docs/caches.md).
+ */
 export const localNames = {
+  lockFile: 'floe.lock',
   diskCacheDir: 'disk-cache',
-  scratchDir: 'scratch',
+  diskCacheData: 'pages.dat',
+  diskCacheIndex: 'index.bin',
+  diskCacheIndexTmp: 'index.tmp',
 } as const;
+
+/**
+ * The default localDir of a store (under the OS temp folder `tmp`): `floe-cache/<primaryHash>` for an
+ * embedded store, `floe-cache/<primaryHash>-sharded-<layoutName>` for a sharded store.
+ */
+export function defaultLocalDirPath(tmp: string, primaryHash: string, layoutName?: string): string {
+  if (!/^[0-9a-f]{16}$/.test(primaryHash)) throw new FloeError('INVALID_ARGUMENT', `primary hash must be 16 hex digits, got ${JSON.stringify(primaryHash)}`);
+  return join(tmp, 'floe-cache', layoutName === undefined ? primaryHash : `${primaryHash}-sharded-${checkId('layout', layoutName)}`);
+}
+
+/** The lock file name used while a stale lock is being taken over (`token` is unique to the taker). */
+export function localLockTakeoverName(token: string): string {
+  return `${localNames.lockFile}.${checkId('token', token)}`;
+}
+
+/** Whether `name` is a lock takeover leftover (see localLockTakeoverName). */
+export function isLocalLockTakeoverName(name: string): boolean {
+  return /^floe\.lock\.[A-Za-z0-9_-]{1,128}$/.test(name);
+}
+
+/** The folder (inside a sharded store's localDir) that is the localDir of shard `index`. */
+export function shardLocalDirName(index: number): string {
+  if (!Number.isSafeInteger(index) || index < 0) throw new FloeError('INVALID_ARGUMENT', `shard index must be a non-negative integer, got ${index}`);
+  return `shard-${index}`;
+}
+
+/** The shard index of a shard folder name, or undefined. */
+export function parseShardLocalDirName(name: string): number | undefined {
+  const m = /^shard-(0|[1-9]\d{0,8})$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}

@@ -199,7 +199,14 @@ export class RetryingObjectStore implements ObjectStore {
     try {
       const info = await this.inner.head(path);
       if (info === undefined || info.size !== size) throw conflict;
+      // The object has our length; a body shorter than that is a cut response, not someone else's bytes.
       stored = await this.inner.get(path, undefined, signal === undefined ? undefined : { signal });
+      for (let n = 1; stored.length !== size; n++) {
+        if (n >= READ_BACK_ATTEMPTS) {
+          throw new FloeError('IO', `reading back ${path} to resolve an ambiguous create kept returning ${stored.length} of ${size} bytes`, { retryable: true, path });
+        }
+        stored = await this.inner.get(path, undefined, signal === undefined ? undefined : { signal });
+      }
     } catch (error) {
       if (isFloeError(error, 'NOT_FOUND')) throw conflict; // it existed a moment ago; someone else's, now gone
       throw error;
@@ -317,6 +324,9 @@ class OnceChunks implements AsyncIterable<Uint8Array> {
     }
   }
 }
+
+/** Reads of an object whose head says it has our length, before a short body counts as a failure. */
+const READ_BACK_ATTEMPTS = 4;
 
 function equalsChunks(stored: Uint8Array, chunks: readonly Uint8Array[]): boolean {
   let at = 0;

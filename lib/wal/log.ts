@@ -21,11 +21,20 @@
  */
 import { FloeError, isFloeError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
+import { listNumbered } from '../store/list-numbered.js';
 import { parseWalPath, walPath, walPrefix } from '../store/paths.js';
-import { decodeSegment, encodeSegment, recordBytes, type WalOp, type WalRecord } from './format.js';
+import type { Clock } from '../util/clock.js';
+import { decodeSegment, encodeSegment, recordBytes, type DecodedSegment, type WalOp, type WalRecord } from './format.js';
 
 /** Segment uploads one writer may have in flight: part of the log format (the fence plugs this many). */
 export const WAL_MAX_IN_FLIGHT = 8;
+/**
+ * A writer acknowledges WAL records only while its lease is valid: until WAL_LEASE_MS after the last fencing
+ * check it SENT that found no newer epoch. Part of the log's protocol (fence plugs rely on it).
+ */
+export const WAL_LEASE_MS = 10_000;
+/** Fence plugs are kept this long after a claim: beyond any stale writer's lease, with margin for clocks. */
+export const FENCE_RETENTION_MS = 3 * WAL_LEASE_MS;
 /** A segment holds at most this many bytes of records (more pending records wait for the next one). */
 const MAX_SEGMENT_BYTES = 4 * 2 ** 20;
 
@@ -41,6 +50,8 @@ interface Segment {
   seq: number;
   /** Highest write sequence it holds (-1 for none: a fence plug). */
   maxSeq: number;
+  /** For a fence plug: when this writer first knew of it (it may be deleted FENCE_RETENTION_MS later). */
+  plugSince?: number;
 }
 
 interface Pending {
@@ -49,6 +60,9 @@ interface Pending {
   resolve: () => void;
   reject: (e: unknown) => void;
 }
+
+/** How the log checks that its writer still owns the instance (lib/lsm/fencing.ts checkNotFenced). */
+export type FenceCheck = () => Promise<void>;
 
 export class WalLog {
   private nextSegment: number;
@@ -61,16 +75,23 @@ export class WalLog {
   private failed: unknown;
   private truncating: Promise<void> = Promise.resolve();
   private idleWaiters: Array<() => void> = [];
+  /** Acknowledgements are allowed until this clock time (see "Lease" in the module comment). */
+  private leaseUntil: number;
+  private renewing: Promise<void> | undefined;
 
   private constructor(
     private readonly store: ObjectStore,
     private readonly instanceId: string,
     private readonly epoch: number,
+    private readonly clock: Clock,
+    private readonly fenceCheck: FenceCheck,
     first: number,
     live: Segment[],
+    leaseFrom: number,
   ) {
     this.nextSegment = first;
     this.live = live;
+    this.leaseUntil = leaseFrom + WAL_LEASE_MS;
   }
 
   /**
@@ -78,10 +99,18 @@ export class WalLog {
    * the latest manifest (0 if none); `afterSequence`: the manifest's lastSequence.
    * REQUIRES: `epoch` was just claimed (lib/lsm/fencing.ts) for this instance.
    */
-  static async open(store: ObjectStore, instanceId: string, epoch: number, walSeq: number, afterSequence: number): Promise<WalOpenResult> {
+  static async open(
+    store: ObjectStore,
+    instanceId: string,
+    epoch: number,
+    position: { walSeq: number; afterSequence: number },
+    clock: Clock,
+    fenceCheck: FenceCheck,
+  ): Promise<WalOpenResult> {
+    const opened = clock.now();
     const existing = await listSegments(store, instanceId);
-    const highest = Math.max(walSeq - 1, existing.length > 0 ? existing[existing.length - 1]! : 0);
-    const lowest = existing.length > 0 ? Math.min(existing[0]!, Math.max(1, walSeq)) : Math.max(1, walSeq);
+    const highest = Math.max(position.walSeq - 1, existing.length > 0 ? existing[existing.length - 1]! : 0);
+    const lowest = existing.length > 0 ? Math.min(existing[0]!, Math.max(1, position.walSeq)) : Math.max(1, position.walSeq);
     const present = new Set(existing);
     const plug = encodeSegment(epoch, [], true);
     const plugs: number[] = [];
@@ -98,15 +127,15 @@ export class WalLog {
       }),
     );
     const toRead = [...existing, ...plugs.filter((_, i) => !plugged[i])].sort((a, b) => a - b);
-    const plugSet = new Set(plugs.filter((_, i) => plugged[i]));
-    const live: Segment[] = [];
+    const live: Segment[] = plugs.filter((_, i) => plugged[i]).map((seq) => ({ seq, maxSeq: -1, plugSince: opened }));
     const replay: WalRecord[] = [];
     let tornTail: WalOpenResult['tornTail'];
     const lastData = toRead[toRead.length - 1];
-    const bodies = await Promise.all(toRead.map((seq) => store.get(walPath(instanceId, seq))));
+    const segments = await Promise.all(toRead.map((seq) => readSegment(store, instanceId, seq, seq === lastData)));
     for (const [i, seq] of toRead.entries()) {
+      const seg = segments[i];
+      if (seg === undefined) continue; // truncated by the previous writer after a manifest we build on
       const path = walPath(instanceId, seq);
-      const seg = decodeSegment(bodies[i]!, `${store.uri}/${path}`, seq === lastData);
       if (seg.tornAt !== undefined) tornTail = { path: `${store.uri}/${path}`, offset: seg.tornAt };
       if (seg.epoch > epoch) {
         throw new FloeError('FENCED', `instance ${instanceId} on ${store.uri} was taken over while opening (WAL segment ${path} has epoch ${seg.epoch})`, { path });
@@ -115,14 +144,16 @@ export class WalLog {
       for (const r of seg.records) {
         const last = r.firstSeq + r.ops.length - 1;
         maxSeq = Math.max(maxSeq, last);
-        if (last > afterSequence) replay.push(r);
+        if (last > position.afterSequence) replay.push(r);
       }
-      live.push({ seq, maxSeq });
+      live.push({ seq, maxSeq, ...(seg.fence ? { plugSince: opened } : {}) });
     }
-    for (const seq of plugSet) live.push({ seq, maxSeq: -1 });
     live.sort((a, b) => a.seq - b.seq);
     replay.sort((a, b) => a.firstSeq - b.firstSeq);
-    const log = new WalLog(store, instanceId, epoch, highest + WAL_MAX_IN_FLIGHT + 1, live);
+    // The lease starts with a fencing check made after the plugs exist.
+    const leaseFrom = clock.now();
+    await fenceCheck();
+    const log = new WalLog(store, instanceId, epoch, clock, fenceCheck, highest + WAL_MAX_IN_FLIGHT + 1, live, leaseFrom);
     return { log, replay, ...(tornTail ? { tornTail } : {}) };
   }
 
@@ -147,6 +178,8 @@ export class WalLog {
       const bytes = recordBytes(ops);
       this.pending.push({ record, bytes, resolve, reject });
       this.pendingBytes += bytes;
+      // Renew in the background a third of the way in, so acknowledgements never wait for it under load.
+      if (this.clock.now() >= this.leaseUntil - (2 * WAL_LEASE_MS) / 3) this.renewLease();
       this.pump();
     });
   }
@@ -182,6 +215,10 @@ export class WalLog {
 
   /** Acknowledges every record of the durable prefix of the window. */
   private ackPrefix(): void {
+    if (this.window.length > 0 && this.window[0]!.done && this.clock.now() >= this.leaseUntil) {
+      this.renewLease(); // acknowledgements wait for a fencing check
+      return;
+    }
     while (this.window.length > 0 && this.window[0]!.done) {
       const entry = this.window.shift()!;
       this.live.push({ seq: entry.seq, maxSeq: entry.maxSeq });
@@ -191,6 +228,26 @@ export class WalLog {
       }
     }
     this.notifyIfIdle();
+  }
+
+  /**
+   * Renews the lease with a fencing check; the lease counts from when the check was SENT, so an answer that
+   * took long shortens it rather than stretching it.
+   */
+  private renewLease(): void {
+    if (this.renewing !== undefined || this.failed !== undefined) return;
+    const sentAt = this.clock.now();
+    this.renewing = this.fenceCheck().then(
+      () => {
+        this.renewing = undefined;
+        this.leaseUntil = sentAt + WAL_LEASE_MS;
+        this.ackPrefix();
+      },
+      (e: unknown) => {
+        this.renewing = undefined;
+        this.fail(e);
+      },
+    );
   }
 
   private fencedError(seq: number): FloeError {
@@ -221,6 +278,9 @@ export class WalLog {
     this.truncating = this.truncating.then(async () => {
       while (this.live.length > 0 && this.live[0]!.maxSeq <= durableSequence) {
         const seg = this.live[0]!;
+        // A fence plug must outlive every stale writer's chance to acknowledge an upload landing on its
+        // number: their leases expire within WAL_LEASE_MS of this writer's claim.
+        if (seg.plugSince !== undefined && this.clock.now() < seg.plugSince + FENCE_RETENTION_MS) return;
         try {
           await this.store.delete(walPath(this.instanceId, seg.seq));
         } catch (e) {
@@ -246,12 +306,36 @@ export class WalLog {
   }
 }
 
-/** Sequence numbers of the instance's WAL segments, ascending. */
-export async function listSegments(store: ObjectStore, instanceId: string): Promise<number[]> {
-  const seqs: number[] = [];
-  for (const o of await store.list(walPrefix(instanceId))) {
-    const parsed = parseWalPath(o.path);
-    if (parsed) seqs.push(parsed.seq);
+/**
+ * Reads and decodes one segment; undefined if it is gone (truncated meanwhile). A body that decodes as
+ * damaged or torn is read again: a short body from a dropped connection must not pass for a torn tail
+ * (which would cut acknowledged records) nor for corruption. A torn tail is accepted only when two reads
+ * agree on the length; damage only when every read shows it.
+ */
+async function readSegment(store: ObjectStore, instanceId: string, seq: number, last: boolean): Promise<DecodedSegment | undefined> {
+  const path = walPath(instanceId, seq);
+  let tornLength = -1;
+  for (let attempt = 1; ; attempt++) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await store.get(path);
+    } catch (e) {
+      if (isFloeError(e, 'NOT_FOUND')) return undefined;
+      throw e;
+    }
+    try {
+      const seg = decodeSegment(bytes, `${store.uri}/${path}`, last);
+      if (seg.tornAt === undefined || bytes.length === tornLength || attempt >= SEGMENT_READ_ATTEMPTS) return seg;
+      tornLength = bytes.length;
+    } catch (e) {
+      if (!isFloeError(e, 'CORRUPTION') || attempt >= SEGMENT_READ_ATTEMPTS) throw e;
+    }
   }
-  return seqs.sort((a, b) => a - b);
+}
+
+const SEGMENT_READ_ATTEMPTS = 4;
+
+/** Sequence numbers of the instance's WAL segments, ascending. */
+export function listSegments(store: ObjectStore, instanceId: string): Promise<number[]> {
+  return listNumbered(store, walPrefix(instanceId), (path) => parseWalPath(path)?.seq);
 }
