@@ -51,6 +51,17 @@ const CONFIG = {
   logLevel: 'info',
 };
 
+/** `p`, or a rejection naming `what` after HANG_MS. */
+async function withTimeout<T>(what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${HANG_MS} ms`)), HANG_MS)));
+  try {
+    return await Promise.race([p, hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 interface Tally {
   frames: number;
   sessions: Record<string, number>;
@@ -240,7 +251,13 @@ function checkValidSession(conn: RawConn, sent: number, answered: boolean, tally
 }
 
 /** Puts, gets, deletes, multi-gets and flushes on keys no fuzzer touches, checked against a Map. */
-async function healthyClient(client: FloeClient, r: Random, stop: () => boolean, failures: string[]): Promise<{ ops: number; maxMs: number; model: Map<string, string> }> {
+async function healthyClient(
+  client: FloeClient,
+  r: Random,
+  stop: () => boolean,
+  failures: string[],
+  progress: { ops: number },
+): Promise<{ ops: number; maxMs: number; model: Map<string, string> }> {
   const model = new Map<string, string>();
   let ops = 0;
   let maxMs = 0;
@@ -281,6 +298,7 @@ async function healthyClient(client: FloeClient, r: Random, stop: () => boolean,
         await timed('flush', client.flush());
       }
       ops++;
+      progress.ops = ops;
     } catch (e) {
       failures.push(`healthy client op ${ops}: ${(e as Error).message}`);
     }
@@ -330,19 +348,28 @@ t.test('protocol fuzzing: the daemon stays up, serves a healthy client correctly
   let fuzzing = true;
   const outOfBudget = (): boolean => Date.now() >= deadline || tally.frames >= MAX_FRAMES || d.child.exitCode !== null;
   sampler.start();
-  const healthy = healthyClient(client, root.fork(), () => !fuzzing, healthyFailures);
+  const healthyProgress = { ops: 0 };
+  const healthyOps = (): number => healthyProgress.ops;
+  const healthy = healthyClient(client, root.fork(), () => !fuzzing, healthyFailures, healthyProgress);
   const fuzzers = Array.from({ length: FUZZERS }, async (_, i) => {
     const r = root.fork();
     while (!outOfBudget()) {
       try {
-        tally.frames += await fuzzSession(d.socket, r, limits, tally, Math.max(1, MAX_FRAMES - tally.frames));
+        // Not `tally.frames += await ...`: that reads the total before the await and loses other fuzzers' counts.
+        const sent = await fuzzSession(d.socket, r, limits, tally, Math.max(1, MAX_FRAMES - tally.frames));
+        tally.frames += sent;
       } catch (e) {
         tally.failures.push(`fuzzer ${i}: ${(e as Error).message}`);
         return;
       }
     }
   });
+  const progress = setInterval(() => {
+    showNotable();
+    if (process.env.FLOE_FUZZ_VERBOSE) t.comment(`progress: ${tally.frames} frames, healthy ${healthyOps()} ops, ${healthyFailures.length} healthy failures`);
+  }, 10_000);
   await Promise.all(fuzzers);
+  clearInterval(progress);
   fuzzing = false;
   const h = await healthy;
   sampler.stop();
@@ -355,12 +382,15 @@ t.test('protocol fuzzing: the daemon stays up, serves a healthy client correctly
   t.comment(`sessions ${JSON.stringify(tally.sessions)}, ${tally.frames} frames, ${tally.closedByServer} closed by the daemon, ${tally.errorsSeen} ERROR frames`);
   t.ok(tally.closedByServer > 0, 'fuzzing provoked protocol violations');
 
-  // Everything the healthy client wrote is there, and a fresh connection is served.
-  const fresh = await connect(d.socket);
+  // Everything the healthy client wrote is there, and a fresh connection is served (promptly: a hang here
+  // must fail the test with the daemon's notable events shown, not time it out).
+  const fresh = await withTimeout('connect', connect(d.socket));
   const seen = new Map<string, string>();
-  for await (const e of fresh.scan({ prefix: 'healthy/' })) seen.set(Buffer.from(e.key).toString(), Buffer.from(e.value).toString());
+  await withTimeout('scan', (async () => {
+    for await (const e of fresh.scan({ prefix: 'healthy/' })) seen.set(Buffer.from(e.key).toString(), Buffer.from(e.value).toString());
+  })());
   t.same(Object.fromEntries([...seen].sort()), Object.fromEntries([...h.model].sort()), 'a scan of the healthy keys matches the model');
-  const stats = (await fresh.stats()) as { daemon?: { protocolViolations?: number; memory?: Record<string, number> } };
+  const stats = (await withTimeout('stats', fresh.stats())) as { daemon?: { protocolViolations?: number; memory?: Record<string, number> } };
   t.comment(`daemon memory at the end (MiB): ${Object.entries(stats.daemon?.memory ?? {}).map(([k, v]) => `${k} ${(v / MiB).toFixed(0)}`).join(', ')}`);
   t.ok((stats.daemon?.protocolViolations ?? 0) > 0, `the daemon counted ${stats.daemon?.protocolViolations} protocol violations`);
   await fresh.close();
