@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE ?= node
 TSC := ./node_modules/.bin/tsc
 
-.PHONY: all build run test test-unit servers bench sim lint clean flink flink-test
+.PHONY: all build run test test-unit fuzz servers bench sim lint clean flink flink-test
 
 all: build
 
@@ -48,6 +48,12 @@ flink:
 # Its JUnit tests; the integration tests start the daemon from dist/, hence `build` first.
 flink-test: build
 	$(MVN) -q -B -f flink/pom.xml test
+
+# Long protocol fuzzing of the daemon (the suite runs ~35 s of it): FUZZ_SECONDS, FLOE_SEED to replay.
+# Run as a plain node script, so the test runner's per-file timeout does not apply.
+FUZZ_SECONDS ?= 600
+fuzz: build
+	TAP_TIMEOUT=0 FLOE_FUZZ_SECONDS=$(FUZZ_SECONDS) FLOE_FUZZ_FRAMES=100000000 $(NODE) dist/test/daemon-fuzz.test.js
 
 bench: build
 	$(NODE) dist/bench/run.js $(BENCH)

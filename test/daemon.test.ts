@@ -202,6 +202,7 @@ t.test('daemon: model, concurrency, socket mode, malformed frames', async (t) =>
     t.match(body, /floe_requests_total\{op="PUT"\} \d+/);
     t.match(body, /floe_remote_operations_total\{op="put"\} \d+/);
     t.match(body, /floe_protocol_violations_total \d+/);
+    t.match(body, /floe_buffered_request_bytes \d+/);
     t.equal((await fetch(url.replace('/metrics', '/nope'))).status, 404);
   });
 

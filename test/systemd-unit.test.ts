@@ -1,7 +1,7 @@
 /**
  * config/floe.service: `systemd-analyze verify` must accept it without a single warning, and the settings
- * the daemon's contract depends on must be there (graceful SIGTERM, stop timeout, restart on failure,
- * the writable directories). Skips loudly when systemd-analyze is not installed.
+ * the daemon's contract depends on must be there (Type=notify readiness and watchdog, graceful SIGTERM,
+ * stop timeout, restart on failure, the writable directories). Skips loudly when systemd-analyze is not installed.
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
@@ -49,7 +49,10 @@ t.test('the unit keeps the daemon contract', async (t) => {
     if (m) settings.set(m[1]!, [...(settings.get(m[1]!) ?? []), m[2]!]);
   }
   const one = (k: string): string | undefined => settings.get(k)?.[0];
-  t.match(one('Type'), /^(simple|notify)$/);
+  t.equal(one('Type'), 'notify', 'READY=1 once the shards are open (lib/daemon/sd-notify.ts)');
+  t.equal(one('NotifyAccess'), 'main', 'only the daemon process itself may report');
+  t.ok(Number.parseInt(one('WatchdogSec') ?? '0', 10) >= 10, 'a watchdog with room for GC pauses');
+  t.ok(Number.parseInt(one('TimeoutStartSec') ?? '0', 10) >= 90, 'time to open the shards on a slow primary');
   t.match(one('ExecStart'), /floe\.js daemon --config \S+/);
   t.equal(one('KillSignal'), 'SIGTERM');
   t.ok(Number.parseInt(one('TimeoutStopSec') ?? '0', 10) >= 30, 'time to drain and flush');

@@ -7,6 +7,9 @@
  *   SIGTERM/SIGINT (or a shard crash) → stop accepting, drain in-flight requests, flush and close the
  *   shards → exit code.
  *
+ * systemd: with NOTIFY_SOCKET set (Type=notify) it reports READY=1 once serving, STOPPING=1 when the drain
+ * starts, and WATCHDOG=1 pings if WatchdogSec is configured (lib/daemon/sd-notify.ts).
+ *
  * Exit codes: 0 after a signal-driven shutdown that flushed everything; 1 if a shard crashed (the
  * supervisor, e.g. systemd Restart=on-failure, restarts the daemon) or the final flush failed. A startup
  * failure is logged and thrown (the CLI prints it and exits 1). A second SIGINT/SIGTERM during shutdown
@@ -15,7 +18,9 @@
 import type { CheckpointHandle } from '../api.js';
 import { asFloeError } from './protocol.js';
 import type { DaemonConfig } from './config.js';
+import { INJECT_LATENCY_ENV, injectedLatencyMs } from './inject.js';
 import { startMetricsServer } from './metrics.js';
+import { openNotifier, type Notifier } from './sd-notify.js';
 import { Router, type LogFn } from './router.js';
 import { DaemonServer } from './server.js';
 
@@ -46,7 +51,10 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  let notifier: Notifier | undefined;
   try {
+    // Opened first: a NOTIFY_SOCKET this daemon cannot use fails the start at once (docs/operations.md).
+    notifier = openNotifier(log);
     log('info', 'starting', {
       version: run.version,
       config: config.configPath ?? null,
@@ -56,6 +64,8 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
       shards: config.store.shards,
       restore: run.restore?.map((h) => h.checkpointId) ?? null,
     });
+    const latency = injectedLatencyMs();
+    if (latency !== undefined) log('warn', 'latency_injection', { env: INJECT_LATENCY_ENV, ms: latency, note: 'tests and benchmarks only: every primary-storage operation is delayed' });
     const server = new DaemonServer({
       socketPath: config.socket,
       maxInFlight: config.maxInFlightPerConnection,
@@ -82,7 +92,13 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
       await server.shutdown(0);
       throw e;
     }
-    router.extraStats = () => ({ ...server.stats(), shards: router.describeShards(), layout: { name: router.layout.name, seq: router.layout.seq } });
+    router.extraStats = () => ({
+      ...server.stats(),
+      shards: router.describeShards(),
+      layout: { name: router.layout.name, seq: router.layout.seq },
+      // The whole process's resident memory, and the main thread's share of it (shard threads have their own heaps).
+      memory: processMemory(),
+    });
     server.start(router);
     let metrics: { port: number; close(): Promise<void> } | undefined;
     if (config.metricsPort !== undefined) {
@@ -101,9 +117,13 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
     if (metrics) print(`  metrics: http://127.0.0.1:${metrics.port}/metrics`);
     print('  stop with Ctrl-C or SIGTERM (drains, flushes, exits 0)');
     log('info', 'ready', { socket: config.socket, shards: router.shardCount, layout: layout.name, layoutSeq: layout.seq, pid: process.pid });
+    // systemd (Type=notify): ready only now, when every shard is open and the socket answers.
+    await notifier.notify(`READY=1\nSTATUS=serving ${router.shardCount} shard(s) on ${config.socket}\nMAINPID=${process.pid}`);
+    notifier.startWatchdog();
 
     const reason = await stop;
     log('info', 'shutting_down', reason);
+    await notifier.notify(`STOPPING=1\nSTATUS=draining and flushing (${reason.signal ?? reason.crash ?? 'stop'})`);
     const { drained } = await server.shutdown(config.shutdownTimeoutMs);
     if (!drained) log('warn', 'drain_timeout', { timeoutMs: config.shutdownTimeoutMs });
     let code = reason.crash ? 1 : 0;
@@ -119,9 +139,17 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
     return code;
   } catch (e) {
     log('error', 'startup_failed', { error: asFloeError(e) });
+    await notifier?.notify(`STATUS=failed to start: ${asFloeError(e).message.split('\n')[0]}`);
     throw e;
   } finally {
+    notifier?.close();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
+}
+
+/** Bytes: the process's RSS, and the main thread's V8 heap and off-heap (Buffer) memory. */
+function processMemory(): { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
 }

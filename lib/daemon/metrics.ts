@@ -48,6 +48,7 @@ export function buildMetrics(sources: MetricsSources): MetricsHandle {
     connections: gauge('floe_connections', 'Open client connections'),
     connectionsTotal: counter('floe_connections_total', 'Client connections accepted'),
     inFlight: gauge('floe_inflight_requests', 'Requests received and not yet answered'),
+    buffered: gauge('floe_buffered_request_bytes', 'Request bytes received and not yet handled (partial frames, paused connections)'),
     requests: counter('floe_requests_total', 'Requests received, by opcode', ['op']),
     errors: counter('floe_request_errors_total', 'Error answers, by code', ['code']),
     violations: counter('floe_protocol_violations_total', 'Connections closed for protocol violations'),
@@ -80,6 +81,7 @@ export function buildMetrics(sources: MetricsSources): MetricsHandle {
     m.connections.set(srv.connections);
     mirror(m.connectionsTotal, srv.connectionsTotal);
     m.inFlight.set(srv.inFlight);
+    m.buffered.set(srv.bufferedBytes);
     for (const [op, n] of Object.entries(srv.requests)) mirror(m.requests, n, { op });
     for (const [code, n] of Object.entries(srv.errors)) mirror(m.errors, n, { code });
     mirror(m.violations, srv.protocolViolations);

@@ -751,7 +751,10 @@ export class Router {
     if (session.cursors.size >= MAX_CURSORS) {
       throw new FloeError('BUSY', `this connection has ${MAX_CURSORS} open scans; finish or close some (break out of the loop) before starting more`, { retryable: true });
     }
-    if (scan.keyGroup !== undefined) this.resolveGroup(scan.keyGroup, EMPTY, 'scan(): ');
+    // A SCAN's keyGroup is always explicit: 0xFFFF is not "default" here (resolveGroup would hash it).
+    if (scan.keyGroup !== undefined && scan.keyGroup >= this.options.maxKeyGroups) {
+      throw new FloeError('INVALID_ARGUMENT', `scan(): keyGroup must be an integer in [0, ${this.options.maxKeyGroups}), got ${scan.keyGroup}; omit it to scan every key group`);
+    }
     const targets = scan.keyGroup !== undefined ? [this.shards[this.map.shardOf(scan.keyGroup)]!] : this.shards;
     const cursor: Cursor = {
       id: 0,

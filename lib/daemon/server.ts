@@ -10,7 +10,9 @@
  * - Backpressure: a connection with `maxInFlight` requests outstanding, or with too many response bytes
  *   not yet taken by the client, is not read until that drains.
  * - A protocol violation (bad length, unparsable payload, unknown opcode, no HELLO, wrong version) gets
- *   one ERROR frame and closes that connection only.
+ *   one ERROR frame and closes that connection only; what the peer sends after it is read and dropped.
+ * - Memory per connection: at most `maxInFlight` requests being handled, one partial frame (at most
+ *   maxFrameBytes, refused at its length field beyond that) and WRITE_HIGH_WATER bytes of unread answers.
  * - Responses produced in one event-loop turn go out in one socket write.
  * - `shutdown()`: stop accepting, stop reading, wait for in-flight requests, flush responses, close.
  *   Closing the router (flushing shards) is the caller's next step (lib/daemon/daemon.ts).
@@ -51,6 +53,8 @@ export interface ServerStats {
   requests: Record<string, number>;
   errors: Record<string, number>;
   protocolViolations: number;
+  /** Request bytes received and not yet handled, over all connections (partial frames, backlog). */
+  bufferedBytes: number;
 }
 
 /** Response bytes waiting in the socket before we stop reading requests from that client. */
@@ -144,7 +148,11 @@ export class DaemonServer {
       if (n > 0) requests[opName(op)] = n;
     });
     let inFlight = 0;
-    for (const c of this.connections) inFlight += c.inFlight;
+    let bufferedBytes = 0;
+    for (const c of this.connections) {
+      inFlight += c.inFlight;
+      bufferedBytes += c.bufferedBytes;
+    }
     return {
       connections: this.connections.size,
       connectionsTotal: this.connectionsTotal,
@@ -152,6 +160,7 @@ export class DaemonServer {
       requests,
       errors: Object.fromEntries(this.errorCounts),
       protocolViolations: this.protocolViolations,
+      bufferedBytes,
     };
   }
 
@@ -201,9 +210,16 @@ class Connection {
     socket.on('error', (e) => this.server.options.log('debug', 'connection_error', { connection: id, error: e.message }));
   }
 
+  get bufferedBytes(): number {
+    return this.parser.buffered;
+  }
+
   /** Starts reading (once the server has its router). */
   begin(): void {
     this.socket.on('data', (chunk: Buffer) => {
+      // A closing connection handles no more frames: what its peer still sends is read (so its close is
+      // seen at once) and dropped, never buffered.
+      if (this.closing) return;
       this.parser.push(chunk);
       this.pump();
     });
@@ -327,6 +343,7 @@ class Connection {
     this.server.options.log('warn', 'protocol_violation', { connection: this.id, error: e });
     writeErrorFrame(this.out, id, e);
     this.closing = true;
+    this.parser.clear();
     this.flushNow();
     this.end();
   }

@@ -37,6 +37,7 @@ import {
   writePageEntry,
   WriteType,
 } from './protocol.js';
+import { injectFromEnv } from './inject.js';
 import type { KeyGroupRange } from './shard-map.js';
 import { Coalescer, FRAME_HEADER_BYTES, protocolError, readU32, Reader, Writer } from './wire.js';
 
@@ -54,7 +55,8 @@ export interface ShardInit {
 
 /** Opens the shard's instance. PROMISES: its key-group range is exactly `init.keyGroups`. */
 export async function openShardStore(init: ShardInit, blockCache: BlockCache | undefined, rewriteRunner?: PoolRunner): Promise<LsmStore> {
-  const internals = { ...(blockCache ? { blockCache } : {}), ...(rewriteRunner ? { rewriteRunner } : {}) };
+  const inject = injectFromEnv();
+  const internals = { ...(blockCache ? { blockCache } : {}), ...(rewriteRunner ? { rewriteRunner } : {}), ...(inject ? { inject } : {}) };
   const range = init.keyGroups;
   const instanceId = init.options.instanceId!;
   let lsm: LsmStore;

@@ -293,6 +293,14 @@ export class FrameParser {
     this.tailBytes += chunk.length;
   }
 
+  /** Drops every buffered byte (a connection that will read no more frames). */
+  clear(): void {
+    this.head = Buffer.alloc(0);
+    this.off = 0;
+    this.tail = [];
+    this.tailBytes = 0;
+  }
+
   /** Bytes received but not yet returned as frames. */
   get buffered(): number {
     return this.head.length - this.off + this.tailBytes;

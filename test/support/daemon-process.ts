@@ -48,17 +48,20 @@ export function writeConfig(dir: string, extra: Record<string, unknown> = {}): s
   return path;
 }
 
-function childEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
   delete env.NODE_OPTIONS; // the daemon needs no test-runner hooks
   return env;
 }
 
-/** Starts `floe daemon --config dir/floe.json [args]`; resolves at `ready` (or at exit with expectFailure). */
-export function startDaemon(dir: string, opts: { args?: string[]; expectFailure?: boolean } = {}): Promise<DaemonProcess> {
+/**
+ * Starts `floe daemon --config dir/floe.json [args]` (with `env` added to this process's environment);
+ * resolves at `ready` (or at exit with expectFailure).
+ */
+export function startDaemon(dir: string, opts: { args?: string[]; expectFailure?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<DaemonProcess> {
   const child = spawn(process.execPath, [floeBin, 'daemon', '--config', join(dir, 'floe.json'), ...(opts.args ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: childEnv(),
+    env: childEnv(opts.env),
   });
   const events: Array<Record<string, unknown>> = [];
   const stderr: string[] = [];
