@@ -10,7 +10,8 @@ import { connect } from '../../lib/client/client.js';
 const [socket, clientId, keysArg, startArg] = process.argv.slice(2) as [string, string, string, string];
 const keys = Number(keysArg);
 let counter = Number(startArg);
-const client = await connect(socket, { reconnect: false });
+// The daemon may be killed before this process gets to connect: that ends this client quietly.
+const client = await connect(socket, { reconnect: false }).catch(() => process.exit(0));
 let out: string[] = [];
 const emit = (): void => {
   if (out.length > 0) process.stdout.write(out.join(''));
