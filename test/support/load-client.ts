@@ -19,6 +19,7 @@ const emit = (): void => {
 };
 let broken = false;
 let puts = 0;
+let flushing = false;
 const worker = async (): Promise<void> => {
   while (!broken) {
     const c = ++counter;
@@ -30,7 +31,11 @@ const worker = async (): Promise<void> => {
       return;
     }
     out.push(`ACK ${key} ${c}\n`);
-    if (++puts % 200 === 0) {
+    // One flush at a time, and nothing printed while it runs: `FLUSHED` then covers exactly the ACK lines
+    // printed before the flush was sent (a second, overlapping flush would make the parent count acks that
+    // arrived after the first flush was sent as made durable by it).
+    if (++puts % 200 === 0 && !flushing) {
+      flushing = true;
       emit();
       try {
         await client.flush();
@@ -38,6 +43,7 @@ const worker = async (): Promise<void> => {
       } catch {
         broken = true;
       }
+      flushing = false;
     }
   }
 };
