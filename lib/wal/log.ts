@@ -27,7 +27,7 @@ import type { Clock } from '../util/clock.js';
 import { decodeSegment, encodeSegment, recordBytes, type DecodedSegment, type WalOp, type WalRecord } from './format.js';
 
 /** Segment uploads one writer may have in flight: part of the log format (the fence plugs this many). */
-export const WAL_MAX_IN_FLIGHT = 8;
+export const WAL_MAX_IN_FLIGHT = 32;
 /**
  * A writer acknowledges WAL records only while its lease is valid: until WAL_LEASE_MS after the last fencing
  * check it SENT that found no newer epoch. Part of the log's protocol (fence plugs rely on it).
