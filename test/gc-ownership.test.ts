@@ -4,6 +4,7 @@
  * deleted. "Another process" is a direct GC pass (lib/checkpoint/gc.ts) that sees none of this thread's pins.
  */
 import t from 'tap';
+import { tinyStore } from './support/tiny-store.js';
 import type { StoreOptions } from '../lib/api.js';
 import { collectGarbage } from '../lib/checkpoint/gc.js';
 import { restoreStore } from '../lib/checkpoint/restore.js';
@@ -16,17 +17,7 @@ import { systemClock } from '../lib/util/clock.js';
 import { ManualClock } from './support/manual-clock.js';
 import { overrideStore } from './support/override-store.js';
 
-const opts = (name: string, extra: Partial<StoreOptions> = {}): StoreOptions => ({
-  primary: `mem://${name}`,
-  maxKeyGroups: 8,
-  memtableBytes: 64 * 1024,
-  targetFileBytes: 64 * 1024,
-  levelBaseBytes: 128 * 1024,
-  l0CompactionTrigger: 2,
-  compactionWorkers: 0,
-  gcGraceMs: 0,
-  ...extra,
-});
+const opts = (name: string, extra: Partial<StoreOptions> = {}): StoreOptions => tinyStore(`mem://${name}`, extra);
 
 /** Wraps a backend so SST uploads land but do not report back until `release()`. */
 function gatedUploads(): { inject: (b: ObjectStore) => ObjectStore; landed: Promise<void>; release: () => void } {

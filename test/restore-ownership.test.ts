@@ -5,6 +5,7 @@
  * keeps the files. Either way GC (zero grace) never deletes a file a live instance references.
  */
 import t from 'tap';
+import { tinyStore } from './support/tiny-store.js';
 import { openLsmStore } from '../lib/embedded.js';
 import { restoreStore } from '../lib/checkpoint/restore.js';
 import type { LsmStore } from '../lib/lsm/lsm-store.js';
@@ -12,16 +13,7 @@ import type { StoreOptions } from '../lib/api.js';
 import { openMemStore } from '../lib/store/mem.js';
 import { Random } from '../lib/util/random.js';
 
-const opts = (primary: string): StoreOptions => ({
-  primary,
-  maxKeyGroups: 8,
-  memtableBytes: 64 * 1024,
-  targetFileBytes: 64 * 1024,
-  levelBaseBytes: 128 * 1024,
-  l0CompactionTrigger: 2,
-  compactionWorkers: 0,
-  gcGraceMs: 0,
-});
+const opts = (primary: string): StoreOptions => tinyStore(primary);
 
 t.test('claim: the source instance is retired, its writer fenced, and the restored store keeps every file', async (t) => {
   const name = `own-claim-retire-${process.pid}`;

@@ -5,6 +5,7 @@
  * state (before retirement it grew without bound).
  */
 import t from 'tap';
+import { tinyStore } from './support/tiny-store.js';
 import type { StoreOptions } from '../lib/api.js';
 import { listInstanceSummaries } from '../lib/checkpoint/instances.js';
 import { restoreStore } from '../lib/checkpoint/restore.js';
@@ -18,16 +19,7 @@ import { FENCE_RETENTION_MS } from '../lib/wal/log.js';
 import { ManualClock } from './support/manual-clock.js';
 
 const MAX_KG = 16;
-const opts = (name: string): StoreOptions => ({
-  primary: `mem://${name}`,
-  maxKeyGroups: MAX_KG,
-  memtableBytes: 64 * 1024,
-  targetFileBytes: 64 * 1024,
-  levelBaseBytes: 128 * 1024,
-  l0CompactionTrigger: 2,
-  compactionWorkers: 0,
-  gcGraceMs: 0,
-});
+const opts = (name: string): StoreOptions => tinyStore(`mem://${name}`, { maxKeyGroups: MAX_KG });
 
 t.test('retireInstance fences the writer, blocks reopening, releases its files, keeps its checkpoints', async (t) => {
   const name = `retire-basic-${process.pid}`;

@@ -3,6 +3,7 @@
  * GC and compaction entry points tools use). Each failed on the code before its fix.
  */
 import t from 'tap';
+import { tinyStore } from './support/tiny-store.js';
 import { openLsmStore } from '../lib/embedded.js';
 import { restoreStore } from '../lib/checkpoint/restore.js';
 import type { StoreOptions } from '../lib/api.js';
@@ -11,17 +12,7 @@ import { FloeError, isFloeError } from '../lib/errors.js';
 import { Random } from '../lib/util/random.js';
 import { overrideStore } from './support/override-store.js';
 
-const small = (primary: string): StoreOptions => ({
-  primary,
-  maxKeyGroups: 16,
-  memtableBytes: 64 * 1024,
-  targetFileBytes: 64 * 1024,
-  levelBaseBytes: 128 * 1024,
-  blockBytes: 1024,
-  l0CompactionTrigger: 2,
-  compactionWorkers: 0,
-  gcGraceMs: 0,
-});
+const small = (primary: string): StoreOptions => tinyStore(primary, { maxKeyGroups: 16, blockBytes: 1024 });
 
 let counter = 0;
 const uniquePrimary = (what: string): string => `mem://trust-${what}-${process.pid}-${++counter}`;

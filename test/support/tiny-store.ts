@@ -1,0 +1,20 @@
+/**
+ * Options of a tiny, deterministic LSM for scenario tests: 64 KiB memtables and files, compaction at two L0
+ * files, inline rewrites (no worker threads), and no GC grace, so a handful of writes exercises flush,
+ * compaction, checkpoints and GC.
+ */
+import type { StoreOptions } from '../../lib/api.js';
+
+export function tinyStore(primary: string, extra: Partial<StoreOptions> = {}): StoreOptions {
+  return {
+    primary,
+    maxKeyGroups: 8,
+    memtableBytes: 64 * 1024,
+    targetFileBytes: 64 * 1024,
+    levelBaseBytes: 128 * 1024,
+    l0CompactionTrigger: 2,
+    compactionWorkers: 0,
+    gcGraceMs: 0,
+    ...extra,
+  };
+}
