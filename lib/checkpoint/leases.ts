@@ -53,6 +53,8 @@ export async function markLeasedFiles(store: ObjectStore, now: number, live: Set
 /** One store's lease: publishes the set of dropped files its open scans need, and withdraws it when empty. */
 export class LeaseHolder {
   private published: string[] = [];
+  /** The last update asked for a non-empty lease (set at once, before its write completes). */
+  private wanted = false;
   private publishedAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
@@ -69,9 +71,15 @@ export class LeaseHolder {
    * lease is durable. Calls are serialized; withdrawing (empty) is best effort.
    */
   update(files: string[]): Promise<void> {
+    this.wanted = files.length > 0;
     const next = this.chain.then(() => this.write(files));
     this.chain = next.catch(() => undefined);
     return next;
+  }
+
+  /** Whether the lease names files, or is about to: only then can a shrinking reader set change it. */
+  get held(): boolean {
+    return this.wanted || this.published.length > 0;
   }
 
   /** Rewrites the lease if it is half way to expiry (called on commits and GC passes). */

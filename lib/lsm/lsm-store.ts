@@ -442,8 +442,9 @@ export class LsmStore implements Store {
         if (released.some((f) => !current.has(f) && !this.scanPins.has(f))) {
           this.tables.retain(new Set([...current, ...this.scanPins.keys()]));
         }
-        // Withdraw (or shrink) the read lease; best effort: an unneeded lease only delays collection.
-        this.lease.update(this.droppedButRead(this.currentFiles())).catch(() => undefined);
+        // Withdraw (or shrink) the read lease; best effort: an unneeded lease only delays collection. Most
+        // scans end with no lease at all, and then there is nothing to compute on this path.
+        if (this.lease.held) this.lease.update(this.droppedButRead(current)).catch(() => undefined);
       },
     );
   }
