@@ -75,6 +75,8 @@ export interface InstanceListing {
   /** Epoch of the latest manifest (0 if none). */
   manifestEpoch: number;
   retired: boolean;
+  /** The latest manifest records a WAL position: the instance has (or had) a log to collect. */
+  logged: boolean;
 }
 
 export async function collectGarbage(store: ObjectStore, o: GcOptions): Promise<GcResult> {
@@ -110,6 +112,7 @@ export async function collectGarbage(store: ObjectStore, o: GcOptions): Promise<
     }
     inst.retired = latest.retired !== undefined;
     inst.manifestEpoch = latest.epoch;
+    inst.logged = latest.walSeq !== undefined;
     if (!inst.retired) for (const f of latest.version.allFiles()) live.add(f.fileId);
   }
   await markCheckpoints();
@@ -155,7 +158,7 @@ async function listInstances(store: ObjectStore): Promise<Map<string, InstanceLi
   const entry = (id: string): InstanceListing => {
     let e = instances.get(id);
     if (e === undefined) {
-      e = { seqs: [], recordEpochs: [], manifestEpoch: 0, retired: false };
+      e = { seqs: [], recordEpochs: [], manifestEpoch: 0, retired: false, logged: false };
       instances.set(id, e);
     }
     return e;
@@ -194,7 +197,7 @@ async function trimInstanceRecords(
     }
     const highest = inst.recordEpochs[inst.recordEpochs.length - 1] ?? 0;
     for (const epoch of inst.recordEpochs) if (epoch < highest) await deleteIfPresent(store, epochPath(instanceId, epoch));
-    if (inst.retired) await deleteRetiredLog(store, instanceId, now);
+    if (inst.retired && inst.logged) await deleteRetiredLog(store, instanceId, now);
   }
   return deleted;
 }

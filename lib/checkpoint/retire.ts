@@ -57,10 +57,12 @@ export async function retireOn(store: ObjectStore, instanceId: string, clock: Cl
     const latest = (await readLatestManifest(store, instanceId)) ?? before;
     if (latest.retired !== undefined) return { instanceId, retiredNow: false, releasedReferences: 0 };
     // A writer still logging to the instance must fail now, not at its next lease check: plug its log.
-    if (latest.walSeq !== undefined || (await listSegments(store, instanceId)).length > 0) {
-      await WalLog.open(store, instanceId, epoch, { walSeq: latest.walSeq ?? 0, afterSequence: Number.MAX_SAFE_INTEGER }, clock, () =>
+    let walSeq = latest.walSeq;
+    if (walSeq !== undefined || (await listSegments(store, instanceId)).length > 0) {
+      const { log } = await WalLog.open(store, instanceId, epoch, { walSeq: walSeq ?? 0, afterSequence: Number.MAX_SAFE_INTEGER }, clock, () =>
         checkNotFenced(store, instanceId, epoch, 'retiring the instance'),
       );
+      walSeq = log.nextSequence; // recorded in the final manifest: GC then knows there is a log to collect
     }
     const final: ManifestState = {
       ...latest,
@@ -70,6 +72,7 @@ export async function retireOn(store: ObjectStore, instanceId: string, clock: Cl
       version: Version.empty(),
       compactPointers: [],
       retired: new Date(clock.now()).toISOString(),
+      ...(walSeq !== undefined ? { walSeq } : {}),
     };
     try {
       await writeManifest(store, final, clock.now());
