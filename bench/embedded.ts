@@ -12,7 +12,10 @@
  *           in flight, each on its own quarter of the key range; then unmeasured batches fill any keys a
  *           time limit left out; then put-random (overwrites of random existing keys), awaited and 64.
  *   settle  flush, close, reopen (cold block caches), wait for background compaction to go idle.
- *   reads   get-hit, get-miss (random keys), scan-100 (100 entries from a random start), awaited and 64.
+ *   reads   get-hit, get-miss (random keys), scan-100 (100 entries from a random start), awaited and 64,
+ *           with the default 64 MiB block caches: the ~120 MB data set of 1M keys is ~2x the cache.
+ *   in cache  every system is reopened with a 256 MiB block cache and warmed by one full read of its data
+ *           (unmeasured), then get-hit-in-cache and scan-100-in-cache: the data set is inside the cache.
  * Every workload stops at its operation count or the time limit, whichever comes first. Reads check their
  * results (hits found with 100-byte values, misses absent, scans of the expected length).
  */
@@ -24,7 +27,7 @@ import type { StoreOptions } from '../lib/api.js';
 import { defaultKeyGroup } from '../lib/keys.js';
 import { defaults as floeDefaults } from '../lib/options.js';
 import { Profiler, formatHotSpots, hotSpots } from './cpu-profile.js';
-import { openSystem, SYSTEMS, type BenchKv, type PutOp } from './kv-systems.js';
+import { openSystem, SYSTEMS, type BenchKv, type PutOp, type SystemName } from './kv-systems.js';
 import { runAwaited, runInFlight, type RunResult } from './measure.js';
 import { machineFacts, type BenchArgs, type BenchReport, type Measurement } from './report.js';
 import { benchKey, indexSequence, mix32, ValuePool } from './workload.js';
@@ -39,11 +42,18 @@ const VALUE_POOL_BYTES = 4 * MiB;
 /** Floe's default block cache size, given to every system. */
 const CACHE_BYTES = floeDefaults.blockCacheBytes;
 
-export const WORKLOADS = ['put-seq', 'batch-100', 'put-random', 'get-hit', 'get-miss', 'scan-100'] as const;
+/** Block cache of every system for the in-cache reads: comfortably above the ~120 MB data set of 1M keys. */
+const IN_CACHE_BYTES = 256 * MiB;
+
+export const WORKLOADS = ['put-seq', 'batch-100', 'put-random', 'get-hit', 'get-miss', 'scan-100', 'get-hit-in-cache', 'scan-100-in-cache'] as const;
 type WorkloadId = (typeof WORKLOADS)[number];
 type Mode = 'awaited' | '64 in flight';
 const MODES: Mode[] = ['awaited', '64 in flight'];
-const UNITS: Partial<Record<WorkloadId, string>> = { 'batch-100': 'batch of 100 puts', 'scan-100': 'scan of 100 entries' };
+const UNITS: Partial<Record<WorkloadId, string>> = {
+  'batch-100': 'batch of 100 puts',
+  'scan-100': 'scan of 100 entries',
+  'scan-100-in-cache': 'scan of 100 entries',
+};
 
 const existingKey = (i: number): Buffer => benchKey(2 * i);
 const missingKey = (i: number): Buffer => benchKey(2 * i + 1);
@@ -93,6 +103,21 @@ class Dataset {
     const list = g.lists[g.of[r]!]!;
     const pos = Math.max(0, Math.min(g.rank[r]!, list.length - SCAN_ENTRIES));
     return { index: list[pos]!, expect: Math.min(SCAN_ENTRIES, list.length - pos) };
+  }
+
+  /**
+   * Reads every entry once through `kv.scan` (a cache warm-up): key group by key group for a store that
+   * orders keys within groups, else in slices of 10,000 in global order. Returns the entries read.
+   */
+  async readAll(kv: BenchKv): Promise<number> {
+    let n = 0;
+    if (kv.scanOrder === 'keyGroup') {
+      for (const list of this.keyGroups().lists) if (list.length > 0) n += await kv.scan(existingKey(list[0]!), list.length);
+    } else {
+      for (let i = 0; i < this.keys; i += 10_000) n += await kv.scan(existingKey(i), Math.min(10_000, this.keys - i));
+    }
+    if (n !== this.keys) throw new Error(`${kv.name}: reading everything returned ${n} entries, expected ${this.keys}`);
+    return n;
   }
 
   /** Computes the per-key-group order now (a second or so for 1M keys), so no measured scan pays for it. */
@@ -173,6 +198,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
 
   interface Sys {
     name: string;
+    /** Replaced when the in-cache reads reopen the system with a larger block cache. */
     kv: BenchKv;
     dir: string;
     /** Key ranges the time limits left unwritten, filled before the random writes. */
@@ -260,40 +286,50 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     }
 
     // ---- settle every system, then reads (no background work left to disturb a neighbour).
-    if ((['get-hit', 'get-miss', 'scan-100'] as const).some(wanted)) {
+    if ((['get-hit', 'get-miss', 'scan-100', 'get-hit-in-cache', 'scan-100-in-cache'] as const).some(wanted)) {
       await eachSystem(async (s) => {
         const settleStart = performance.now();
         const shape = await s.kv.settle();
         note(`${s.name}: settled in ${((performance.now() - settleStart) / 1000).toFixed(1)} s; ${shape}`);
       });
     }
+    const getRun = async (w: 'get-hit' | 'get-miss' | 'get-hit-in-cache', mode: Mode, s: Sys): Promise<void> => {
+      const seq = data.sequence(`${w.replace('-in-cache', '')}/${mode}`, plan.readCount, plan.keys);
+      const hit = w !== 'get-miss';
+      await measure(s, w, mode, seq.length, async (i) => {
+        const v = await s.kv.get(hit ? existingKey(seq[i]!) : missingKey(seq[i]!));
+        if (hit && (v === undefined || v.length !== VALUE_BYTES)) {
+          throw new Error(`${s.name}: get of existing key #${seq[i]} returned ${v === undefined ? 'nothing' : `${v.length} bytes`}`);
+        }
+        if (!hit && v !== undefined) throw new Error(`${s.name}: get of absent key #${seq[i]} returned ${v.length} bytes`);
+      });
+    };
+    const scanRun = async (w: 'scan-100' | 'scan-100-in-cache', mode: Mode, s: Sys): Promise<void> => {
+      const seq = data.sequence(`scan-100/${mode}`, plan.scanCount, plan.keys);
+      await measure(s, w, mode, seq.length, async (i) => {
+        const { index, expect } = data.scanStart(seq[i]!, s.kv.scanOrder);
+        const n = await s.kv.scan(existingKey(index), SCAN_ENTRIES);
+        if (n !== expect) throw new Error(`${s.name}: scan from key #${index} returned ${n} entries, expected ${expect}`);
+      });
+    };
     for (const w of ['get-hit', 'get-miss'] as const) {
       if (!wanted(w)) continue;
-      for (const mode of MODES) {
-        const seq = data.sequence(`${w}/${mode}`, plan.readCount, plan.keys);
-        await eachSystem(async (s) => {
-          await measure(s, w, mode, seq.length, async (i) => {
-            const v = await s.kv.get(w === 'get-hit' ? existingKey(seq[i]!) : missingKey(seq[i]!));
-            if (w === 'get-hit' && (v === undefined || v.length !== VALUE_BYTES)) {
-              throw new Error(`${s.name}: get of existing key #${seq[i]} returned ${v === undefined ? 'nothing' : `${v.length} bytes`}`);
-            }
-            if (w === 'get-miss' && v !== undefined) throw new Error(`${s.name}: get of absent key #${seq[i]} returned ${v.length} bytes`);
-          });
-        });
-      }
+      for (const mode of MODES) await eachSystem((s) => getRun(w, mode, s));
     }
+    if (wanted('scan-100') || wanted('scan-100-in-cache')) data.prepareScans(opened.map((s) => s.kv.scanOrder));
     if (wanted('scan-100')) {
-      data.prepareScans(opened.map((s) => s.kv.scanOrder));
-      for (const mode of MODES) {
-        const seq = data.sequence(`scan-100/${mode}`, plan.scanCount, plan.keys);
-        await eachSystem(async (s) => {
-          await measure(s, 'scan-100', mode, seq.length, async (i) => {
-            const { index, expect } = data.scanStart(seq[i]!, s.kv.scanOrder);
-            const n = await s.kv.scan(existingKey(index), SCAN_ENTRIES);
-            if (n !== expect) throw new Error(`${s.name}: scan from key #${index} returned ${n} entries, expected ${expect}`);
-          });
-        });
-      }
+      for (const mode of MODES) await eachSystem((s) => scanRun('scan-100', mode, s));
+    }
+    if (wanted('get-hit-in-cache') || wanted('scan-100-in-cache')) {
+      await eachSystem(async (s) => {
+        const warmStart = performance.now();
+        await s.kv.close();
+        s.kv = await openSystem(s.name as SystemName, { dir: s.dir, cacheBytes: IN_CACHE_BYTES, ...(floeOverrides ? { floeOverrides } : {}) });
+        const read = await data.readAll(s.kv);
+        note(`${s.name}: reopened with a ${IN_CACHE_BYTES / MiB} MiB block cache and read all ${read.toLocaleString('en-US')} entries in ${((performance.now() - warmStart) / 1000).toFixed(1)} s`);
+      });
+      if (wanted('get-hit-in-cache')) for (const mode of MODES) await eachSystem((s) => getRun('get-hit-in-cache', mode, s));
+      if (wanted('scan-100-in-cache')) for (const mode of MODES) await eachSystem((s) => scanRun('scan-100-in-cache', mode, s));
     }
     for (const s of opened) {
       const seen = s.kv.observe();
@@ -330,10 +366,11 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       secondsPerWorkload: plan.seconds,
       countLimits: {
         'put-seq, batch-100': 'a quarter of the keys per (workload, mode)',
-        'put-random, get-hit, get-miss': keys,
-        'scan-100': plan.scanCount,
+        'put-random, get-hit, get-miss, get-hit-in-cache': keys,
+        'scan-100, scan-100-in-cache': plan.scanCount,
       },
       blockCacheBytes: CACHE_BYTES,
+      inCacheBlockCacheBytes: IN_CACHE_BYTES,
       order:
         'all systems open at once in one process, each in its own temp folder on the same file system; every workload runs on each ' +
         'system in turn (the first system rotates from step to step) before the next workload starts, so neighbouring measurements ' +

@@ -24,5 +24,13 @@ export interface BlockCache {
   lookup(file: CacheFileKey, offset: number): Uint8Array | undefined;
   /** Offers a block; the cache may decline it (too large, or capacity zero). */
   insert(file: CacheFileKey, offset: number, block: Uint8Array): void;
+  /**
+   * Optional in-place access (a hit then copies nothing but what the caller takes out): `pin` returns a
+   * handle ≥ 0 for a cached block (counted as a hit) or -1 (a miss); `pinnedBytes` is the block's bytes,
+   * valid only until `unpin`; the caller unpins exactly once, synchronously, before any await.
+   */
+  pin?(file: CacheFileKey, offset: number): number;
+  pinnedBytes?(handle: number): Uint8Array;
+  unpin?(handle: number): void;
   stats(): BlockCacheStats;
 }

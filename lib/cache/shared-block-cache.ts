@@ -18,7 +18,8 @@
  *   insert follows a disk or remote read.
  * - Readers take no lock. They probe the index (a concurrent delete may make them miss — a harmless false
  *   miss), then PIN the entry with a CAS on its state word (READY with pin count + 1, reference bit set),
- *   re-check the key under the pin, copy, and unpin. Eviction is a CAS from "READY, no pins, not referenced"
+ *   re-check the key under the pin, copy (or, through `pin`/`pinnedBytes`, search the block in place and
+ *   copy out only what they need), and unpin. Eviction is a CAS from "READY, no pins, not referenced"
  *   to FREE, so it cannot happen while any reader holds a pin, and a reader cannot pin an entry that is
  *   being evicted or rewritten. The CAS chain on the state word orders the writer's data and key writes
  *   before the reader's reads (and the reader's reads before any later overwrite) in the JS memory model.
@@ -286,6 +287,23 @@ export class SharedBlockCache implements BlockCache {
    * (file, offset), even while other threads insert and evict; the returned array is the caller's.
    */
   lookup(file: CacheFileKey, offset: number): Uint8Array | undefined {
+    const c = this.pin(file, offset);
+    if (c < 0) return undefined;
+    try {
+      const a = (c / this.chunksPerArena) | 0;
+      return this.copyBytes(this.arenaWords[a]!, this.arenas[a]!, (c % this.chunksPerArena) << this.chunkShift, this.meta[c * META_STRIDE + M_LEN]!);
+    } finally {
+      this.unpin(c);
+    }
+  }
+
+  /**
+   * Pins the cached block of (file, offset) so it can be read in place: returns a handle (≥ 0) for
+   * `pinnedBytes` and `unpin`, or -1 when the block is not cached. Counts a hit or a miss like `lookup`.
+   * REQUIRES: the caller unpins exactly once, soon (a pinned block cannot be evicted), and synchronously:
+   * never hold a pin across an await.
+   */
+  pin(file: CacheFileKey, offset: number): number {
     if (this.chunkCount !== 0) {
       const hi = file.hi | 0;
       const lo = file.lo | 0;
@@ -301,10 +319,9 @@ export class SharedBlockCache implements BlockCache {
         const m = (e - 1) * META_STRIDE;
         // Unlocked reads are only a hint; the key is checked again under the pin.
         if (meta[m + M_LO] === lo && meta[m + M_OFF_LO] === offLo && meta[m + M_HI] === hi && meta[m + M_OFF_HI] === offHi) {
-          const out = this.copyOut(e - 1, hi, lo, offLo, offHi);
-          if (out !== undefined) {
+          if (this.pinEntry(e - 1, hi, lo, offLo, offHi)) {
             Atomics.add(this.counters, this.hitSlot, 1n);
-            return out;
+            return e - 1;
           }
           break;
         }
@@ -312,28 +329,38 @@ export class SharedBlockCache implements BlockCache {
       }
     }
     Atomics.add(this.counters, this.missSlot, 1n);
-    return undefined;
+    return -1;
   }
 
-  /** Pins entry `c`, checks its key, copies its bytes out, unpins. Undefined if it is no longer that block. */
-  private copyOut(c: number, hi: number, lo: number, offLo: number, offHi: number): Uint8Array | undefined {
+  /**
+   * The bytes of a block pinned by `pin`: a view of the shared arena, valid only until `unpin(handle)`.
+   * Nobody may write into it, and nothing read from it may be kept past the unpin without a copy.
+   */
+  pinnedBytes(handle: number): Uint8Array {
+    const a = (handle / this.chunksPerArena) | 0;
+    const start = (handle % this.chunksPerArena) << this.chunkShift;
+    return this.arenas[a]!.subarray(start, start + this.meta[handle * META_STRIDE + M_LEN]!);
+  }
+
+  /** Releases a pin taken by `pin`. */
+  unpin(handle: number): void {
+    Atomics.sub(this.meta, handle * META_STRIDE, 1);
+  }
+
+  /** Pins entry `c` and checks its key under the pin; false (and no pin held) if it is no longer that block. */
+  private pinEntry(c: number, hi: number, lo: number, offLo: number, offHi: number): boolean {
     const meta = this.meta;
     const si = c * META_STRIDE;
     for (;;) {
       const s = Atomics.load(meta, si);
-      if ((s & PHASE_MASK) !== READY) return undefined;
+      if ((s & PHASE_MASK) !== READY) return false;
       if (Atomics.compareExchange(meta, si, s, (s + 1) | REF) === s) break;
     }
-    try {
-      if (meta[si + M_HI] !== hi || meta[si + M_LO] !== lo || meta[si + M_OFF_LO] !== offLo || meta[si + M_OFF_HI] !== offHi) {
-        return undefined;
-      }
-      const len = meta[si + M_LEN]!;
-      const a = (c / this.chunksPerArena) | 0;
-      return this.copyBytes(this.arenaWords[a]!, this.arenas[a]!, (c % this.chunksPerArena) << this.chunkShift, len);
-    } finally {
+    if (meta[si + M_HI] !== hi || meta[si + M_LO] !== lo || meta[si + M_OFF_LO] !== offLo || meta[si + M_OFF_HI] !== offHi) {
       Atomics.sub(meta, si, 1);
+      return false;
     }
+    return true;
   }
 
   /**

@@ -22,7 +22,7 @@ import { sstFileId, sstPath } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { Semaphore } from '../util/semaphore.js';
-import type { SstReader } from '../sst/reader.js';
+import { NOT_CACHED, type SstReader } from '../sst/reader.js';
 import { concatParts, keyToString, Memtable } from './memtable.js';
 import { PointResolver } from './merge-values.js';
 import { inClip, type FileMeta } from './file-meta.js';
@@ -379,8 +379,8 @@ export class LsmStore implements Store {
       if (!reader.mayContain(pk)) continue;
       const bi = reader.blockFor(pk);
       if (bi < 0) continue;
-      const block = reader.cachedBlock(bi) ?? (await reader.readBlock(bi, CACHE_CHECKED));
-      const e = block.get(pk);
+      let e = reader.getCached(bi, pk);
+      if (e === NOT_CACHED) e = (await reader.readBlock(bi, CACHE_CHECKED)).get(pk);
       if (e !== undefined && resolver.push(e.kind, e.value)) break;
     }
     return resolver.value();
