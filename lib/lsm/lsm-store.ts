@@ -35,7 +35,7 @@ import { registerPins } from '../checkpoint/pins.js';
 import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './compaction-picker.js';
 import type { RewriteExecutor } from './rewrite-executor.js';
 import type { RewriteIo, RewriteResult, RewriteSource, RewriteTask } from './compaction-rewrite.js';
-import { scanEntries } from './scan.js';
+import { MergeScan } from './scan.js';
 import { groupRange, scanBoundedGroups } from './scan-groups.js';
 import { ScanIterator, ScanViews, type PinnedView } from './scan-iterator.js';
 import { TableCache } from './table-cache.js';
@@ -410,13 +410,13 @@ export class LsmStore implements Store {
     return new ScanIterator(pinned, (view) => {
       if (keyGroup === undefined && gte === undefined && lt === undefined && prefix === undefined) {
         counted();
-        return scanEntries(view, groupRange(0, maxKg - 1, bounds)!, limit); // one contiguous physical range
+        return new MergeScan(view, groupRange(0, maxKg - 1, bounds)!, limit); // one contiguous physical range
       }
       if (keyGroup === undefined) return scanBoundedGroups(view, bounds, maxKg, limit, counted);
       const range = groupRange(keyGroup, keyGroup, bounds);
       if (range === undefined) return [];
       counted();
-      return scanEntries(view, range, limit);
+      return new MergeScan(view, range, limit);
     });
   }
 

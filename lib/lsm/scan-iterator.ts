@@ -18,7 +18,7 @@
 import type { ScanEntry } from '../api.js';
 import { FloeError } from '../errors.js';
 import { keyGroupOf } from '../keys.js';
-import type { ScanView } from './scan.js';
+import type { PageSource, ScanView } from './scan.js';
 
 /** One pinned read view. REQUIRES: nothing references the iterator that uses it (see the registry). */
 export interface PinnedView {
@@ -97,17 +97,26 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
 
 /** Resolved entries with physical keys, in order (what lib/lsm/scan.ts yields). */
 type RawEntry = { key: Uint8Array; value: Uint8Array };
-export type RawEntries = AsyncIterable<RawEntry> | Iterable<RawEntry>;
+export type RawEntries = AsyncIterable<RawEntry> | Iterable<RawEntry> | PageSource;
+
+/** Entries pulled per page from a producer that is an (async) iterable rather than a PageSource. */
+const ITERABLE_PAGE = 128;
 
 /**
  * An async iterator (and iterable: it returns itself, like a generator object) over `produce(view)`,
- * started on the first `next()`. Once started, calls are queued by an async generator (next/return/throw
- * served one at a time in call order), so `return()` during a `next()` waits for it and the view is never
- * released under a read. The hot path (`next()` of a started scan) is that generator's own `next()`.
+ * started on the first `next()`. Entries come from the producer a page at a time: `next()` on a buffered
+ * entry resolves at once, without a generator or an extra promise hop. Calls that need the producer
+ * (the next page, `return()`, `throw()`) are served one at a time in call order, so `return()` during a
+ * `next()` waits for it and the view is never released under a read.
  */
 export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
-  private inner: AsyncGenerator<ScanEntry, void, undefined> | undefined;
+  private source: PageSource | undefined;
+  private page: RawEntry[] = [];
+  private pos = 0;
   private finished = false;
+  /** Calls queued or running in `serial`, and a promise that settles when the last of them has. */
+  private queued = 0;
+  private tail: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly pinned: PinnedView,
@@ -123,43 +132,124 @@ export class ScanIterator implements AsyncIterableIterator<ScanEntry> {
   next(): Promise<IteratorResult<ScanEntry, undefined>> {
     // Revoked only if the view was still open when the store closed (a finished scan released it before).
     if (this.pinned.revoked) return Promise.reject(closedError());
-    if (this.inner === undefined) {
-      if (this.finished) return Promise.resolve(DONE);
-      this.inner = this.run();
-    }
-    return this.inner.next() as Promise<IteratorResult<ScanEntry, undefined>>;
+    if (this.queued === 0 && this.pos < this.page.length) return Promise.resolve({ done: false, value: scanEntry(this.page[this.pos++]!) });
+    if (this.queued === 0 && this.finished) return Promise.resolve(DONE);
+    return this.serial(() => this.nextSlow());
   }
 
   return(): Promise<IteratorResult<ScanEntry, undefined>> {
-    if (this.inner !== undefined) return this.inner.return(undefined) as Promise<IteratorResult<ScanEntry, undefined>>;
-    this.finish();
-    return Promise.resolve(DONE);
+    if (this.queued === 0) {
+      this.finish();
+      return Promise.resolve(DONE);
+    }
+    return this.serial(async () => {
+      this.finish();
+      return DONE;
+    });
   }
 
   throw(error?: unknown): Promise<IteratorResult<ScanEntry, undefined>> {
-    if (this.inner !== undefined) return this.inner.throw(error) as Promise<IteratorResult<ScanEntry, undefined>>;
-    this.finish();
-    return Promise.reject(error);
+    if (this.queued === 0) {
+      this.finish();
+      return Promise.reject(error);
+    }
+    return this.serial(async () => {
+      this.finish();
+      throw error;
+    });
   }
 
-  /** The started scan; its `finally` releases the view however it ends (done, error, return, throw). */
-  private async *run(): AsyncGenerator<ScanEntry, void, undefined> {
+  /** Runs `op` after every call queued before it. REQUIRES: `op` reports failure by rejecting. */
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      try {
+        return await op();
+      } finally {
+        this.queued--;
+      }
+    };
+    const p = ++this.queued === 1 ? run() : this.tail.then(run);
+    this.tail = p.then(noop, noop);
+    return p;
+  }
+
+  /** The next entry when the page is used up: the producer's next page; its end or failure ends the scan. */
+  private async nextSlow(): Promise<IteratorResult<ScanEntry, undefined>> {
+    if (this.pinned.revoked) throw closedError();
+    if (this.pos < this.page.length) return { done: false, value: scanEntry(this.page[this.pos++]!) };
+    if (this.finished) return DONE;
     try {
-      for await (const e of this.produce(this.pinned.view)) yield { keyGroup: keyGroupOf(e.key), key: e.key.subarray(2), value: e.value };
+      this.source ??= pages(this.produce(this.pinned.view));
+      const page = await this.source.nextPage();
+      if (page.length === 0) {
+        this.finish();
+        return DONE;
+      }
+      this.page = page;
+      this.pos = 1;
+      return { done: false, value: scanEntry(page[0]!) };
     } catch (e) {
-      throw this.pinned.revoked ? closedError(e) : e;
-    } finally {
       this.finish();
+      throw this.pinned.revoked ? closedError(e) : e;
     }
   }
 
   /** Releases the view (once). */
   private finish(): void {
+    this.page = [];
+    this.pos = 0;
     if (this.finished) return;
     this.finished = true;
     abandoned.unregister(this);
     this.pinned.release();
   }
+}
+
+const noop = (): void => {};
+
+function scanEntry(e: RawEntry): ScanEntry {
+  return { keyGroup: keyGroupOf(e.key), key: e.key.subarray(2), value: e.value };
+}
+
+function isPageSource(p: RawEntries): p is PageSource {
+  return typeof (p as Partial<PageSource>).nextPage === 'function';
+}
+
+/** Adapts what a producer returned to pages. */
+function pages(p: RawEntries): PageSource {
+  if (isPageSource(p)) return p;
+  if (Symbol.asyncIterator in p) {
+    const it = p[Symbol.asyncIterator]();
+    let failed: { error: unknown } | undefined;
+    return {
+      async nextPage() {
+        if (failed !== undefined) throw failed.error;
+        const out: RawEntry[] = [];
+        try {
+          while (out.length < ITERABLE_PAGE) {
+            const r = await it.next();
+            if (r.done === true) break;
+            out.push(r.value);
+          }
+        } catch (e) {
+          if (out.length === 0) throw e;
+          failed = { error: e }; // hand out what was read first, as the entry-at-a-time scan did
+        }
+        return out;
+      },
+    };
+  }
+  const it = p[Symbol.iterator]();
+  return {
+    nextPage() {
+      const out: RawEntry[] = [];
+      for (let r = it.next(); r.done !== true; r = it.next()) {
+        out.push(r.value);
+        if (out.length >= ITERABLE_PAGE) break;
+      }
+      return Promise.resolve(out);
+    },
+  };
 }
 
 function closedError(cause?: unknown): FloeError {

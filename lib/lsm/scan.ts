@@ -5,7 +5,7 @@
  * file, then one concatenating source per deeper level. For each key the newest source decides; merge
  * operands fold onto older values. SST sources read a block at a time and keep reads in flight ahead.
  */
-import type { Entry } from '../sst/entry.js';
+import { EntryKind, type Entry } from '../sst/entry.js';
 import { compareBytes } from '../keys.js';
 import { keyToString, type Memtable } from './memtable.js';
 import { PointResolver } from './merge-values.js';
@@ -148,41 +148,138 @@ function filesInRange(files: ReadonlyArray<FileMeta>, range: ScanRange): FileMet
   );
 }
 
-/** Yields resolved (key, value) pairs in key order; tombstones and shadowed versions are skipped. */
-export async function* scanEntries(view: ScanView, range: ScanRange, limit: number): AsyncGenerator<{ key: Uint8Array; value: Uint8Array }> {
-  if (limit <= 0) return;
-  const sources: Source[] = [];
-  for (const m of view.memtables) sources.push(new MemtableSource(m, range, view.snapshot));
-  for (const f of filesInRange(view.version.levels[0]!, range)) sources.push(new FilesSource([f], range, view.tables, view.prefetchBlocks));
-  for (let level = 1; level < view.version.levels.length; level++) {
-    const files = filesInRange(view.version.levels[level]!, range);
-    if (files.length > 0) sources.push(new FilesSource(files, range, view.tables, view.prefetchBlocks));
+/** A resolved entry with its physical key. */
+export type RawEntry = { key: Uint8Array; value: Uint8Array };
+
+/** A scan handed out a page of entries at a time: an empty page means the scan is exhausted. */
+export interface PageSource {
+  nextPage(): Promise<RawEntry[]>;
+}
+
+/** Entries per page: large enough to amortise a promise per page, small enough to bound a page's memory. */
+const SCAN_PAGE = 128;
+
+/**
+ * The merging scan over a view, handed out in pages. Within a page, entries are produced synchronously
+ * while every source has its head in memory; a source that must read a block is awaited (all refills of
+ * one step together), so a page costs one promise rather than one per entry.
+ */
+export class MergeScan implements PageSource {
+  private readonly sources: Source[] = [];
+  private started = false;
+  private emitted = 0;
+  private done: boolean;
+  /** A read error that ended a page early, thrown by the next call. */
+  private failed: { error: unknown } | undefined;
+
+  constructor(
+    view: ScanView,
+    private readonly range: ScanRange,
+    private readonly limit: number,
+  ) {
+    this.done = limit <= 0;
+    if (this.done) return;
+    for (const m of view.memtables) this.sources.push(new MemtableSource(m, range, view.snapshot));
+    for (const f of filesInRange(view.version.levels[0]!, range)) this.sources.push(new FilesSource([f], range, view.tables, view.prefetchBlocks));
+    for (let level = 1; level < view.version.levels.length; level++) {
+      const files = filesInRange(view.version.levels[level]!, range);
+      if (files.length > 0) this.sources.push(new FilesSource(files, range, view.tables, view.prefetchBlocks));
+    }
   }
-  await Promise.all(sources.map((s) => s.fill()));
-  let emitted = 0;
-  for (;;) {
-    let min: Uint8Array | undefined;
-    for (const s of sources) {
-      const h = s.head();
-      if (h !== undefined && (min === undefined || compareBytes(h.key, min) < 0)) min = h.key;
+
+  /**
+   * The next entries in key order (tombstones and shadowed versions skipped); empty when exhausted. A read
+   * that fails after some entries of a page were produced fails the next call, so those entries are still
+   * handed out first (as an entry-at-a-time scan would).
+   */
+  async nextPage(): Promise<RawEntry[]> {
+    if (this.failed !== undefined) throw this.failed.error;
+    const out: RawEntry[] = [];
+    if (this.done) return out;
+    try {
+      await this.fillPage(out);
+    } catch (e) {
+      this.done = true;
+      if (out.length === 0) throw e;
+      this.failed = { error: e };
     }
-    if (min === undefined) return;
-    if (range.lt !== undefined && compareBytes(min, range.lt) >= 0) return;
-    const resolver = new PointResolver();
-    const refill: Promise<void>[] = [];
-    for (const s of sources) {
-      const h = s.head();
-      if (h === undefined || compareBytes(h.key, min) !== 0) continue;
-      if (!resolver.finished) resolver.push(h.kind, h.value);
-      s.advance();
-      if (!s.ready()) refill.push(s.fill());
+    return out;
+  }
+
+  private async fillPage(out: RawEntry[]): Promise<void> {
+    const sources = this.sources;
+    if (!this.started) {
+      this.started = true;
+      await Promise.all(sources.map((s) => s.fill()));
     }
-    if (refill.length > 0) await Promise.all(refill);
-    const value = resolver.value();
-    if (value !== undefined) {
-      yield { key: min, value };
-      if (++emitted >= limit) return;
+    const lt = this.range.lt;
+    while (out.length < SCAN_PAGE && !this.done) {
+      let min: Uint8Array | undefined;
+      let minSource: Source | undefined;
+      let ties = false;
+      for (let i = 0; i < sources.length; i++) {
+        const h = sources[i]!.head();
+        if (h === undefined) continue;
+        const c = min === undefined ? -1 : compareBytes(h.key, min);
+        if (c < 0) {
+          min = h.key;
+          minSource = sources[i];
+          ties = false;
+        } else if (c === 0) {
+          ties = true;
+        }
+      }
+      if (min === undefined || (lt !== undefined && compareBytes(min, lt) >= 0)) {
+        this.done = true;
+        break;
+      }
+      let value: Uint8Array | undefined;
+      if (!ties) {
+        // The common case: one source holds the key; no resolver needed unless it is a merge operand.
+        const s = minSource!;
+        const h = s.head()!;
+        s.advance();
+        if (!s.ready()) await s.fill();
+        if (h.kind === EntryKind.Put) {
+          out.push(h); // an Entry is a RawEntry: no new object
+          if (++this.emitted >= this.limit) this.done = true;
+          continue;
+        }
+        value = h.kind === EntryKind.Delete ? undefined : loneOperand(h);
+      } else {
+        const resolver = new PointResolver();
+        const refill: Promise<void>[] = [];
+        for (const s of sources) {
+          const h = s.head();
+          if (h === undefined || compareBytes(h.key, min) !== 0) continue;
+          if (!resolver.finished) resolver.push(h.kind, h.value);
+          s.advance();
+          if (!s.ready()) refill.push(s.fill());
+        }
+        if (refill.length > 0) await Promise.all(refill);
+        value = resolver.value();
+      }
+      if (value !== undefined) {
+        out.push({ key: min, value });
+        if (++this.emitted >= this.limit) this.done = true;
+      }
     }
   }
 }
 
+/** The value of a merge operand that no older source extends. */
+function loneOperand(e: Entry): Uint8Array | undefined {
+  const r = new PointResolver();
+  r.push(e.kind, e.value);
+  return r.value();
+}
+
+/** Yields resolved (key, value) pairs in key order; tombstones and shadowed versions are skipped. */
+export async function* scanEntries(view: ScanView, range: ScanRange, limit: number): AsyncGenerator<RawEntry> {
+  const scan = new MergeScan(view, range, limit);
+  for (;;) {
+    const page = await scan.nextPage();
+    if (page.length === 0) return;
+    yield* page;
+  }
+}

@@ -12,6 +12,9 @@ import { FormatError, compareRange, readVarint, u32At } from './coding.js';
 
 export { readAllEntries } from './read-all.js';
 
+/** Largest arena that decoded keys of one range are copied into (smaller when the rest of the block is). */
+const KEY_ARENA_BYTES = 8 * 1024;
+
 export class DataBlock {
   /** Decoded block bytes (entries, restart array, count). */
   readonly bytes: Uint8Array;
@@ -169,7 +172,7 @@ export class DataBlock {
 
   /**
    * Entries with `gte <= key < lt` (bounds optional), in key order. Keys of restart entries and all values
-   * are views of the block bytes; other keys are fresh copies.
+   * are views of the block bytes; other keys are views of fresh copies (an arena shared by several keys).
    */
   entries(gte?: Uint8Array, lt?: Uint8Array): Entry[] {
     try {
@@ -207,6 +210,9 @@ export class DataBlock {
     this.c.pos = this.restart(start);
     let scratch = new Uint8Array(64);
     let len = 0;
+    // Keys that are not restart keys are copied into a shared arena: a view per key, not an ArrayBuffer.
+    let arena = new Uint8Array(0);
+    let arenaUsed = 0;
     while (this.c.pos < end) {
       const shared = this.varint();
       const unshared = this.varint();
@@ -234,7 +240,19 @@ export class DataBlock {
       this.c.pos = ve;
       if (gte !== undefined && compareRange(scratch, 0, len, gte, 0, gte.length) < 0) continue;
       if (lt !== undefined && compareRange(scratch, 0, len, lt, 0, lt.length) >= 0) break;
-      const key = shared === 0 ? bytes.subarray(ks, ke) : scratch.slice(0, len);
+      let key: Uint8Array;
+      if (shared === 0) {
+        key = bytes.subarray(ks, ke);
+      } else {
+        if (arenaUsed + len > arena.length) {
+          arena = new Uint8Array(Math.max(len, Math.min(KEY_ARENA_BYTES, end - this.c.pos + len)));
+          arenaUsed = 0;
+        }
+        if (len < 32) for (let i = 0; i < len; i++) arena[arenaUsed + i] = scratch[i]!;
+        else arena.set(scratch.subarray(0, len), arenaUsed);
+        key = arena.subarray(arenaUsed, arenaUsed + len);
+        arenaUsed += len;
+      }
       out.push({ key, kind: kind as EntryKind, seq, value: bytes.subarray(vs, ve) });
     }
     return out;
