@@ -22,7 +22,7 @@ import { sstFileId, sstPath } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { Semaphore } from '../util/semaphore.js';
-import { NOT_CACHED, type SstReader } from '../sst/reader.js';
+import { NOT_CACHED, filterHash, type FilterHash, type SstReader } from '../sst/reader.js';
 import { concatParts, keyToString, Memtable } from './memtable.js';
 import { PointResolver } from './merge-values.js';
 import { inClip, type FileMeta } from './file-meta.js';
@@ -337,8 +337,14 @@ export class LsmStore implements Store {
 
   // ---------------------------------------------------------------- reads
 
-  async get(key: Uint8Array | string, options?: KeyGroupOption): Promise<Uint8Array | undefined> {
-    return this.getPhysical(this.readKey(key, options));
+  get(key: Uint8Array | string, options?: KeyGroupOption): Promise<Uint8Array | undefined> {
+    let pk: Uint8Array;
+    try {
+      pk = this.readKey(key, options);
+    } catch (e) {
+      return Promise.reject(e); // a promise-returning API fails by rejecting, never by throwing
+    }
+    return this.getPhysical(pk);
   }
 
   async multiGet(keys: Array<Uint8Array | string>, options?: KeyGroupOption): Promise<Array<Uint8Array | undefined>> {
@@ -358,17 +364,45 @@ export class LsmStore implements Store {
     return physicalKey(resolveKeyGroup(k, options?.keyGroup, this.state.maxKeyGroups), k);
   }
 
-  private async getPhysical(pk: Uint8Array): Promise<Uint8Array | undefined> {
-    const resolver = new PointResolver();
-    const ks = keyToString(pk);
-    let v = this.mem.lookupString(ks);
-    if (v !== undefined && resolver.push(v.kind, copyOut(v.parts))) return resolver.value();
-    const frozen = this.imm;
-    for (const m of frozen) {
-      v = m.lookupString(ks);
-      if (v !== undefined && resolver.push(v.kind, copyOut(v.parts))) return resolver.value();
+  /**
+   * Point lookup. Synchronous while everything it needs is in memory (memtables, open table readers, cached
+   * blocks, searched in place); the first table open or block read continues in `getFromFiles`.
+   */
+  private getPhysical(pk: Uint8Array): Promise<Uint8Array | undefined> {
+    try {
+      const resolver = new PointResolver();
+      const frozen = this.imm;
+      if (!this.mem.isEmpty || frozen.length > 0) {
+        const ks = keyToString(pk);
+        let v = this.mem.lookupString(ks);
+        if (v !== undefined && resolver.push(v.kind, copyOut(v.parts))) return Promise.resolve(resolver.value());
+        for (const m of frozen) {
+          v = m.lookupString(ks);
+          if (v !== undefined && resolver.push(v.kind, copyOut(v.parts))) return Promise.resolve(resolver.value());
+        }
+      }
+      const files = this.state.version.filesForKey(pk);
+      const hash = filterHash(pk);
+      for (let i = 0; i < files.length; i++) {
+        const f = files[i]!;
+        if (!inClip(f, pk)) continue;
+        const reader = this.tables.peek(f.fileId);
+        if (reader === undefined) return this.getFromFiles(pk, hash, resolver, files.slice(i), false);
+        if (!reader.mayContainHash(hash)) continue;
+        const bi = reader.blockFor(pk);
+        if (bi < 0) continue;
+        const e = reader.getCached(bi, pk);
+        if (e === NOT_CACHED) return this.getFromFiles(pk, hash, resolver, files.slice(i), true);
+        if (e !== undefined && resolver.push(e.kind, e.value)) break;
+      }
+      return Promise.resolve(resolver.value());
+    } catch (e) {
+      return Promise.reject(e);
     }
-    const files = this.state.version.filesForKey(pk);
+  }
+
+  /** The rest of a lookup over `files` (newest first); `firstMissed`: the first file's block just missed the cache. */
+  private async getFromFiles(pk: Uint8Array, hash: FilterHash, resolver: PointResolver, files: FileMeta[], firstMissed: boolean): Promise<Uint8Array | undefined> {
     let readers: Array<SstReader | undefined> = files.map((f) => this.tables.peek(f.fileId));
     // Tables not open yet (first reads after open or restore) are opened together: one round trip.
     if (readers.includes(undefined)) readers = await Promise.all(files.map((f) => this.tables.get(f)));
@@ -376,10 +410,10 @@ export class LsmStore implements Store {
       const f = files[i]!;
       if (!inClip(f, pk)) continue;
       const reader = readers[i]!;
-      if (!reader.mayContain(pk)) continue;
+      if (!reader.mayContainHash(hash)) continue;
       const bi = reader.blockFor(pk);
       if (bi < 0) continue;
-      let e = reader.getCached(bi, pk);
+      let e = i === 0 && firstMissed ? NOT_CACHED : reader.getCached(bi, pk);
       if (e === NOT_CACHED) e = (await reader.readBlock(bi, CACHE_CHECKED)).get(pk);
       if (e !== undefined && resolver.push(e.kind, e.value)) break;
     }
@@ -496,7 +530,7 @@ export class LsmStore implements Store {
 
   /** Writes `m` as L0 SSTs; `retire` runs in the same synchronous step that installs the new version. */
   private async flushMemtable(m: Memtable, retire: () => void): Promise<void> {
-    const packed = m.pack();
+    const packed = await m.packAsync(); // in slices: writers keep going meanwhile
     await this.rewriteAndCommit(
       { ...this.rewriteShape(), runs: [[{ kind: 'packed', bytes: packed }]], bottommost: false },
       (added) => ({ deleted: [], added: added.map((file) => ({ level: 0, file })) }),
