@@ -25,6 +25,8 @@ const MAX_LEVEL = 16;
 /** Rough per-key bookkeeping cost (node, map slot, string), for the memory budget. */
 const KEY_OVERHEAD = 96;
 const VERSION_OVERHEAD = 48;
+/** Keys packed between two turns of the event loop in packAsync (~1 ms of work). */
+const PACK_SLICE = 4096;
 
 class SkipNode {
   readonly next: Array<SkipNode | undefined>;
@@ -210,26 +212,52 @@ export class Memtable {
    * straight from the skip list without intermediate entry objects.
    */
   pack(): Uint8Array {
+    const steps = this.packSteps();
+    for (let r = steps.next(); ; r = steps.next()) if (r.done === true) return r.value;
+  }
+
+  /**
+   * As `pack`, in slices of PACK_SLICE keys with the event loop served between them, so packing a full
+   * memtable does not stall writers and readers for its whole duration. REQUIRES: the memtable is frozen
+   * (no more apply); snapshot releases meanwhile only collapse versions older than the newest.
+   */
+  async packAsync(): Promise<Uint8Array> {
+    const steps = this.packSteps();
+    for (let r = steps.next(); ; r = steps.next()) {
+      if (r.done === true) return r.value;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** The packing work; yields after every PACK_SLICE keys. */
+  private *packSteps(): Generator<void, Uint8Array, undefined> {
     let size = 0;
+    let n = 0;
     for (let node = this.headNode.next[0]; node !== undefined; node = node.next[0]) {
       const v = visible(node.head, Number.MAX_SAFE_INTEGER)!;
       size += 17 + node.key.length + partsLength(v.parts);
+      if (++n % PACK_SLICE === 0) yield;
     }
-    const out = Buffer.allocUnsafeSlow(size);
+    const out = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+    const dv = new DataView(out.buffer, 0, size);
     let pos = 0;
     for (let node = this.headNode.next[0]; node !== undefined; node = node.next[0]) {
       const v = visible(node.head, Number.MAX_SAFE_INTEGER)!;
-      out.writeUInt32LE(node.key.length, pos);
-      out.write(node.key, pos + 4, 'latin1');
-      pos += 4 + node.key.length;
+      const k = node.key;
+      const kl = k.length;
+      dv.setUint32(pos, kl, true);
+      pos += 4;
+      for (let i = 0; i < kl; i++) out[pos + i] = k.charCodeAt(i); // latin1: one byte per char
+      pos += kl;
       out[pos] = v.kind;
-      out.writeDoubleLE(v.seq, pos + 1);
-      out.writeUInt32LE(partsLength(v.parts), pos + 9);
+      dv.setFloat64(pos + 1, v.seq, true);
+      dv.setUint32(pos + 9, partsLength(v.parts), true);
       pos += 13;
       for (const part of v.parts) {
         out.set(part, pos);
         pos += part.length;
       }
+      if (++n % PACK_SLICE === 0) yield;
     }
     return out;
   }
