@@ -229,29 +229,34 @@ export class Memtable {
     }
   }
 
-  /** The packing work; yields after every PACK_SLICE keys. */
+  /**
+   * The packing work, one pass over the skip list; yields after every PACK_SLICE keys. The output is sized
+   * from the memory budget count, which exceeds the packed size (a key counts KEY_OVERHEAD + 2 bytes per
+   * key byte against 17 + 1 packed, every version's bytes are counted), and grows should that ever fall short.
+   */
   private *packSteps(): Generator<void, Uint8Array, undefined> {
-    let size = 0;
-    let n = 0;
-    for (let node = this.headNode.next[0]; node !== undefined; node = node.next[0]) {
-      const v = visible(node.head, Number.MAX_SAFE_INTEGER)!;
-      size += 17 + node.key.length + partsLength(v.parts);
-      if (++n % PACK_SLICE === 0) yield;
-    }
-    const out = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
-    const dv = new DataView(out.buffer, 0, size);
+    let out = new Uint8Array(Buffer.allocUnsafeSlow(Math.max(64, this.bytes)).buffer);
+    let dv = new DataView(out.buffer);
     let pos = 0;
+    let n = 0;
     for (let node = this.headNode.next[0]; node !== undefined; node = node.next[0]) {
       const v = visible(node.head, Number.MAX_SAFE_INTEGER)!;
       const k = node.key;
       const kl = k.length;
+      const vl = partsLength(v.parts);
+      if (pos + 17 + kl + vl > out.length) {
+        const bigger = new Uint8Array(Buffer.allocUnsafeSlow(Math.max(2 * out.length, pos + 17 + kl + vl)).buffer);
+        bigger.set(out.subarray(0, pos));
+        out = bigger;
+        dv = new DataView(out.buffer);
+      }
       dv.setUint32(pos, kl, true);
       pos += 4;
       for (let i = 0; i < kl; i++) out[pos + i] = k.charCodeAt(i); // latin1: one byte per char
       pos += kl;
       out[pos] = v.kind;
       dv.setFloat64(pos + 1, v.seq, true);
-      dv.setUint32(pos + 9, partsLength(v.parts), true);
+      dv.setUint32(pos + 9, vl, true);
       pos += 13;
       for (const part of v.parts) {
         out.set(part, pos);
@@ -259,7 +264,7 @@ export class Memtable {
       }
       if (++n % PACK_SLICE === 0) yield;
     }
-    return out;
+    return out.subarray(0, pos);
   }
 
   private firstAfter(k: string, strict: boolean): SkipNode | undefined {
