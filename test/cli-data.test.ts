@@ -31,9 +31,9 @@ function modelRows(model: Model, o: Parameters<Model['scan']>[0] = {}): Array<[n
   return model.scan(o).map((e) => [e.keyGroup, hex(e.key), hex(e.value)]);
 }
 
-t.test('data commands through a daemon and read-only on its primary', async (t) => {
+t.test('data commands through a daemon and read-only on its primary', { timeout: 300_000 }, async (t) => {
   const dir = makeDir(t, 'floe-cli-data-');
-  const config = writeConfig(dir, { logLevel: 'warn' });
+  const config = writeConfig(dir);
   const primary = `file://${join(dir, 'data')}`;
   const d = await startDaemon(dir);
   t.teardown(() => stopDaemon(d));
@@ -116,7 +116,7 @@ t.test('data commands through a daemon and read-only on its primary', async (t) 
   const limited = await runCli(['scan', '--json', '--hex', '--limit', '3', '--primary', primary]);
   t.same(rows(limited.stdout), modelRows(model, { limit: 3 }), '--limit caps the entries');
   t.match(limited.stderr, /stopped at --limit 3/, 'and says so on stderr');
-  for (const e of model.scan({}).slice(0, 10)) {
+  for (const e of model.scan({}).slice(0, 5)) {
     const g = await runCli(['get', hex(e.key), '--hex', '-g', String(e.keyGroup), '--primary', primary]);
     t.equal(g.stdout, `${hex(e.value)}\n`, `get --primary of ${hex(e.key)} in key group ${e.keyGroup}`);
   }
@@ -147,7 +147,7 @@ t.test('data commands through a daemon and read-only on its primary', async (t) 
   t.match([none.code, none.stderr], [1, /CONFIG: there is no store named main/], 'a primary without a store is a typed error');
 });
 
-t.test('every command lists its flags with --help', async (t) => {
+t.test('every command lists its flags with --help', { timeout: 120_000 }, async (t) => {
   const cases: Array<[string[], string[]]> = [
     [['get'], ['--socket', '--config', '--primary', '--store', '--hex', '--key-group']],
     [['put'], ['--socket', '--primary', '--claim', '--hex', '--key-group']],
