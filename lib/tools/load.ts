@@ -235,6 +235,8 @@ function startProgress(io: CliIo, start: number, done: () => number, errors: Rec
   return {
     stop() {
       clearInterval(timer);
+      // The last partial second too, so even a short run shows its progress line.
+      if (done() > last) tick();
       if (io.errIsTTY) io.err('\n');
     },
   };
