@@ -1,6 +1,6 @@
 /**
- * Types of the public API (ARCHITECTURE.md section 1). The embedded store, the sharded in-process store and
- * the socket client all implement `Store`.
+ * Types of the public API (docs/architecture.md, section 1 "Public contract"). The embedded store, the
+ * sharded in-process store and the socket client all implement `Store`.
  */
 import type { Bytes } from './keys.js';
 

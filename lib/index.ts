@@ -1,5 +1,5 @@
 /**
- * Floe's public API (ARCHITECTURE.md section 1): openStore, restoreStore, connect, FloeError.
+ * Floe's public API (docs/architecture.md, section 1 "Public contract"): openStore, restoreStore, connect, FloeError.
  */
 import type { CheckpointHandle, RestoreOptions, Store, StoreOptions } from './api.js';
 import { openLsmStore } from './embedded.js';
