@@ -119,7 +119,7 @@ export interface ScanEntry {
   value: Uint8Array;
 }
 
-/** JSON-serialisable; see docs/checkpoints.md for the format. */
+/** JSON-serialisable; the fields are below, validated by lib/checkpoint/handle.ts (docs/architecture.md, section 1). */
 export interface CheckpointHandle {
   format: 'floe-checkpoint';
   version: number;
