@@ -6,7 +6,7 @@
  * stalled daemon shows up in the percentiles instead of silently lowering the rate). A progress line goes to
  * stderr every second; at the end, HDR-histogram percentiles per operation (text, or JSON with --json).
  */
-import * as hdr from 'hdr-histogram-js';
+import type { Histogram } from 'hdr-histogram-js';
 import { connect, type FloeClient } from '../client/client.js';
 import { isFloeError } from '../errors.js';
 import { Random } from '../util/random.js';
@@ -112,7 +112,16 @@ export interface LoadReport {
   latencyMs: Record<string, LatencySummary>;
 }
 
-const newHistogram = (): hdr.Histogram => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+type NewHistogram = () => Histogram;
+
+/**
+ * Microsecond histograms (1 us to 1 h, 3 significant digits). hdr-histogram-js is loaded only here, so the
+ * rest of the `floe` binary (the daemon included) does not depend on it being installed.
+ */
+async function histogramFactory(): Promise<NewHistogram> {
+  const { build } = await import('hdr-histogram-js');
+  return () => build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+}
 
 /** Runs the workload; PROMISES every connection is closed when it settles. */
 export async function runLoad(s: LoadSettings, io: CliIo): Promise<LoadReport> {
@@ -120,7 +129,7 @@ export async function runLoad(s: LoadSettings, io: CliIo): Promise<LoadReport> {
   try {
     for (let i = 0; i < s.connections; i++) clients.push(await connect(s.socket, { reconnect: false, flushOnClose: false }));
     if (s.preload) await preload(clients, s);
-    return await measure(clients, s, io);
+    return await measure(clients, s, io, await histogramFactory());
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
   }
@@ -137,10 +146,10 @@ async function preload(clients: FloeClient[], s: LoadSettings): Promise<void> {
   await Promise.all(clients.flatMap((c) => Array.from({ length: s.inflight }, () => worker(c))));
 }
 
-async function measure(clients: FloeClient[], s: LoadSettings, io: CliIo): Promise<LoadReport> {
+async function measure(clients: FloeClient[], s: LoadSettings, io: CliIo, newHistogram: NewHistogram): Promise<LoadReport> {
   const random = new Random(s.seed);
   const chooser = new KeyChooser(s.keys, s.dist, s.zipf, random.fork());
-  const histograms = new Map<string, hdr.Histogram>([['all', newHistogram()]]);
+  const histograms = new Map<string, Histogram>([['all', newHistogram()]]);
   for (const op of s.mix.ops) histograms.set(op, newHistogram());
   const errors: Record<string, number> = {};
   const window = newHistogram();
@@ -201,7 +210,7 @@ async function measure(clients: FloeClient[], s: LoadSettings, io: CliIo): Promi
   return { settings, elapsedS, ops: done, opsPerSec: done / elapsedS, errors, latencyMs };
 }
 
-function summarize(h: hdr.Histogram): LatencySummary {
+function summarize(h: Histogram): LatencySummary {
   const ms = (micros: number): number => Math.round(micros) / 1000;
   return {
     count: h.totalCount,
@@ -215,7 +224,7 @@ function summarize(h: hdr.Histogram): LatencySummary {
 }
 
 /** Every second: elapsed, operations, rate over the last second, its p50/p99, errors (one line; in place on a TTY). */
-function startProgress(io: CliIo, start: number, done: () => number, errors: Record<string, number>, window: hdr.Histogram): { stop(): void } {
+function startProgress(io: CliIo, start: number, done: () => number, errors: Record<string, number>, window: Histogram): { stop(): void } {
   let last = 0;
   let lastAt = start;
   const tick = (): void => {
