@@ -50,6 +50,32 @@ export class Model {
     return out;
   }
 
+  /**
+   * Entries an iterator yields (lib/lsm/iterator.ts): in (keyGroup, key) order, descending with `reverse`,
+   * filtered by key group and user-key bounds, starting at `seek` (at or after it; at or before it with
+   * `reverse`). No limit: the caller counts (a limit spans seeks).
+   */
+  iterate(
+    o: { keyGroup?: number; gt?: Uint8Array; gte?: Uint8Array; lt?: Uint8Array; lte?: Uint8Array; reverse?: boolean },
+    seek?: { group: number; key: Uint8Array },
+  ): ModelEntry[] {
+    const order = (a: { keyGroup: number; key: Uint8Array }, b: { keyGroup: number; key: Uint8Array }): number =>
+      a.keyGroup - b.keyGroup || Buffer.compare(a.key, b.key);
+    const all = [...this.map.values()].sort(order).filter((e) => {
+      if (o.keyGroup !== undefined && e.keyGroup !== o.keyGroup) return false;
+      if (o.gt !== undefined && Buffer.compare(e.key, o.gt) <= 0) return false;
+      if (o.gte !== undefined && Buffer.compare(e.key, o.gte) < 0) return false;
+      if (o.lt !== undefined && Buffer.compare(e.key, o.lt) >= 0) return false;
+      if (o.lte !== undefined && Buffer.compare(e.key, o.lte) > 0) return false;
+      if (seek !== undefined) {
+        const c = order(e, { keyGroup: seek.group, key: seek.key });
+        if (o.reverse === true ? c > 0 : c < 0) return false;
+      }
+      return true;
+    });
+    return o.reverse === true ? all.reverse() : all;
+  }
+
   clone(): Model {
     const m = new Model();
     for (const [k, v] of this.map) m.map.set(k, v);

@@ -1,0 +1,353 @@
+/**
+ * Positioned iterators of the embedded store (`store.iterator()`): bounds (gt/gte/lt/lte), reverse,
+ * limit, keys/values, seek, next/nextv/all/close, async iteration, and reads at an explicit snapshot.
+ *
+ * An iterator pins one read view when it is created (lib/lsm/scan-iterator.ts explains pins) and reads
+ * from it until `close()`, so `seek()` after the end still works. The view is released by close(), by the
+ * store closing (later calls reject with CLOSED), or, for an abandoned iterator, after garbage collection.
+ *
+ * Key order is (keyGroup, key): physical keys (lib/keys.ts). With `keyGroup`, or without user-key bounds,
+ * the iterator is one physical range, read by one merging scan (lib/lsm/scan.ts forward,
+ * lib/lsm/reverse-scan.ts backward). With bounds and no key group, the bounds apply within each group: the
+ * walk visits one range per group, and finds the next (previous) group that may hold data from the view's
+ * sources without I/O (memtable keys, file key ranges), so empty groups cost no reads.
+ */
+import type { FloeIterator, IteratorEntry, IteratorOptions, KeyGroupOption } from '../api.js';
+import { FloeError } from '../errors.js';
+import { checkKeyGroup, compareBytes, defaultKeyGroup, keyGroupOf, keyGroupStart, physicalKey, toBytes, type Bytes } from '../keys.js';
+import { effectiveLargest, effectiveSmallest } from './file-meta.js';
+import { keyToString } from './memtable.js';
+import { reverseEntries } from './reverse-scan.js';
+import { scanEntries, type ScanRange, type ScanView } from './scan.js';
+import type { PinnedView } from './scan-iterator.js';
+
+type RawEntry = { key: Uint8Array; value: Uint8Array };
+
+/** User-key bounds, normalised to an inclusive lower and an exclusive upper bound (either may be absent). */
+interface UserBounds {
+  lower: Uint8Array | undefined;
+  upper: Uint8Array | undefined;
+}
+
+/** Validated iterator options. */
+export interface IteratorPlan {
+  maxKeyGroups: number;
+  keyGroup: number | undefined;
+  bounds: UserBounds;
+  reverse: boolean;
+  limit: number;
+  keys: boolean;
+  values: boolean;
+}
+
+/** The smallest key greater than `k` (k ++ 0x00). */
+function successor(k: Uint8Array): Uint8Array {
+  const out = new Uint8Array(k.length + 1);
+  out.set(k);
+  return out;
+}
+
+function maxKey(a: Uint8Array | undefined, b: Uint8Array | undefined): Uint8Array | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return compareBytes(a, b) >= 0 ? a : b;
+}
+
+function minKey(a: Uint8Array | undefined, b: Uint8Array | undefined): Uint8Array | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return compareBytes(a, b) <= 0 ? a : b;
+}
+
+/** Validates `options` (INVALID_ARGUMENT naming the option). When both gt and gte (lt and lte) are given, the tighter applies. */
+export function planIterator(options: IteratorOptions | undefined, maxKeyGroups: number): IteratorPlan {
+  const o = options ?? {};
+  if (o === null || typeof o !== 'object') throw new FloeError('INVALID_ARGUMENT', 'iterator() takes an options object');
+  const bound = (name: 'gt' | 'gte' | 'lt' | 'lte'): Uint8Array | undefined => (o[name] === undefined ? undefined : toBytes(o[name], `iterator ${name}`));
+  const gt = bound('gt');
+  const lte = bound('lte');
+  const lower = maxKey(bound('gte'), gt === undefined ? undefined : successor(gt));
+  const upper = minKey(bound('lt'), lte === undefined ? undefined : successor(lte));
+  const limit = o.limit ?? Number.POSITIVE_INFINITY;
+  if (typeof limit !== 'number' || Number.isNaN(limit) || limit < 0) {
+    throw new FloeError('INVALID_ARGUMENT', `iterator(): limit must be a non-negative number, got ${JSON.stringify(o.limit)}`);
+  }
+  for (const name of ['reverse', 'keys', 'values'] as const) {
+    if (o[name] !== undefined && typeof o[name] !== 'boolean') throw new FloeError('INVALID_ARGUMENT', `iterator(): ${name} must be a boolean`);
+  }
+  return {
+    maxKeyGroups,
+    keyGroup: o.keyGroup === undefined ? undefined : checkKeyGroup(o.keyGroup, maxKeyGroups),
+    bounds: { lower, upper },
+    reverse: o.reverse === true,
+    limit,
+    keys: o.keys !== false,
+    values: o.values !== false,
+  };
+}
+
+/** A seek position: a physical key in a group. */
+interface Position {
+  group: number;
+  key: Uint8Array;
+}
+
+/**
+ * The physical range of group `g` under the bounds, narrowed by a seek position in that group (forward:
+ * at or after it; reverse: at or before it). Undefined when empty.
+ */
+function groupRangeOf(g: number, bounds: UserBounds, seek: Position | undefined, reverse: boolean): ScanRange | undefined {
+  let lo = bounds.lower === undefined ? keyGroupStart(g) : physicalKey(g, bounds.lower);
+  let hi: Uint8Array | undefined = bounds.upper === undefined ? (g + 1 <= 0xffff ? keyGroupStart(g + 1) : undefined) : physicalKey(g, bounds.upper);
+  if (seek !== undefined && seek.group === g) {
+    const at = physicalKey(g, seek.key);
+    if (reverse) hi = minKey(hi, successor(at));
+    else lo = maxKey(lo, at)!;
+  }
+  if (hi !== undefined && compareBytes(lo, hi) >= 0) return undefined;
+  return hi === undefined ? { gte: lo } : { gte: lo, lt: hi };
+}
+
+/** The group of the smallest real key at or after `from` any source of the view may hold (no I/O). */
+function nextGroupHint(view: ScanView, from: Uint8Array): number | undefined {
+  let best: Uint8Array | undefined;
+  const offer = (k: Uint8Array): void => {
+    if (best === undefined || compareBytes(k, best) < 0) best = k;
+  };
+  for (const m of view.memtables) {
+    const e = m.range(keyToString(from), undefined, view.snapshot, 1)[0];
+    if (e !== undefined) offer(e.key);
+  }
+  for (const files of view.version.levels) {
+    for (const f of files) {
+      if (compareBytes(effectiveLargest(f), from) < 0) continue;
+      const s = effectiveSmallest(f);
+      offer(compareBytes(s, from) > 0 ? s : from);
+    }
+  }
+  return best === undefined ? undefined : keyGroupOf(best);
+}
+
+/**
+ * The group of the largest real key below `before` any source of the view may hold (no I/O); -1 if none.
+ * A 2-byte key is the start of a group, an exclusive bound for the group before it.
+ */
+function prevGroupHint(view: ScanView, before: Uint8Array): number {
+  let best: Uint8Array | undefined;
+  const offer = (k: Uint8Array): void => {
+    if (best === undefined || compareBytes(k, best) > 0) best = k;
+  };
+  for (const m of view.memtables) {
+    const e = m.rangeBackward(undefined, keyToString(before), view.snapshot, 1)[0];
+    if (e !== undefined) offer(e.key);
+  }
+  for (const files of view.version.levels) {
+    for (const f of files) {
+      if (compareBytes(effectiveSmallest(f), before) >= 0) continue;
+      const l = effectiveLargest(f);
+      offer(compareBytes(l, before) < 0 ? l : before);
+    }
+  }
+  if (best === undefined) return -1;
+  return keyGroupOf(best) - (best.length <= 2 ? 1 : 0);
+}
+
+/** Resolved entries of the plan from `seek` on (the start of the range when undefined), in iteration order. */
+export async function* iterateRaw(view: ScanView, plan: IteratorPlan, seek: Position | undefined): AsyncGenerator<RawEntry> {
+  const scan = (range: ScanRange): AsyncGenerator<RawEntry> =>
+    plan.reverse ? reverseEntries(view, range, Number.POSITIVE_INFINITY) : scanEntries(view, range, Number.POSITIVE_INFINITY);
+  if (plan.keyGroup !== undefined) {
+    if (seek !== undefined && seek.group !== plan.keyGroup) return;
+    const range = groupRangeOf(plan.keyGroup, plan.bounds, seek, plan.reverse);
+    if (range !== undefined) yield* scan(range);
+    return;
+  }
+  const last = plan.maxKeyGroups - 1;
+  if (plan.bounds.lower === undefined && plan.bounds.upper === undefined) {
+    // One contiguous physical range over every group, narrowed by the seek position.
+    const range: ScanRange = { gte: keyGroupStart(0), ...(last + 1 <= 0xffff ? { lt: keyGroupStart(last + 1) } : {}) };
+    if (seek !== undefined) {
+      const at = physicalKey(seek.group, seek.key);
+      if (plan.reverse) range.lt = minKey(range.lt, successor(at));
+      else range.gte = maxKey(range.gte, at);
+    }
+    yield* scan(range);
+    return;
+  }
+  yield* plan.reverse ? walkBackward(view, plan, seek, scan) : walkForward(view, plan, seek, scan);
+}
+
+async function* walkForward(view: ScanView, plan: IteratorPlan, seek: Position | undefined, scan: (r: ScanRange) => AsyncGenerator<RawEntry>): AsyncGenerator<RawEntry> {
+  let g = seek?.group ?? 0;
+  while (g < plan.maxKeyGroups) {
+    const range = groupRangeOf(g, plan.bounds, seek, false);
+    if (range === undefined) {
+      // Only the seek position can empty one group; bounds that empty a group empty them all.
+      if (seek?.group !== g) return;
+      g++;
+      continue;
+    }
+    const hint = nextGroupHint(view, range.gte!);
+    if (hint === undefined) return;
+    if (hint > g) {
+      g = hint;
+      continue;
+    }
+    yield* scan(range);
+    g++;
+  }
+}
+
+async function* walkBackward(view: ScanView, plan: IteratorPlan, seek: Position | undefined, scan: (r: ScanRange) => AsyncGenerator<RawEntry>): AsyncGenerator<RawEntry> {
+  let g = seek?.group ?? plan.maxKeyGroups - 1;
+  while (g >= 0) {
+    const range = groupRangeOf(g, plan.bounds, seek, true);
+    if (range === undefined) {
+      if (seek?.group !== g) return;
+      g--;
+      continue;
+    }
+    const hint = prevGroupHint(view, range.lt ?? keyGroupStart(g + 1));
+    if (hint < 0) return;
+    if (hint < g) {
+      g = hint;
+      continue;
+    }
+    yield* scan(range);
+    g--;
+  }
+}
+
+const abandoned = new FinalizationRegistry<PinnedView>((pinned) => pinned.release());
+
+/** The iterator object. REQUIRES: `pinned` is this iterator's own pin (released on close). */
+export class StoreIterator<E = IteratorEntry> implements FloeIterator<E> {
+  private gen: AsyncGenerator<RawEntry> | undefined;
+  private position: Position | undefined;
+  private busy: Promise<unknown> | undefined;
+  private closed = false;
+  private yielded = 0;
+
+  constructor(
+    private readonly pinned: PinnedView,
+    private readonly plan: IteratorPlan,
+  ) {
+    abandoned.register(this, pinned, this);
+  }
+
+  get count(): number {
+    return this.yielded;
+  }
+
+  next(): Promise<E | undefined> {
+    return this.call(async () => (await this.pull(1))[0]);
+  }
+
+  nextv(size: number): Promise<E[]> {
+    if (typeof size !== 'number' || Number.isNaN(size)) {
+      return Promise.reject(new FloeError('INVALID_ARGUMENT', `nextv(size): size must be a number, got ${JSON.stringify(size)}`));
+    }
+    return this.call(() => this.pull(Math.max(1, Math.floor(size))));
+  }
+
+  async all(): Promise<E[]> {
+    try {
+      return await this.call(() => this.pull(Number.POSITIVE_INFINITY));
+    } finally {
+      await this.close();
+    }
+  }
+
+  seek(target: Bytes, options?: KeyGroupOption): void {
+    this.checkUsable();
+    if (this.busy !== undefined) throw busyError('seek');
+    const key = toBytes(target, 'seek target');
+    const kgOption = options?.keyGroup ?? this.plan.keyGroup;
+    const group = kgOption === undefined ? defaultKeyGroup(key, this.plan.maxKeyGroups) : checkKeyGroup(kgOption, this.plan.maxKeyGroups);
+    this.dropGenerator();
+    this.position = { group, key };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.busy !== undefined) await this.busy.catch(() => undefined);
+    this.dropGenerator();
+    abandoned.unregister(this);
+    this.pinned.release();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<E> {
+    try {
+      for (;;) {
+        const batch = await this.nextv(ASYNC_BATCH);
+        if (batch.length === 0) return;
+        yield* batch;
+      }
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** Runs one read call; calls must not overlap. */
+  private call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      this.checkUsable();
+      if (this.busy !== undefined) throw busyError('next');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const p = fn().catch((e: unknown) => {
+      throw this.pinned.revoked ? closedError(e) : e;
+    });
+    this.busy = p;
+    const clear = (): void => {
+      if (this.busy === p) this.busy = undefined;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+
+  private async pull(max: number): Promise<E[]> {
+    const out: E[] = [];
+    const room = Math.min(max, this.plan.limit - this.yielded);
+    if (room <= 0) return out;
+    this.gen ??= iterateRaw(this.pinned.view, this.plan, this.position);
+    while (out.length < room) {
+      const r = await this.gen.next();
+      if (r.done === true) break;
+      out.push(this.shape(r.value));
+    }
+    this.yielded += out.length;
+    return out;
+  }
+
+  private shape(e: RawEntry): E {
+    const out: { keyGroup: number; key?: Uint8Array; value?: Uint8Array } = { keyGroup: keyGroupOf(e.key) };
+    if (this.plan.keys) out.key = e.key.subarray(2);
+    if (this.plan.values) out.value = e.value;
+    return out as E;
+  }
+
+  private dropGenerator(): void {
+    const gen = this.gen;
+    this.gen = undefined;
+    gen?.return(undefined).catch(() => undefined);
+  }
+
+  private checkUsable(): void {
+    if (this.pinned.revoked) throw closedError();
+    if (this.closed) throw new FloeError('CLOSED', 'this iterator was closed; create a new one with store.iterator()');
+  }
+}
+
+/** Entries an async `for await` loop pulls per call (fewer promise round trips than one at a time). */
+const ASYNC_BATCH = 64;
+
+function busyError(what: string): FloeError {
+  return new FloeError('BUSY', `iterator ${what}() called while another call on the same iterator is in progress; await it first`);
+}
+
+function closedError(cause?: unknown): FloeError {
+  return new FloeError('CLOSED', 'the store was closed while this iterator was open; open the store again and create a new iterator', cause === undefined ? {} : { cause });
+}
