@@ -262,6 +262,9 @@ export class StoreIterator<E = IteratorEntry> implements FloeIterator<E> {
     this.checkUsable();
     if (this.busy !== undefined) throw busyError('seek');
     const key = toBytes(target, 'seek target');
+    if (options?.keyGroup !== undefined && this.plan.keyGroup !== undefined && options.keyGroup !== this.plan.keyGroup) {
+      throw new FloeError('INVALID_ARGUMENT', `seek(): this iterator covers key group ${this.plan.keyGroup}, not ${String(options.keyGroup)}; omit keyGroup or create an iterator over that group`);
+    }
     const kgOption = options?.keyGroup ?? this.plan.keyGroup;
     const group = kgOption === undefined ? defaultKeyGroup(key, this.plan.maxKeyGroups) : checkKeyGroup(kgOption, this.plan.maxKeyGroups);
     this.dropGenerator();
@@ -280,9 +283,9 @@ export class StoreIterator<E = IteratorEntry> implements FloeIterator<E> {
   async *[Symbol.asyncIterator](): AsyncGenerator<E> {
     try {
       for (;;) {
-        const batch = await this.nextv(ASYNC_BATCH);
-        if (batch.length === 0) return;
-        yield* batch;
+        const e = await this.next();
+        if (e === undefined) return;
+        yield e;
       }
     } finally {
       await this.close();
@@ -340,9 +343,6 @@ export class StoreIterator<E = IteratorEntry> implements FloeIterator<E> {
     if (this.closed) throw new FloeError('CLOSED', 'this iterator was closed; create a new one with store.iterator()');
   }
 }
-
-/** Entries an async `for await` loop pulls per call (fewer promise round trips than one at a time). */
-const ASYNC_BATCH = 64;
 
 function busyError(what: string): FloeError {
   return new FloeError('BUSY', `iterator ${what}() called while another call on the same iterator is in progress; await it first`);
