@@ -142,9 +142,9 @@ export interface SnapshotScanOptions extends ScanOptions {
 }
 
 /**
- * Options of `store.iterator()`. Bounds are on user keys. With `keyGroup` the iterator covers that group;
- * without it, every key group, in (keyGroup, key) order (descending with `reverse`), the bounds applying
- * within each group, as in `scan()`.
+ * Options of `store.iterator()`. Bounds are on user keys; as in abstract-level, gte wins over gt and lte
+ * over lt when both are given. With `keyGroup` the iterator covers that group; without it, every key group,
+ * in (keyGroup, key) order (descending with `reverse`), the bounds applying within each group, as in `scan()`.
  */
 export interface IteratorOptions {
   keyGroup?: number;
@@ -184,7 +184,7 @@ export interface FloeIterator<E = IteratorEntry> extends AsyncIterable<E> {
   all(): Promise<E[]>;
   /**
    * Repositions: the next entries are those at or after `target` (at or before it with `reverse`), within
-   * the iterator's bounds. Without a `keyGroup` option on the iterator, `target` is in `options.keyGroup`,
+   * the iterator's bounds; a target outside the bounds ends the iterator (as in abstract-level). Without a `keyGroup` option on the iterator, `target` is in `options.keyGroup`,
    * else in the key's default group (the group `put(target)` would use).
    */
   seek(target: Bytes, options?: KeyGroupOption): void;

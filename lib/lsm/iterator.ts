@@ -59,15 +59,18 @@ function minKey(a: Uint8Array | undefined, b: Uint8Array | undefined): Uint8Arra
   return compareBytes(a, b) <= 0 ? a : b;
 }
 
-/** Validates `options` (INVALID_ARGUMENT naming the option). When both gt and gte (lt and lte) are given, the tighter applies. */
+/**
+ * Validates `options` (INVALID_ARGUMENT naming the option). As in abstract-level, gte takes precedence over
+ * gt and lte over lt when both are given.
+ */
 export function planIterator(options: IteratorOptions | undefined, maxKeyGroups: number): IteratorPlan {
   const o = options ?? {};
   if (o === null || typeof o !== 'object') throw new FloeError('INVALID_ARGUMENT', 'iterator() takes an options object');
   const bound = (name: 'gt' | 'gte' | 'lt' | 'lte'): Uint8Array | undefined => (o[name] === undefined ? undefined : toBytes(o[name], `iterator ${name}`));
   const gt = bound('gt');
   const lte = bound('lte');
-  const lower = maxKey(bound('gte'), gt === undefined ? undefined : successor(gt));
-  const upper = minKey(bound('lt'), lte === undefined ? undefined : successor(lte));
+  const lower = bound('gte') ?? (gt === undefined ? undefined : successor(gt));
+  const upper = lte === undefined ? bound('lt') : successor(lte);
   const limit = o.limit ?? Number.POSITIVE_INFINITY;
   if (typeof limit !== 'number' || Number.isNaN(limit) || limit < 0) {
     throw new FloeError('INVALID_ARGUMENT', `iterator(): limit must be a non-negative number, got ${JSON.stringify(o.limit)}`);
@@ -84,6 +87,10 @@ export function planIterator(options: IteratorOptions | undefined, maxKeyGroups:
     keys: o.keys !== false,
     values: o.values !== false,
   };
+}
+
+function outside(key: Uint8Array, b: UserBounds): boolean {
+  return (b.lower !== undefined && compareBytes(key, b.lower) < 0) || (b.upper !== undefined && compareBytes(key, b.upper) >= 0);
 }
 
 /** A seek position: a physical key in a group. */
@@ -154,6 +161,8 @@ function prevGroupHint(view: ScanView, before: Uint8Array): number {
 
 /** Resolved entries of the plan from `seek` on (the start of the range when undefined), in iteration order. */
 export async function* iterateRaw(view: ScanView, plan: IteratorPlan, seek: Position | undefined): AsyncGenerator<RawEntry> {
+  // A seek target outside the bounds ends the iterator (abstract-level's rule), in either direction.
+  if (seek !== undefined && outside(seek.key, plan.bounds)) return;
   const scan = (range: ScanRange): AsyncGenerator<RawEntry> =>
     plan.reverse ? reverseEntries(view, range, Number.POSITIVE_INFINITY) : scanEntries(view, range, Number.POSITIVE_INFINITY);
   if (plan.keyGroup !== undefined) {

@@ -53,7 +53,7 @@ export class Model {
   /**
    * Entries an iterator yields (lib/lsm/iterator.ts): in (keyGroup, key) order, descending with `reverse`,
    * filtered by key group and user-key bounds, starting at `seek` (at or after it; at or before it with
-   * `reverse`). No limit: the caller counts (a limit spans seeks).
+   * `reverse`; nothing when it is outside the bounds). No limit: the caller counts (a limit spans seeks).
    */
   iterate(
     o: { keyGroup?: number; gt?: Uint8Array; gte?: Uint8Array; lt?: Uint8Array; lte?: Uint8Array; reverse?: boolean },
@@ -61,12 +61,16 @@ export class Model {
   ): ModelEntry[] {
     const order = (a: { keyGroup: number; key: Uint8Array }, b: { keyGroup: number; key: Uint8Array }): number =>
       a.keyGroup - b.keyGroup || Buffer.compare(a.key, b.key);
+    // gte wins over gt, lte over lt (abstract-level's rule); a seek target outside the bounds ends iteration.
+    const inBounds = (k: Uint8Array): boolean =>
+      !(o.gte === undefined && o.gt !== undefined && Buffer.compare(k, o.gt) <= 0) &&
+      !(o.gte !== undefined && Buffer.compare(k, o.gte) < 0) &&
+      !(o.lte === undefined && o.lt !== undefined && Buffer.compare(k, o.lt) >= 0) &&
+      !(o.lte !== undefined && Buffer.compare(k, o.lte) > 0);
+    if (seek !== undefined && !inBounds(seek.key)) return [];
     const all = [...this.map.values()].sort(order).filter((e) => {
       if (o.keyGroup !== undefined && e.keyGroup !== o.keyGroup) return false;
-      if (o.gt !== undefined && Buffer.compare(e.key, o.gt) <= 0) return false;
-      if (o.gte !== undefined && Buffer.compare(e.key, o.gte) < 0) return false;
-      if (o.lt !== undefined && Buffer.compare(e.key, o.lt) >= 0) return false;
-      if (o.lte !== undefined && Buffer.compare(e.key, o.lte) > 0) return false;
+      if (!inBounds(e.key)) return false;
       if (seek !== undefined) {
         const c = order(e, { keyGroup: seek.group, key: seek.key });
         if (o.reverse === true ? c > 0 : c < 0) return false;
