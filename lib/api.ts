@@ -202,6 +202,7 @@ export interface EmbeddedStore extends Store {
   iterator<O extends IteratorOptions = IteratorOptions>(options?: O): FloeIterator<IteratorEntry<O>>;
   /** Takes a snapshot now (synchronously: a write issued after this call is not in it). */
   snapshot(): Snapshot;
+  stats(): StoreStats;
 }
 
 /** JSON-serialisable; see docs/checkpoints.md for the format. */
