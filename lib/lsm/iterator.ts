@@ -159,17 +159,21 @@ function prevGroupHint(view: ScanView, before: Uint8Array): number {
   return keyGroupOf(best) - (best.length <= 2 ? 1 : 0);
 }
 
-/** Resolved entries of the plan from `seek` on (the start of the range when undefined), in iteration order. */
-export async function* iterateRaw(view: ScanView, plan: IteratorPlan, seek: Position | undefined): AsyncGenerator<RawEntry> {
+const NOTHING: AsyncGenerator<RawEntry> = (async function* () {})();
+
+/**
+ * Resolved entries of the plan from `seek` on (the start of the range when undefined), in iteration order.
+ * A single range is the merging scan's own generator (no extra layer per entry on the hot path).
+ */
+export function iterateRaw(view: ScanView, plan: IteratorPlan, seek: Position | undefined): AsyncGenerator<RawEntry> {
   // A seek target outside the bounds ends the iterator (abstract-level's rule), in either direction.
-  if (seek !== undefined && outside(seek.key, plan.bounds)) return;
+  if (seek !== undefined && outside(seek.key, plan.bounds)) return NOTHING;
   const scan = (range: ScanRange): AsyncGenerator<RawEntry> =>
     plan.reverse ? reverseEntries(view, range, Number.POSITIVE_INFINITY) : scanEntries(view, range, Number.POSITIVE_INFINITY);
   if (plan.keyGroup !== undefined) {
-    if (seek !== undefined && seek.group !== plan.keyGroup) return;
+    if (seek !== undefined && seek.group !== plan.keyGroup) return NOTHING;
     const range = groupRangeOf(plan.keyGroup, plan.bounds, seek, plan.reverse);
-    if (range !== undefined) yield* scan(range);
-    return;
+    return range === undefined ? NOTHING : scan(range);
   }
   const last = plan.maxKeyGroups - 1;
   if (plan.bounds.lower === undefined && plan.bounds.upper === undefined) {
@@ -180,10 +184,9 @@ export async function* iterateRaw(view: ScanView, plan: IteratorPlan, seek: Posi
       if (plan.reverse) range.lt = minKey(range.lt, successor(at));
       else range.gte = maxKey(range.gte, at);
     }
-    yield* scan(range);
-    return;
+    return scan(range);
   }
-  yield* plan.reverse ? walkBackward(view, plan, seek, scan) : walkForward(view, plan, seek, scan);
+  return plan.reverse ? walkBackward(view, plan, seek, scan) : walkForward(view, plan, seek, scan);
 }
 
 async function* walkForward(view: ScanView, plan: IteratorPlan, seek: Position | undefined, scan: (r: ScanRange) => AsyncGenerator<RawEntry>): AsyncGenerator<RawEntry> {
@@ -229,11 +232,15 @@ async function* walkBackward(view: ScanView, plan: IteratorPlan, seek: Position 
 
 const abandoned = new FinalizationRegistry<PinnedView>((pinned) => pinned.release());
 
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined }) as IteratorReturnResult<undefined>;
+
 /** The iterator object. REQUIRES: `pinned` is this iterator's own pin (released on close). */
 export class StoreIterator<E = IteratorEntry> implements FloeIterator<E> {
   private gen: AsyncGenerator<RawEntry> | undefined;
   private position: Position | undefined;
-  private busy: Promise<unknown> | undefined;
+  /** A read call is in progress; `idle` (when set) is called when it ends. */
+  private inCall = false;
+  private idle: (() => void) | undefined;
   private closed = false;
   private yielded = 0;
 
@@ -248,20 +255,46 @@ export class StoreIterator<E = IteratorEntry> implements FloeIterator<E> {
     return this.yielded;
   }
 
-  next(): Promise<E | undefined> {
-    return this.call(async () => (await this.pull(1))[0]);
+  async next(): Promise<E | undefined> {
+    this.enter('next');
+    try {
+      if (this.yielded >= this.plan.limit) return undefined;
+      this.gen ??= iterateRaw(this.pinned.view, this.plan, this.position);
+      const r = await this.gen.next();
+      if (r.done === true) return undefined;
+      this.yielded++;
+      return this.shape(r.value);
+    } catch (e) {
+      throw this.pinned.revoked ? closedError(e) : e;
+    } finally {
+      this.leave();
+    }
   }
 
-  nextv(size: number): Promise<E[]> {
+  async nextv(size: number): Promise<E[]> {
     if (typeof size !== 'number' || Number.isNaN(size)) {
-      return Promise.reject(new FloeError('INVALID_ARGUMENT', `nextv(size): size must be a number, got ${JSON.stringify(size)}`));
+      throw new FloeError('INVALID_ARGUMENT', `nextv(size): size must be a number, got ${JSON.stringify(size)}`);
     }
-    return this.call(() => this.pull(Math.max(1, Math.floor(size))));
+    this.enter('nextv');
+    try {
+      return await this.pull(Math.max(1, Math.floor(size)));
+    } catch (e) {
+      throw this.pinned.revoked ? closedError(e) : e;
+    } finally {
+      this.leave();
+    }
   }
 
   async all(): Promise<E[]> {
     try {
-      return await this.call(() => this.pull(Number.POSITIVE_INFINITY));
+      this.enter('all');
+      try {
+        return await this.pull(Number.POSITIVE_INFINITY);
+      } catch (e) {
+        throw this.pinned.revoked ? closedError(e) : e;
+      } finally {
+        this.leave();
+      }
     } finally {
       await this.close();
     }
@@ -269,7 +302,7 @@ export class StoreIterator<E = IteratorEntry> implements FloeIterator<E> {
 
   seek(target: Bytes, options?: KeyGroupOption): void {
     this.checkUsable();
-    if (this.busy !== undefined) throw busyError('seek');
+    if (this.inCall) throw busyError('seek');
     const key = toBytes(target, 'seek target');
     if (options?.keyGroup !== undefined && this.plan.keyGroup !== undefined && options.keyGroup !== this.plan.keyGroup) {
       throw new FloeError('INVALID_ARGUMENT', `seek(): this iterator covers key group ${this.plan.keyGroup}, not ${String(options.keyGroup)}; omit keyGroup or create an iterator over that group`);
@@ -283,41 +316,39 @@ export class StoreIterator<E = IteratorEntry> implements FloeIterator<E> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.busy !== undefined) await this.busy.catch(() => undefined);
+    if (this.inCall) await new Promise<void>((resolve) => (this.idle = resolve));
     this.dropGenerator();
     abandoned.unregister(this);
     this.pinned.release();
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<E> {
-    try {
-      for (;;) {
+  /** A `for await` loop: entries until the end; the iterator is closed however the loop ends. */
+  [Symbol.asyncIterator](): AsyncIterator<E> {
+    return {
+      next: async (): Promise<IteratorResult<E>> => {
         const e = await this.next();
-        if (e === undefined) return;
-        yield e;
-      }
-    } finally {
-      await this.close();
-    }
+        if (e !== undefined) return { done: false, value: e };
+        await this.close();
+        return DONE;
+      },
+      return: async (): Promise<IteratorResult<E>> => {
+        await this.close();
+        return DONE;
+      },
+    };
   }
 
-  /** Runs one read call; calls must not overlap. */
-  private call<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      this.checkUsable();
-      if (this.busy !== undefined) throw busyError('next');
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const p = fn().catch((e: unknown) => {
-      throw this.pinned.revoked ? closedError(e) : e;
-    });
-    this.busy = p;
-    const clear = (): void => {
-      if (this.busy === p) this.busy = undefined;
-    };
-    p.then(clear, clear);
-    return p;
+  private enter(what: string): void {
+    this.checkUsable();
+    if (this.inCall) throw busyError(what);
+    this.inCall = true;
+  }
+
+  private leave(): void {
+    this.inCall = false;
+    const idle = this.idle;
+    this.idle = undefined;
+    idle?.();
   }
 
   private async pull(max: number): Promise<E[]> {
@@ -344,7 +375,7 @@ export class StoreIterator<E = IteratorEntry> implements FloeIterator<E> {
   private dropGenerator(): void {
     const gen = this.gen;
     this.gen = undefined;
-    gen?.return(undefined).catch(() => undefined);
+    if (gen !== undefined && gen !== NOTHING) gen.return(undefined).catch(() => undefined);
   }
 
   private checkUsable(): void {
