@@ -11,8 +11,8 @@
  * lib/lsm/reverse-scan.ts backward). With bounds and no key group, the bounds apply within each group: the
  * walk visits one range per group, and finds the next (previous) group that may hold data from the view's
  * sources without I/O (memtable keys, file key ranges): groups outside every source's key range cost
- * nothing, a group inside a file's range costs that group's range scan (an index lookup and the blocks of
- * its range, often none). lib/lsm/scan-groups.ts goes further for forward scans (it peeks at the first key
+ * nothing, a group inside a file's range costs that group's range scan (per file spanning it, an index
+ * lookup and at least one block, usually cached after the first). lib/lsm/scan-groups.ts goes further for forward scans (it peeks at the first key
  * of a straddling file); the iterator does not, to keep one walk for both directions.
  */
 import type { FloeIterator, IteratorEntry, IteratorOptions, KeyGroupOption } from '../api.js';
