@@ -195,3 +195,20 @@ t.test('keys/values options and async iteration', async (t) => {
   t.equal(it.count, 70, 'count is the entries the loop received');
   await store.close();
 });
+
+t.test('a bounded iterator without a key group reads only the key groups holding data', async (t) => {
+  const store = await openLsmStore(options({ maxKeyGroups: 32768 }));
+  const groups = [5, 16000, 32767];
+  for (const g of groups) for (let i = 0; i < 50; i++) await store.put(`p${i % 5}/${String(i).padStart(2, '0')}`, 'v', { keyGroup: g });
+  await store.flush(); // one file spanning groups 5..32767
+  for (const g of groups) await store.put('p1/late', 'v', { keyGroup: g }); // and the memtable
+  for (const reverse of [false, true]) {
+    const before = store.internals().scanRanges();
+    const got = await store.iterator({ gte: 'p1/', lt: 'p1/~', reverse }).all();
+    const ranges = store.internals().scanRanges() - before;
+    const order = got.map((e) => e.keyGroup);
+    t.same([order[0], order.at(-1), got.length], reverse ? [32767, 5, 33] : [5, 32767, 33], `${reverse ? 'reverse' : 'forward'}: 11 entries from each group`);
+    t.ok(ranges <= groups.length, `${reverse ? 'reverse' : 'forward'}: ${ranges} group range scans for 3 groups with data (of 32768)`);
+  }
+  await store.close();
+});

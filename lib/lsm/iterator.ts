@@ -9,19 +9,17 @@
  * Key order is (keyGroup, key): physical keys (lib/keys.ts). With `keyGroup`, or without user-key bounds,
  * the iterator is one physical range, read by one merging scan (lib/lsm/scan.ts forward,
  * lib/lsm/reverse-scan.ts backward). With bounds and no key group, the bounds apply within each group: the
- * walk visits one range per group, and finds the next (previous) group that may hold data from the view's
- * sources without I/O (memtable keys, file key ranges): groups outside every source's key range cost
- * nothing, a group inside a file's range costs that group's range scan (per file spanning it, an index
- * lookup and at least one block, usually cached after the first). lib/lsm/scan-groups.ts goes further for forward scans (it peeks at the first key
- * of a straddling file); the iterator does not, to keep one walk for both directions.
+ * walk visits one range per group holding a key in the bounds, as bounded scans do (lib/lsm/scan-groups.ts):
+ * the next (previous) key of any source beyond the point comes from the memtables, the files' key ranges,
+ * and, for a file straddling the point, its first (last) entry there (one block, the one the group's range
+ * scan then reads). So the work follows the data, not `maxKeyGroups`.
  */
 import type { FloeIterator, IteratorEntry, IteratorOptions, KeyGroupOption } from '../api.js';
 import { FloeError } from '../errors.js';
 import { checkKeyGroup, compareBytes, defaultKeyGroup, keyGroupOf, keyGroupStart, physicalKey, toBytes, type Bytes } from '../keys.js';
-import { effectiveLargest, effectiveSmallest } from './file-meta.js';
-import { keyToString } from './memtable.js';
-import { reverseEntries } from './reverse-scan.js';
+import { prevKeyBefore, reverseEntries } from './reverse-scan.js';
 import { scanEntries, type ScanRange, type ScanView } from './scan.js';
+import { nextKeyAtOrAfter } from './scan-groups.js';
 import type { PinnedView } from './scan-iterator.js';
 
 type RawEntry = { key: Uint8Array; value: Uint8Array };
@@ -41,6 +39,8 @@ export interface IteratorPlan {
   limit: number;
   keys: boolean;
   values: boolean;
+  /** Called once per physical range a merging scan is started on (a work counter for tests). */
+  onRange: () => void;
 }
 
 /** The smallest key greater than `k` (k ++ 0x00). */
@@ -66,7 +66,7 @@ function minKey(a: Uint8Array | undefined, b: Uint8Array | undefined): Uint8Arra
  * Validates `options` (INVALID_ARGUMENT naming the option). As in abstract-level, gte takes precedence over
  * gt and lte over lt when both are given.
  */
-export function planIterator(options: IteratorOptions | undefined, maxKeyGroups: number): IteratorPlan {
+export function planIterator(options: IteratorOptions | undefined, maxKeyGroups: number, onRange: () => void = () => {}): IteratorPlan {
   const o = options ?? {};
   if (o === null || typeof o !== 'object') throw new FloeError('INVALID_ARGUMENT', 'iterator() takes an options object');
   const bound = (name: 'gt' | 'gte' | 'lt' | 'lte'): Uint8Array | undefined => (o[name] === undefined ? undefined : toBytes(o[name], `iterator ${name}`));
@@ -89,6 +89,7 @@ export function planIterator(options: IteratorOptions | undefined, maxKeyGroups:
     limit,
     keys: o.keys !== false,
     values: o.values !== false,
+    onRange,
   };
 }
 
@@ -118,50 +119,6 @@ function groupRangeOf(g: number, bounds: UserBounds, seek: Position | undefined,
   return hi === undefined ? { gte: lo } : { gte: lo, lt: hi };
 }
 
-/** The group of the smallest real key at or after `from` any source of the view may hold (no I/O). */
-function nextGroupHint(view: ScanView, from: Uint8Array): number | undefined {
-  let best: Uint8Array | undefined;
-  const offer = (k: Uint8Array): void => {
-    if (best === undefined || compareBytes(k, best) < 0) best = k;
-  };
-  for (const m of view.memtables) {
-    const e = m.range(keyToString(from), undefined, view.snapshot, 1)[0];
-    if (e !== undefined) offer(e.key);
-  }
-  for (const files of view.version.levels) {
-    for (const f of files) {
-      if (compareBytes(effectiveLargest(f), from) < 0) continue;
-      const s = effectiveSmallest(f);
-      offer(compareBytes(s, from) > 0 ? s : from);
-    }
-  }
-  return best === undefined ? undefined : keyGroupOf(best);
-}
-
-/**
- * The group of the largest real key below `before` any source of the view may hold (no I/O); -1 if none.
- * A 2-byte key is the start of a group, an exclusive bound for the group before it.
- */
-function prevGroupHint(view: ScanView, before: Uint8Array): number {
-  let best: Uint8Array | undefined;
-  const offer = (k: Uint8Array): void => {
-    if (best === undefined || compareBytes(k, best) > 0) best = k;
-  };
-  for (const m of view.memtables) {
-    const e = m.rangeBackward(undefined, keyToString(before), view.snapshot, 1)[0];
-    if (e !== undefined) offer(e.key);
-  }
-  for (const files of view.version.levels) {
-    for (const f of files) {
-      if (compareBytes(effectiveSmallest(f), before) >= 0) continue;
-      const l = effectiveLargest(f);
-      offer(compareBytes(l, before) < 0 ? l : before);
-    }
-  }
-  if (best === undefined) return -1;
-  return keyGroupOf(best) - (best.length <= 2 ? 1 : 0);
-}
-
 const NOTHING: AsyncGenerator<RawEntry> = (async function* () {})();
 
 /**
@@ -171,8 +128,10 @@ const NOTHING: AsyncGenerator<RawEntry> = (async function* () {})();
 export function iterateRaw(view: ScanView, plan: IteratorPlan, seek: Position | undefined): AsyncGenerator<RawEntry> {
   // A seek target outside the bounds ends the iterator (abstract-level's rule), in either direction.
   if (seek !== undefined && outside(seek.key, plan.bounds)) return NOTHING;
-  const scan = (range: ScanRange): AsyncGenerator<RawEntry> =>
-    plan.reverse ? reverseEntries(view, range, Number.POSITIVE_INFINITY) : scanEntries(view, range, Number.POSITIVE_INFINITY);
+  const scan = (range: ScanRange): AsyncGenerator<RawEntry> => {
+    plan.onRange();
+    return plan.reverse ? reverseEntries(view, range, Number.POSITIVE_INFINITY) : scanEntries(view, range, Number.POSITIVE_INFINITY);
+  };
   if (plan.keyGroup !== undefined) {
     if (seek !== undefined && seek.group !== plan.keyGroup) return NOTHING;
     const range = groupRangeOf(plan.keyGroup, plan.bounds, seek, plan.reverse);
@@ -192,6 +151,7 @@ export function iterateRaw(view: ScanView, plan: IteratorPlan, seek: Position | 
   return plan.reverse ? walkBackward(view, plan, seek, scan) : walkForward(view, plan, seek, scan);
 }
 
+/** Forward over the groups from the seek group on: one range per group holding a key in the bounds. */
 async function* walkForward(view: ScanView, plan: IteratorPlan, seek: Position | undefined, scan: (r: ScanRange) => AsyncGenerator<RawEntry>): AsyncGenerator<RawEntry> {
   let g = seek?.group ?? 0;
   while (g < plan.maxKeyGroups) {
@@ -202,17 +162,19 @@ async function* walkForward(view: ScanView, plan: IteratorPlan, seek: Position |
       g++;
       continue;
     }
-    const hint = nextGroupHint(view, range.gte!);
-    if (hint === undefined) return;
-    if (hint > g) {
-      g = hint;
+    const next = await nextKeyAtOrAfter(view, range.gte!, range.lt);
+    if (next === undefined) return;
+    const ng = keyGroupOf(next);
+    if (ng > g) {
+      g = ng; // nothing in between: jump
       continue;
     }
-    yield* scan(range);
+    if (range.lt === undefined || compareBytes(next, range.lt) < 0) yield* scan(range);
     g++;
   }
 }
 
+/** Backward over the groups from the seek group down: one range per group holding a key in the bounds. */
 async function* walkBackward(view: ScanView, plan: IteratorPlan, seek: Position | undefined, scan: (r: ScanRange) => AsyncGenerator<RawEntry>): AsyncGenerator<RawEntry> {
   let g = seek?.group ?? plan.maxKeyGroups - 1;
   while (g >= 0) {
@@ -222,13 +184,15 @@ async function* walkBackward(view: ScanView, plan: IteratorPlan, seek: Position 
       g--;
       continue;
     }
-    const hint = prevGroupHint(view, range.lt ?? keyGroupStart(g + 1));
-    if (hint < 0) return;
-    if (hint < g) {
-      g = hint;
+    const prev = await prevKeyBefore(view, range.lt ?? keyGroupStart(g + 1), range.gte);
+    if (prev === undefined) return;
+    // A 2-byte key is a group start: as an upper bound it stands for the group before it.
+    const pg = keyGroupOf(prev) - (prev.length <= 2 ? 1 : 0);
+    if (pg < g) {
+      g = pg; // nothing in between: jump
       continue;
     }
-    yield* scan(range);
+    if (compareBytes(prev, range.gte!) >= 0) yield* scan(range);
     g--;
   }
 }

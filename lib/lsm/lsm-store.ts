@@ -83,7 +83,7 @@ export interface LsmInternals {
   unreferencedSince: Map<string, number>;
   /** This store's read lease (files its open scans read after its version dropped them). */
   lease: LeaseHolder;
-  /** Range scans over the merged sources started so far (one per key group a scan visits; tests). */
+  /** Range scans over the merged sources started so far (one per key group a scan or iterator visits; tests). */
   scanRanges(): number;
 }
 
@@ -436,7 +436,9 @@ export class LsmStore implements EmbeddedStore {
    */
   iterator<O extends IteratorOptions = IteratorOptions>(options?: O): StoreIterator<IteratorEntry<O>> {
     this.checkOpen();
-    const plan = planIterator(options, this.state.maxKeyGroups);
+    const plan = planIterator(options, this.state.maxKeyGroups, () => {
+      this.scanRanges++;
+    });
     return new StoreIterator<IteratorEntry<O>>(this.openView(plan.limit <= SHORT_SCAN_ENTRIES ? 0 : 4, this.snapshotView(options?.snapshot)), plan);
   }
 

@@ -167,6 +167,53 @@ function rangeWithin(range: ScanRange, f: FileMeta): ScanRange {
   return out;
 }
 
+/**
+ * An upper bound of the largest key below `before` that any source of the view holds (undefined: none), for
+ * reverse walks over key groups. Exact for memtables (keys with a version visible at the view) and for files
+ * straddling `before` (one block read backward); a file ending below `before` offers its effective largest
+ * key without I/O (for a clipped reference a 2-byte key: the start of the group after its clip range, which
+ * stands for the end of the group before it). When a bound at or above `enough` is known without I/O it is
+ * returned as is (the caller reads that group either way).
+ */
+export async function prevKeyBefore(view: ScanView, before: Uint8Array, enough: Uint8Array | undefined): Promise<Uint8Array | undefined> {
+  let best: Uint8Array | undefined;
+  const offer = (k: Uint8Array): void => {
+    if (best === undefined || compareBytes(k, best) > 0) best = k;
+  };
+  const b = keyToString(before);
+  for (const m of view.memtables) {
+    const e = m.rangeBackward(undefined, b, view.snapshot, 1)[0];
+    if (e !== undefined) offer(e.key);
+  }
+  const straddling: FileMeta[] = [];
+  for (const files of view.version.levels) {
+    for (const f of files) {
+      if (compareBytes(effectiveSmallest(f), before) >= 0) continue;
+      const largest = effectiveLargest(f);
+      if (compareBytes(largest, before) < 0) offer(largest);
+      else straddling.push(f);
+    }
+  }
+  if (best !== undefined && enough !== undefined && compareBytes(best, enough) >= 0) return best;
+  const found = await Promise.all(straddling.map((f) => lastEntryBefore(view, f, before)));
+  for (const k of found) if (k !== undefined) offer(k);
+  return best;
+}
+
+/** The last key below `before` visible through reference `f` (inside its clip range), if any. */
+async function lastEntryBefore(view: ScanView, f: FileMeta, before: Uint8Array): Promise<Uint8Array | undefined> {
+  const reader = await view.tables.get(f);
+  const blocks = blocksBackward(reader, rangeWithin({ lt: before }, f), 0);
+  try {
+    const last = await blocks.next();
+    if (last.done === true) return undefined;
+    // rangeWithin keeps the read inside the clip range: from its effective smallest key, below its end.
+    return last.value[last.value.length - 1]!.key;
+  } finally {
+    await blocks.return(undefined);
+  }
+}
+
 function filesInRange(files: ReadonlyArray<FileMeta>, range: ScanRange): FileMeta[] {
   return files.filter(
     (f) =>
