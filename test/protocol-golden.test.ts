@@ -25,8 +25,8 @@ import {
   writeHello,
   writeHelloOk,
   writeScanPayload,
-} from '../lib/daemon/protocol.js';
-import { FrameParser, Writer } from '../lib/daemon/wire.js';
+} from '../lib/protocol/protocol.js';
+import { FrameParser, Writer } from '../lib/protocol/wire.js';
 import { flinkRanges, ShardMap } from '../lib/daemon/shard-map.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 
