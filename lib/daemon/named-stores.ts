@@ -281,7 +281,7 @@ export class NamedStores {
   /** The live store of `name`, forgetting one that was lost with its shard thread. */
   private liveStore(name: string): NamedStore | undefined {
     const live = this.live.get(name);
-    if (live !== undefined && live.lost) {
+    if (live?.lost) {
       this.live.delete(name);
       return undefined;
     }

@@ -32,8 +32,8 @@ import { decodeCheckpointRecord, writeCheckpointRecord, type CheckpointRecord } 
 import { validateHandle } from '../checkpoint/handle.js';
 import { FloeError, isFloeError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
-import { asFloeError, ERROR_OP, errorPayload, InternalOp, Op, opName, parseJson, RESPONSE_BIT, writeJson } from '../protocol/protocol.js';
-import { FRAME_HEADER_BYTES, protocolError, readU32, Writer } from '../protocol/wire.js';
+import { asFloeError, ERROR_OP, errorPayload, InternalOp, Op, opName, parseJson, writeJson } from '../protocol/protocol.js';
+import { FRAME_HEADER_BYTES, protocolError, readU32 } from '../protocol/wire.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { checkpointPath } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
