@@ -102,7 +102,15 @@ export class Router implements SessionHost {
    * PROMISES: on failure every started thread is stopped and nothing is left open.
    */
   static async open(o: RouterOptions): Promise<Router> {
-    return new Router(await openRouterParts(o), o.onShardCrash);
+    const router = new Router(await openRouterParts(o), o.onShardCrash);
+    try {
+      // Ephemeral named stores of an earlier run that ended without closing them (a crash) retire now.
+      await router.named.sweepEphemeral();
+    } catch (e) {
+      await router.close().catch(() => undefined);
+      throw e;
+    }
+    return router;
   }
 
   get maxKeyGroups(): number {
