@@ -17,8 +17,8 @@ import t from 'tap';
 import { createConnection, type Socket } from 'node:net';
 import { connect, type FloeClient } from '../lib/client/client.js';
 import type { FloeError } from '../lib/errors.js';
-import { encodeKeyOnly, encodeKeyValue, Op } from '../lib/daemon/protocol.js';
-import { Writer } from '../lib/daemon/wire.js';
+import { encodeKeyOnly, encodeKeyValue, Op } from '../lib/protocol/protocol.js';
+import { Writer } from '../lib/protocol/wire.js';
 import { helloFrame } from './support/fuzz-frames.js';
 import { makeDir, startDaemon, stopDaemon, writeConfig } from './support/daemon-process.js';
 

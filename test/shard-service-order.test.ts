@@ -8,7 +8,7 @@
  */
 import t from 'tap';
 import { Worker } from 'node:worker_threads';
-import { ERROR_OP, Op, RESPONSE_BIT } from '../lib/daemon/protocol.js';
+import { ERROR_OP, Op, RESPONSE_BIT } from '../lib/protocol/protocol.js';
 
 t.test('a read waits for every earlier write even when they settle out of order', async (t) => {
   const worker = new Worker(new URL('./support/shard-order-worker.js', import.meta.url), { execArgv: [] });

@@ -8,8 +8,8 @@ import { parentPort } from 'node:worker_threads';
 import { FloeError } from '../../lib/errors.js';
 import type { LsmStore } from '../../lib/lsm/lsm-store.js';
 import { ShardService } from '../../lib/daemon/shard-service.js';
-import { encodeKeyOnly, encodeKeyValue, Op } from '../../lib/daemon/protocol.js';
-import { readU32, Writer } from '../../lib/daemon/wire.js';
+import { encodeKeyOnly, encodeKeyValue, Op } from '../../lib/protocol/protocol.js';
+import { readU32, Writer } from '../../lib/protocol/wire.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString();
 
