@@ -72,11 +72,15 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
   final FloeClient client;
   final FloeKeys<K> keys;
   private final String storeName;
+  private final String jobId;
   private final int retainedCheckpoints;
   private final HeapPriorityQueueSetFactory timers;
   private final AtomicReference<Throwable> writeFailure = new AtomicReference<>();
-  /** Checkpoints taken by this store and not yet released (savepoints are never listed). */
-  private final TreeMap<Long, CompletableFuture<CheckpointHandle>> ownCheckpoints = new TreeMap<>();
+  /**
+   * Checkpoints this backend releases, by Flink checkpoint id: the ones its store took (savepoints are never
+   * listed) and, after a failover of the same job, the ones it was restored from.
+   */
+  private final TreeMap<Long, List<CompletableFuture<CheckpointHandle>>> ownCheckpoints = new TreeMap<>();
   private final TreeMap<Long, Boolean> completed = new TreeMap<>();
   private boolean disposed;
 
@@ -87,6 +91,7 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
     this.client = client;
     this.keys = new FloeKeys<>(p.getKeySerializer());
     this.storeName = storeName;
+    this.jobId = p.getJobID().toString();
     this.retainedCheckpoints = retainedCheckpoints;
     this.timers = new HeapPriorityQueueSetFactory(p.getKeyGroupRange(), p.getNumberOfKeyGroups(), 128);
   }
@@ -97,13 +102,33 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
    */
   static <K> FloeKeyedStateBackend<K> open(StateBackend.KeyedStateBackendParameters<K> p, FloeClient client, Settings settings,
       LatencyTrackingStateConfig latency, SizeTrackingStateConfig size) throws BackendBuildingException {
-    List<CheckpointHandle> restore = FloeStateHandles.restoreHandles(p.getStateHandles());
+    List<FloeStateHandles.Taken> taken = FloeStateHandles.restoreHandles(p.getStateHandles());
+    List<CheckpointHandle> restore = new ArrayList<>();
+    for (FloeStateHandles.Taken t : taken) restore.add(t.handle());
     String name = storeName(settings.storePrefix(), p.getEnv(), p.getOperatorIdentifier());
     KeyGroupRange range = p.getKeyGroupRange();
     StoreOptions options = new StoreOptions(name, p.getNumberOfKeyGroups(), range.getStartKeyGroup(), range.getEndKeyGroup(), restore, true);
     client.openStore(options).join();
     LOG.info("Floe store {} opened for key groups {} (restored from {} checkpoint(s))", name, range, restore.size());
-    return new FloeKeyedStateBackend<>(p, client, name, settings.retainedCheckpoints(), latency, size);
+    FloeKeyedStateBackend<K> b = new FloeKeyedStateBackend<>(p, client, name, settings.retainedCheckpoints(), latency, size);
+    b.adopt(taken, p.getEnv());
+    return b;
+  }
+
+  /**
+   * After a failover within the same job, the checkpoint restored from is this job's own: once newer ones
+   * complete, nobody else would release it, so this backend does (as if its store had taken it). Another
+   * job's checkpoint (a user's retained checkpoint or savepoint, NO_CLAIM) is never released here.
+   */
+  private void adopt(List<FloeStateHandles.Taken> taken, Environment env) {
+    Long restoredId = env.getTaskStateManager().getRestoreCheckpointId().orElse(null);
+    if (restoredId == null) return;
+    String job = env.getJobID().toString();
+    for (FloeStateHandles.Taken t : taken) {
+      if (!t.jobId().equals(job)) continue;
+      ownCheckpoints.computeIfAbsent(restoredId, id -> new ArrayList<>()).add(CompletableFuture.completedFuture(t.handle()));
+      completed.put(restoredId, Boolean.TRUE);
+    }
   }
 
   /** PREFIX/JOB/OPERATOR/sub-N/att-M, within the daemon's name rules (1..200 chars of [A-Za-z0-9._/-]). */
@@ -296,11 +321,11 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
     // Sent now, in request order after every write so far: the checkpoint holds exactly the state at the barrier.
     CompletableFuture<CheckpointHandle> handle = client.checkpoint();
     boolean savepoint = checkpointOptions.getCheckpointType().isSavepoint();
-    if (!savepoint) ownCheckpoints.put(checkpointId, handle);
+    if (!savepoint) ownCheckpoints.computeIfAbsent(checkpointId, id -> new ArrayList<>()).add(handle);
     KeyGroupRange range = getKeyGroupRange();
     return new FutureTask<>(() -> {
       CheckpointHandle h = await(handle, "checkpoint " + checkpointId);
-      return SnapshotResult.of(FloeStateHandles.wrap(h, range, checkpointId));
+      return SnapshotResult.of(FloeStateHandles.wrap(h, range, checkpointId, jobId));
     });
   }
 
@@ -332,12 +357,14 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
   }
 
   private void release(long id) {
-    CompletableFuture<CheckpointHandle> f = ownCheckpoints.remove(id);
+    List<CompletableFuture<CheckpointHandle>> handles = ownCheckpoints.remove(id);
     completed.remove(id);
-    if (f == null) return;
-    f.thenCompose(client::releaseCheckpoint).whenComplete((ok, e) -> {
-      if (e != null) LOG.warn("releasing Floe checkpoint {} of store {} failed (its files stay until released): {}", id, storeName, describe(e));
-    });
+    if (handles == null) return;
+    for (CompletableFuture<CheckpointHandle> f : handles) {
+      f.thenCompose(client::releaseCheckpoint).whenComplete((ok, e) -> {
+        if (e != null) LOG.warn("releasing Floe checkpoint {} of store {} failed (its files stay until released): {}", id, storeName, describe(e));
+      });
+    }
   }
 
   // ------------------------------------------------------------------ lifecycle

@@ -19,7 +19,9 @@ import org.apache.flink.runtime.state.BackendBuildingException;
  * A Floe checkpoint as Flink keyed state: a {@link KeyGroupsStateHandle} (a type Flink's checkpoint metadata
  * serializer knows, and that it intersects with new key-group ranges on rescale) over the subtask's key
  * groups, whose stream is a {@link ByteStreamStateHandle} held inline in the metadata:
- * <pre>  "FLOE-CHECKPOINT/1\n" + the daemon's checkpoint handle JSON (UTF-8)</pre>
+ * <pre>  "FLOE-CHECKPOINT/1\n" + the id of the Flink job that took it + "\n" + the daemon's checkpoint handle JSON (UTF-8)</pre>
+ * The job id tells a restore whether the checkpoint is its own job's (failover: the restored backend takes
+ * over releasing it) or another job's (a user's retained checkpoint or savepoint: never released by Floe).
  * No file is written or copied: the handle references the store's immutable files in Floe's primary.
  */
 final class FloeStateHandles {
@@ -27,8 +29,11 @@ final class FloeStateHandles {
 
   static final byte[] MAGIC = "FLOE-CHECKPOINT/1\n".getBytes(StandardCharsets.US_ASCII);
 
-  static KeyGroupsStateHandle wrap(CheckpointHandle handle, KeyGroupRange range, long checkpointId) {
-    byte[] json = handle.json().getBytes(StandardCharsets.UTF_8);
+  /** A Floe checkpoint and the job that took it. */
+  record Taken(String jobId, CheckpointHandle handle) {}
+
+  static KeyGroupsStateHandle wrap(CheckpointHandle handle, KeyGroupRange range, long checkpointId, String jobId) {
+    byte[] json = (jobId + "\n" + handle.json()).getBytes(StandardCharsets.UTF_8);
     byte[] data = Arrays.copyOf(MAGIC, MAGIC.length + json.length);
     System.arraycopy(json, 0, data, MAGIC.length, json.length);
     String name = "floe-checkpoint-" + checkpointId + "-kg-" + range.getStartKeyGroup() + "-" + range.getEndKeyGroup();
@@ -36,13 +41,16 @@ final class FloeStateHandles {
   }
 
   /** The Floe checkpoint inside {@code h}, or null when {@code h} is not one. */
-  static CheckpointHandle unwrap(KeyedStateHandle h) {
+  static Taken unwrap(KeyedStateHandle h) {
     if (!(h instanceof KeyGroupsStateHandle k)) return null;
     StreamStateHandle s = k.getDelegateStateHandle();
     if (!(s instanceof ByteStreamStateHandle b)) return null;
     byte[] data = b.getData();
     if (data.length < MAGIC.length || !Arrays.equals(data, 0, MAGIC.length, MAGIC, 0, MAGIC.length)) return null;
-    return new CheckpointHandle(new String(data, MAGIC.length, data.length - MAGIC.length, StandardCharsets.UTF_8));
+    String text = new String(data, MAGIC.length, data.length - MAGIC.length, StandardCharsets.UTF_8);
+    int nl = text.indexOf('\n');
+    if (nl < 0) return null;
+    return new Taken(text.substring(0, nl), new CheckpointHandle(text.substring(nl + 1)));
   }
 
   /**
@@ -50,20 +58,18 @@ final class FloeStateHandles {
    * overlap its key groups; the daemon clips each to the new range). Throws when a handle was not written by
    * this backend (a checkpoint of another state backend cannot be read by reference).
    */
-  static List<CheckpointHandle> restoreHandles(Collection<KeyedStateHandle> handles) throws BackendBuildingException {
-    LinkedHashSet<String> json = new LinkedHashSet<>();
+  static List<Taken> restoreHandles(Collection<KeyedStateHandle> handles) throws BackendBuildingException {
+    LinkedHashSet<Taken> taken = new LinkedHashSet<>();
     for (KeyedStateHandle h : handles) {
       if (h == null) continue;
-      CheckpointHandle c = unwrap(h);
+      Taken c = unwrap(h);
       if (c == null) {
         throw new BackendBuildingException("cannot restore keyed state handle " + h.getClass().getSimpleName() + " (" + h.getKeyGroupRange()
             + ") with the Floe state backend: it was not taken by Floe; restore from a checkpoint or native savepoint taken with "
             + "state.backend.type: io.floe.flink.FloeStateBackendFactory");
       }
-      json.add(c.json());
+      taken.add(c);
     }
-    List<CheckpointHandle> out = new ArrayList<>();
-    for (String j : json) out.add(new CheckpointHandle(j));
-    return out;
+    return new ArrayList<>(taken);
   }
 }
