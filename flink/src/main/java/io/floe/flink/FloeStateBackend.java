@@ -100,7 +100,7 @@ public class FloeStateBackend extends AbstractStateBackend implements Configurab
     try {
       client = FloeClient.connect(Path.of(socket), ClientOptions.defaults().connectTimeout(connectTimeout).maxInFlight(maxInFlight).flushOnClose(false));
     } catch (FloeException e) {
-      throw new BackendBuildingException("Floe state backend of " + parameters.getOperatorIdentifier() + ": " + e.getMessage(), e);
+      throw new BackendBuildingException("Floe state backend of " + parameters.getOperatorIdentifier() + ": " + e.code() + ": " + e.getMessage(), e);
     }
     try {
       LatencyTrackingStateConfig latency = latencyTrackingConfigBuilder.setMetricGroup(parameters.getMetricGroup()).build();

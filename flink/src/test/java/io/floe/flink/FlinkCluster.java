@@ -14,6 +14,7 @@ import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExternalizedCheckpointRetention;
 import org.apache.flink.configuration.RestartStrategyOptions;
+import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.configuration.MemorySize;
@@ -32,10 +33,11 @@ final class FlinkCluster {
   FlinkCluster() throws Exception {
     checkpoints = Files.createTempDirectory("floe-flink-cp-");
     Configuration c = new Configuration();
+    c.set(RestOptions.BIND_PORT, "0"); // other MiniClusters (benchmarks, other checkouts) may hold 8081
     c.set(TaskManagerOptions.MANAGED_MEMORY_SIZE, MemorySize.parse("16m"));
     c.set(TaskManagerOptions.NETWORK_MEMORY_MIN, MemorySize.parse("32m"));
     c.set(TaskManagerOptions.NETWORK_MEMORY_MAX, MemorySize.parse("32m"));
-    mini = new MiniCluster(new MiniClusterConfiguration.Builder().setConfiguration(c).setNumTaskManagers(1).setNumSlotsPerTaskManager(4).build());
+    mini = new MiniCluster(new MiniClusterConfiguration.Builder().setConfiguration(c).setNumTaskManagers(1).setNumSlotsPerTaskManager(4).withRandomPorts().build());
     mini.start();
   }
 

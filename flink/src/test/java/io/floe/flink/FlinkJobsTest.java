@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.floe.client.DaemonProcess;
+import io.floe.client.FakeDaemon;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -257,6 +258,25 @@ class FlinkJobsTest {
     }
   }
 
+  /** The messages of a failed job's exception chain, one per line. */
+  private String failureChain(JobResult r) throws Exception {
+    assertTrue(!r.isSuccess(), "the job fails");
+    Throwable t = r.getSerializedThrowable().orElseThrow().deserializeError(getClass().getClassLoader());
+    StringBuilder chain = new StringBuilder();
+    for (Throwable c = t; c != null; c = c.getCause()) chain.append(c.getMessage()).append('\n');
+    return chain.toString();
+  }
+
+  @Test
+  void daemonOfAnotherProtocolVersionFailsTheJobWithVersion() throws Exception {
+    try (FakeDaemon fake = FakeDaemon.choosingVersion(99)) {
+      StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(fake.socket, 0), 1);
+      stateKindsJob(env, 10, 0, 0, "version");
+      String all = failureChain(cluster.await(cluster.submit(env, null)));
+      assertTrue(all.contains("VERSION: the floe daemon at " + fake.socket + " chose protocol version 99"), all);
+    }
+  }
+
   @Test
   void noDaemonAtTheSocketFailsTheJobNamingTheSocket() throws Exception {
     Path dir = Files.createTempDirectory(Path.of("/tmp"), "floe-none-");
@@ -265,13 +285,8 @@ class FlinkJobsTest {
       Configuration c = cluster.jobConfig(socket, 0);
       StreamExecutionEnvironment env = FlinkCluster.env(c, 1);
       stateKindsJob(env, 10, 0, 0, "no-daemon");
-      JobResult r = cluster.await(cluster.submit(env, null));
-      assertTrue(!r.isSuccess(), "the job fails");
-      Throwable t = r.getSerializedThrowable().orElseThrow().deserializeError(getClass().getClassLoader());
-      StringBuilder chain = new StringBuilder();
-      for (Throwable c2 = t; c2 != null; c2 = c2.getCause()) chain.append(c2.getMessage()).append('\n');
-      String all = chain.toString();
-      assertTrue(all.contains(socket.toString()), all);
+      String all = failureChain(cluster.await(cluster.submit(env, null)));
+      assertTrue(all.contains("IO: cannot connect to the floe daemon at " + socket), all);
       assertTrue(all.contains("floe daemon --config"), all);
     } finally {
       DaemonProcess.removeTree(dir);
