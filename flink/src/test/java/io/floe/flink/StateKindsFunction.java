@@ -33,6 +33,9 @@ public class StateKindsFunction extends KeyedProcessFunction<String, Tuple2<Stri
   static final AtomicInteger CHECKPOINTS = new AtomicInteger();
   static final AtomicInteger FAILURES = new AtomicInteger();
   static final AtomicInteger RECORDS = new AtomicInteger();
+  /** Keys whose first record in a task instance found state already there: it came from a restore. */
+  static final AtomicInteger RESTORED_KEYS = new AtomicInteger();
+  private transient java.util.Set<String> keysSeen;
 
   private final long failAfter;
   private transient ValueState<Long> count;
@@ -53,6 +56,7 @@ public class StateKindsFunction extends KeyedProcessFunction<String, Tuple2<Stri
     histogram = getRuntimeContext().getMapState(new MapStateDescriptor<>("histogram", Types.LONG, Types.LONG));
     max = getRuntimeContext().getReducingState(new ReducingStateDescriptor<>("max", Math::max, Types.LONG));
     sum = getRuntimeContext().getAggregatingState(new AggregatingStateDescriptor<>("sum", new Sum(), Types.TUPLE(Types.LONG, Types.LONG)));
+    keysSeen = new java.util.HashSet<>();
   }
 
   @Override
@@ -64,6 +68,7 @@ public class StateKindsFunction extends KeyedProcessFunction<String, Tuple2<Stri
       throw new RuntimeException("injected failure after " + seen + " records (test)");
     }
     Long c = count.value();
+    if (keysSeen.add(in.f0) && c != null) RESTORED_KEYS.incrementAndGet();
     if (c == null) ctx.timerService().registerEventTimeTimer(Long.MAX_VALUE - 1);
     count.update(c == null ? 1 : c + 1);
     values.add(in.f1);
@@ -89,7 +94,7 @@ public class StateKindsFunction extends KeyedProcessFunction<String, Tuple2<Stri
     histogram.clear();
     max.clear();
     sum.clear();
-    if (count.value() != null || values.get() != null || !histogram.isEmpty() || max.get() != null || sum.get() != null) {
+    if (count.value() != null || values.get().iterator().hasNext() || !histogram.isEmpty() || max.get() != null || sum.get() != null) {
       out.collect("NOT CLEARED " + ctx.getCurrentKey());
     }
   }
