@@ -85,12 +85,18 @@ class FlinkJobsTest {
    * end-of-input timer can fire before the test's failure or cancel): 0 leaves it unthrottled.
    */
   static void stateKindsJob(StreamExecutionEnvironment env, long n, int perCheckpoint, long failAfter, String sink) {
+    stateKindsJob(env, n, perCheckpoint, failAfter, sink, false);
+  }
+
+  /** As above; {@code async}: through {@code enableAsyncState()} and {@link AsyncStateKindsFunction} (State V2). */
+  static void stateKindsJob(StreamExecutionEnvironment env, long n, int perCheckpoint, long failAfter, String sink, boolean async) {
     RateLimiterStrategy<?> rate = perCheckpoint > 0 ? RateLimiterStrategy.perCheckpoint(perCheckpoint) : RateLimiterStrategy.noOp();
     DataGeneratorSource<Tuple2<String, Long>> source = new DataGeneratorSource<>(FlinkJobsTest::record, n, rate, Types.TUPLE(Types.STRING, Types.LONG));
-    env.fromSource(source, WatermarkStrategy.noWatermarks(), "records").uid("records")
-        .keyBy(r -> r.f0)
-        .process(new StateKindsFunction(failAfter)).uid("state-kinds")
-        .sinkTo(new CollectingSink(sink)).uid("sink").setParallelism(1);
+    DataStream<Tuple2<String, Long>> records = env.fromSource(source, WatermarkStrategy.noWatermarks(), "records").uid("records");
+    DataStream<String> out = async
+        ? records.keyBy(r -> r.f0).enableAsyncState().process(new AsyncStateKindsFunction(failAfter)).uid("state-kinds")
+        : records.keyBy(r -> r.f0).process(new StateKindsFunction(failAfter)).uid("state-kinds");
+    out.sinkTo(new CollectingSink(sink)).uid("sink").setParallelism(1);
   }
 
   /** Equal line lists, reported as the lines missing and unexpected (a few of each), not two huge lists. */
@@ -118,6 +124,36 @@ class FlinkJobsTest {
     cluster.run(env, null);
     assertSameLines(StateKindsFunction.expected(records(n)), CollectingSink.results("kinds"));
     assertEquals(0, StateKindsFunction.RESTORED_KEYS.get(), "nothing restored in a fresh job");
+  }
+
+  @Test
+  void asyncStateV2GivesExactResults() throws Exception {
+    long n = 5000;
+    StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(daemon.socket, 0), 2);
+    stateKindsJob(env, n, 0, 0, "async-kinds", true);
+    cluster.run(env, null);
+    assertSameLines(StateKindsFunction.expected(records(n)), CollectingSink.results("async-kinds"));
+    assertEquals(0, StateKindsFunction.RESTORED_KEYS.get(), "nothing restored in a fresh job");
+  }
+
+  @Test
+  void asyncStateV2RecoversFromATaskFailureAndRescales() throws Exception {
+    long n = 3000;
+    StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(daemon.socket, 3), 2);
+    stateKindsJob(env, n, 200, 300, "async-recovery", true);
+    JobID job = cluster.submit(env, null);
+    FlinkCluster.waitFor("the failure and a checkpoint after it", 60_000, () -> StateKindsFunction.FAILURES.get() >= 1 && StateKindsFunction.RESTORED_KEYS.get() > 0);
+    int checkpoints = StateKindsFunction.CHECKPOINTS.get();
+    FlinkCluster.waitFor("two more checkpoints", 60_000, () -> StateKindsFunction.CHECKPOINTS.get() >= checkpoints + 4);
+    cluster.cancel(job);
+    String restore = cluster.latestCheckpoint(job).orElseThrow().toUri().toString();
+    assertTrue(StateKindsFunction.RECORDS.get() < n, "stopped before the end of input");
+    int restored = StateKindsFunction.RESTORED_KEYS.get();
+    StreamExecutionEnvironment env3 = FlinkCluster.env(cluster.jobConfig(daemon.socket, 0), 3);
+    stateKindsJob(env3, n, 0, 0, "async-recovery", true);
+    cluster.run(env3, restore);
+    assertSameLines(StateKindsFunction.expected(records(n)), CollectingSink.results("async-recovery"));
+    assertTrue(StateKindsFunction.RESTORED_KEYS.get() > restored, "the parallelism-3 job started from the checkpoint");
   }
 
   // ------------------------------------------------------------------ windows
