@@ -46,10 +46,12 @@ MVN ?= mvn
 flink:
 	$(MVN) -q -B -f flink/pom.xml -DskipTests package
 
-# Resolves flink/'s Maven dependencies (Flink 2.3.0, JUnit) into ~/.m2 before the suite, so the first run on
-# a fresh machine downloads them outside test/flink-jvm.test.ts's time limit. Not fatal: that test reports.
+# Resolves everything flink/'s `mvn test` needs (Flink 2.3.0, JUnit, the plugins and surefire's JUnit provider)
+# into ~/.m2 by compiling and running one quick test that needs no daemon (the provider is only resolved when a
+# test runs), so the first run on a fresh machine downloads outside test/flink-jvm.test.ts's time limit; later
+# runs work offline (`mvn -o`). Not fatal: that test reports.
 flink-deps:
-	-$(MVN) -q -B -f flink/pom.xml dependency:go-offline
+	-$(MVN) -q -B -f flink/pom.xml -Dtest=GoldenFramesTest test
 
 # The backend jar into the local Maven repository (io.floe:floe-client:0.1.0), for jobs and flink/bench/.
 flink-install:
