@@ -32,8 +32,8 @@ import { decodeCheckpointRecord, writeCheckpointRecord, type CheckpointRecord } 
 import { validateHandle } from '../checkpoint/handle.js';
 import { FloeError, isFloeError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
-import { asFloeError, ERROR_OP, errorPayload, InternalOp, Op, opName, parseJson, RESPONSE_BIT, writeJson } from '../protocol/protocol.js';
-import { FRAME_HEADER_BYTES, protocolError, readU32, Writer } from '../protocol/wire.js';
+import { asFloeError, ERROR_OP, errorPayload, InternalOp, Op, opName, parseJson, writeJson } from '../protocol/protocol.js';
+import { FRAME_HEADER_BYTES, protocolError, readU32 } from '../protocol/wire.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { checkpointPath } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
@@ -75,7 +75,7 @@ export class Router implements SessionHost {
   private readonly localDir: ShardedLocalDir;
   private readonly random: Random;
   private readonly clock: Clock;
-  private readonly log: LogFn;
+  readonly log: LogFn;
 
   private constructor(parts: Awaited<ReturnType<typeof openRouterParts>>, onShardCrash: RouterOptions['onShardCrash']) {
     ({ options: this.options, layout: this.layout, map: this.map, shards: this.shards, store: this.store } = parts);
@@ -102,7 +102,11 @@ export class Router implements SessionHost {
    * PROMISES: on failure every started thread is stopped and nothing is left open.
    */
   static async open(o: RouterOptions): Promise<Router> {
-    return new Router(await openRouterParts(o), o.onShardCrash);
+    const router = new Router(await openRouterParts(o), o.onShardCrash);
+    // Ephemeral named stores of an earlier run that ended without closing them (a crash) retire now. A
+    // failure only delays that to the next start (their files stay until then): it must not stop the daemon.
+    await router.named.sweepEphemeral().catch((e: unknown) => router.log('warn', 'named_store_sweep_failed', { error: asFloeError(e).message }));
+    return router;
   }
 
   get maxKeyGroups(): number {
