@@ -118,6 +118,30 @@ t.test('CLOCK: a block referenced between insertions survives 10x capacity of ch
   cache.checkInvariants();
 });
 
+t.test('pin: in-place bytes are the inserted block, a pinned block is never evicted, unpin lets it go', async (t) => {
+  const chunkBytes = 1024;
+  const cache = SharedBlockCache.create(chunkBytes * 8, { chunkBytes });
+  const file = cacheFileKey('pin-1');
+  const block = (i: number): Uint8Array => new Uint8Array(chunkBytes).fill(i + 1);
+  cache.insert(file, 0, block(0));
+  t.equal(cache.pin(file, 4096), -1, 'a block never inserted is a miss');
+  const h = cache.pin(file, 0);
+  t.ok(h >= 0, 'a cached block pins');
+  t.ok(sameBytes(cache.pinnedBytes(h), block(0)), 'pinned bytes are the inserted block, in place');
+  // 40 more blocks through a cache of 8 chunks: everything else is evicted, the pinned block must stay.
+  for (let i = 1; i <= 40; i++) cache.insert(file, i * 4096, block(i));
+  t.ok(sameBytes(cache.pinnedBytes(h), block(0)), 'still the same bytes after 5x capacity of churn');
+  t.ok(sameBytes(cache.lookup(file, 0), block(0)), 'and still found by lookup');
+  cache.unpin(h);
+  cache.checkInvariants();
+  for (let i = 41; i <= 80; i++) cache.insert(file, i * 4096, block(i));
+  t.equal(cache.pin(file, 0), -1, 'once unpinned (and cold) it is evicted like any other block');
+  const s = cache.stats();
+  t.equal(s.hits, 2, 'pin and lookup count hits');
+  t.equal(s.misses, 2, 'and misses');
+  cache.checkInvariants();
+});
+
 t.test('capacity 0 disables the cache; oversized blocks are declined', async (t) => {
   const off = SharedBlockCache.create(0);
   const f = cacheFileKey('x');
