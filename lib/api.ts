@@ -94,16 +94,47 @@ export interface StoreOptions {
    * resolves only once its write-ahead-log segment is on primary storage (group commit).
    */
   durability?: 'checkpoint' | 'wal';
+  /**
+   * State TTL (docs/architecture.md "State TTL"): the TTL of every put and merge that does not give its own
+   * `ttlMs`, in ms; 0 (default) = never expires.
+   */
+  defaultTtlMs?: number;
+  /**
+   * 'NeverReturnExpired' (default): an expired value is never returned. 'ReturnExpiredIfNotCleanedUp': it
+   * is returned until compaction has removed it.
+   */
+  ttlVisibility?: 'NeverReturnExpired' | 'ReturnExpiredIfNotCleanedUp';
+  /**
+   * 'OnCreateAndWrite' (default): only writes set a value's expiry. 'OnReadAndWrite': a get or multiGet
+   * that returns a value with a TTL also renews it (each written part by its own TTL).
+   */
+  ttlUpdate?: 'OnCreateAndWrite' | 'OnReadAndWrite';
 }
 
 export interface KeyGroupOption {
   keyGroup?: number;
 }
 
+/** Options of put and merge. */
+export interface WriteOptions extends KeyGroupOption {
+  /** Time to live of the written bytes in ms (0 = never expire); default: the store's `defaultTtlMs`. */
+  ttlMs?: number;
+}
+
 export type WriteOp =
-  | { type: 'put'; key: Bytes; value: Bytes; keyGroup?: number }
+  | { type: 'put'; key: Bytes; value: Bytes; keyGroup?: number; ttlMs?: number }
   | { type: 'delete'; key: Bytes; keyGroup?: number }
-  | { type: 'merge'; key: Bytes; value: Bytes; keyGroup?: number };
+  | { type: 'merge'; key: Bytes; value: Bytes; keyGroup?: number; ttlMs?: number };
+
+/**
+ * A range delete: every key of `keyGroup` with `gte <= key < lt` (bounds optional). Without `keyGroup`, the
+ * same user-key range in every key group the store owns.
+ */
+export interface DeleteRangeOptions {
+  keyGroup?: number;
+  gte?: Bytes;
+  lt?: Bytes;
+}
 
 export interface ScanOptions {
   keyGroup?: number;
@@ -148,10 +179,14 @@ export interface StoreStats {
 }
 
 export interface Store {
-  put(key: Bytes, value: Bytes, options?: KeyGroupOption): Promise<void>;
+  put(key: Bytes, value: Bytes, options?: WriteOptions): Promise<void>;
   get(key: Bytes, options?: KeyGroupOption): Promise<Uint8Array | undefined>;
   delete(key: Bytes, options?: KeyGroupOption): Promise<void>;
-  merge(key: Bytes, operand: Bytes, options?: KeyGroupOption): Promise<void>;
+  merge(key: Bytes, operand: Bytes, options?: WriteOptions): Promise<void>;
+  /** Range delete (embedded single-instance stores; not yet over the daemon protocol). */
+  deleteRange?(options: DeleteRangeOptions): Promise<void>;
+  /** Deletes key groups first..last inclusive (both inside the store's range), as one range tombstone. */
+  deleteKeyGroups?(range: [number, number]): Promise<void>;
   write(ops: WriteOp[]): Promise<void>;
   multiGet(keys: Bytes[], options?: KeyGroupOption): Promise<Array<Uint8Array | undefined>>;
   scan(options?: ScanOptions): AsyncIterable<ScanEntry>;

@@ -10,11 +10,11 @@
  * The first background failure is sticky: writes fail with it until reopen; reads keep working.
  * REQUIRES: used from one thread (the event loop that opened it).
  */
-import type { CheckpointHandle, KeyGroupOption, ScanEntry, ScanOptions, Store, StoreStats, WriteOp } from '../api.js';
+import type { CheckpointHandle, DeleteRangeOptions, KeyGroupOption, ScanEntry, ScanOptions, Store, StoreStats, WriteOp, WriteOptions } from '../api.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import type { DiskCache } from '../cache/disk-cache.js';
 import { FloeError, isFloeError } from '../errors.js';
-import { checkKey, checkValue, physicalKey, resolveKeyGroup, toBytes, checkKeyGroup } from '../keys.js';
+import { checkKey, checkValue, compareBytes, physicalKey, resolveKeyGroup, toBytes, checkKeyGroup } from '../keys.js';
 import type { ResolvedOptions } from '../options.js';
 import { EntryKind } from '../sst/entry.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -29,7 +29,9 @@ import { inClip, type FileMeta } from './file-meta.js';
 import { writeManifest, type ManifestState } from './manifest.js';
 import { checkNotFenced } from './fencing.js';
 import type { WalLog } from '../wal/log.js';
-import type { WalOp, WalRecord } from '../wal/format.js';
+import { WAL_RANGE_DELETE, type WalOp, type WalRecord } from '../wal/format.js';
+import { checkTtlMs, liveValue, refreshedTtl, writeTtl, type TtlSegments } from './ttl.js';
+import { coveringSeq, keyGroupsRange, maxTombstoneSeq } from './range-tombstones.js';
 import { LeaseHolder } from '../checkpoint/leases.js';
 import { registerPins } from '../checkpoint/pins.js';
 import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './compaction-picker.js';
@@ -183,18 +185,65 @@ export class LsmStore implements Store {
 
   // ---------------------------------------------------------------- writes
 
-  async put(key: Uint8Array | string, value: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
+  async put(key: Uint8Array | string, value: Uint8Array | string, options?: WriteOptions): Promise<void> {
     const pk = this.physical(key, options);
-    await this.applyWrites([{ key: pk, kind: EntryKind.Put, value: ownBytes(checkValue(value)) }]);
+    const v = ownBytes(checkValue(value));
+    await this.applyWrites([withTtl({ key: pk, kind: EntryKind.Put, value: v }, this.ttlOf(v, options?.ttlMs, 'put(): ttlMs'))]);
   }
 
   async delete(key: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
     await this.applyWrites([{ key: this.physical(key, options), kind: EntryKind.Delete, value: EMPTY }]);
   }
 
-  async merge(key: Uint8Array | string, operand: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
+  async merge(key: Uint8Array | string, operand: Uint8Array | string, options?: WriteOptions): Promise<void> {
     const pk = this.physical(key, options);
-    await this.applyWrites([{ key: pk, kind: EntryKind.Merge, value: ownBytes(checkValue(operand, 'merge operand')) }]);
+    const v = ownBytes(checkValue(operand, 'merge operand'));
+    await this.applyWrites([withTtl({ key: pk, kind: EntryKind.Merge, value: v }, this.ttlOf(v, options?.ttlMs, 'merge(): ttlMs'))]);
+  }
+
+  /** TTL metadata of a put or merge of `value` (lib/lsm/ttl.ts): its own ttlMs, else the store's default. */
+  private ttlOf(value: Uint8Array, ttlMs: unknown, where: string): TtlSegments | undefined {
+    const ms = ttlMs === undefined ? this.options.ttl.defaultTtlMs : checkTtlMs(ttlMs, where);
+    return writeTtl(value.length, ms, this.deps.clock.now());
+  }
+
+  /**
+   * Range delete (lib/lsm/range-tombstones.ts): keys of `keyGroup` in [gte, lt); without `keyGroup`, that
+   * user-key range in every key group this store owns (one tombstone per group, or one for all groups
+   * when the range is unbounded).
+   */
+  async deleteRange(options: DeleteRangeOptions): Promise<void> {
+    this.checkOpen();
+    if (options === null || typeof options !== 'object') throw new FloeError('INVALID_ARGUMENT', 'deleteRange() takes an options object like { keyGroup: 3, gte: "a", lt: "b" }');
+    const gte = options.gte === undefined ? EMPTY : toBytes(options.gte, 'deleteRange gte');
+    const lt = options.lt === undefined ? undefined : toBytes(options.lt, 'deleteRange lt');
+    if (lt !== undefined && compareBytes(gte, lt) >= 0) return; // an empty range deletes nothing
+    const [lo, hi] = this.state.keyGroups;
+    if (options.keyGroup === undefined && gte.length === 0 && lt === undefined) return this.deleteKeyGroups([lo, hi]);
+    const groups: number[] = [];
+    if (options.keyGroup !== undefined) groups.push(this.ownedGroup(checkKeyGroup(options.keyGroup, this.state.maxKeyGroups), 'deleteRange()'));
+    else for (let g = lo; g <= hi; g++) groups.push(g);
+    await this.applyWrites(
+      groups.map((g) => ({ kind: WAL_RANGE_DELETE, key: physicalKey(g, gte), value: lt === undefined ? keyGroupsRange(g, g).end : physicalKey(g, lt) })),
+    );
+  }
+
+  /** Deletes every key of key groups first..last (inclusive, owned by this store) as one range tombstone. */
+  async deleteKeyGroups(range: [number, number]): Promise<void> {
+    this.checkOpen();
+    if (!Array.isArray(range) || range.length !== 2) throw new FloeError('INVALID_ARGUMENT', 'deleteKeyGroups() takes [first, last], an inclusive key-group range');
+    const max = this.state.maxKeyGroups;
+    const first = this.ownedGroup(checkKeyGroup(range[0], max), 'deleteKeyGroups()');
+    const last = this.ownedGroup(checkKeyGroup(range[1], max), 'deleteKeyGroups()');
+    if (first > last) throw new FloeError('INVALID_ARGUMENT', `deleteKeyGroups([${first}, ${last}]): first must not exceed last`);
+    const { start, end } = keyGroupsRange(first, last);
+    await this.applyWrites([{ kind: WAL_RANGE_DELETE, key: start, value: end }]);
+  }
+
+  private ownedGroup(kg: number, where: string): number {
+    const [lo, hi] = this.state.keyGroups;
+    if (kg < lo || kg > hi) throw new FloeError('INVALID_ARGUMENT', `${where}: key group ${kg} is outside this store's key-group range [${lo}, ${hi}]`);
+    return kg;
   }
 
   /** Atomic batch: every op is validated before any is applied, and all are applied in one step. */
@@ -206,11 +255,12 @@ export class LsmStore implements Store {
       const pk = this.physical(op.key, op, `operation ${i}: `);
       switch (op.type) {
         case 'put':
-          prepared.push({ key: pk, kind: EntryKind.Put, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
+        case 'merge': {
+          const v = ownBytes(checkValue(op.value, `operation ${i} value`));
+          const kind = op.type === 'put' ? EntryKind.Put : EntryKind.Merge;
+          prepared.push(withTtl({ key: pk, kind, value: v }, this.ttlOf(v, op.ttlMs, `write(): operation ${i} ttlMs`)));
           break;
-        case 'merge':
-          prepared.push({ key: pk, kind: EntryKind.Merge, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
-          break;
+        }
         case 'delete':
           prepared.push({ key: pk, kind: EntryKind.Delete, value: EMPTY });
           break;
@@ -229,6 +279,14 @@ export class LsmStore implements Store {
   private async applyWrites(ops: WalOp[]): Promise<void> {
     if (ops.length === 0) return;
     await this.admitWrite();
+    await this.sequenceAndApply(ops);
+  }
+
+  /**
+   * Gives `ops` their sequence numbers now (synchronously, so nothing written after this call can precede
+   * them) and applies them, after the WAL holds them when there is one.
+   */
+  private async sequenceAndApply(ops: WalOp[]): Promise<void> {
     const first = this.lastSeq + 1;
     this.lastSeq += ops.length;
     if (this.wal !== undefined) {
@@ -239,7 +297,7 @@ export class LsmStore implements Store {
         throw this.backgroundError ?? e;
       }
     }
-    for (let i = 0; i < ops.length; i++) this.mem.apply(ops[i]!.key, ops[i]!.kind, ops[i]!.value, first + i);
+    for (let i = 0; i < ops.length; i++) this.applyOp(ops[i]!, first + i);
     this.appliedSeq = first + ops.length - 1;
     this.afterWrite();
   }
@@ -305,10 +363,15 @@ export class LsmStore implements Store {
    */
   replayLog(records: WalRecord[]): void {
     for (const r of records) {
-      r.ops.forEach((op, i) => this.mem.apply(op.key, op.kind, new Uint8Array(op.value), r.firstSeq + i));
+      r.ops.forEach((op, i) => this.applyOp({ ...op, value: new Uint8Array(op.value) }, r.firstSeq + i));
       this.lastSeq = this.appliedSeq = r.firstSeq + r.ops.length - 1;
       if (this.mem.approximateBytes >= this.options.memtableBytes) this.freeze();
     }
+  }
+
+  private applyOp(op: WalOp, seq: number): void {
+    if (op.kind === WAL_RANGE_DELETE) this.mem.deleteRange(op.key, op.value, seq);
+    else this.mem.apply(op.key, op.kind, op.value, seq, op.ttl);
   }
 
   /** Starts the compaction the opened shape needs (called once the store is open or restored). */
@@ -359,14 +422,15 @@ export class LsmStore implements Store {
   }
 
   private async getPhysical(pk: Uint8Array): Promise<Uint8Array | undefined> {
-    const resolver = new PointResolver();
+    const readFrom = this.lastSeq;
+    const resolver = new PointResolver(this.coveredSeq(pk));
     const ks = keyToString(pk);
     let v = this.mem.lookupString(ks);
-    if (v !== undefined && resolver.push(v.kind, copyOut(v.parts))) return resolver.value();
+    if (v !== undefined && resolver.push(v.kind, copyOut(v.parts), v.ttl, v.seq)) return this.finishGet(resolver, pk, readFrom);
     const frozen = this.imm;
     for (const m of frozen) {
       v = m.lookupString(ks);
-      if (v !== undefined && resolver.push(v.kind, copyOut(v.parts))) return resolver.value();
+      if (v !== undefined && resolver.push(v.kind, copyOut(v.parts), v.ttl, v.seq)) return this.finishGet(resolver, pk, readFrom);
     }
     const files = this.state.version.filesForKey(pk);
     let readers: Array<SstReader | undefined> = files.map((f) => this.tables.peek(f.fileId));
@@ -381,9 +445,42 @@ export class LsmStore implements Store {
       if (bi < 0) continue;
       const block = reader.cachedBlock(bi) ?? (await reader.readBlock(bi, CACHE_CHECKED));
       const e = block.get(pk);
-      if (e !== undefined && resolver.push(e.kind, e.value)) break;
+      if (e !== undefined && resolver.push(e.kind, e.value, e.ttl, e.seq)) break;
     }
-    return resolver.value();
+    return this.finishGet(resolver, pk, readFrom);
+  }
+
+  /** Highest seq of the range tombstones covering `pk` in the memtables and the version (0: none). */
+  private coveredSeq(pk: Uint8Array): number {
+    let seq = this.state.version.rangeTombstones.length === 0 ? 0 : coveringSeq(this.state.version.rangeTombstones, pk);
+    for (const m of [this.mem, ...this.imm]) if (m.rangeTombstones.length > 0) seq = Math.max(seq, coveringSeq(m.rangeTombstones, pk));
+    return seq;
+  }
+
+  /** The value a point read returns, by the store's TTL visibility; renews the TTL on read when configured. */
+  private finishGet(resolver: PointResolver, pk: Uint8Array, readFrom: number): Uint8Array | undefined {
+    const raw = resolver.rawValue();
+    if (raw === undefined || raw.ttl === undefined) return raw?.value;
+    const now = this.deps.clock.now();
+    const live = liveValue(raw.value, raw.ttl, now);
+    if (live !== undefined && this.options.ttl.update === 'OnReadAndWrite') this.refreshOnRead(pk, live, readFrom, now);
+    return this.options.ttl.visibility === 'NeverReturnExpired' ? live?.value : raw.value;
+  }
+
+  /**
+   * OnReadAndWrite: rewrites the value just read with renewed expiry, unless the key was written (or range
+   * deleted) after the read began, or writes are still on their way to the WAL: then a newer write decides
+   * and the renewal is skipped. Best effort: a renewal that fails leaves the old expiry.
+   */
+  private refreshOnRead(pk: Uint8Array, live: { value: Uint8Array; ttl: TtlSegments | undefined }, readFrom: number, now: number): void {
+    const ttl = refreshedTtl(live.ttl, now);
+    if (ttl === undefined || this.closed || this.backgroundError !== undefined || this.appliedSeq !== this.lastSeq) return;
+    const ks = keyToString(pk);
+    for (const m of [this.mem, ...this.imm]) {
+      if ((m.lookupString(ks)?.seq ?? 0) > readFrom) return;
+      if (m.rangeTombstones.length > 0 && coveringSeq(m.rangeTombstones, pk) > readFrom) return;
+    }
+    this.sequenceAndApply([{ key: pk, kind: EntryKind.Put, value: live.value, ttl }]).catch(() => undefined);
   }
 
   scan(options: ScanOptions = {}): AsyncIterableIterator<ScanEntry> {
@@ -430,8 +527,10 @@ export class LsmStore implements Store {
     const unpins = memtables.map((m) => m.pinSnapshot(snapshot));
     const version = this.state.version;
     const files = version.allFiles().map((f) => f.fileId);
+    const rangeTombstones = [...version.rangeTombstones, ...memtables.flatMap((m) => m.rangeTombstones.filter((t) => t.seq <= snapshot))];
+    const ttlNow = this.options.ttl.visibility === 'NeverReturnExpired' ? this.deps.clock.now() : undefined;
     return this.views.pin(
-      { snapshot, memtables, version, tables: this.tables, prefetchBlocks },
+      { snapshot, memtables, version, tables: this.tables, prefetchBlocks, rangeTombstones, ...(ttlNow !== undefined ? { ttlNow } : {}) },
       files,
       () => {
         for (const u of unpins) u();
@@ -497,16 +596,18 @@ export class LsmStore implements Store {
   /** Writes `m` as L0 SSTs; `retire` runs in the same synchronous step that installs the new version. */
   private async flushMemtable(m: Memtable, retire: () => void): Promise<void> {
     const packed = m.pack();
+    // The memtable applied its own range deletes to its keys; the version takes them for older data.
+    const addedTombstones = m.rangeTombstones.slice();
     await this.rewriteAndCommit(
       { ...this.rewriteShape(), runs: [[{ kind: 'packed', bytes: packed }]], bottommost: false },
-      (added) => ({ deleted: [], added: added.map((file) => ({ level: 0, file })) }),
-      { lastSequence: m.lastSequence, onInstalled: retire },
+      (added) => ({ deleted: [], added: added.map((file) => ({ level: 0, file })), ...(addedTombstones.length > 0 ? { addedTombstones } : {}) }),
+      { lastSequence: m.lastSequence, onInstalled: retire, rangeDelSeq: maxTombstoneSeq(addedTombstones) },
     );
   }
 
   private rewriteShape(): Omit<RewriteTask, 'runs' | 'bottommost'> {
     const o = this.options;
-    return { targetFileBytes: o.targetFileBytes, blockBytes: o.blockBytes, compression: o.compression, memoryBytes: o.compactionMemoryBytes };
+    return { targetFileBytes: o.targetFileBytes, blockBytes: o.blockBytes, compression: o.compression, memoryBytes: o.compactionMemoryBytes, now: this.deps.clock.now() };
   }
 
   /**
@@ -514,7 +615,7 @@ export class LsmStore implements Store {
    * from its outputs. Until the manifest names them, the new files are pinned so a GC pass of this process
    * cannot take them for garbage (other processes are kept off by the GC grace period).
    */
-  private async rewriteAndCommit(task: RewriteTask, edit: (added: FileMeta[]) => VersionEdit, extra: Parameters<LsmStore['commit']>[1]): Promise<void> {
+  private async rewriteAndCommit(task: RewriteTask, edit: (added: FileMeta[]) => VersionEdit, extra: Parameters<LsmStore['commit']>[1] & { rangeDelSeq?: number }): Promise<void> {
     const pinned: string[] = [];
     try {
       const files = await this.rewriteWithRetries(task, pinned);
@@ -527,6 +628,7 @@ export class LsmStore implements Store {
         largestKey: info.largestKey,
         minSeq: info.minSeq,
         maxSeq: info.maxSeq,
+        ...(extra.rangeDelSeq ? { rangeDelSeq: extra.rangeDelSeq } : {}),
       }));
       await this.commit(edit(added), extra);
     } finally {
@@ -677,8 +779,9 @@ export class LsmStore implements Store {
     if (job.level === 0) for (const f of job.inputs) runs.push([source(f)]);
     else runs.push(job.inputs.map(source));
     if (job.overlapping.length > 0) runs.push(job.overlapping.map(source));
+    const rangeTombstones = this.state.version.rangeTombstones.slice();
     await this.rewriteAndCommit(
-      { ...this.rewriteShape(), runs, bottommost: job.bottommost },
+      { ...this.rewriteShape(), runs, bottommost: job.bottommost, ...(rangeTombstones.length > 0 ? { rangeTombstones } : {}) },
       (outputs) => ({
         deleted: [
           ...job.inputs.map((f) => deletionOf(job.level, f)),
@@ -686,7 +789,7 @@ export class LsmStore implements Store {
         ],
         added: outputs.map((file) => ({ level: job.outputLevel, file })),
       }),
-      { compactPointer: pointer },
+      { compactPointer: pointer, rangeDelSeq: maxTombstoneSeq(rangeTombstones) },
     );
   }
 
@@ -834,6 +937,11 @@ const GC_INTERVAL_MS = 60_000;
 const SHORT_SCAN_ENTRIES = 200;
 const CACHE_CHECKED = { cacheChecked: true } as const;
 const EMPTY = new Uint8Array(0);
+
+function withTtl(op: WalOp, ttl: TtlSegments | undefined): WalOp {
+  if (ttl !== undefined) op.ttl = ttl;
+  return op;
+}
 
 /** Copies caller-owned bytes so later mutation by the caller cannot change stored data. */
 function ownBytes(b: Uint8Array): Uint8Array {
