@@ -126,6 +126,8 @@ class Sim {
         return this.write(op.items);
       case 'get':
         return this.get(op.ref.key, op.ref.kg);
+      case 'deleteRange':
+        return this.deleteRange(op);
       case 'multiGet':
         return this.multiGet(op.kg % this.maxKg, op.keys);
       case 'scan':
@@ -249,6 +251,34 @@ class Sim {
         for (const a of g.applies) a(m);
       });
     }
+  }
+
+  /** A range delete (or key-group drop) on the instance owning the key group: one atomic write. */
+  private async deleteRange(op: Extract<Op, { k: 'deleteRange' }>): Promise<void> {
+    const kg = op.kg % this.maxKg;
+    const inst = this.life.owner(kg);
+    const hadError = (inst.store as unknown as { backgroundError?: unknown }).backgroundError !== undefined;
+    let p: Promise<void>;
+    let apply: Apply;
+    if (op.groups > 0) {
+      const last = Math.min(kg + op.groups - 1, inst.range[1]);
+      p = inst.store.deleteKeyGroups([kg, last]);
+      apply = (m) => m.deleteKeyGroups(kg, last);
+    } else {
+      const gte = op.gte === undefined ? undefined : keyBytes(op.gte);
+      const lt = op.lt === undefined ? undefined : keyBytes(op.lt);
+      p = inst.store.deleteRange({ keyGroup: kg, ...(gte ? { gte } : {}), ...(lt ? { lt } : {}) });
+      apply = (m) => m.deleteRange(kg, gte, lt);
+    }
+    try {
+      await this.drive(p, `deleteRange on ${inst.instanceId}`);
+    } catch (e) {
+      if (e instanceof Stuck) throw new Violation('hang', e.message);
+      this.life.expectable(e, inst, 'write');
+      if (!hadError) inst.t.maybe(apply);
+      return;
+    }
+    inst.t.ack(apply);
   }
 
   private async get(key: string, kgRaw: number | undefined): Promise<void> {
