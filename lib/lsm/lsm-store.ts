@@ -452,8 +452,10 @@ export class LsmStore implements Store {
 
   /** Highest seq of the range tombstones covering `pk` in the memtables and the version (0: none). */
   private coveredSeq(pk: Uint8Array): number {
+    // The common case (no range deletes anywhere) costs three length checks and no allocation.
     let seq = this.state.version.rangeTombstones.length === 0 ? 0 : coveringSeq(this.state.version.rangeTombstones, pk);
-    for (const m of [this.mem, ...this.imm]) if (m.rangeTombstones.length > 0) seq = Math.max(seq, coveringSeq(m.rangeTombstones, pk));
+    if (this.mem.rangeTombstones.length > 0) seq = Math.max(seq, coveringSeq(this.mem.rangeTombstones, pk));
+    for (const m of this.imm) if (m.rangeTombstones.length > 0) seq = Math.max(seq, coveringSeq(m.rangeTombstones, pk));
     return seq;
   }
 
