@@ -3,7 +3,7 @@
  * and SSTs for gets, multiGets and scans; the tombstones survive flush, reopen, checkpoint and restore
  * (clipped to the restored key groups); compaction drops what they cover and then the tombstones
  * themselves; dropping key groups rewrites no SST. The randomized check against the model is
- * test/ttl-range-model.test.ts.
+ * test/lsm-model.test.ts.
  */
 import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';

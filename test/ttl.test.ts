@@ -1,7 +1,7 @@
 /**
  * State TTL (lib/lsm/ttl.ts) on a test clock: per-write and default TTLs, how expiry composes with merge,
  * the two visibilities, renewal on read, option validation, and the compaction filter making disk use
- * follow live state. The randomized check against the model is test/ttl-range-model.test.ts.
+ * follow live state. The randomized check against the model is test/lsm-model.test.ts.
  */
 import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
