@@ -253,32 +253,40 @@ class Sim {
     }
   }
 
-  /** A range delete (or key-group drop) on the instance owning the key group: one atomic write. */
+  /**
+   * A range delete in one key group, or a drop of key groups kg..kg+groups-1 (up to the last group): one
+   * atomic write on each instance owning part of it, so the outcome does not depend on the shard layout.
+   */
   private async deleteRange(op: Extract<Op, { k: 'deleteRange' }>): Promise<void> {
     const kg = op.kg % this.maxKg;
-    const inst = this.life.owner(kg);
-    const hadError = (inst.store as unknown as { backgroundError?: unknown }).backgroundError !== undefined;
-    let p: Promise<void>;
-    let apply: Apply;
+    const parts: Array<{ inst: Inst; run: () => Promise<void>; apply: Apply }> = [];
     if (op.groups > 0) {
-      const last = Math.min(kg + op.groups - 1, inst.range[1]);
-      p = inst.store.deleteKeyGroups([kg, last]);
-      apply = (m) => m.deleteKeyGroups(kg, last);
+      const end = Math.min(kg + op.groups - 1, this.maxKg - 1);
+      for (let g = kg; g <= end; ) {
+        const inst = this.life.owner(g);
+        const first = g;
+        const last = Math.min(end, inst.range[1]);
+        parts.push({ inst, run: () => inst.store.deleteKeyGroups([first, last]), apply: (m) => m.deleteKeyGroups(first, last) });
+        g = last + 1;
+      }
     } else {
+      const inst = this.life.owner(kg);
       const gte = op.gte === undefined ? undefined : keyBytes(op.gte);
       const lt = op.lt === undefined ? undefined : keyBytes(op.lt);
-      p = inst.store.deleteRange({ keyGroup: kg, ...(gte ? { gte } : {}), ...(lt ? { lt } : {}) });
-      apply = (m) => m.deleteRange(kg, gte, lt);
+      parts.push({ inst, run: () => inst.store.deleteRange({ keyGroup: kg, ...(gte ? { gte } : {}), ...(lt ? { lt } : {}) }), apply: (m) => m.deleteRange(kg, gte, lt) });
     }
-    try {
-      await this.drive(p, `deleteRange on ${inst.instanceId}`);
-    } catch (e) {
-      if (e instanceof Stuck) throw new Violation('hang', e.message);
-      this.life.expectable(e, inst, 'write');
-      if (!hadError) inst.t.maybe(apply);
-      return;
+    for (const { inst, run, apply } of parts) {
+      const hadError = (inst.store as unknown as { backgroundError?: unknown }).backgroundError !== undefined;
+      try {
+        await this.drive(run(), `deleteRange on ${inst.instanceId}`);
+      } catch (e) {
+        if (e instanceof Stuck) throw new Violation('hang', e.message);
+        this.life.expectable(e, inst, 'write');
+        if (!hadError) inst.t.maybe(apply);
+        continue;
+      }
+      inst.t.ack(apply);
     }
-    inst.t.ack(apply);
   }
 
   private async get(key: string, kgRaw: number | undefined): Promise<void> {
