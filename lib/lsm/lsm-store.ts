@@ -14,7 +14,7 @@ import type { CheckpointHandle, DeleteRangeOptions, KeyGroupOption, ScanEntry, S
 import type { BlockCache } from '../cache/block-cache.js';
 import type { DiskCache } from '../cache/disk-cache.js';
 import { FloeError, isFloeError } from '../errors.js';
-import { checkKey, checkValue, compareBytes, physicalKey, resolveKeyGroup, toBytes, checkKeyGroup } from '../keys.js';
+import { checkKey, checkValue, physicalKey, resolveKeyGroup, toBytes, checkKeyGroup } from '../keys.js';
 import type { ResolvedOptions } from '../options.js';
 import { EntryKind } from '../sst/entry.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -31,7 +31,8 @@ import { checkNotFenced } from './fencing.js';
 import type { WalLog } from '../wal/log.js';
 import { WAL_RANGE_DELETE, type WalOp, type WalRecord } from '../wal/format.js';
 import { checkTtlMs, liveValue, refreshedTtl, writeTtl, type TtlSegments } from './ttl.js';
-import { coveringSeq, keyGroupsRange, maxTombstoneSeq } from './range-tombstones.js';
+import { coveringSeq, maxTombstoneSeq } from './range-tombstones.js';
+import { deleteKeyGroupsRange, deleteRangeRanges } from './range-delete-ops.js';
 import { LeaseHolder } from '../checkpoint/leases.js';
 import { registerPins } from '../checkpoint/pins.js';
 import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './compaction-picker.js';
@@ -207,43 +208,18 @@ export class LsmStore implements Store {
     return writeTtl(value.length, ms, this.deps.clock.now());
   }
 
-  /**
-   * Range delete (lib/lsm/range-tombstones.ts): keys of `keyGroup` in [gte, lt); without `keyGroup`, that
-   * user-key range in every key group this store owns (one tombstone per group, or one for all groups
-   * when the range is unbounded).
-   */
+  /** Range delete (range-delete-ops.ts): a tombstone per key group, or one for all when unbounded. */
   async deleteRange(options: DeleteRangeOptions): Promise<void> {
     this.checkOpen();
-    if (options === null || typeof options !== 'object') throw new FloeError('INVALID_ARGUMENT', 'deleteRange() takes an options object like { keyGroup: 3, gte: "a", lt: "b" }');
-    const gte = options.gte === undefined ? EMPTY : toBytes(options.gte, 'deleteRange gte');
-    const lt = options.lt === undefined ? undefined : toBytes(options.lt, 'deleteRange lt');
-    if (lt !== undefined && compareBytes(gte, lt) >= 0) return; // an empty range deletes nothing
-    const [lo, hi] = this.state.keyGroups;
-    if (options.keyGroup === undefined && gte.length === 0 && lt === undefined) return this.deleteKeyGroups([lo, hi]);
-    const groups: number[] = [];
-    if (options.keyGroup !== undefined) groups.push(this.ownedGroup(checkKeyGroup(options.keyGroup, this.state.maxKeyGroups), 'deleteRange()'));
-    else for (let g = lo; g <= hi; g++) groups.push(g);
-    await this.applyWrites(
-      groups.map((g) => ({ kind: WAL_RANGE_DELETE, key: physicalKey(g, gte), value: lt === undefined ? keyGroupsRange(g, g).end : physicalKey(g, lt) })),
-    );
+    const ranges = deleteRangeRanges(options, this.state);
+    await this.applyWrites(ranges.map((r) => ({ kind: WAL_RANGE_DELETE, key: r.start, value: r.end })));
   }
 
   /** Deletes every key of key groups first..last (inclusive, owned by this store) as one range tombstone. */
   async deleteKeyGroups(range: [number, number]): Promise<void> {
     this.checkOpen();
-    if (!Array.isArray(range) || range.length !== 2) throw new FloeError('INVALID_ARGUMENT', 'deleteKeyGroups() takes [first, last], an inclusive key-group range');
-    const max = this.state.maxKeyGroups;
-    const first = this.ownedGroup(checkKeyGroup(range[0], max), 'deleteKeyGroups()');
-    const last = this.ownedGroup(checkKeyGroup(range[1], max), 'deleteKeyGroups()');
-    if (first > last) throw new FloeError('INVALID_ARGUMENT', `deleteKeyGroups([${first}, ${last}]): first must not exceed last`);
-    const { start, end } = keyGroupsRange(first, last);
-    await this.applyWrites([{ kind: WAL_RANGE_DELETE, key: start, value: end }]);
-  }
-
-  private ownedGroup(kg: number, where: string): number {
-    const [lo, hi] = this.state.keyGroups;
-    if (kg < lo || kg > hi) throw new FloeError('INVALID_ARGUMENT', `${where}: key group ${kg} is outside this store's key-group range [${lo}, ${hi}]`);
-    return kg;
+    const r = deleteKeyGroupsRange(range, this.state);
+    await this.applyWrites([{ kind: WAL_RANGE_DELETE, key: r.start, value: r.end }]);
   }
 
   /** Atomic batch: every op is validated before any is applied, and all are applied in one step. */
