@@ -115,6 +115,15 @@ export interface KeyGroupOption {
   keyGroup?: number;
 }
 
+/**
+ * Options of get and multiGet: the store's TTL read behaviour can be overridden per read (a Flink job has
+ * one TTL configuration per state, many states per store).
+ */
+export interface ReadOptions extends KeyGroupOption {
+  ttlVisibility?: StoreOptions['ttlVisibility'];
+  ttlUpdate?: StoreOptions['ttlUpdate'];
+}
+
 /** Options of put and merge. */
 export interface WriteOptions extends KeyGroupOption {
   /** Time to live of the written bytes in ms (0 = never expire); default: the store's `defaultTtlMs`. */
@@ -142,6 +151,8 @@ export interface ScanOptions {
   lt?: Bytes;
   prefix?: Bytes;
   limit?: number;
+  /** Overrides the store's `ttlVisibility` for this scan (scans never renew TTLs). */
+  ttlVisibility?: StoreOptions['ttlVisibility'];
 }
 
 export interface ScanEntry {
@@ -180,7 +191,7 @@ export interface StoreStats {
 
 export interface Store {
   put(key: Bytes, value: Bytes, options?: WriteOptions): Promise<void>;
-  get(key: Bytes, options?: KeyGroupOption): Promise<Uint8Array | undefined>;
+  get(key: Bytes, options?: ReadOptions): Promise<Uint8Array | undefined>;
   delete(key: Bytes, options?: KeyGroupOption): Promise<void>;
   merge(key: Bytes, operand: Bytes, options?: WriteOptions): Promise<void>;
   /** Range delete (embedded single-instance stores; not yet over the daemon protocol). */
@@ -188,7 +199,7 @@ export interface Store {
   /** Deletes key groups first..last inclusive (both inside the store's range), as one range tombstone. */
   deleteKeyGroups?(range: [number, number]): Promise<void>;
   write(ops: WriteOp[]): Promise<void>;
-  multiGet(keys: Bytes[], options?: KeyGroupOption): Promise<Array<Uint8Array | undefined>>;
+  multiGet(keys: Bytes[], options?: ReadOptions): Promise<Array<Uint8Array | undefined>>;
   scan(options?: ScanOptions): AsyncIterable<ScanEntry>;
   flush(): Promise<void>;
   checkpoint(): Promise<CheckpointHandle>;

@@ -10,6 +10,7 @@ export type {
   CheckpointHandle,
   DeleteRangeOptions,
   KeyGroupOption,
+  ReadOptions,
   RestoreOptions,
   S3Options,
   HdfsOptions,

@@ -137,3 +137,21 @@ t.test('compaction drops expired data: disk use follows live state', async (t) =
   t.ok(kept.after > 0.9 * kept.before, `unexpired data stays: ${kept.before} → ${kept.after} bytes`);
   t.ok(expired.after < 0.01 * expired.before, `expired data is dropped: ${expired.before} → ${expired.after} bytes`);
 });
+
+t.test('a read can override the store TTL visibility and update type (one Flink state each)', async (t) => {
+  const { store, clock } = await open(t);
+  await store.put('a', 'v', { ttlMs: 1000 });
+  await store.put('r', 'w', { ttlMs: 1000 });
+  clock.advance(800);
+  t.equal(text(await store.get('r', { ttlUpdate: 'OnReadAndWrite' })), 'w', 'a read that renews');
+  clock.advance(800);
+  t.equal(await store.get('a'), undefined, 'the store default hides the expired value');
+  t.equal(text(await store.get('a', { ttlVisibility: 'ReturnExpiredIfNotCleanedUp' })), 'v', 'this read asks for it until cleanup');
+  t.same((await store.multiGet(['a'], { ttlVisibility: 'ReturnExpiredIfNotCleanedUp' })).map(text), ['v']);
+  const scanned: string[] = [];
+  for await (const e of store.scan({ ttlVisibility: 'ReturnExpiredIfNotCleanedUp' })) scanned.push(Buffer.from(e.key).toString());
+  t.same(scanned.sort(), ['a', 'r'], 'a scan can ask for expired values too');
+  t.equal(text(await store.get('r')), 'w', 'the renewed value is alive at 1600 ms');
+  await t.rejects(store.get('a', { ttlUpdate: 'Sometimes' as 'OnReadAndWrite' }), { code: 'INVALID_ARGUMENT', message: /ttlUpdate/ });
+  t.throws(() => store.scan({ ttlVisibility: 'All' as 'NeverReturnExpired' }), { code: 'INVALID_ARGUMENT', message: /ttlVisibility/ });
+});

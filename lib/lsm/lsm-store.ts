@@ -10,7 +10,7 @@
  * The first background failure is sticky: writes fail with it until reopen; reads keep working.
  * REQUIRES: used from one thread (the event loop that opened it).
  */
-import type { CheckpointHandle, DeleteRangeOptions, KeyGroupOption, ScanEntry, ScanOptions, Store, StoreStats, WriteOp, WriteOptions } from '../api.js';
+import type { CheckpointHandle, DeleteRangeOptions, KeyGroupOption, ReadOptions, ScanEntry, ScanOptions, Store, StoreStats, WriteOp, WriteOptions } from '../api.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import type { DiskCache } from '../cache/disk-cache.js';
 import { FloeError, isFloeError } from '../errors.js';
@@ -30,7 +30,10 @@ import { writeManifest, type ManifestState } from './manifest.js';
 import { checkNotFenced } from './fencing.js';
 import type { WalLog } from '../wal/log.js';
 import { WAL_RANGE_DELETE, type WalOp, type WalRecord } from '../wal/format.js';
-import { checkTtlMs, liveValue, refreshedTtl, writeTtl, type TtlSegments } from './ttl.js';
+import { checkTtlMs, liveValue, readTtl, refreshedTtl, writeTtl, type TtlConfig, type TtlSegments, type TtlVisibility } from './ttl.js';
+
+/** How one read treats TTL: the store's setting or the read's override. */
+type ReadTtl = Pick<TtlConfig, 'visibility' | 'update'>;
 import { coveringSeq, maxTombstoneSeq } from './range-tombstones.js';
 import { deleteKeyGroupsRange, deleteRangeRanges } from './range-delete-ops.js';
 import { LeaseHolder } from '../checkpoint/leases.js';
@@ -378,16 +381,18 @@ export class LsmStore implements Store {
 
   // ---------------------------------------------------------------- reads
 
-  async get(key: Uint8Array | string, options?: KeyGroupOption): Promise<Uint8Array | undefined> {
-    return this.getPhysical(this.readKey(key, options));
+  async get(key: Uint8Array | string, options?: ReadOptions): Promise<Uint8Array | undefined> {
+    const pk = this.readKey(key, options);
+    return this.getPhysical(pk, readTtl(options, this.options.ttl));
   }
 
-  async multiGet(keys: Array<Uint8Array | string>, options?: KeyGroupOption): Promise<Array<Uint8Array | undefined>> {
+  async multiGet(keys: Array<Uint8Array | string>, options?: ReadOptions): Promise<Array<Uint8Array | undefined>> {
     if (!Array.isArray(keys)) throw new FloeError('INVALID_ARGUMENT', 'multiGet() takes an array of keys');
     const pks = keys.map((k) => this.readKey(k, options));
     // Lookups run concurrently: identical block fetches coalesce in the table readers and remote reads
     // are bounded by the in-flight budget, so this issues at most one GET per distinct missing block.
-    return Promise.all(pks.map((pk) => this.getPhysical(pk)));
+    const ttl = readTtl(options, this.options.ttl);
+    return Promise.all(pks.map((pk) => this.getPhysical(pk, ttl)));
   }
 
   private readKey(key: unknown, options: KeyGroupOption | undefined): Uint8Array {
@@ -399,16 +404,16 @@ export class LsmStore implements Store {
     return physicalKey(resolveKeyGroup(k, options?.keyGroup, this.state.maxKeyGroups), k);
   }
 
-  private async getPhysical(pk: Uint8Array): Promise<Uint8Array | undefined> {
+  private async getPhysical(pk: Uint8Array, ttl: ReadTtl): Promise<Uint8Array | undefined> {
     const readFrom = this.lastSeq;
     const resolver = new PointResolver(this.coveredSeq(pk));
     const ks = keyToString(pk);
     let v = this.mem.lookupString(ks);
-    if (v !== undefined && resolver.push(v.kind, copyOut(v.parts), v.ttl, v.seq)) return this.finishGet(resolver, pk, readFrom);
+    if (v !== undefined && resolver.push(v.kind, copyOut(v.parts), v.ttl, v.seq)) return this.finishGet(resolver, pk, readFrom, ttl);
     const frozen = this.imm;
     for (const m of frozen) {
       v = m.lookupString(ks);
-      if (v !== undefined && resolver.push(v.kind, copyOut(v.parts), v.ttl, v.seq)) return this.finishGet(resolver, pk, readFrom);
+      if (v !== undefined && resolver.push(v.kind, copyOut(v.parts), v.ttl, v.seq)) return this.finishGet(resolver, pk, readFrom, ttl);
     }
     const files = this.state.version.filesForKey(pk);
     let readers: Array<SstReader | undefined> = files.map((f) => this.tables.peek(f.fileId));
@@ -425,7 +430,7 @@ export class LsmStore implements Store {
       const e = block.get(pk);
       if (e !== undefined && resolver.push(e.kind, e.value, e.ttl, e.seq)) break;
     }
-    return this.finishGet(resolver, pk, readFrom);
+    return this.finishGet(resolver, pk, readFrom, ttl);
   }
 
   /** Highest seq of the range tombstones covering `pk` in the memtables and the version (0: none). */
@@ -438,13 +443,13 @@ export class LsmStore implements Store {
   }
 
   /** The value a point read returns, by the store's TTL visibility; renews the TTL on read when configured. */
-  private finishGet(resolver: PointResolver, pk: Uint8Array, readFrom: number): Uint8Array | undefined {
+  private finishGet(resolver: PointResolver, pk: Uint8Array, readFrom: number, ttl: ReadTtl): Uint8Array | undefined {
     const raw = resolver.rawValue();
     if (raw === undefined || raw.ttl === undefined) return raw?.value;
     const now = this.deps.clock.now();
     const live = liveValue(raw.value, raw.ttl, now);
-    if (live !== undefined && this.options.ttl.update === 'OnReadAndWrite') this.refreshOnRead(pk, live, readFrom, now);
-    return this.options.ttl.visibility === 'NeverReturnExpired' ? live?.value : raw.value;
+    if (live !== undefined && ttl.update === 'OnReadAndWrite') this.refreshOnRead(pk, live, readFrom, now);
+    return ttl.visibility === 'NeverReturnExpired' ? live?.value : raw.value;
   }
 
   /**
@@ -479,7 +484,8 @@ export class LsmStore implements Store {
     // Snapshot now (not at first next()): the scan sees exactly the writes acknowledged before it began.
     // Short scans (a typical block holds ~100 small entries) read ahead nothing: every source would
     // otherwise fetch blocks the scan never reaches.
-    const pinned = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4);
+    const { visibility } = readTtl({ ttlVisibility: options.ttlVisibility }, this.options.ttl);
+    const pinned = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4, visibility);
     const counted = (): void => {
       this.scanRanges++;
     };
@@ -501,14 +507,14 @@ export class LsmStore implements Store {
    * A consistent read view: pins the memtables' snapshot and the files of the current version until the
    * view is released (see scan-iterator.ts for what releases it; close() releases every open one).
    */
-  private openView(prefetchBlocks: number): PinnedView {
+  private openView(prefetchBlocks: number, visibility: TtlVisibility = this.options.ttl.visibility): PinnedView {
     const snapshot = this.appliedSeq;
     const memtables = [this.mem, ...this.imm];
     const unpins = memtables.map((m) => m.pinSnapshot(snapshot));
     const version = this.state.version;
     const files = version.allFiles().map((f) => f.fileId);
     const rangeTombstones = [...version.rangeTombstones, ...memtables.flatMap((m) => m.rangeTombstones.filter((t) => t.seq <= snapshot))];
-    const ttlNow = this.options.ttl.visibility === 'NeverReturnExpired' ? this.deps.clock.now() : undefined;
+    const ttlNow = visibility === 'NeverReturnExpired' ? this.deps.clock.now() : undefined;
     return this.views.pin(
       { snapshot, memtables, version, tables: this.tables, prefetchBlocks, rangeTombstones, ...(ttlNow !== undefined ? { ttlNow } : {}) },
       files,

@@ -26,6 +26,19 @@ export interface TtlConfig {
   update: TtlUpdate;
 }
 
+/** A read's TTL behaviour: the store's, with what the read overrides (validated). */
+export function readTtl(o: { ttlVisibility?: unknown; ttlUpdate?: unknown } | undefined, store: TtlConfig): Pick<TtlConfig, 'visibility' | 'update'> {
+  const visibility = o?.ttlVisibility ?? store.visibility;
+  const update = o?.ttlUpdate ?? store.update;
+  if (visibility !== 'NeverReturnExpired' && visibility !== 'ReturnExpiredIfNotCleanedUp') {
+    throw new FloeError('INVALID_ARGUMENT', `ttlVisibility must be 'NeverReturnExpired' or 'ReturnExpiredIfNotCleanedUp', got ${JSON.stringify(visibility)}`);
+  }
+  if (update !== 'OnCreateAndWrite' && update !== 'OnReadAndWrite') {
+    throw new FloeError('INVALID_ARGUMENT', `ttlUpdate must be 'OnCreateAndWrite' or 'OnReadAndWrite', got ${JSON.stringify(update)}`);
+  }
+  return { visibility, update };
+}
+
 /** Largest TTL a write may ask for: expiry times stay exact in a double and in a varint. */
 export const MAX_TTL_MS = 2 ** 50;
 
