@@ -10,7 +10,7 @@
  * The first background failure is sticky: writes fail with it until reopen; reads keep working.
  * REQUIRES: used from one thread (the event loop that opened it).
  */
-import type { CheckpointHandle, DeleteRangeOptions, KeyGroupOption, ReadOptions, ScanEntry, ScanOptions, Store, StoreStats, WriteOp, WriteOptions } from '../api.js';
+import type { CheckpointHandle, DeleteRangeOptions, EmbeddedStore, IteratorEntry, IteratorOptions, KeyGroupOption, ReadOptions, ScanEntry, SnapshotScanOptions, Snapshot, StoreStats, WriteOp, WriteOptions } from '../api.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import type { DiskCache } from '../cache/disk-cache.js';
 import { FloeError, isFloeError } from '../errors.js';
@@ -45,6 +45,9 @@ import { scanEntries } from './scan.js';
 import { groupRange, scanBoundedGroups } from './scan-groups.js';
 import { ScanIterator, ScanViews, type PinnedView } from './scan-iterator.js';
 import { TableCache } from './table-cache.js';
+import { asStoreSnapshot, getAtView, StoreSnapshot } from './snapshot.js';
+import { planIterator, StoreIterator } from './iterator.js';
+import type { ScanView } from './scan.js';
 import { deletionOf, type VersionEdit } from './version.js';
 
 /** Everything an LSM instance uses but does not own the configuration of. */
@@ -86,7 +89,7 @@ export interface LsmInternals {
   unreferencedSince: Map<string, number>;
   /** This store's read lease (files its open scans read after its version dropped them). */
   lease: LeaseHolder;
-  /** Range scans over the merged sources started so far (one per key group a scan visits; tests). */
+  /** Range scans over the merged sources started so far (one per key group a scan or iterator visits; tests). */
   scanRanges(): number;
 }
 
@@ -94,7 +97,7 @@ export interface LsmInternals {
 const REWRITE_ATTEMPTS = 4;
 const REWRITE_RETRY_MS = 50;
 
-export class LsmStore implements Store {
+export class LsmStore implements EmbeddedStore {
   private mem: Memtable;
   /** Frozen memtables, newest first. */
   private imm: Memtable[] = [];
@@ -383,15 +386,24 @@ export class LsmStore implements Store {
 
   async get(key: Uint8Array | string, options?: ReadOptions): Promise<Uint8Array | undefined> {
     const pk = this.readKey(key, options);
-    return this.getPhysical(pk, readTtl(options, this.options.ttl));
+    const ttl = readTtl(options, this.options.ttl);
+    if (options?.snapshot !== undefined) {
+      const now = this.ttlNow(ttl.visibility);
+      return asStoreSnapshot(options.snapshot).read(this.views, (view) => getAtView(view, pk, now));
+    }
+    return this.getPhysical(pk, ttl);
   }
 
   async multiGet(keys: Array<Uint8Array | string>, options?: ReadOptions): Promise<Array<Uint8Array | undefined>> {
     if (!Array.isArray(keys)) throw new FloeError('INVALID_ARGUMENT', 'multiGet() takes an array of keys');
     const pks = keys.map((k) => this.readKey(k, options));
+    const ttl = readTtl(options, this.options.ttl);
+    if (options?.snapshot !== undefined) {
+      const now = this.ttlNow(ttl.visibility);
+      return asStoreSnapshot(options.snapshot).read(this.views, (view) => Promise.all(pks.map((pk) => getAtView(view, pk, now))));
+    }
     // Lookups run concurrently: identical block fetches coalesce in the table readers and remote reads
     // are bounded by the in-flight budget, so this issues at most one GET per distinct missing block.
-    const ttl = readTtl(options, this.options.ttl);
     return Promise.all(pks.map((pk) => this.getPhysical(pk, ttl)));
   }
 
@@ -433,6 +445,11 @@ export class LsmStore implements Store {
     return this.finishGet(resolver, pk, readFrom, ttl);
   }
 
+  /** The time expiry is judged at for a read with `visibility` (undefined: expired values are returned). */
+  private ttlNow(visibility: TtlVisibility): number | undefined {
+    return visibility === 'NeverReturnExpired' ? this.deps.clock.now() : undefined;
+  }
+
   /** Highest seq of the range tombstones covering `pk` in the memtables and the version (0: none). */
   private coveredSeq(pk: Uint8Array): number {
     // The common case (no range deletes anywhere) costs three length checks and no allocation.
@@ -468,7 +485,7 @@ export class LsmStore implements Store {
     this.sequenceAndApply([{ key: pk, kind: EntryKind.Put, value: live.value, ttl }]).catch(() => undefined);
   }
 
-  scan(options: ScanOptions = {}): AsyncIterableIterator<ScanEntry> {
+  scan(options: SnapshotScanOptions = {}): AsyncIterableIterator<ScanEntry> {
     this.checkOpen();
     if (options === null || typeof options !== 'object') throw new FloeError('INVALID_ARGUMENT', 'scan() takes an options object');
     const maxKg = this.state.maxKeyGroups;
@@ -485,7 +502,7 @@ export class LsmStore implements Store {
     // Short scans (a typical block holds ~100 small entries) read ahead nothing: every source would
     // otherwise fetch blocks the scan never reaches.
     const { visibility } = readTtl({ ttlVisibility: options.ttlVisibility }, this.options.ttl);
-    const pinned = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4, visibility);
+    const pinned = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4, this.snapshotView(options.snapshot), visibility);
     const counted = (): void => {
       this.scanRanges++;
     };
@@ -504,17 +521,40 @@ export class LsmStore implements Store {
   }
 
   /**
-   * A consistent read view: pins the memtables' snapshot and the files of the current version until the
-   * view is released (see scan-iterator.ts for what releases it; close() releases every open one).
+   * A positioned iterator (lib/lsm/iterator.ts) over a view pinned now, or over the named snapshot's view
+   * (pinned again, so the iterator may outlive the snapshot).
    */
-  private openView(prefetchBlocks: number, visibility: TtlVisibility = this.options.ttl.visibility): PinnedView {
-    const snapshot = this.appliedSeq;
-    const memtables = [this.mem, ...this.imm];
+  iterator<O extends IteratorOptions = IteratorOptions>(options?: O): StoreIterator<IteratorEntry<O>> {
+    this.checkOpen();
+    const plan = planIterator(options, this.state.maxKeyGroups, () => {
+      this.scanRanges++;
+    });
+    return new StoreIterator<IteratorEntry<O>>(this.openView(plan.limit <= SHORT_SCAN_ENTRIES ? 0 : 4, this.snapshotView(options?.snapshot)), plan);
+  }
+
+  /** An explicit snapshot (lib/lsm/snapshot.ts): a read view pinned until released. */
+  snapshot(): Snapshot {
+    this.checkOpen();
+    return new StoreSnapshot(this.views, this.openView(4));
+  }
+
+  private snapshotView(snapshot: Snapshot | undefined): ScanView | undefined {
+    return snapshot === undefined ? undefined : asStoreSnapshot(snapshot).viewFor(this.views);
+  }
+
+  /**
+   * A consistent read view: pins the memtables' snapshot and the files of the current version (or of
+   * `base`, a view that is still pinned) until the view is released (see scan-iterator.ts for what
+   * releases it; close() releases every open one). Expiry (state TTL) is judged at the time it opens.
+   */
+  private openView(prefetchBlocks: number, base?: ScanView, visibility: TtlVisibility = this.options.ttl.visibility): PinnedView {
+    const snapshot = base?.snapshot ?? this.appliedSeq;
+    const memtables = base?.memtables ?? [this.mem, ...this.imm];
     const unpins = memtables.map((m) => m.pinSnapshot(snapshot));
-    const version = this.state.version;
+    const version = base?.version ?? this.state.version;
     const files = version.allFiles().map((f) => f.fileId);
     const rangeTombstones = [...version.rangeTombstones, ...memtables.flatMap((m) => m.rangeTombstones.filter((t) => t.seq <= snapshot))];
-    const ttlNow = visibility === 'NeverReturnExpired' ? this.deps.clock.now() : undefined;
+    const ttlNow = this.ttlNow(visibility);
     return this.views.pin(
       { snapshot, memtables, version, tables: this.tables, prefetchBlocks, rangeTombstones, ...(ttlNow !== undefined ? { ttlNow } : {}) },
       files,

@@ -5,10 +5,11 @@
  * the seed and the operation index, and replays exactly with FLOE_SEED=<seed>.
  */
 import { Buffer } from 'node:buffer';
-import type { Store, WriteOp } from '../../lib/api.js';
+import type { EmbeddedStore, Store, WriteOp } from '../../lib/api.js';
 import { defaultKeyGroup } from '../../lib/keys.js';
 import { Random } from '../../lib/util/random.js';
 import { Model, hex, type ModelTtl } from './model.js';
+import { IteratorChecker } from './random-iterators.js';
 
 export interface RandomOpsConfig {
   seed: number;
@@ -31,6 +32,8 @@ export interface RandomOpsConfig {
   ttl?: { clock: { now(): number; advance(ms: number): void }; defaultTtlMs?: number; update?: 'OnCreateAndWrite' | 'OnReadAndWrite' };
   /** Range deletes (deleteRange, deleteKeyGroups); the store must own every key group. */
   rangeDeletes?: boolean;
+  /** Also run iterator and snapshot steps (test/support/random-iterators.ts); the store must be embedded. */
+  iterators?: boolean;
 }
 
 export class Mismatch extends Error {}
@@ -70,7 +73,14 @@ export async function runRandomOps(c: RandomOpsConfig): Promise<{ store: Store; 
     const ttl = ms > 0 ? { expiresAt: model.now + ms, ttlMs: ms } : undefined;
     return { opt: pick === 0 ? {} : { ttlMs: ms }, ttl };
   };
+  let step = 0;
+  const iters = c.iterators === true ? new IteratorChecker(r, c.maxKeyGroups, () => keyOf(r, c.keySpace), (what) => fail(step, what)) : undefined;
   for (let i = 0; i < c.ops; i++) {
+    step = i;
+    if (iters !== undefined && r.bool(0.08)) {
+      count(await iters.step(store, model));
+      continue;
+    }
     if ((c.ttl || c.rangeDeletes) && r.bool(0.08)) {
       await extraOp();
       continue;
@@ -166,7 +176,9 @@ export async function runRandomOps(c: RandomOpsConfig): Promise<{ store: Store; 
       await c.compact(store);
     } else if (p < 0.878 && c.reopen) {
       count('reopen');
+      iters?.beforeClose();
       await store.close();
+      await iters?.afterClose();
       store = await c.open();
     } else if (p < 0.88 && c.onStep) {
       count('step');
@@ -192,17 +204,18 @@ export async function runRandomOps(c: RandomOpsConfig): Promise<{ store: Store; 
       const lt = r.bool(0.8) ? keyOf(r, c.keySpace) : undefined;
       const all = r.bool(0.15);
       const kg = r.int(c.maxKeyGroups);
-      await store.deleteRange!({ ...(all ? {} : { keyGroup: kg }), ...(gte ? { gte } : {}), ...(lt ? { lt } : {}) });
+      await (store as EmbeddedStore).deleteRange({ ...(all ? {} : { keyGroup: kg }), ...(gte ? { gte } : {}), ...(lt ? { lt } : {}) });
       for (let g = 0; g < c.maxKeyGroups; g++) if (all || g === kg) model.deleteRange(g, gte, lt);
     } else {
       count('deleteKeyGroups');
       const first = r.int(c.maxKeyGroups);
       const last = Math.min(c.maxKeyGroups - 1, first + r.int(2));
-      await store.deleteKeyGroups!([first, last]);
+      await (store as EmbeddedStore).deleteKeyGroups([first, last]);
       model.deleteKeyGroups(first, last);
     }
   }
 
+  await iters?.finish();
   // Final full comparison.
   const all: Array<{ keyGroup: number; key: Uint8Array; value: Uint8Array }> = [];
   for await (const e of store.scan()) all.push(e);
