@@ -582,12 +582,19 @@ export class LsmStore implements EmbeddedStore {
     await this.flushInternal();
   }
 
+  /**
+   * Waits until the memtables frozen so far (this call freezes the active one) are flushed. Not for the
+   * flush loop to go idle: under a steady write load later memtables keep it busy, and waiting for those
+   * too starved flush (and checkpoints, close) for as long as the load lasted. Flushes go oldest first,
+   * so once the newest memtable frozen here is gone from `imm`, every older one is gone too.
+   */
   private async flushInternal(): Promise<void> {
     if (this.backgroundError) throw this.backgroundError;
     this.freeze();
-    while (this.flushLoop !== undefined) {
-      await this.flushLoop;
-      if (this.backgroundError) throw this.backgroundError;
+    const newest = this.imm[0];
+    // Woken after every flushed memtable and on a background failure (wakeWriters).
+    while (newest !== undefined && this.imm.includes(newest) && this.backgroundError === undefined) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     }
     if (this.backgroundError) throw this.backgroundError;
   }
@@ -925,6 +932,9 @@ export class LsmStore implements EmbeddedStore {
     try {
       await this.wal?.drain(); // writes already in the log reach the memtable, so the final flush has them
       await this.flushInternal();
+      // Writes that were already under way may have frozen later memtables: close leaves no flush running.
+      while (this.flushLoop !== undefined) await this.flushLoop;
+      if (this.backgroundError) throw this.backgroundError;
       await this.wal?.truncate(this.state.lastSequence);
     } catch (e) {
       flushError = e;
