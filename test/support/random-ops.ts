@@ -1,7 +1,8 @@
 /**
  * Seeded model-based random operation runner, shared by the engine, remote-backend and daemon tests.
  * Applies random put/delete/merge/batch/get/multiGet/scan operations to a Store and to the Model, checks
- * every read against the model, and interleaves flushes, compactions and close/reopen. A failure names
+ * every read against the model, and interleaves flushes, compactions and close/reopen; optionally state TTL
+ * (random ttlMs, clock steps) and range deletes (deleteRange, deleteKeyGroups), and iterator steps. A failure names
  * the seed and the operation index, and replays exactly with FLOE_SEED=<seed>.
  */
 import { Buffer } from 'node:buffer';
