@@ -12,6 +12,7 @@ import { PointResolver } from './merge-values.js';
 import { effectiveLargest, effectiveSmallest, inClip, type FileMeta } from './file-meta.js';
 import type { Version } from './version.js';
 import type { TableCache } from './table-cache.js';
+import { coveringSeq, type RangeTombstone } from './range-tombstones.js';
 
 export interface ScanView {
   snapshot: number;
@@ -19,6 +20,10 @@ export interface ScanView {
   version: Version;
   tables: TableCache;
   prefetchBlocks: number;
+  /** Range tombstones visible at the snapshot (version and memtables). */
+  rangeTombstones?: ReadonlyArray<RangeTombstone>;
+  /** Set with TTL visibility NeverReturnExpired: bytes expired at this time are not returned. */
+  ttlNow?: number;
 }
 
 export interface ScanRange {
@@ -166,6 +171,8 @@ const SCAN_PAGE = 128;
  */
 export class MergeScan implements PageSource {
   private readonly sources: Source[] = [];
+  private readonly tombstones: ReadonlyArray<RangeTombstone>;
+  private readonly ttlNow: number | undefined;
   private started = false;
   private emitted = 0;
   private done: boolean;
@@ -177,6 +184,8 @@ export class MergeScan implements PageSource {
     private readonly range: ScanRange,
     private readonly limit: number,
   ) {
+    this.tombstones = view.rangeTombstones ?? [];
+    this.ttlNow = view.ttlNow;
     this.done = limit <= 0;
     if (this.done) return;
     for (const m of view.memtables) this.sources.push(new MemtableSource(m, range, view.snapshot));
@@ -188,9 +197,9 @@ export class MergeScan implements PageSource {
   }
 
   /**
-   * The next entries in key order (tombstones and shadowed versions skipped); empty when exhausted. A read
-   * that fails after some entries of a page were produced fails the next call, so those entries are still
-   * handed out first (as an entry-at-a-time scan would).
+   * The next entries in key order (tombstones, range-deleted, expired and shadowed versions skipped); empty
+   * when exhausted. A read that fails after some entries of a page were produced fails the next call, so
+   * those entries are still handed out first (as an entry-at-a-time scan would).
    */
   async nextPage(): Promise<RawEntry[]> {
     if (this.failed !== undefined) throw this.failed.error;
@@ -208,6 +217,7 @@ export class MergeScan implements PageSource {
 
   private async fillPage(out: RawEntry[]): Promise<void> {
     const sources = this.sources;
+    const tombstones = this.tombstones;
     if (!this.started) {
       this.started = true;
       await Promise.all(sources.map((s) => s.fill()));
@@ -233,45 +243,43 @@ export class MergeScan implements PageSource {
         this.done = true;
         break;
       }
-      let value: Uint8Array | undefined;
+      const coveredBelow = tombstones.length === 0 ? 0 : coveringSeq(tombstones, min);
       if (!ties) {
-        // The common case: one source holds the key; no resolver needed unless it is a merge operand.
+        // The common case: one source holds the key. A plain put (no TTL, not range-deleted) is emitted
+        // as it is: an Entry is a RawEntry, so no resolver and no new object.
         const s = minSource!;
         const h = s.head()!;
         s.advance();
         if (!s.ready()) await s.fill();
-        if (h.kind === EntryKind.Put) {
-          out.push(h); // an Entry is a RawEntry: no new object
+        if (h.kind === EntryKind.Put && h.ttl === undefined && h.seq >= coveredBelow) {
+          out.push(h);
           if (++this.emitted >= this.limit) this.done = true;
           continue;
         }
-        value = h.kind === EntryKind.Delete ? undefined : loneOperand(h);
-      } else {
-        const resolver = new PointResolver();
-        const refill: Promise<void>[] = [];
-        for (const s of sources) {
-          const h = s.head();
-          if (h === undefined || compareBytes(h.key, min) !== 0) continue;
-          if (!resolver.finished) resolver.push(h.kind, h.value);
-          s.advance();
-          if (!s.ready()) refill.push(s.fill());
-        }
-        if (refill.length > 0) await Promise.all(refill);
-        value = resolver.value();
+        const resolver = new PointResolver(coveredBelow);
+        resolver.push(h.kind, h.value, h.ttl, h.seq);
+        this.emit(out, min, resolver.value(this.ttlNow));
+        continue;
       }
-      if (value !== undefined) {
-        out.push({ key: min, value });
-        if (++this.emitted >= this.limit) this.done = true;
+      const resolver = new PointResolver(coveredBelow);
+      const refill: Promise<void>[] = [];
+      for (const s of sources) {
+        const h = s.head();
+        if (h === undefined || compareBytes(h.key, min) !== 0) continue;
+        if (!resolver.finished) resolver.push(h.kind, h.value, h.ttl, h.seq);
+        s.advance();
+        if (!s.ready()) refill.push(s.fill());
       }
+      if (refill.length > 0) await Promise.all(refill);
+      this.emit(out, min, resolver.value(this.ttlNow));
     }
   }
-}
 
-/** The value of a merge operand that no older source extends. */
-function loneOperand(e: Entry): Uint8Array | undefined {
-  const r = new PointResolver();
-  r.push(e.kind, e.value);
-  return r.value();
+  private emit(out: RawEntry[], key: Uint8Array, value: Uint8Array | undefined): void {
+    if (value === undefined) return;
+    out.push({ key, value });
+    if (++this.emitted >= this.limit) this.done = true;
+  }
 }
 
 /** Yields resolved (key, value) pairs in key order; tombstones and shadowed versions are skipped. */
