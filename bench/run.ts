@@ -54,6 +54,7 @@ export const REGISTRY: Readonly<Record<string, { description: string }>> = {
   daemon: { description: 'Floe daemon over its socket protocol' },
   wal: { description: 'durable puts with the WAL, 256 writers, 10 ms per primary request, vs the store without WAL and RocksDB sync writes' },
   'compaction-memory': { description: 'peak RSS during one compaction of ~1 GiB of L0 input (streaming, bounded by compactionMemoryBytes)' },
+  flink: { description: 'Flink 2.3 word count (uniform, Zipf) on heap, RocksDB, ForSt sync/async and Floe (local primary, 10 ms primary): records/s, checkpoint and restore time' },
   verify: { description: 'floe verify vs a plain read of the same live SSTs: MiB/s and peak RSS' },
 };
 
