@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE ?= node
 TSC := ./node_modules/.bin/tsc
 
-.PHONY: all build run test test-unit fuzz servers bench sim lint clean flink flink-test
+.PHONY: all build run test test-unit fuzz servers bench sim lint clean flink flink-test flink-install
 
 all: build
 
@@ -40,12 +40,17 @@ sim: build
 	$(NODE) dist/test/sim/run.js --seeds 10000 $(SIM)
 	FLOE_NO_SERVERS=1 FLOE_KILL_LOOPS=60 $(NODE) dist/test/support/run-tests.js dist/test/daemon-kill-loop.test.js
 
-# The JVM side (flink/, docs/flink.md): the Java client of the daemon protocol. Not part of `make test` yet.
+# The JVM side (flink/, docs/flink.md): the Java client of the daemon protocol and the Flink state backend
+# (io.floe.flink.FloeStateBackendFactory). `make test` runs its tests through test/flink-jvm.test.ts.
 MVN ?= mvn
 flink:
 	$(MVN) -q -B -f flink/pom.xml -DskipTests package
 
-# Its JUnit tests; the integration tests start the daemon from dist/, hence `build` first.
+# The backend jar into the local Maven repository (io.floe:floe-client:0.1.0), for jobs and flink/bench/.
+flink-install:
+	$(MVN) -q -B -f flink/pom.xml -DskipTests install
+
+# Its JUnit tests alone; the integration tests start the daemon from dist/, hence `build` first.
 flink-test: build
 	$(MVN) -q -B -f flink/pom.xml test
 

@@ -11,7 +11,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { relayRunner } from '../lib/lsm/rewrite-relay.js';
 import { SharedBlockCache, type SharedBlockCacheDescriptor } from '../lib/cache/shared-block-cache.js';
-import { asFloeError } from '../lib/daemon/protocol.js';
+import { asFloeError } from '../lib/protocol/protocol.js';
 import { openShardStore, ShardService, type ShardInit } from '../lib/daemon/shard-service.js';
 
 interface WorkerData {

@@ -12,9 +12,9 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { FloeError } from '../errors.js';
-import { FrameStore, type FrameReply, type FrameTransport } from '../daemon/frame-store.js';
-import { decodeError, ERROR_OP, errorPayload, Op, parseHelloOk, RESPONSE_BIT, writeHello, type ServerHello } from '../daemon/protocol.js';
-import { Coalescer, FrameParser, FRAME_HEADER_BYTES, readU32, Writer } from '../daemon/wire.js';
+import { FrameStore, type FrameReply, type FrameTransport } from './frame-store.js';
+import { decodeError, ERROR_OP, errorPayload, Op, parseHelloOk, RESPONSE_BIT, writeHello, type ServerHello } from '../protocol/protocol.js';
+import { Coalescer, FrameParser, FRAME_HEADER_BYTES, readU32, Writer } from '../protocol/wire.js';
 
 export interface ConnectOptions {
   /** Reconnect on the next request after the connection broke. Default true. */

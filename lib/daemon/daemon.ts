@@ -16,7 +16,7 @@
  * exits at once with 130.
  */
 import type { CheckpointHandle } from '../api.js';
-import { asFloeError } from './protocol.js';
+import { asFloeError } from '../protocol/protocol.js';
 import type { DaemonConfig } from './config.js';
 import { INJECT_LATENCY_ENV, injectedLatencyMs } from './inject.js';
 import { startMetricsServer } from './metrics.js';

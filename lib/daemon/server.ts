@@ -32,9 +32,9 @@ import {
   RESPONSE_BIT,
   writeErrorFrame,
   writeHelloOk,
-} from './protocol.js';
+} from '../protocol/protocol.js';
 import type { LogFn, Reply, Router, RouterSession } from './router.js';
-import { Coalescer, FRAME_HEADER_BYTES, FrameParser, readU32, Writer } from './wire.js';
+import { Coalescer, FRAME_HEADER_BYTES, FrameParser, readU32, Writer } from '../protocol/wire.js';
 
 export interface ServerOptions {
   socketPath: string;

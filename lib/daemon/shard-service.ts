@@ -1,7 +1,7 @@
 /**
  * What runs inside one shard worker thread: opens the shard's LSM instance (fresh, existing or restored)
  * and executes batches of request frames from the router against it, answering with batches of response
- * frames (lib/daemon/protocol.ts payloads; internal ops 0x40–0x4F for scans, checkpoints, stats, close).
+ * frames (lib/protocol/protocol.ts payloads; internal ops 0x40–0x4F for scans, checkpoints, stats, close).
  *
  * Ordering (the router's guarantees rest on it): frames take effect in the order received. Writes are
  * applied by the engine in call order; every other request starts (takes its snapshot, freezes the
@@ -36,10 +36,10 @@ import {
   writeJson,
   writePageEntry,
   WriteType,
-} from './protocol.js';
+} from '../protocol/protocol.js';
 import { injectFromEnv } from './inject.js';
 import type { KeyGroupRange } from './shard-map.js';
-import { Coalescer, FRAME_HEADER_BYTES, protocolError, readU32, Reader, Writer } from './wire.js';
+import { Coalescer, FRAME_HEADER_BYTES, protocolError, readU32, Reader, Writer } from '../protocol/wire.js';
 
 /** workerData of a shard worker (structured-cloned). */
 export interface ShardInit {

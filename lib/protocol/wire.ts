@@ -3,7 +3,7 @@
  * that builds frames in place, a bounds-checked `Reader` over one payload, and a `FrameParser` that cuts a
  * byte stream into frames without copying complete frames that arrive in one chunk.
  *
- * Nothing here knows opcodes; lib/daemon/protocol.ts gives the bytes their meaning.
+ * Nothing here knows opcodes; lib/protocol/protocol.ts gives the bytes their meaning.
  */
 import { Buffer } from 'node:buffer';
 import { FloeError } from '../errors.js';
