@@ -95,6 +95,7 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
     router.extraStats = () => ({
       ...server.stats(),
       shards: router.describeShards(),
+      namedStores: router.named.describe(),
       layout: { name: router.layout.name, seq: router.layout.seq },
       // The whole process's resident memory, and the main thread's share of it (shard threads have their own heaps).
       memory: processMemory(),

@@ -10,7 +10,7 @@ import { FloeError, isFloeError, type FloeErrorCode } from '../errors.js';
 import { checkKey, checkValue, defaultKeyGroup } from '../keys.js';
 import { ABSENT, decodeError, DEFAULT_KG, ERROR_OP, errorPayload, Op, opName, RESPONSE_BIT, WriteType } from '../protocol/protocol.js';
 import { FRAME_HEADER_BYTES, protocolError, readU32, Reader, Writer } from '../protocol/wire.js';
-import { EMPTY, type Answer, type Reply, type Shard, type ShardBus } from './shard-bus.js';
+import { EMPTY, type Answer, type Reply, type ShardBus, type Target } from './shard-bus.js';
 
 /**
  * Where a store's requests go: its shards, and which one owns a key group. The daemon's default store
@@ -18,7 +18,7 @@ import { EMPTY, type Answer, type Reply, type Shard, type ShardBus } from './sha
  */
 export interface StoreRoute {
   readonly maxKeyGroups: number;
-  readonly targets: readonly Shard[];
+  readonly targets: readonly Target[];
   /**
    * The index in `targets` of the shard owning `kg`. REQUIRES: 0 <= kg < maxKeyGroups.
    * Throws INVALID_ARGUMENT (prefixed with `where`) if the store does not own `kg`.
@@ -126,15 +126,15 @@ export function writeBatch(bus: ShardBus, route: StoreRoute, payload: Uint8Array
   }
   const targetsOf = [...groups.keys()];
   bus.fanOut(
-    targetsOf.map((t) => ({ shard: route.targets[t]!, write: true, encode: (w: Writer) => writeGroup(w, groups.get(t)!) })),
+    targetsOf.map((t) => ({ target: route.targets[t]!, write: true, encode: (w: Writer) => writeGroup(w, groups.get(t)!) })),
     Op.WRITE,
     (results) => {
       const failed = results.filter((x) => x.op === ERROR_OP);
       if (failed.length === 0) return reply(Op.WRITE | RESPONSE_BIT, EMPTY);
       const errors = failed.map((x) => decodeError(x.payload));
       if (failed.length === results.length) return reply(ERROR_OP, errorPayload(errors[0]!));
-      const applied = results.filter((x) => x.op !== ERROR_OP).map((x) => route.targets[targetsOf[x.index]!]!.index);
-      const bad = failed.map((x, i) => `shard ${route.targets[targetsOf[x.index]!]!.index}: ${errors[i]!.message}`).join('; ');
+      const applied = results.filter((x) => x.op !== ERROR_OP).map((x) => route.targets[targetsOf[x.index]!]!.shard.index);
+      const bad = failed.map((x, i) => `shard ${route.targets[targetsOf[x.index]!]!.shard.index}: ${errors[i]!.message}`).join('; ');
       reply(
         ERROR_OP,
         errorPayload(
@@ -181,7 +181,7 @@ export function multiGet(bus: ShardBus, route: StoreRoute, payload: Uint8Array, 
   }
   const targetsOf = [...byTarget.keys()];
   bus.fanOut(
-    targetsOf.map((t) => ({ shard: route.targets[t]!, write: false, encode: (w: Writer) => encode(w, byTarget.get(t)!) })),
+    targetsOf.map((t) => ({ target: route.targets[t]!, write: false, encode: (w: Writer) => encode(w, byTarget.get(t)!) })),
     Op.MULTI_GET,
     (results) => {
       const failed = results.find((x) => x.op === ERROR_OP);

@@ -10,10 +10,10 @@ import { FloeError } from '../errors.js';
 import { ERROR_OP, errorPayload, InternalOp, MAX_CURSORS, Op, readScanPayload, RESPONSE_BIT } from '../protocol/protocol.js';
 import { readU32, Reader, Writer } from '../protocol/wire.js';
 import type { StoreRoute } from './route-keyed.js';
-import { EMPTY, type Answer, type Reply, type Shard, type ShardBus } from './shard-bus.js';
+import { EMPTY, type Answer, type Reply, type ShardBus, type Target } from './shard-bus.js';
 
 interface CursorPart {
-  shard: Shard;
+  target: Target;
   workerCursor: number;
   done: boolean;
 }
@@ -55,7 +55,7 @@ export class ScanCursors {
     const targets = scan.keyGroup !== undefined ? [route.targets[route.targetOf(scan.keyGroup, 'scan(): ')]!] : route.targets;
     const cursor: Cursor = {
       id: 0,
-      parts: targets.map((shard) => ({ shard, workerCursor: this.bus.nextCursorId(), done: false })),
+      parts: targets.map((target) => ({ target, workerCursor: this.bus.nextCursorId(), done: false })),
       at: 0,
       remaining: scan.limit ?? Number.POSITIVE_INFINITY,
       pageBytes: scan.pageBytes,
@@ -106,7 +106,7 @@ export class ScanCursors {
         w.u32(i === 0 ? cursor.pageBytes : 0);
         w.raw(payload);
       };
-      this.bus.send(part.shard, InternalOp.SHARD_SCAN_OPEN, encode, onOpened);
+      this.bus.send(part.target, InternalOp.SHARD_SCAN_OPEN, encode, onOpened);
     });
   }
 
@@ -135,6 +135,11 @@ export class ScanCursors {
   /** Closes every open cursor (releasing the shards' snapshots); later opens fail with CLOSED. */
   closeAll(): void {
     this.closed = true;
+    this.closeCursors();
+  }
+
+  /** Closes every open cursor; the session stays usable (a change of binding). */
+  closeCursors(): void {
     for (const c of this.cursors.values()) this.closeCursor(c);
     this.cursors.clear();
   }
@@ -160,7 +165,7 @@ export class ScanCursors {
       w.u32(part.workerCursor);
       w.u32(cursor.pageBytes);
     };
-    this.bus.send(part.shard, InternalOp.SHARD_SCAN_NEXT, encode, onPage);
+    this.bus.send(part.target, InternalOp.SHARD_SCAN_NEXT, encode, onPage);
   }
 
   /**
@@ -206,9 +211,9 @@ export class ScanCursors {
   }
 
   private closePart(part: CursorPart): void {
-    if (part.done || part.shard.dead !== undefined || this.bus.closed) return;
+    if (part.done || part.target.shard.dead !== undefined || part.target.gone !== undefined || this.bus.closed) return;
     part.done = true;
-    this.bus.send(part.shard, InternalOp.SHARD_SCAN_CLOSE, (w) => w.u32(part.workerCursor), () => undefined);
+    this.bus.send(part.target, InternalOp.SHARD_SCAN_CLOSE, (w) => w.u32(part.workerCursor), () => undefined);
   }
 }
 

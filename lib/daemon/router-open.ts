@@ -51,6 +51,8 @@ export interface RouterParts {
   localDir: ShardedLocalDir;
   /** The localDir path (shard i uses its sub-folder shardLocalDirName(i)). */
   localPath: string;
+  /** The store options without `shards` (what each shard's, and each named store's, options start from). */
+  baseOptions: StoreOptions;
   random: Random;
   clock: Clock;
   log: LogFn;
@@ -84,7 +86,8 @@ export async function openRouterParts(o: RouterOptions): Promise<RouterParts> {
     shards = started.shards;
     if (started.failure !== undefined) throw started.failure;
     if (mode !== 'existing') await commitLayout(o, store, layout, previous, mode, clock, random, log);
-    return { options: resolved, layout, map, shards, store, cache, localDir: local, localPath, random, clock, log };
+    const { shards: _count, ...baseOptions } = o.options;
+    return { options: resolved, layout, map, shards, store, cache, localDir: local, localPath, baseOptions, random, clock, log };
   } catch (e) {
     await Promise.all(shards.map((s) => s.link.terminate().catch(() => undefined)));
     await local?.release();

@@ -40,42 +40,19 @@ import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import type { ShardLayout } from './layout.js';
 import { multiGet, singleKey, writeBatch, type StoreRoute } from './route-keyed.js';
-import { ScanCursors } from './route-scan.js';
+import { NamedStores } from './named-stores.js';
+import { RouterSession, settle, type SessionHost } from './router-session.js';
 import { openRouterParts, type RouterOptions } from './router-open.js';
 import { ShardBus, type Answer, type LogFn, type Reply, type Shard } from './shard-bus.js';
 import type { KeyGroupRange, ShardMap } from './shard-map.js';
 
 export type { Answer, LogFn, Reply } from './shard-bus.js';
 export type { RouterOptions } from './router-open.js';
+export { RouterSession } from './router-session.js';
 
 const CLOSE_TIMEOUT_MS = 60_000;
 
-/** One client's view of the router: owns that client's scan cursors. Close it when the client goes. */
-export class RouterSession {
-  readonly scans: ScanCursors;
-  closed = false;
-
-  constructor(private readonly router: Router) {
-    this.scans = new ScanCursors(router.bus);
-  }
-
-  /**
-   * Executes one request frame (header included). REQUIRES: `frame` stays unchanged only during the call
-   * (the router copies what it needs). PROMISES: `reply` is called exactly once, possibly synchronously.
-   */
-  dispatch(frame: Buffer, reply: Reply, tag = 0): void {
-    this.router.dispatch(this, frame, reply, tag);
-  }
-
-  /** Closes every open cursor of this session (releasing the shards' snapshots). */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.scans.closeAll();
-  }
-}
-
-export class Router {
+export class Router implements SessionHost {
   private checkpointChain: Promise<unknown> = Promise.resolve();
   private checkpointBusy = false;
   private closing: Promise<void> | undefined;
@@ -85,6 +62,10 @@ export class Router {
   readonly bus: ShardBus;
   /** The store spanning every shard: what a connection uses unless it binds a named store. */
   readonly defaultRoute: StoreRoute;
+  /** The named stores placed on the shards (OPEN_STORE). */
+  readonly named: NamedStores;
+  /** Releases of named stores still running (the router waits for them before closing the shards). */
+  private readonly releases = new Set<Promise<unknown>>();
   readonly options: ResolvedOptions;
   readonly layout: ShardLayout;
   readonly map: ShardMap;
@@ -101,7 +82,19 @@ export class Router {
     ({ cache: this.cache, localDir: this.localDir, random: this.random, clock: this.clock, log: this.log } = parts);
     this.bus = new ShardBus(this.shards, { options: this.options, cache: this.cache, localDir: this.localDir, clock: this.clock, log: this.log, onShardCrash });
     const map = this.map;
-    this.defaultRoute = { maxKeyGroups: this.options.maxKeyGroups, targets: this.shards, targetOf: (kg) => map.shardOf(kg) };
+    this.defaultRoute = { maxKeyGroups: this.options.maxKeyGroups, targets: this.shards.map((s) => s.main), targetOf: (kg) => map.shardOf(kg) };
+    this.named = new NamedStores({
+      bus: this.bus,
+      shards: this.shards,
+      store: this.store,
+      options: this.options,
+      baseOptions: parts.baseOptions,
+      localPath: parts.localPath,
+      shardBytes: this.localDir.shardBytes,
+      clock: this.clock,
+      random: this.random.fork(),
+      log: this.log,
+    });
   }
 
   /**
@@ -137,7 +130,9 @@ export class Router {
     try {
       if (this.closed || session.closed) throw new FloeError('CLOSED', 'the store is closed; open a new one');
       if (frame.length < FRAME_HEADER_BYTES || readU32(frame, 0) !== frame.length - 4) throw protocolError('frame length does not match its bytes');
-      const route = this.defaultRoute;
+      const bound = session.binding;
+      if (bound !== undefined && bound.fenced !== undefined && op !== Op.CLOSE_STORE) throw bound.fenced;
+      const route = bound === undefined ? this.defaultRoute : bound.route;
       // The hot single-key requests pass the caller's Reply and tag straight through (no allocation).
       if (op === Op.PUT || op === Op.MERGE || op === Op.GET || op === Op.DELETE) return singleKey(this.bus, route, op, frame, tagged, tag);
       const payload = frame.subarray(FRAME_HEADER_BYTES);
@@ -153,7 +148,12 @@ export class Router {
           return session.scans.next(payload, reply);
         case Op.SCAN_CLOSE:
           return session.scans.close(payload, reply);
+        case Op.OPEN_STORE:
+          return session.openStore(payload, reply);
+        case Op.CLOSE_STORE:
+          return session.closeStore(payload, reply);
         default:
+          if (bound !== undefined && session.namedControl(bound, op, payload, reply)) return;
           return this.dispatchControl(op, payload, reply);
       }
     } catch (e) {
@@ -168,9 +168,9 @@ export class Router {
       case Op.CHECKPOINT:
         return settle(this.checkpoint(), reply, op, (w, h) => writeJson(w, h));
       case Op.RELEASE_CHECKPOINT:
-        return settle(this.releaseCheckpoint(parseJson<CheckpointHandle>(payload, 'checkpoint handle')), reply, op, () => undefined);
+        return settle(this.releaseCheckpoint(payload, this.options.maxKeyGroups), reply, op, () => undefined);
       case Op.STATS:
-        return settle(this.stats(), reply, op, (w, s) => writeJson(w, { ...s, ...(this.extraStats ? { daemon: this.extraStats() } : {}) }));
+        return settle(this.stats(), reply, op, (w, s) => writeJson(w, this.statsAnswer(s)));
       default:
         throw protocolError(`opcode ${opName(op)} is not a request this daemon serves`);
     }
@@ -207,11 +207,11 @@ export class Router {
 
   private async checkpointOnce(): Promise<CheckpointHandle> {
     this.checkOpen();
-    for (const s of this.shards) s.holding = true;
+    for (const t of this.defaultRoute.targets) t.holding = true;
     let records: CheckpointRecord[];
     let handle: CheckpointHandle;
     try {
-      const raw = await Promise.all(this.shards.map((s) => this.bus.call(s, InternalOp.SHARD_CHECKPOINT, undefined, true)));
+      const raw = await Promise.all(this.shards.map((s) => this.bus.call(s.main, InternalOp.SHARD_CHECKPOINT, undefined, true)));
       records = raw.map((bytes, i) => decodeCheckpointRecord(bytes, `checkpoint record of shard ${i}`));
       const suffix = this.random.nextU32().toString(16).padStart(8, '0');
       handle = {
@@ -229,7 +229,7 @@ export class Router {
         files: [...new Set(records.flatMap((r) => r.files))],
       });
     } finally {
-      this.bus.releaseHolds(this.shards);
+      this.bus.releaseHolds(this.defaultRoute.targets);
     }
     // The combined record now protects every file; the per-shard records are redundant. Best effort: a
     // leftover record only keeps files alive longer (GC), it never loses data.
@@ -242,9 +242,25 @@ export class Router {
     return handle;
   }
 
-  async releaseCheckpoint(handle: CheckpointHandle): Promise<void> {
+  /** STATS of a store plus the daemon's own section (if any). */
+  statsAnswer(stats: StoreStats): Record<string, unknown> {
+    return { ...stats, ...(this.extraStats ? { daemon: this.extraStats() } : {}) };
+  }
+
+  track(p: Promise<unknown>): void {
+    const tracked = p.then(
+      () => undefined,
+      (e: unknown) => this.log('warn', 'named_store_release_failed', { error: asFloeError(e).message }),
+    );
+    this.releases.add(tracked);
+    void tracked.then(() => this.releases.delete(tracked));
+  }
+
+  /** RELEASE_CHECKPOINT of a store of `maxKeyGroups` (the handle's payload is JSON). */
+  async releaseCheckpoint(payload: Uint8Array | CheckpointHandle, maxKeyGroups = this.options.maxKeyGroups): Promise<void> {
     this.checkOpen();
-    validateHandle(handle, this.options.primary, this.options.maxKeyGroups);
+    const handle = payload instanceof Uint8Array ? parseJson<CheckpointHandle>(payload, 'checkpoint handle') : payload;
+    validateHandle(handle, this.options.primary, maxKeyGroups);
     try {
       await this.store.delete(checkpointPath(handle.checkpointId));
     } catch (e) {
@@ -271,7 +287,7 @@ export class Router {
   }
 
   private callAll(op: number): Promise<Uint8Array[]> {
-    return Promise.all(this.shards.map((s) => this.bus.call(s, op)));
+    return Promise.all(this.shards.map((s) => this.bus.call(s.main, op)));
   }
 
   private checkOpen(): void {
@@ -287,12 +303,18 @@ export class Router {
   private async closeOnce(): Promise<void> {
     await this.checkpointChain;
     this.closed = true;
+    // Named stores first (their releases, then the rest): the shards' threads close with their own instance.
+    while (this.releases.size > 0) await Promise.all([...this.releases]);
+    const namedClosed = await this.named.closeAll().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     this.bus.closed = true;
     const results = await Promise.allSettled(
       this.shards.map(async (s) => {
         if (s.dead !== undefined) return;
         s.closing = true;
-        await this.bus.call(s, InternalOp.SHARD_CLOSE);
+        await this.bus.call(s.main, InternalOp.SHARD_CLOSE);
       }),
     );
     await Promise.all(this.shards.map((s) => waitExit(s)));
@@ -300,6 +322,7 @@ export class Router {
     await this.store.close().catch(() => undefined);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    if (namedClosed !== undefined) throw namedClosed;
     const crashed = this.shards.find((s) => s.dead !== undefined && s.dead.code !== 'CLOSED');
     if (crashed) throw crashed.dead;
   }
@@ -312,17 +335,6 @@ async function waitExit(s: Shard): Promise<void> {
   await Promise.race([s.exited, timeout]);
   clearTimeout(timer);
   await s.link.terminate().catch(() => undefined);
-}
-
-function settle<T>(p: Promise<T>, reply: Answer, op: number, write: (w: Writer, v: T) => void): void {
-  p.then(
-    (v) => {
-      const w = new Writer(1024);
-      write(w, v);
-      reply(op | RESPONSE_BIT, w.view());
-    },
-    (e: unknown) => reply(ERROR_OP, errorPayload(asFloeError(e))),
-  );
 }
 
 /** Shards' stats summed into one StoreStats; `blockCache` is the one shared cache's. */

@@ -19,7 +19,7 @@ import type { ShardedLocalDir } from '../cache/disk-cache-registry.js';
 import { FloeError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { decodeError, ERROR_OP, errorPayload } from '../protocol/protocol.js';
-import { Coalescer, FRAME_HEADER_BYTES, readU32, Writer } from '../protocol/wire.js';
+import { Coalescer, FRAME_HEADER_BYTES, readU32, Writer, writeU32 } from '../protocol/wire.js';
 import type { Clock } from '../util/clock.js';
 import type { ShardInit } from './shard-service.js';
 import { startInlineShard, startWorkerShard, type ShardLink } from './shard-link.js';
@@ -35,17 +35,46 @@ export type Answer = (op: number, payload: Uint8Array) => void;
 
 export type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', event: string, fields?: Record<string, unknown>) => void;
 
+/** The slot addressing a shard thread itself (SHARD_STORE_OPEN), not one of its stores. */
+export const HOST_SLOT = 0xffffffff;
+
 const RESTART_WINDOW_MS = 60_000;
 const RESTARTS_PER_WINDOW = 5;
 
 export const EMPTY = new Uint8Array(0);
 
-export class Shard {
-  readonly out = new Writer(64 * 1024);
+/**
+ * One store's queue into a shard thread: the shard's own instance (slot 0) or a named store placed on it
+ * (lib/daemon/named-stores.ts). Frames for a target go into its `out` Writer; a shard's targets are posted
+ * together as sections of one batch (see flushShards).
+ */
+export class Target {
+  readonly out: Writer;
   /** Frames held during a checkpoint (and everything behind them, to keep order). */
   held: Writer | null = null;
-  /** New writes are held (a checkpoint of this shard's store is being cut). */
+  /** New writes are held (a checkpoint of this target's store is being cut). */
   holding = false;
+  /** The store behind this target is closed or was fenced: requests fail with this at once. */
+  gone: FloeError | undefined;
+
+  constructor(
+    readonly shard: Shard,
+    /** The store's slot in the shard thread (0: the shard's own instance). */
+    readonly slot: number,
+    outBytes = 64 * 1024,
+  ) {
+    this.out = new Writer(outBytes);
+  }
+}
+
+export class Shard {
+  /** The shard's own instance (slot 0): its part of the default store. */
+  readonly main: Target;
+  /** Addresses the shard thread itself (opening stores), not a store in it. */
+  readonly host: Target;
+  /** Every open target of this shard, main included. */
+  readonly targets = new Set<Target>();
+  private nextSlot = 1;
   dead: FloeError | undefined;
   closing = false;
   /** Times of in-place restarts after crashes (durability 'wal'), for the restart budget. */
@@ -61,7 +90,19 @@ export class Shard {
     /** How to start it again: the same instance, reopened (never restored twice). */
     readonly reopen: { init: ShardInit; inline: boolean },
   ) {
+    this.main = new Target(this, 0);
+    this.host = new Target(this, HOST_SLOT, 1024);
+    this.targets.add(this.main);
     this.resetExited();
+  }
+
+  /** A new target in a fresh slot (the shard thread opens the store in it on SHARD_STORE_OPEN). */
+  addTarget(): Target {
+    const slot = this.nextSlot;
+    this.nextSlot = slot + 1 >= HOST_SLOT ? 1 : slot + 1;
+    const t = new Target(this, slot, 16 * 1024);
+    this.targets.add(t);
+    return t;
   }
 
   resetExited(): void {
@@ -128,9 +169,11 @@ export class ShardBus {
    * or undefined after answering the request with the shard's death. `write` marks requests held during
    * checkpoints; `bypassHold` is for the checkpoint's own frames.
    */
-  frameTo(s: Shard, write: boolean, reply: Reply, tag = 0, bypassHold = false): Writer | undefined {
-    if (s.dead !== undefined) {
-      reply(ERROR_OP, errorPayload(s.dead), tag);
+  frameTo(t: Target, write: boolean, reply: Reply, tag = 0, bypassHold = false): Writer | undefined {
+    const s = t.shard;
+    const failure = s.dead ?? t.gone;
+    if (failure !== undefined) {
+      reply(ERROR_OP, errorPayload(failure), tag);
       return undefined;
     }
     let id = this.nextId;
@@ -138,17 +181,17 @@ export class ShardBus {
     this.nextId = (id + 1) >>> 0 || 1;
     this.lastId = id;
     this.pending.set(id, { shard: s.index, reply, tag });
-    if (!bypassHold && (s.held !== null || (write && s.holding))) return (s.held ??= new Writer(16 * 1024));
+    if (!bypassHold && (t.held !== null || (write && t.holding))) return (t.held ??= new Writer(16 * 1024));
     this.flusher.schedule();
-    return s.out;
+    return t.out;
   }
 
   /**
    * Sends one frame to shard `s` (payload written by `encode`). The hot single-key paths use frameTo.
    * PROMISES: `reply` is called exactly once (at once if the shard is dead).
    */
-  send(s: Shard, op: number, encode: ((w: Writer) => void) | undefined, reply: Reply, write = false, bypassHold = false): void {
-    const w = this.frameTo(s, write, reply, 0, bypassHold);
+  send(t: Target, op: number, encode: ((w: Writer) => void) | undefined, reply: Reply, write = false, bypassHold = false): void {
+    const w = this.frameTo(t, write, reply, 0, bypassHold);
     if (w === undefined) return;
     const start = w.beginFrame(op, this.lastId);
     encode?.(w);
@@ -156,15 +199,15 @@ export class ShardBus {
   }
 
   /** Sends one internal request to a shard; resolves with a copy of the response payload. */
-  call(s: Shard, op: number, payload?: (w: Writer) => void, bypassHold = false): Promise<Uint8Array> {
+  call(t: Target, op: number, payload?: (w: Writer) => void, bypassHold = false): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
-      this.send(s, op, payload, (rop, p) => (rop === ERROR_OP ? reject(decodeError(p)) : resolve(p.slice())), false, bypassHold);
+      this.send(t, op, payload, (rop, p) => (rop === ERROR_OP ? reject(decodeError(p)) : resolve(p.slice())), false, bypassHold);
     });
   }
 
   /** Sends one frame per part (all in this turn, so at one point of every shard's order) and gathers. */
   fanOut(
-    parts: Array<{ shard: Shard; write: boolean; encode: (w: Writer) => void }>,
+    parts: Array<{ target: Target; write: boolean; encode: (w: Writer) => void }>,
     op: number,
     done: (results: Array<{ index: number; op: number; payload: Uint8Array }>) => void,
   ): void {
@@ -175,7 +218,7 @@ export class ShardBus {
         results[index] = { index, op: rop, payload };
         if (--left === 0) done(results);
       };
-      this.send(part.shard, op, part.encode, gather, part.write);
+      this.send(part.target, op, part.encode, gather, part.write);
     });
   }
 
@@ -186,25 +229,28 @@ export class ShardBus {
     return id;
   }
 
-  /** Stops holding `shards` and sends what was held, in order. */
-  releaseHolds(shards: readonly Shard[]): void {
-    for (const s of shards) {
-      s.holding = false;
-      const held = s.held;
-      s.held = null;
-      if (held === null || held.length === 0 || s.dead !== undefined) continue;
-      s.out.raw(held.view());
+  /** Stops holding `targets` and sends what was held, in order. */
+  releaseHolds(targets: readonly Target[]): void {
+    for (const t of targets) {
+      t.holding = false;
+      const held = t.held;
+      t.held = null;
+      if (held === null || held.length === 0 || t.shard.dead !== undefined) continue;
+      t.out.raw(held.view());
       this.flusher.schedule();
     }
   }
 
+  /** Posts each shard's pending frames as one batch: sections of (u32 slot, u32 bytes, frames). */
   private flushShards(): void {
     for (const s of this.shards) {
-      if (s.out.length === 0 || s.dead !== undefined) {
-        s.out.length = 0;
-        continue;
-      }
-      s.link.post(s.out.takeArrayBuffer());
+      let bytes = s.host.out.length > 0 ? 8 + s.host.out.length : 0;
+      for (const t of s.targets) if (t.out.length > 0) bytes += 8 + t.out.length;
+      if (bytes === 0) continue;
+      const batch = new Uint8Array(bytes);
+      let at = s.host.out.length > 0 ? appendSection(batch, 0, s.host) : 0;
+      for (const t of s.targets) if (t.out.length > 0) at = appendSection(batch, at, t);
+      if (s.dead === undefined) s.link.post(batch.buffer);
     }
   }
 
@@ -238,7 +284,15 @@ export class ShardBus {
     if (s.dead !== undefined) return;
     const restarting = reason !== undefined && this.mayRestart(s);
     s.dead = deathError(s, reason, restarting);
-    s.held = null;
+    // Named stores on this thread are gone with it (a restart reopens only the shard's own instance):
+    // their connections must open them again.
+    for (const t of s.targets) {
+      t.held = null;
+      if (t !== s.main) {
+        t.gone ??= new FloeError('IO', `the named store on ${s.describe()} is gone: the shard's thread died (${reason ?? 'closed'}); open the store again`, { retryable: true });
+        s.targets.delete(t);
+      }
+    }
     const payload = errorPayload(s.dead);
     for (const [id, p] of this.pending) {
       if (p.shard !== s.index) continue;
@@ -290,6 +344,16 @@ export class ShardBus {
       this.ctx.onShardCrash?.(s.index, crash);
     }
   }
+}
+
+/** Copies `t`'s frames into `batch` at `at` as one section and empties `t.out`; returns the end. */
+function appendSection(batch: Uint8Array, at: number, t: Target): number {
+  const n = t.out.length;
+  writeU32(batch, at, t.slot);
+  writeU32(batch, at + 4, n);
+  batch.set(t.out.buf.subarray(0, n), at + 8);
+  t.out.length = 0;
+  return at + 8 + n;
 }
 
 function deathError(s: Shard, reason: string | undefined, restarting: boolean): FloeError {

@@ -51,6 +51,8 @@ export interface ShardInit {
   expectExisting: boolean;
   /** Restore the instance from these checkpoints (clipped to keyGroups) instead of opening it. */
   restore?: { handles: CheckpointHandle[] };
+  /** What the instance is, for error messages (default `shard <shard>`; named stores say their name). */
+  what?: string;
 }
 
 /** Opens the shard's instance. PROMISES: its key-group range is exactly `init.keyGroups`. */
@@ -59,6 +61,7 @@ export async function openShardStore(init: ShardInit, blockCache: BlockCache | u
   const internals = { ...(blockCache ? { blockCache } : {}), ...(rewriteRunner ? { rewriteRunner } : {}), ...(inject ? { inject } : {}) };
   const range = init.keyGroups;
   const instanceId = init.options.instanceId!;
+  const what = init.what ?? `shard ${init.shard}`;
   let lsm: LsmStore;
   if (init.restore) {
     lsm = await restoreStore(init.options, init.restore.handles, { keyGroups: range, mode: 'no-claim' }, internals);
@@ -69,7 +72,7 @@ export async function openShardStore(init: ShardInit, blockCache: BlockCache | u
         if (init.expectExisting) {
           throw new FloeError(
             'CORRUPTION',
-            `shard ${init.shard}: instance ${instanceId} is listed in the shard layout but has no manifest on ${o.primary}; it was deleted outside Floe. Restore from a checkpoint.`,
+            `${what}: instance ${instanceId} is listed in the ${init.what ? 'named store registry' : 'shard layout'} but has no manifest on ${o.primary}; it was deleted outside Floe. Restore from a checkpoint.`,
           );
         }
         return emptyInstanceState(o, [range[0], range[1]]);
@@ -81,7 +84,7 @@ export async function openShardStore(init: ShardInit, blockCache: BlockCache | u
     await lsm.close().catch(() => undefined);
     throw new FloeError(
       'CORRUPTION',
-      `shard ${init.shard}: instance ${instanceId} owns key groups [${lo}, ${hi}] but the shard layout says [${range[0]}, ${range[1]}]; the layout and the instance disagree`,
+      `${what}: instance ${instanceId} owns key groups [${lo}, ${hi}] but the ${init.what ? 'named store registry' : 'shard layout'} says [${range[0]}, ${range[1]}]; the two disagree`,
     );
   }
   return lsm;
