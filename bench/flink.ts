@@ -26,7 +26,7 @@
  * Maven Central on the first run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +39,18 @@ const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const benchPom = join(repoRoot, 'flink', 'bench', 'pom.xml');
 const floePom = join(repoRoot, 'flink', 'pom.xml');
 const floeFactorySource = join(repoRoot, 'flink', 'src', 'main', 'java', 'io', 'floe', 'flink', 'FloeStateBackendFactory.java');
+const floeBackendDir = join(repoRoot, 'flink', 'src', 'main', 'java', 'io', 'floe', 'flink');
 const floeBin = fileURLToPath(new URL('../bin/floe.js', import.meta.url));
+
+/**
+ * Whether this tree's Floe backend serves Flink's async State V2 API natively (implements
+ * AsyncKeyedStateBackend). If not, the Floe runs use the sync API: on the async API Flink would wrap the
+ * backend in AsyncKeyedStateBackendAdaptor, which answers every request with a blocking call.
+ */
+function floeServesAsync(): boolean {
+  if (!existsSync(floeBackendDir)) return false;
+  return readdirSync(floeBackendDir).some((f) => f.endsWith('.java') && /implements[^{]*\bAsyncKeyedStateBackend\b/.test(readFileSync(join(floeBackendDir, f), 'utf8')));
+}
 
 export const SYSTEMS = ['floe', 'floe-10ms', 'forst-async', 'forst-sync', 'rocksdb', 'heap'] as const;
 type SystemId = (typeof SYSTEMS)[number];
@@ -103,7 +114,8 @@ function buildClasspath(withFloe: boolean, log: (l: string) => void): string {
     const floeCp = join(repoRoot, 'flink', 'target', 'bench-classpath.txt');
     maven(['-f', floePom, 'compile', 'dependency:build-classpath', '-Dmdep.includeScope=runtime', `-Dmdep.outputFile=${floeCp}`], log);
     parts.push(join(repoRoot, 'flink', 'target', 'classes'));
-    const extra = readFileSync(floeCp, 'utf8').trim();
+    // The backend has no runtime dependencies besides Flink (provided): Maven then may write no file.
+    const extra = existsSync(floeCp) ? readFileSync(floeCp, 'utf8').trim() : '';
     if (extra) parts.push(extra);
   }
   parts.push(readFileSync(cpFile, 'utf8').trim());
@@ -197,6 +209,14 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     notes.push(`${floeSystems.join(' and ')} did not run: the Floe state backend (${floeFactorySource.slice(repoRoot.length)}) is not in this tree.`);
   }
   const toRun = wanted.filter((s) => floeReady || !s.startsWith('floe'));
+  const floeApi = floeServesAsync() ? 'async' : 'sync';
+  if (floeReady && floeSystems.length > 0) {
+    notes.push(
+      floeApi === 'async'
+        ? 'floe runs the async State V2 job (its backend implements AsyncKeyedStateBackend), like forst-async.'
+        : 'floe runs the sync-API job (like heap, rocksdb, forst-sync): this tree\'s Floe backend serves only the classic synchronous state API, so the async State V2 job would run through Flink\'s AsyncKeyedStateBackendAdaptor (a blocking call per request).',
+    );
+  }
   const classpath = buildClasspath(floeReady && floeSystems.length > 0, args.log);
 
   const measurements: Measurement[] = [];
@@ -220,6 +240,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
         '--work-dir', dir,
       ];
       if (system.startsWith('floe')) {
+        jvmArgs.push('--api', floeApi);
         daemon = await startDaemon(dir, managedBytes, system === 'floe-10ms' ? LATENCY_MS : undefined);
         jvmArgs.push('--floe-socket', daemon.socket);
       }
@@ -259,6 +280,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       distributions: dists,
       zipfExponent: 0.99,
       managedMemory: managed,
+      floeApi: floeReady ? floeApi : undefined,
       floeDaemon: { primary: 'file:// (local folder)', blockCacheBytes: managedBytes, injectedLatencyMs: { floe: 0, 'floe-10ms': LATENCY_MS } },
       checkpoints: `incremental, retained; taken at ${checkpointAt.toLocaleString('en-US')} and ${events.toLocaleString('en-US')} events of the uniform run`,
       restore: `Flink's JobInitialization span (max initializeStateDurationMs), then ${VERIFY_EVENTS} records checked against recomputed counts`,
