@@ -6,9 +6,11 @@
  *   heap         state.backend.type=hashmap, sync state API
  *   rocksdb      flink-statebackend-rocksdb, sync API, local dir
  *   forst-sync   flink-statebackend-forst, sync API (state kept in the local dir: sync.enforce-local)
- *   forst-async  flink-statebackend-forst, async State V2, state on a local-folder primary (file://)
- *   floe         io.floe.flink.FloeStateBackendFactory, async State V2, a Floe daemon (dist/bin/floe.js)
- *                over its Unix socket, primary file:// in a local folder
+ *   forst-async  flink-statebackend-forst, async State V2, state on a local-folder primary (file://),
+ *                ForSt's local file cache of 1 GiB (as the Floe daemon's default disk cache)
+ *   floe         io.floe.flink.FloeStateBackendFactory, a Floe daemon (dist/bin/floe.js) over its Unix
+ *                socket, primary file:// in a local folder; async State V2 when the backend implements
+ *                AsyncKeyedStateBackend, else the sync API (floeServesAsync)
  *   floe-10ms    the same with every primary request delayed by 10 ms (FLOE_INJECT_LATENCY_MS=10)
  *
  * Per backend and distribution (uniform, Zipf s = 0.99 over the same keys): a fresh job counts `events`
@@ -20,8 +22,9 @@
  *
  * Sizes: --keys (default 1,000,000) keys, FLINK_BENCH_EVENTS events per distribution (default 2,000,000;
  * --quick: 100,000 over ≤ 40,000 keys), managed memory FLINK_BENCH_MANAGED (default 16m) and the same
- * budget for Floe's block cache, so the state (~1M keys) is several times every backend's cache.
- * Each throughput phase stops after FLINK_BENCH_MAX_SECONDS (default 90) and reports what it reached.
+ * budget for Floe's block cache, so the state (~1M keys) is several times every backend's memory cache
+ * (the local disk caches, ForSt's and Floe's, are 1 GiB and hold it all).
+ * Each throughput phase stops after FLINK_BENCH_MAX_SECONDS (default 60) and reports what it reached.
  * --systems and --workloads (uniform, zipf) filter. Needs `mvn` and Java 17; Flink's artifacts come from
  * Maven Central on the first run.
  */
@@ -197,7 +200,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   const events = Math.floor(envNumber(env, 'FLINK_BENCH_EVENTS', args.quick ? 100_000 : 2_000_000));
   const managed = env.FLINK_BENCH_MANAGED ?? '16m';
   const managedBytes = parseSize(managed);
-  const maxSeconds = envNumber(env, 'FLINK_BENCH_MAX_SECONDS', args.quick ? 30 : 90);
+  const maxSeconds = envNumber(env, 'FLINK_BENCH_MAX_SECONDS', args.quick ? 30 : 60);
   const checkpointAt = Math.floor(events / 5);
   const dists = DISTRIBUTIONS.filter((d) => args.workloads === undefined || args.workloads.includes(d));
   if (dists.length === 0) throw new Error(`--workloads must name uniform and/or zipf, got ${args.workloads?.join(',')}`);

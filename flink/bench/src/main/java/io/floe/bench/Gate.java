@@ -42,6 +42,20 @@ public final class Gate implements RateLimiterStrategy<NumberSequenceSplit> {
     if (wake != null) wake.complete(null);
   }
 
+  /**
+   * Stops the source where it is (a run out of time): lowers the limit to what was granted and returns the
+   * final count once no more can be granted (the source thread may have raced one permit past the read).
+   */
+  public static long stopNow() throws InterruptedException {
+    synchronized (LOCK) {
+      limit = granted;
+    }
+    Thread.sleep(100);
+    synchronized (LOCK) {
+      return granted;
+    }
+  }
+
   /** Whether the source reader has created its limiter (it is running). */
   public static boolean sourceRunning() {
     return created;
