@@ -21,7 +21,8 @@ export type {
 } from './api.js';
 export { FloeError, type FloeErrorCode } from './errors.js';
 export { defaultKeyGroup, murmur3_32, MAX_KEY_BYTES, MAX_VALUE_BYTES } from './keys.js';
-export { connect, type ConnectOptions, type FloeClient } from './client/client.js';
+export { connect, type ConnectOptions, type FloeClient, type FloeNamedStoreClient } from './client/client.js';
+export type { OpenStoreRequest, OpenStoreResult } from './protocol/named-store.js';
 export { retireInstance, type RetireResult } from './checkpoint/retire.js';
 
 /**

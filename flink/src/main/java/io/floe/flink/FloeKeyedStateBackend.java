@@ -1,11 +1,8 @@
 package io.floe.flink;
 
-import io.floe.client.CheckpointHandle;
 import io.floe.client.FloeClient;
-import io.floe.client.FloeException;
 import io.floe.client.ScanEntry;
 import io.floe.client.ScanOptions;
-import io.floe.client.StoreOptions;
 import io.floe.client.WriteOp;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -13,11 +10,8 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.FutureTask;
 import java.util.concurrent.RunnableFuture;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import javax.annotation.Nonnull;
 import org.apache.flink.api.common.state.State;
@@ -29,7 +23,6 @@ import org.apache.flink.runtime.state.AbstractKeyedStateBackend;
 import org.apache.flink.runtime.state.BackendBuildingException;
 import org.apache.flink.runtime.state.CheckpointStreamFactory;
 import org.apache.flink.runtime.state.InternalKeyContextImpl;
-import org.apache.flink.runtime.state.KeyGroupRange;
 import org.apache.flink.runtime.state.KeyGroupedInternalPriorityQueue;
 import org.apache.flink.runtime.state.Keyed;
 import org.apache.flink.runtime.state.KeyedStateHandle;
@@ -43,7 +36,6 @@ import org.apache.flink.runtime.state.heap.HeapPriorityQueueSetFactory;
 import org.apache.flink.runtime.state.metrics.LatencyTrackingStateConfig;
 import org.apache.flink.runtime.state.metrics.SizeTrackingStateConfig;
 import org.apache.flink.runtime.checkpoint.SnapshotType;
-import org.apache.flink.runtime.execution.Environment;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -54,11 +46,7 @@ import org.slf4j.LoggerFactory;
  *   <li>Reads wait for their answer; writes are pipelined (sent, not awaited): the daemon answers in request
  *       order, so a later read sees them, and the first failed write fails every later state access and the
  *       next snapshot.</li>
- *   <li>Snapshot: a CHECKPOINT request, sent synchronously (so it covers exactly the writes before it) and
- *       awaited in the asynchronous part; the handle JSON goes into Flink's metadata as a
- *       {@link FloeStateHandles} handle (no files are copied).</li>
- *   <li>Release: when checkpoint N completes, this store's checkpoints other than the newest
- *       {@code retainedCheckpoints} completed ones (and savepoints, never released) are released.</li>
+ *   <li>Checkpoints by reference, their release and restore: {@link FloeStore}.</li>
  *   <li>Timers: heap priority queues, checkpointed by Flink as raw keyed state.</li>
  * </ul>
  * Used by the task thread only (the snapshot's asynchronous part only awaits a future).
@@ -66,105 +54,44 @@ import org.slf4j.LoggerFactory;
 public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K> {
   private static final Logger LOG = LoggerFactory.getLogger(FloeKeyedStateBackend.class);
 
-  /** What the backend needs besides Flink's parameters. */
-  record Settings(String storePrefix, int retainedCheckpoints) {}
-
   final FloeClient client;
   final FloeKeys<K> keys;
-  private final String storeName;
-  private final String jobId;
-  private final int retainedCheckpoints;
+  final FloeStore store;
   private final HeapPriorityQueueSetFactory timers;
-  private final AtomicReference<Throwable> writeFailure = new AtomicReference<>();
-  /**
-   * Checkpoints this backend releases, by Flink checkpoint id: the ones its store took (savepoints are never
-   * listed) and, after a failover of the same job, the ones it was restored from.
-   */
-  private final TreeMap<Long, List<CompletableFuture<CheckpointHandle>>> ownCheckpoints = new TreeMap<>();
-  private final TreeMap<Long, Boolean> completed = new TreeMap<>();
   private boolean disposed;
 
-  private FloeKeyedStateBackend(StateBackend.KeyedStateBackendParameters<K> p, FloeClient client, String storeName, int retainedCheckpoints,
-      LatencyTrackingStateConfig latency, SizeTrackingStateConfig size) {
+  private FloeKeyedStateBackend(StateBackend.KeyedStateBackendParameters<K> p, FloeStore store, LatencyTrackingStateConfig latency,
+      SizeTrackingStateConfig size) {
     super(p.getKvStateRegistry(), p.getKeySerializer(), p.getEnv().getUserCodeClassLoader().asClassLoader(), p.getEnv().getExecutionConfig(),
         p.getTtlTimeProvider(), latency, size, p.getCancelStreamRegistry(), new InternalKeyContextImpl<>(p.getKeyGroupRange(), p.getNumberOfKeyGroups()));
-    this.client = client;
+    this.store = store;
+    this.client = store.client;
     this.keys = new FloeKeys<>(p.getKeySerializer());
-    this.storeName = storeName;
-    this.jobId = p.getJobID().toString();
-    this.retainedCheckpoints = retainedCheckpoints;
     this.timers = new HeapPriorityQueueSetFactory(p.getKeyGroupRange(), p.getNumberOfKeyGroups(), 128);
   }
 
-  /**
-   * Opens (restoring from the parameters' handles, clipped to the subtask's key groups) the subtask's store
-   * on {@code client} and returns its backend. REQUIRES: {@code client} connected and unbound.
-   */
-  static <K> FloeKeyedStateBackend<K> open(StateBackend.KeyedStateBackendParameters<K> p, FloeClient client, Settings settings,
+  /** Opens the subtask's store on {@code client} and returns its backend. REQUIRES: {@code client} connected and unbound. */
+  static <K> FloeKeyedStateBackend<K> open(StateBackend.KeyedStateBackendParameters<K> p, FloeClient client, FloeStore.Settings settings,
       LatencyTrackingStateConfig latency, SizeTrackingStateConfig size) throws BackendBuildingException {
-    List<FloeStateHandles.Taken> taken = FloeStateHandles.restoreHandles(p.getStateHandles());
-    List<CheckpointHandle> restore = new ArrayList<>();
-    for (FloeStateHandles.Taken t : taken) restore.add(t.handle());
-    String name = storeName(settings.storePrefix(), p.getEnv(), p.getOperatorIdentifier());
-    KeyGroupRange range = p.getKeyGroupRange();
-    StoreOptions options = new StoreOptions(name, p.getNumberOfKeyGroups(), range.getStartKeyGroup(), range.getEndKeyGroup(), restore, true);
-    client.openStore(options).join();
-    LOG.info("Floe store {} opened for key groups {} (restored from {} checkpoint(s))", name, range, restore.size());
-    FloeKeyedStateBackend<K> b = new FloeKeyedStateBackend<>(p, client, name, settings.retainedCheckpoints(), latency, size);
-    b.adopt(taken, p.getEnv());
-    return b;
-  }
-
-  /**
-   * After a failover within the same job, the checkpoint restored from is this job's own: once newer ones
-   * complete, nobody else would release it, so this backend does (as if its store had taken it). Another
-   * job's checkpoint (a user's retained checkpoint or savepoint, NO_CLAIM) is never released here.
-   */
-  private void adopt(List<FloeStateHandles.Taken> taken, Environment env) {
-    Long restoredId = env.getTaskStateManager().getRestoreCheckpointId().orElse(null);
-    if (restoredId == null) return;
-    String job = env.getJobID().toString();
-    for (FloeStateHandles.Taken t : taken) {
-      if (!t.jobId().equals(job)) continue;
-      ownCheckpoints.computeIfAbsent(restoredId, id -> new ArrayList<>()).add(CompletableFuture.completedFuture(t.handle()));
-      completed.put(restoredId, Boolean.TRUE);
-    }
-  }
-
-  /** PREFIX/JOB/OPERATOR/sub-N/att-M, within the daemon's name rules (1..200 chars of [A-Za-z0-9._/-]). */
-  static String storeName(String prefix, Environment env, String operatorIdentifier) {
-    String op = operatorIdentifier.replaceAll("[^A-Za-z0-9._-]", "_").replaceAll("\\.\\.+", "_");
-    if (op.length() > 96) op = op.substring(0, 80) + "_" + Integer.toHexString(operatorIdentifier.hashCode());
-    return prefix + "/" + env.getJobID() + "/" + op + "/sub-" + env.getTaskInfo().getIndexOfThisSubtask() + "/att-" + env.getTaskInfo().getAttemptNumber();
+    return new FloeKeyedStateBackend<>(p, FloeStore.open(p, client, settings, ""), latency, size);
   }
 
   public String storeName() {
-    return storeName;
+    return store.name;
   }
 
   // ------------------------------------------------------------------ access helpers for the states
 
-  /** Throws the first failure of a pipelined write, if any (the store may have missed writes since). */
   void checkWrites() throws IOException {
-    Throwable t = writeFailure.get();
-    if (t != null) throw new IOException("an earlier write to Floe store " + storeName + " failed: " + describe(t), t);
+    store.checkWrites();
   }
 
   <T> T await(CompletableFuture<T> f, String what) throws IOException {
-    checkWrites();
-    try {
-      return f.join();
-    } catch (RuntimeException e) {
-      throw new IOException(what + " on Floe store " + storeName + " failed: " + describe(e), e);
-    }
+    return store.await(f, what);
   }
 
-  /** Sends a write without waiting; its failure is kept for {@link #checkWrites}. */
   void pipeline(CompletableFuture<Void> write) throws IOException {
-    checkWrites();
-    write.whenComplete((ok, e) -> {
-      if (e != null) writeFailure.compareAndSet(null, e);
-    });
+    store.pipeline(write);
   }
 
   byte[] get(byte[] key) throws IOException {
@@ -195,11 +122,6 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
   /** Every entry under {@code prefix} in the whole store. */
   List<ScanEntry> scanAll(byte[] prefix) throws IOException {
     return await(client.scanAll(ScanOptions.all().prefix(prefix)), "scan");
-  }
-
-  static String describe(Throwable t) {
-    FloeException f = FloeException.unwrap(t);
-    return f != null ? f.code() + ": " + f.getMessage() : t.toString();
   }
 
   // ------------------------------------------------------------------ keys
@@ -317,16 +239,7 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
   @Override
   public RunnableFuture<SnapshotResult<KeyedStateHandle>> snapshot(long checkpointId, long timestamp, @Nonnull CheckpointStreamFactory streamFactory,
       @Nonnull CheckpointOptions checkpointOptions) throws Exception {
-    checkWrites();
-    // Sent now, in request order after every write so far: the checkpoint holds exactly the state at the barrier.
-    CompletableFuture<CheckpointHandle> handle = client.checkpoint();
-    boolean savepoint = checkpointOptions.getCheckpointType().isSavepoint();
-    if (!savepoint) ownCheckpoints.computeIfAbsent(checkpointId, id -> new ArrayList<>()).add(handle);
-    KeyGroupRange range = getKeyGroupRange();
-    return new FutureTask<>(() -> {
-      CheckpointHandle h = await(handle, "checkpoint " + checkpointId);
-      return SnapshotResult.of(FloeStateHandles.wrap(h, range, checkpointId, jobId));
-    });
+    return store.snapshot(checkpointId, checkpointOptions);
   }
 
   @Nonnull
@@ -338,33 +251,12 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
 
   @Override
   public void notifyCheckpointComplete(long checkpointId) {
-    if (!ownCheckpoints.containsKey(checkpointId)) return;
-    completed.put(checkpointId, Boolean.TRUE);
-    // Keep the newest retained completed checkpoints; everything older (completed or never completed) goes.
-    long keepFrom = checkpointId;
-    int kept = 0;
-    for (Long id : completed.descendingKeySet()) {
-      if (kept++ < retainedCheckpoints) keepFrom = id;
-      else break;
-    }
-    List<Long> release = new ArrayList<>(ownCheckpoints.headMap(keepFrom, false).keySet());
-    for (Long id : release) release(id);
+    store.checkpointComplete(checkpointId);
   }
 
   @Override
   public void notifyCheckpointAborted(long checkpointId) {
-    if (ownCheckpoints.containsKey(checkpointId) && !completed.containsKey(checkpointId)) release(checkpointId);
-  }
-
-  private void release(long id) {
-    List<CompletableFuture<CheckpointHandle>> handles = ownCheckpoints.remove(id);
-    completed.remove(id);
-    if (handles == null) return;
-    for (CompletableFuture<CheckpointHandle> f : handles) {
-      f.thenCompose(client::releaseCheckpoint).whenComplete((ok, e) -> {
-        if (e != null) LOG.warn("releasing Floe checkpoint {} of store {} failed (its files stay until released): {}", id, storeName, describe(e));
-      });
-    }
+    store.checkpointAborted(checkpointId);
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -374,10 +266,6 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
     if (disposed) return;
     disposed = true;
     super.dispose();
-    try {
-      client.close(); // the ephemeral store is retired with its last connection
-    } catch (RuntimeException e) {
-      LOG.warn("closing Floe store {}: {}", storeName, describe(e));
-    }
+    store.close(); // the ephemeral store is retired with its last connection
   }
 }

@@ -11,6 +11,7 @@ import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.runtime.state.AbstractKeyedStateBackend;
 import org.apache.flink.runtime.state.AbstractStateBackend;
+import org.apache.flink.runtime.state.AsyncKeyedStateBackend;
 import org.apache.flink.runtime.state.BackendBuildingException;
 import org.apache.flink.runtime.state.ConfigurableStateBackend;
 import org.apache.flink.runtime.state.DefaultOperatorStateBackendBuilder;
@@ -93,26 +94,49 @@ public class FloeStateBackend extends AbstractStateBackend implements Configurab
 
   @Override
   public <K> AbstractKeyedStateBackend<K> createKeyedStateBackend(KeyedStateBackendParameters<K> parameters) throws BackendBuildingException {
-    if (socket == null) {
-      throw new BackendBuildingException("The Floe state backend was not configured: set " + FloeOptions.SOCKET.key() + " (the Floe daemon's socket)");
-    }
-    FloeClient client;
-    try {
-      client = FloeClient.connect(Path.of(socket), ClientOptions.defaults().connectTimeout(connectTimeout).maxInFlight(maxInFlight).flushOnClose(false));
-    } catch (FloeException e) {
-      throw new BackendBuildingException("Floe state backend of " + parameters.getOperatorIdentifier() + ": " + e.code() + ": " + e.getMessage(), e);
-    }
+    FloeClient client = connect(parameters);
     try {
       LatencyTrackingStateConfig latency = latencyTrackingConfigBuilder.setMetricGroup(parameters.getMetricGroup()).build();
       SizeTrackingStateConfig size = sizeTrackingConfigBuilder.setMetricGroup(parameters.getMetricGroup()).build();
-      return FloeKeyedStateBackend.open(parameters, client, new FloeKeyedStateBackend.Settings(storePrefix, retainedCheckpoints), latency, size);
+      return FloeKeyedStateBackend.open(parameters, client, new FloeStore.Settings(storePrefix, retainedCheckpoints), latency, size);
     } catch (RuntimeException | BackendBuildingException e) {
-      client.close();
-      if (e instanceof BackendBuildingException b) throw b;
-      FloeException f = FloeException.unwrap(e);
-      throw new BackendBuildingException("Floe state backend of " + parameters.getOperatorIdentifier() + " could not open its store: "
-          + (f != null ? f.getMessage() : e.toString()), e);
+      throw failedOpen(parameters, client, e);
     }
+  }
+
+  @Override
+  public boolean supportsAsyncKeyedStateBackend() {
+    return true;
+  }
+
+  /** State V2 (enableAsyncState): a store of its own per subtask, requests executed in batches of frames. */
+  @Override
+  public <K> AsyncKeyedStateBackend<K> createAsyncKeyedStateBackend(KeyedStateBackendParameters<K> parameters) throws BackendBuildingException {
+    FloeClient client = connect(parameters);
+    try {
+      return new FloeAsyncKeyedStateBackend<>(parameters, FloeStore.open(parameters, client, new FloeStore.Settings(storePrefix, retainedCheckpoints), "-async"));
+    } catch (RuntimeException | BackendBuildingException e) {
+      throw failedOpen(parameters, client, e);
+    }
+  }
+
+  private FloeClient connect(KeyedStateBackendParameters<?> parameters) throws BackendBuildingException {
+    if (socket == null) {
+      throw new BackendBuildingException("The Floe state backend was not configured: set " + FloeOptions.SOCKET.key() + " (the Floe daemon's socket)");
+    }
+    try {
+      return FloeClient.connect(Path.of(socket), ClientOptions.defaults().connectTimeout(connectTimeout).maxInFlight(maxInFlight).flushOnClose(false));
+    } catch (FloeException e) {
+      throw new BackendBuildingException("Floe state backend of " + parameters.getOperatorIdentifier() + ": " + e.code() + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static BackendBuildingException failedOpen(KeyedStateBackendParameters<?> parameters, FloeClient client, Exception e) {
+    client.close();
+    if (e instanceof BackendBuildingException b) return b;
+    FloeException f = FloeException.unwrap(e);
+    return new BackendBuildingException("Floe state backend of " + parameters.getOperatorIdentifier() + " could not open its store: "
+        + (f != null ? f.code() + ": " + f.getMessage() : e.toString()), e);
   }
 
   @Override

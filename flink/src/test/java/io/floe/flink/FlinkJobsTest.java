@@ -79,9 +79,13 @@ class FlinkJobsTest {
     return l;
   }
 
-  /** Records 0..n-1 at {@code perSecond} (0: unthrottled), through StateKindsFunction into a sink. */
-  static void stateKindsJob(StreamExecutionEnvironment env, long n, double perSecond, long failAfter, String sink) {
-    RateLimiterStrategy<?> rate = perSecond > 0 ? RateLimiterStrategy.perSecond(perSecond) : RateLimiterStrategy.noOp();
+  /**
+   * Records 0..n-1 through StateKindsFunction into a sink. {@code perCheckpoint} &gt; 0 gates the source to that
+   * many records per completed checkpoint, so a test can act mid-stream however slow the machine is (and no
+   * end-of-input timer can fire before the test's failure or cancel): 0 leaves it unthrottled.
+   */
+  static void stateKindsJob(StreamExecutionEnvironment env, long n, int perCheckpoint, long failAfter, String sink) {
+    RateLimiterStrategy<?> rate = perCheckpoint > 0 ? RateLimiterStrategy.perCheckpoint(perCheckpoint) : RateLimiterStrategy.noOp();
     DataGeneratorSource<Tuple2<String, Long>> source = new DataGeneratorSource<>(FlinkJobsTest::record, n, rate, Types.TUPLE(Types.STRING, Types.LONG));
     env.fromSource(source, WatermarkStrategy.noWatermarks(), "records").uid("records")
         .keyBy(r -> r.f0)
@@ -219,7 +223,7 @@ class FlinkJobsTest {
   void taskFailureRecoversFromTheLastCheckpointExactlyOnce() throws Exception {
     long n = 3000;
     StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(daemon.socket, 3), 2);
-    stateKindsJob(env, n, 1500, 300, "recovery");
+    stateKindsJob(env, n, 200, 300, "recovery");
     cluster.run(env, null);
     assertTrue(StateKindsFunction.FAILURES.get() >= 1, "the injected failure happened");
     assertTrue(StateKindsFunction.RESTORED_KEYS.get() > 0, "state came back from the checkpoint");
@@ -232,7 +236,7 @@ class FlinkJobsTest {
     String restore = null;
     for (int parallelism : new int[] {2, 1}) {
       StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(daemon.socket, 0), parallelism);
-      stateKindsJob(env, n, 1500, 0, "rescale");
+      stateKindsJob(env, n, 300, 0, "rescale");
       int records = StateKindsFunction.RECORDS.get();
       JobID job = cluster.submit(env, restore);
       FlinkCluster.waitFor("records", 30_000, () -> StateKindsFunction.RECORDS.get() > records + 400);
@@ -259,7 +263,7 @@ class FlinkJobsTest {
     DaemonProcess restarted = null;
     try {
       StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(own.socket, 60), 2);
-      stateKindsJob(env, n, 1500, 0, "daemon-restart");
+      stateKindsJob(env, n, 300, 0, "daemon-restart");
       JobID job = cluster.submit(env, null);
       FlinkCluster.waitFor("checkpoints and records", 30_000, () -> StateKindsFunction.CHECKPOINTS.get() >= 4 && StateKindsFunction.RECORDS.get() > 600);
       own.kill();
