@@ -109,7 +109,7 @@ async function main(argv: string[]): Promise<number> {
     case 'daemon': {
       const code = await daemon(values);
       // Exit explicitly: a daemon that lingers after a clean shutdown would be killed by its supervisor.
-      process.exit(code);
+      return process.exit(code);
     }
     case 'ping':
       return ping(socketFrom(values));

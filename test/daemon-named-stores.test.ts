@@ -309,6 +309,37 @@ t.test('ephemeral stores retire when their last connection goes; GC collects the
   await main.close();
 });
 
+t.test('an ephemeral store left open by a killed daemon is retired when the daemon starts again', async (t) => {
+  const env = await daemon(t);
+  const { store: objects } = await openObjectStore(`file://${join(env.dir, 'data')}`, { skipProbe: true });
+  t.teardown(() => objects.close());
+  let main = await connect(env.d.socket);
+  const e = await main.openStore(req('crash/e', [0, 15], { ephemeral: true }));
+  const p = await main.openStore(req('crash/p', [0, 15]));
+  await e.put('k', 'v', { keyGroup: 1 });
+  await p.put('k', 'v', { keyGroup: 1 });
+  const eId = (await e.checkpoint()).instances[0]!.instanceId;
+  await p.flush();
+  env.d.child.kill('SIGKILL');
+  await env.d.exited;
+  const d = await startDaemon(env.dir);
+  t.teardown(() => {
+    d.child.kill('SIGKILL');
+  });
+  t.ok(d.events.some((x) => x.event === 'named_store_retired' && x.name === 'crash/e'), 'the start retires it (logged)');
+  t.ok((await listInstanceSummaries(objects)).find((s) => s.instanceId === eId)?.retired, 'its instance is retired');
+  main = await connect(d.socket);
+  const e2 = await main.openStore(req('crash/e', [0, 15], { ephemeral: true }));
+  t.equal(e2.info.created, true, 'the ephemeral name opens empty');
+  const p2 = await main.openStore(req('crash/p', [0, 15]));
+  t.equal(p2.info.created, false, 'a persistent store is kept');
+  t.equal(Buffer.from((await p2.get('k', { keyGroup: 1 }))!).toString(), 'v');
+  await e2.close();
+  await p2.close();
+  await main.close();
+  t.equal(await stopDaemon(d), 0);
+});
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

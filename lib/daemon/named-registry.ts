@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { FloeError, isFloeError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { namedStorePath, namedStorePrefix, parseNamedStorePath } from '../store/paths.js';
+import { namedStorePath, namedStorePrefix, namedStoreRoot, parseNamedStorePath } from '../store/paths.js';
 import { readVerified } from '../store/read-verified.js';
 import type { Random } from '../util/random.js';
 
@@ -43,7 +43,7 @@ export function namedInstanceId(name: string, seq: number, random: Random): stri
   return `named-${nameKey(name).slice(0, 16)}-${seq}-${random.nextU32().toString(16).padStart(8, '0')}`;
 }
 
-function decodeRecord(bytes: Uint8Array, path: string, name: string): NamedRecord {
+function decodeRecord(bytes: Uint8Array, path: string, name: string | undefined): NamedRecord {
   let json: NamedRecord & { format?: string; formatVersion?: number };
   try {
     json = JSON.parse(Buffer.from(bytes).toString('utf8')) as typeof json;
@@ -56,7 +56,7 @@ function decodeRecord(bytes: Uint8Array, path: string, name: string): NamedRecor
   if (json.formatVersion !== NAMED_FORMAT_VERSION) {
     throw new FloeError('VERSION', `named store record ${path} has format version ${json.formatVersion}; this Floe reads ${NAMED_FORMAT_VERSION}. Upgrade Floe.`, { path });
   }
-  if (json.name !== name) {
+  if (typeof json.name !== 'string' || (name !== undefined && json.name !== name)) {
     throw new FloeError('CORRUPTION', `named store record ${path} is for ${JSON.stringify(json.name)}, not ${JSON.stringify(name)} (a hash collision or a misplaced object)`, { path });
   }
   const { format: _f, formatVersion: _v, ...record } = json;
@@ -74,6 +74,21 @@ export async function readNamedRecord(store: ObjectStore, daemon: string, name: 
   if (seqs.length === 0) return undefined;
   const path = namedStorePath(daemon, key, seqs[seqs.length - 1]!);
   return readVerified(store, path, (bytes) => decodeRecord(bytes, path, name));
+}
+
+/** The current record of every name this daemon ever registered. */
+export async function readAllNamedRecords(store: ObjectStore, daemon: string): Promise<NamedRecord[]> {
+  const latest = new Map<string, number>();
+  for (const o of await store.list(namedStoreRoot(daemon))) {
+    const p = parseNamedStorePath(o.path);
+    if (p !== undefined && p.daemon === daemon && p.seq > (latest.get(p.nameKey) ?? -1)) latest.set(p.nameKey, p.seq);
+  }
+  return Promise.all(
+    [...latest].map(([key, seq]) => {
+      const path = namedStorePath(daemon, key, seq);
+      return readVerified(store, path, (bytes) => decodeRecord(bytes, path, undefined));
+    }),
+  );
 }
 
 /** Writes `record` create-if-absent. PROMISES: resolves only if this call created it (a racing writer: BUSY). */

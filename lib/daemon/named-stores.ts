@@ -25,7 +25,7 @@ import type { ObjectStore } from '../store/object-store.js';
 import { shardLocalDirName } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
-import { namedInstanceId, nameKey, readNamedRecord, writeNamedRecord, type NamedRecord } from './named-registry.js';
+import { namedInstanceId, nameKey, readAllNamedRecords, readNamedRecord, writeNamedRecord, type NamedRecord } from './named-registry.js';
 import type { StoreRoute } from './route-keyed.js';
 import { ignoreMissingInstance } from './router-open.js';
 import type { LogFn, Shard, ShardBus, Target } from './shard-bus.js';
@@ -101,6 +101,23 @@ export class NamedStores {
       connections: s.refs.size,
       ephemeral: s.ephemeral,
     }));
+  }
+
+  /**
+   * Retires the ephemeral stores an earlier run of this daemon left open (it stopped without its
+   * connections closing them: a crash or kill). Run once at start, before any OPEN_STORE. Returns their names.
+   */
+  async sweepEphemeral(): Promise<string[]> {
+    const records = await readAllNamedRecords(this.ctx.store, this.ctx.options.instanceId);
+    const left = records.filter((r) => r.ephemeral && r.dropped === undefined);
+    for (const r of left) {
+      await this.locked(r.name, async () => {
+        await retireOn(this.ctx.store, r.instanceId, this.ctx.clock, this.ctx.random.fork()).catch(ignoreMissingInstance);
+        await writeNamedRecord(this.ctx.store, this.ctx.options.instanceId, { ...r, seq: r.seq + 1, createdAt: this.now(), dropped: true });
+      });
+      this.ctx.log('info', 'named_store_retired', { name: r.name, instanceId: r.instanceId, reason: 'left open by an earlier run' });
+    }
+    return left.map((r) => r.name);
   }
 
   /** Binds `session` to the store `req` names (see the file comment). PROMISES: on failure nothing is bound. */
@@ -281,7 +298,7 @@ export class NamedStores {
   /** The live store of `name`, forgetting one that was lost with its shard thread. */
   private liveStore(name: string): NamedStore | undefined {
     const live = this.live.get(name);
-    if (live !== undefined && live.lost) {
+    if (live?.lost) {
       this.live.delete(name);
       return undefined;
     }

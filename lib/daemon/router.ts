@@ -32,8 +32,8 @@ import { decodeCheckpointRecord, writeCheckpointRecord, type CheckpointRecord } 
 import { validateHandle } from '../checkpoint/handle.js';
 import { FloeError, isFloeError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
-import { asFloeError, ERROR_OP, errorPayload, InternalOp, Op, opName, parseJson, RESPONSE_BIT, writeJson } from '../protocol/protocol.js';
-import { FRAME_HEADER_BYTES, protocolError, readU32, Writer } from '../protocol/wire.js';
+import { asFloeError, ERROR_OP, errorPayload, InternalOp, Op, opName, parseJson, writeJson } from '../protocol/protocol.js';
+import { FRAME_HEADER_BYTES, protocolError, readU32 } from '../protocol/wire.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { checkpointPath } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
@@ -102,7 +102,15 @@ export class Router implements SessionHost {
    * PROMISES: on failure every started thread is stopped and nothing is left open.
    */
   static async open(o: RouterOptions): Promise<Router> {
-    return new Router(await openRouterParts(o), o.onShardCrash);
+    const router = new Router(await openRouterParts(o), o.onShardCrash);
+    try {
+      // Ephemeral named stores of an earlier run that ended without closing them (a crash) retire now.
+      await router.named.sweepEphemeral();
+    } catch (e) {
+      await router.close().catch(() => undefined);
+      throw e;
+    }
+    return router;
   }
 
   get maxKeyGroups(): number {

@@ -100,8 +100,8 @@ export class ShardService {
   private readonly out = new Writer(64 * 1024);
   private readonly flusher = new Coalescer(() => this.flush(), process.nextTick);
   private writesPending = 0;
-  /** Settles when the newest write settles (never rejects). */
-  private lastWrite: Promise<void> = Promise.resolve();
+  /** Called (once each) when writesPending drops to 0. */
+  private onWritesSettled: Array<() => void> = [];
   /** Requests waiting for their turn (see afterWrites), from queueHead on. */
   private queue: Array<{ write: boolean; start: () => void }> = [];
   private queueHead = 0;
@@ -318,16 +318,26 @@ export class ShardService {
 
   private trackWrite(op: number, id: number, p: Promise<void>): void {
     this.writesPending++;
-    this.lastWrite = p.then(
+    p.then(
       () => {
-        this.writesPending--;
         this.respond(op, id);
+        this.writeSettled();
       },
       (e: unknown) => {
-        this.writesPending--;
         this.respondError(id, asFloeError(e));
+        this.writeSettled();
       },
     );
+  }
+
+  /**
+   * Counts a settled write; once none is pending, wakes what waits for them. Writes need not settle in
+   * call order (a later write refused at once while an earlier one stalls), so waiters wait for the count
+   * to reach zero, never for "the newest write".
+   */
+  private writeSettled(): void {
+    if (--this.writesPending > 0) return;
+    for (const wake of this.onWritesSettled.splice(0)) wake();
   }
 
   /**
@@ -364,9 +374,8 @@ export class ShardService {
     while (this.queueHead < this.queue.length) {
       const head = this.queue[this.queueHead]!;
       if (!head.write && this.writesPending > 0) {
-        // Writes are applied in call order, so once the newest settles every earlier one has too.
         this.waitingForWrites = true;
-        void this.lastWrite.then(() => {
+        this.onWritesSettled.push(() => {
           this.waitingForWrites = false;
           this.drainQueue();
         });

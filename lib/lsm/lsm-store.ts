@@ -305,7 +305,9 @@ export class LsmStore implements Store {
    */
   replayLog(records: WalRecord[]): void {
     for (const r of records) {
-      r.ops.forEach((op, i) => this.mem.apply(op.key, op.kind, new Uint8Array(op.value), r.firstSeq + i));
+      r.ops.forEach((op, i) => {
+        this.mem.apply(op.key, op.kind, new Uint8Array(op.value), r.firstSeq + i);
+      });
       this.lastSeq = this.appliedSeq = r.firstSeq + r.ops.length - 1;
       if (this.mem.approximateBytes >= this.options.memtableBytes) this.freeze();
     }

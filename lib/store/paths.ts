@@ -132,6 +132,11 @@ export function parseLayoutPath(path: string): { name: string; seq: number } | u
  * Numbered records of one named store of a daemon: `daemon` is the daemon's layout name, `nameKey` a hash of
  * the store's name (store names may hold characters object names should not); the highest seq is current.
  */
+/** Every named store record of one daemon. */
+export function namedStoreRoot(daemon: string): string {
+  return `${NAMED_STORES_PREFIX}${checkId('layout', daemon)}/`;
+}
+
 export function namedStorePrefix(daemon: string, nameKey: string): string {
   return `${NAMED_STORES_PREFIX}${checkId('layout', daemon)}/${checkId('named store key', nameKey)}/`;
 }
