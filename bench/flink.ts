@@ -24,7 +24,8 @@
  * --quick: 100,000 over ≤ 40,000 keys), managed memory FLINK_BENCH_MANAGED (default 16m) and the same
  * budget for Floe's block cache, so the state (~1M keys) is several times every backend's memory cache
  * (the local disk caches, ForSt's and Floe's, are 1 GiB and hold it all).
- * Each throughput phase stops after FLINK_BENCH_MAX_SECONDS (default 60) and reports what it reached.
+ * Each distribution has FLINK_BENCH_MAX_SECONDS (default 60), split between its checkpoint phases by their
+ * event counts; a phase out of time reports the rate it reached and checkpoints where it got to.
  * --systems and --workloads (uniform, zipf) filter. Needs `mvn` and Java 17; Flink's artifacts come from
  * Maven Central on the first run.
  */
@@ -72,6 +73,7 @@ interface JvmResult {
   keys: number;
   events: number;
   configuration: Record<string, string>;
+  jvmCpuSecondsTotal?: number;
   runs: Array<{
     distribution: string;
     events: number;
@@ -250,9 +252,19 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       }
       args.log(`[flink] ${system}: ${events.toLocaleString('en-US')} events × ${dists.join(', ')} over ${keys.toLocaleString('en-US')} keys (${dir})`);
       const t0 = Date.now();
+      const daemonCpu0 = processCpuSeconds(daemon?.child.pid);
       const result = await runJvm(classpath, jvmArgs, args.log);
-      args.log(`[flink] ${system}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      raw[system] = summarize(result);
+      const daemonCpu1 = processCpuSeconds(daemon?.child.pid);
+      const wall = (Date.now() - t0) / 1000;
+      args.log(`[flink] ${system}: done in ${wall.toFixed(1)} s`);
+      raw[system] = {
+        ...summarize(result),
+        // The whole JVM run (both distributions, checkpoints, restores): the JVM's own CPU, and for Floe the
+        // daemon's, a separate process the JVM's figure does not include.
+        wallSeconds: Math.round(wall * 10) / 10,
+        jvmCpuSecondsTotal: result.jvmCpuSecondsTotal,
+        daemonCpuSeconds: daemonCpu0 !== undefined && daemonCpu1 !== undefined ? Math.round((daemonCpu1 - daemonCpu0) * 100) / 100 : undefined,
+      };
       measurements.push(...toMeasurements(system, result, loadavg()[0]!, failures));
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
@@ -307,6 +319,21 @@ function parseSize(text: string): number {
   if (m === null) throw new Error(`FLINK_BENCH_MANAGED must look like 16m, got ${JSON.stringify(text)}`);
   const unit = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
   return Number(m[1]) * unit;
+}
+
+/**
+ * CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat (Linux; USER_HZ
+ * assumed 100, as bench/daemon.ts). undefined where /proc is unavailable.
+ */
+function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The per-backend facts worth keeping in the JSON (no checkpoint paths: they point into a deleted folder). */

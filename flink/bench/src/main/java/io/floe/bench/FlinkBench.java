@@ -115,6 +115,7 @@ public final class FlinkBench {
         runs.add(runDistribution(conf, dist));
       }
       out.put("runs", runs);
+      out.put("jvmCpuSecondsTotal", cpuSeconds());
     } finally {
       cluster.closeAsync().get(60, TimeUnit.SECONDS);
     }
