@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE ?= node
 TSC := ./node_modules/.bin/tsc
 
-.PHONY: all build run test test-unit fuzz servers bench sim lint clean flink flink-test flink-install
+.PHONY: all build run test test-unit fuzz servers bench sim lint clean flink flink-test flink-install flink-deps
 
 all: build
 
@@ -25,7 +25,7 @@ servers:
 
 # Full suite: starts a real S3-protocol server and a real HDFS on loopback, runs every tap test,
 # prints `N passed, N failed`.
-test: build servers
+test: build servers flink-deps
 	$(NODE) dist/test/support/run-tests.js
 
 # Without the remote servers (remote-backend tests skip loudly).
@@ -45,6 +45,13 @@ sim: build
 MVN ?= mvn
 flink:
 	$(MVN) -q -B -f flink/pom.xml -DskipTests package
+
+# Resolves everything flink/'s `mvn test` needs (Flink 2.3.0, JUnit, the plugins and surefire's JUnit provider)
+# into ~/.m2 by compiling and running one quick test that needs no daemon (the provider is only resolved when a
+# test runs), so the first run on a fresh machine downloads outside test/flink-jvm.test.ts's time limit; later
+# runs work offline (`mvn -o`). Not fatal: that test reports.
+flink-deps:
+	-$(MVN) -q -B -f flink/pom.xml -Dtest=GoldenFramesTest test
 
 # The backend jar into the local Maven repository (io.floe:floe-client:0.1.0), for jobs and flink/bench/.
 flink-install:

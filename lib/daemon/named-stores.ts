@@ -111,11 +111,15 @@ export class NamedStores {
     const records = await readAllNamedRecords(this.ctx.store, this.ctx.options.instanceId);
     const left = records.filter((r) => r.ephemeral && r.dropped === undefined);
     for (const r of left) {
-      await this.locked(r.name, async () => {
-        await retireOn(this.ctx.store, r.instanceId, this.ctx.clock, this.ctx.random.fork()).catch(ignoreMissingInstance);
-        await writeNamedRecord(this.ctx.store, this.ctx.options.instanceId, { ...r, seq: r.seq + 1, createdAt: this.now(), dropped: true });
-      });
-      this.ctx.log('info', 'named_store_retired', { name: r.name, instanceId: r.instanceId, reason: 'left open by an earlier run' });
+      try {
+        await this.locked(r.name, async () => {
+          await retireOn(this.ctx.store, r.instanceId, this.ctx.clock, this.ctx.random.fork()).catch(ignoreMissingInstance);
+          await writeNamedRecord(this.ctx.store, this.ctx.options.instanceId, { ...r, seq: r.seq + 1, createdAt: this.now(), dropped: true });
+        });
+        this.ctx.log('info', 'named_store_retired', { name: r.name, instanceId: r.instanceId, reason: 'left open by an earlier run' });
+      } catch (e) {
+        this.ctx.log('warn', 'named_store_retire_failed', { name: r.name, instanceId: r.instanceId, error: (e as Error).message });
+      }
     }
     return left.map((r) => r.name);
   }

@@ -75,7 +75,7 @@ export class Router implements SessionHost {
   private readonly localDir: ShardedLocalDir;
   private readonly random: Random;
   private readonly clock: Clock;
-  private readonly log: LogFn;
+  readonly log: LogFn;
 
   private constructor(parts: Awaited<ReturnType<typeof openRouterParts>>, onShardCrash: RouterOptions['onShardCrash']) {
     ({ options: this.options, layout: this.layout, map: this.map, shards: this.shards, store: this.store } = parts);
@@ -103,13 +103,9 @@ export class Router implements SessionHost {
    */
   static async open(o: RouterOptions): Promise<Router> {
     const router = new Router(await openRouterParts(o), o.onShardCrash);
-    try {
-      // Ephemeral named stores of an earlier run that ended without closing them (a crash) retire now.
-      await router.named.sweepEphemeral();
-    } catch (e) {
-      await router.close().catch(() => undefined);
-      throw e;
-    }
+    // Ephemeral named stores of an earlier run that ended without closing them (a crash) retire now. A
+    // failure only delays that to the next start (their files stay until then): it must not stop the daemon.
+    await router.named.sweepEphemeral().catch((e: unknown) => router.log('warn', 'named_store_sweep_failed', { error: asFloeError(e).message }));
     return router;
   }
 

@@ -352,7 +352,7 @@ function appendSection(batch: Uint8Array, at: number, t: Target): number {
   writeU32(batch, at, t.slot);
   writeU32(batch, at + 4, n);
   batch.set(t.out.buf.subarray(0, n), at + 8);
-  t.out.length = 0;
+  t.out.reset();
   return at + 8 + n;
 }
 

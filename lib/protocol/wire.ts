@@ -146,6 +146,12 @@ export class Writer {
     return out;
   }
 
+  /** Forgets the written bytes (the caller copied them out); a grown buffer goes back to its initial size. */
+  reset(): void {
+    this.length = 0;
+    if (this.buf.length > 4 * this.initialBytes) this.buf = Buffer.allocUnsafe(this.initialBytes);
+  }
+
   /** Copies the written bytes into an exact-size ArrayBuffer (for transfer) and resets, keeping the buffer. */
   takeArrayBuffer(): ArrayBuffer {
     const out = new ArrayBuffer(this.length);

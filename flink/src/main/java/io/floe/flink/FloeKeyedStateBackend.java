@@ -43,6 +43,9 @@ import org.slf4j.LoggerFactory;
  * The keyed state of one operator subtask, in one ephemeral named store of the Floe daemon (docs/flink.md).
  *
  * <ul>
+ *   <li>A bounded cache of values ({@link FloeValueCache}, {@code state.backend.floe.cache-size}) answers reads
+ *       of keys this backend read or wrote before without a round trip (exact: the backend is the store's
+ *       only writer).</li>
  *   <li>Reads wait for their answer; writes are pipelined (sent, not awaited): the daemon answers in request
  *       order, so a later read sees them, and the first failed write fails every later state access and the
  *       next snapshot.</li>
@@ -57,10 +60,12 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
   final FloeClient client;
   final FloeKeys<K> keys;
   final FloeStore store;
+  /** Null when disabled ({@code state.backend.floe.cache-size: 0}). */
+  private final FloeValueCache cache;
   private final HeapPriorityQueueSetFactory timers;
   private boolean disposed;
 
-  private FloeKeyedStateBackend(StateBackend.KeyedStateBackendParameters<K> p, FloeStore store, LatencyTrackingStateConfig latency,
+  private FloeKeyedStateBackend(StateBackend.KeyedStateBackendParameters<K> p, FloeStore store, long cacheBytes, LatencyTrackingStateConfig latency,
       SizeTrackingStateConfig size) {
     super(p.getKvStateRegistry(), p.getKeySerializer(), p.getEnv().getUserCodeClassLoader().asClassLoader(), p.getEnv().getExecutionConfig(),
         p.getTtlTimeProvider(), latency, size, p.getCancelStreamRegistry(), new InternalKeyContextImpl<>(p.getKeyGroupRange(), p.getNumberOfKeyGroups()));
@@ -68,12 +73,13 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
     this.client = store.client;
     this.keys = new FloeKeys<>(p.getKeySerializer());
     this.timers = new HeapPriorityQueueSetFactory(p.getKeyGroupRange(), p.getNumberOfKeyGroups(), 128);
+    this.cache = cacheBytes > 0 ? new FloeValueCache(cacheBytes) : null;
   }
 
   /** Opens the subtask's store on {@code client} and returns its backend. REQUIRES: {@code client} connected and unbound. */
   static <K> FloeKeyedStateBackend<K> open(StateBackend.KeyedStateBackendParameters<K> p, FloeClient client, FloeStore.Settings settings,
-      LatencyTrackingStateConfig latency, SizeTrackingStateConfig size) throws BackendBuildingException {
-    return new FloeKeyedStateBackend<>(p, FloeStore.open(p, client, settings, ""), latency, size);
+      long cacheBytes, LatencyTrackingStateConfig latency, SizeTrackingStateConfig size) throws BackendBuildingException {
+    return new FloeKeyedStateBackend<>(p, FloeStore.open(p, client, settings, ""), cacheBytes, latency, size);
   }
 
   public String storeName() {
@@ -94,24 +100,49 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
     store.pipeline(write);
   }
 
+  /** The value of {@code key} in the current key group (from the value cache when it knows it), null when absent. */
   byte[] get(byte[] key) throws IOException {
-    return await(client.get(getCurrentKeyGroupIndex(), key), "get");
+    int kg = getCurrentKeyGroupIndex();
+    if (cache != null) {
+      byte[] v = cache.get(kg, key);
+      if (v != FloeValueCache.MISSING) {
+        checkWrites();
+        return v;
+      }
+    }
+    byte[] v = await(client.get(kg, key), "get");
+    if (cache != null) cache.put(kg, key, v);
+    return v;
   }
 
   void put(byte[] key, byte[] value) throws IOException {
-    pipeline(client.put(getCurrentKeyGroupIndex(), key, value));
+    putAt(getCurrentKeyGroupIndex(), key, value);
+  }
+
+  void putAt(int kg, byte[] key, byte[] value) throws IOException {
+    pipeline(client.put(kg, key, value));
+    if (cache != null) cache.put(kg, key, value);
   }
 
   void delete(byte[] key) throws IOException {
-    pipeline(client.delete(getCurrentKeyGroupIndex(), key));
+    deleteAt(getCurrentKeyGroupIndex(), key);
+  }
+
+  void deleteAt(int kg, byte[] key) throws IOException {
+    pipeline(client.delete(kg, key));
+    if (cache != null) cache.put(kg, key, null);
   }
 
   void merge(byte[] key, byte[] operand) throws IOException {
-    pipeline(client.merge(getCurrentKeyGroupIndex(), key, operand));
+    int kg = getCurrentKeyGroupIndex();
+    pipeline(client.merge(kg, key, operand));
+    if (cache != null) cache.merge(kg, key, operand);
   }
 
   void write(List<WriteOp> ops) throws IOException {
-    if (!ops.isEmpty()) pipeline(client.write(ops));
+    if (ops.isEmpty()) return;
+    pipeline(client.write(ops));
+    if (cache != null) for (WriteOp op : ops) cache.apply(op);
   }
 
   /** Every entry under {@code prefix} in the current key group. */

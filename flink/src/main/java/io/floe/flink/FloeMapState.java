@@ -174,7 +174,7 @@ final class FloeMapState<K, N, UK, UV> extends FloeState<K, N, Map<UK, UV>> impl
     public void remove() {
       if (last == null) throw new IllegalStateException("remove() before next()");
       try {
-        backend.pipeline(backend.client.delete(last.keyGroup(), last.key()));
+        backend.deleteAt(last.keyGroup(), last.key());
       } catch (IOException ex) {
         throw new UncheckedIOException(ex);
       }
@@ -208,7 +208,7 @@ final class FloeMapState<K, N, UK, UV> extends FloeState<K, N, Map<UK, UV>> impl
       UV old = value;
       value = v;
       try {
-        backend.pipeline(backend.client.put(backend.getCurrentKeyGroupIndex(), stored, encodeValue(v)));
+        backend.putAt(backend.getCurrentKeyGroupIndex(), stored, encodeValue(v));
       } catch (IOException ex) {
         throw new UncheckedIOException(ex);
       }

@@ -3,6 +3,7 @@ package io.floe.flink;
 import java.time.Duration;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
+import org.apache.flink.configuration.MemorySize;
 
 /** The settings of the Floe state backend, all under {@code state.backend.floe.*} (docs/flink.md). */
 public final class FloeOptions {
@@ -27,6 +28,11 @@ public final class FloeOptions {
       .intType()
       .noDefaultValue()
       .withDescription("How many completed checkpoints of each store stay unreleased in Floe; defaults to execution.checkpointing.num-retained (1). Older ones are released when a newer one completes.");
+
+  public static final ConfigOption<MemorySize> CACHE_SIZE = ConfigOptions.key("state.backend.floe.cache-size")
+      .memoryType()
+      .defaultValue(MemorySize.parse("32mb"))
+      .withDescription("Per subtask (classic API): a cache of values read or written before, answering reads without a round trip to the daemon. Exact (the subtask is its store's only writer); 0 disables it.");
 
   public static final ConfigOption<String> STORE_PREFIX = ConfigOptions.key("state.backend.floe.store-prefix")
       .stringType()

@@ -33,18 +33,21 @@ public class FloeStateBackend extends AbstractStateBackend implements Configurab
   private final int maxInFlight;
   private final int retainedCheckpoints;
   private final String storePrefix;
+  private final long cacheBytes;
 
   /** Unconfigured: {@link #configure} (or the factory) supplies at least the socket. */
   public FloeStateBackend() {
-    this(null, FloeOptions.CONNECT_TIMEOUT.defaultValue(), FloeOptions.MAX_IN_FLIGHT.defaultValue(), 1, FloeOptions.STORE_PREFIX.defaultValue());
+    this(null);
   }
 
   /** A backend talking to the daemon at {@code socket}, the other settings at their defaults. */
   public FloeStateBackend(String socket) {
-    this(socket, FloeOptions.CONNECT_TIMEOUT.defaultValue(), FloeOptions.MAX_IN_FLIGHT.defaultValue(), 1, FloeOptions.STORE_PREFIX.defaultValue());
+    this(socket, FloeOptions.CONNECT_TIMEOUT.defaultValue(), FloeOptions.MAX_IN_FLIGHT.defaultValue(), 1, FloeOptions.STORE_PREFIX.defaultValue(),
+        FloeOptions.CACHE_SIZE.defaultValue().getBytes());
   }
 
-  private FloeStateBackend(String socket, Duration connectTimeout, int maxInFlight, int retainedCheckpoints, String storePrefix) {
+  private FloeStateBackend(String socket, Duration connectTimeout, int maxInFlight, int retainedCheckpoints, String storePrefix, long cacheBytes) {
+    this.cacheBytes = cacheBytes;
     this.socket = socket;
     this.connectTimeout = connectTimeout;
     this.maxInFlight = maxInFlight;
@@ -64,7 +67,7 @@ public class FloeStateBackend extends AbstractStateBackend implements Configurab
     int inFlight = config.get(FloeOptions.MAX_IN_FLIGHT);
     if (inFlight < 1) throw new IllegalConfigurationException(FloeOptions.MAX_IN_FLIGHT.key() + " must be at least 1, got " + inFlight);
     String prefix = config.get(FloeOptions.STORE_PREFIX);
-    FloeStateBackend b = new FloeStateBackend(s, config.get(FloeOptions.CONNECT_TIMEOUT), inFlight, retained, prefix);
+    FloeStateBackend b = new FloeStateBackend(s, config.get(FloeOptions.CONNECT_TIMEOUT), inFlight, retained, prefix, config.get(FloeOptions.CACHE_SIZE).getBytes());
     b.latencyTrackingConfigBuilder = latencyTrackingConfigBuilder.configure(config);
     b.sizeTrackingConfigBuilder = sizeTrackingConfigBuilder.configure(config);
     return b;
@@ -98,7 +101,7 @@ public class FloeStateBackend extends AbstractStateBackend implements Configurab
     try {
       LatencyTrackingStateConfig latency = latencyTrackingConfigBuilder.setMetricGroup(parameters.getMetricGroup()).build();
       SizeTrackingStateConfig size = sizeTrackingConfigBuilder.setMetricGroup(parameters.getMetricGroup()).build();
-      return FloeKeyedStateBackend.open(parameters, client, new FloeStore.Settings(storePrefix, retainedCheckpoints), latency, size);
+      return FloeKeyedStateBackend.open(parameters, client, new FloeStore.Settings(storePrefix, retainedCheckpoints), cacheBytes, latency, size);
     } catch (RuntimeException | BackendBuildingException e) {
       throw failedOpen(parameters, client, e);
     }

@@ -22,6 +22,7 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.connector.datagen.source.DataGeneratorSource;
 import org.apache.flink.runtime.jobmaster.JobResult;
 import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.windowing.ProcessWindowFunction;
 import org.apache.flink.streaming.api.windowing.assigners.EventTimeSessionWindows;
@@ -85,12 +86,18 @@ class FlinkJobsTest {
    * end-of-input timer can fire before the test's failure or cancel): 0 leaves it unthrottled.
    */
   static void stateKindsJob(StreamExecutionEnvironment env, long n, int perCheckpoint, long failAfter, String sink) {
+    stateKindsJob(env, n, perCheckpoint, failAfter, sink, false);
+  }
+
+  /** As above; {@code async}: through {@code enableAsyncState()} and {@link AsyncStateKindsFunction} (State V2). */
+  static void stateKindsJob(StreamExecutionEnvironment env, long n, int perCheckpoint, long failAfter, String sink, boolean async) {
     RateLimiterStrategy<?> rate = perCheckpoint > 0 ? RateLimiterStrategy.perCheckpoint(perCheckpoint) : RateLimiterStrategy.noOp();
     DataGeneratorSource<Tuple2<String, Long>> source = new DataGeneratorSource<>(FlinkJobsTest::record, n, rate, Types.TUPLE(Types.STRING, Types.LONG));
-    env.fromSource(source, WatermarkStrategy.noWatermarks(), "records").uid("records")
-        .keyBy(r -> r.f0)
-        .process(new StateKindsFunction(failAfter)).uid("state-kinds")
-        .sinkTo(new CollectingSink(sink)).uid("sink").setParallelism(1);
+    DataStream<Tuple2<String, Long>> records = env.fromSource(source, WatermarkStrategy.noWatermarks(), "records").uid("records");
+    DataStream<String> out = async
+        ? records.keyBy(r -> r.f0).enableAsyncState().process(new AsyncStateKindsFunction(failAfter)).uid("state-kinds")
+        : records.keyBy(r -> r.f0).process(new StateKindsFunction(failAfter)).uid("state-kinds");
+    out.sinkTo(new CollectingSink(sink)).uid("sink").setParallelism(1);
   }
 
   /** Equal line lists, reported as the lines missing and unexpected (a few of each), not two huge lists. */
@@ -120,6 +127,36 @@ class FlinkJobsTest {
     assertEquals(0, StateKindsFunction.RESTORED_KEYS.get(), "nothing restored in a fresh job");
   }
 
+  @Test
+  void asyncStateV2GivesExactResults() throws Exception {
+    long n = 5000;
+    StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(daemon.socket, 0), 2);
+    stateKindsJob(env, n, 0, 0, "async-kinds", true);
+    cluster.run(env, null);
+    assertSameLines(StateKindsFunction.expected(records(n)), CollectingSink.results("async-kinds"));
+    assertEquals(0, StateKindsFunction.RESTORED_KEYS.get(), "nothing restored in a fresh job");
+  }
+
+  @Test
+  void asyncStateV2RecoversFromATaskFailureAndRescales() throws Exception {
+    long n = 3000;
+    StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(daemon.socket, 3), 2);
+    stateKindsJob(env, n, 200, 300, "async-recovery", true);
+    JobID job = cluster.submit(env, null);
+    FlinkCluster.waitFor("the failure and a checkpoint after it", 60_000, () -> StateKindsFunction.FAILURES.get() >= 1 && StateKindsFunction.RESTORED_KEYS.get() > 0);
+    int checkpoints = StateKindsFunction.CHECKPOINTS.get();
+    FlinkCluster.waitFor("two more checkpoints", 60_000, () -> StateKindsFunction.CHECKPOINTS.get() >= checkpoints + 4);
+    cluster.cancel(job);
+    String restore = cluster.latestCheckpoint(job).orElseThrow().toUri().toString();
+    assertTrue(StateKindsFunction.RECORDS.get() < n, "stopped before the end of input");
+    int restored = StateKindsFunction.RESTORED_KEYS.get();
+    StreamExecutionEnvironment env3 = FlinkCluster.env(cluster.jobConfig(daemon.socket, 0), 3);
+    stateKindsJob(env3, n, 0, 0, "async-recovery", true);
+    cluster.run(env3, restore);
+    assertSameLines(StateKindsFunction.expected(records(n)), CollectingSink.results("async-recovery"));
+    assertTrue(StateKindsFunction.RESTORED_KEYS.get() > restored, "the parallelism-3 job started from the checkpoint");
+  }
+
   // ------------------------------------------------------------------ windows
 
   /** Event time of record i: 40 ms apart, jittered by up to 30 ms, with a 2 s pause every 150 records. */
@@ -133,13 +170,28 @@ class FlinkJobsTest {
 
   @Test
   void windowedAggregationsGiveExactResults() throws Exception {
+    windows(false);
+  }
+
+  @Test
+  void asyncWindowedAggregationsGiveExactResults() throws Exception {
+    windows(true);
+  }
+
+  /**
+   * Tumbling aggregate and session reduce windows against a model; {@code async}: the tumbling windows run on
+   * Flink's async window operator (State V2 through FloeStateExecutor).
+   */
+  private void windows(boolean async) throws Exception {
     long n = 3000;
     StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(daemon.socket, 0), 2);
     DataGeneratorSource<Tuple2<String, Long>> source = new DataGeneratorSource<>(FlinkJobsTest::event, n, Types.TUPLE(Types.STRING, Types.LONG));
     DataStream<Tuple2<String, Long>> events = env.fromSource(source,
         WatermarkStrategy.<Tuple2<String, Long>>forBoundedOutOfOrderness(Duration.ofMillis(100)).withTimestampAssigner((e, t) -> eventTime(e.f1)), "events")
         .setParallelism(1);
-    events.keyBy(e -> e.f0)
+    KeyedStream<Tuple2<String, Long>, String> tumblingKeys = events.keyBy(e -> e.f0);
+    if (async) tumblingKeys = tumblingKeys.enableAsyncState();
+    tumblingKeys
         .window(TumblingEventTimeWindows.of(Duration.ofSeconds(1)))
         .aggregate(new ValueSum(), new ProcessWindowFunction<Long, String, String, TimeWindow>() {
           @Override
@@ -148,6 +200,7 @@ class FlinkJobsTest {
           }
         })
         .sinkTo(new CollectingSink("windows")).setParallelism(1);
+    // Session windows stay on the synchronous API: Flink 2.3's async window operator rejects merging windows.
     events.keyBy(e -> e.f0)
         .window(EventTimeSessionWindows.withGap(Duration.ofMillis(500)))
         .reduce((a, b) -> Tuple2.of(a.f0, a.f1 + b.f1), new ProcessWindowFunction<Tuple2<String, Long>, String, String, TimeWindow>() {
