@@ -137,7 +137,7 @@ public final class FlinkBench {
     awaitStarted(job);
     double seconds = 0;
     double cpu = 0;
-    long done = 0;
+    long counted = 0;
     String stoppedBy = "count";
     List<Map<String, Object>> cps = new ArrayList<>();
     long previous = 0;
@@ -145,33 +145,35 @@ public final class FlinkBench {
       // Each phase gets its share of the time budget, so a slow backend still reaches every checkpoint
       // (at a smaller state when it runs out of time there).
       double budget = maxSeconds * (stop - previous) / events;
+      long p0 = Progress.processed;
       long t0 = System.nanoTime();
       double c0 = cpuSeconds();
       Gate.allow(stop);
-      long at = stop;
-      if (!awaitProcessed(stop, budget)) {
-        stoppedBy = "time";
-        if (!checkpoints) {
-          // No checkpoint to take: count what completed in the budget. (Draining is not waited for: with
-          // the source stopped, the async controller flushes a partial batch only on its buffer timeout, so
-          // a hot key's queued records drain one timeout apart.)
-          seconds += (System.nanoTime() - t0) / 1e9;
-          cpu += cpuSeconds() - c0;
-          done = Progress.processed;
-          break;
-        }
-        at = Gate.stopNow();
-        if (!awaitProcessed(at, 60)) {
-          throw new IllegalStateException("the records in flight did not drain within 60 s: " + Progress.processed + " of " + at + " counted");
-        }
-      }
+      boolean outOfTime = !awaitWindow(stop, budget);
+      // The timed window: from opening the gate until the source has emitted its last record of the phase
+      // (or the count is reached, or time is out). Records still in flight then are the drain tail, not
+      // counted: with the source stopped, the async controller sends a partial batch only on its 1 s
+      // buffer timeout, so a hot key's queued records would drain one timeout apart.
       seconds += (System.nanoTime() - t0) / 1e9;
       cpu += cpuSeconds() - c0;
-      done = Progress.processed;
-      if (checkpoints) cps.add(checkpoint(job, dist, at));
+      counted += Progress.processed - p0;
+      long at = stop;
+      if (outOfTime) {
+        stoppedBy = "time";
+        if (!checkpoints) break;
+        at = Gate.stopNow();
+      }
+      if (checkpoints) {
+        if (!awaitProcessed(at, 120)) {
+          throw new IllegalStateException("the records in flight did not drain within 120 s: " + Progress.processed + " of " + at + " counted");
+        }
+        cps.add(checkpoint(job, dist, at));
+      }
       previous = at;
     }
+    long done = counted;
     r.put("events", done);
+    r.put("eventsTotal", Progress.processed);
     r.put("seconds", seconds);
     r.put("recordsPerSec", done / seconds);
     r.put("jvmCpuSeconds", cpu);
@@ -288,6 +290,19 @@ public final class FlinkBench {
       if (System.nanoTime() > deadline) throw new IllegalStateException("job " + job + " did not start within 120 s");
       Thread.sleep(5);
     }
+  }
+
+  /**
+   * Waits until `target` records are processed or the source has been granted all `target` (true), or
+   * `seconds` pass (false).
+   */
+  private boolean awaitWindow(long target, double seconds) throws Exception {
+    long deadline = System.nanoTime() + (long) (seconds * 1e9);
+    while (Progress.processed < target && Gate.granted() < target) {
+      if (System.nanoTime() > deadline) return false;
+      Thread.sleep(2);
+    }
+    return true;
   }
 
   /** Waits until `target` records are processed or `seconds` pass (false); fails if the job ends. */

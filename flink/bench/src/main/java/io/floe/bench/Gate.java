@@ -56,6 +56,11 @@ public final class Gate implements RateLimiterStrategy<NumberSequenceSplit> {
     }
   }
 
+  /** Records the source has been allowed to emit so far in this job (it emits each right after its permit). */
+  public static long granted() {
+    return granted;
+  }
+
   /** Whether the source reader has created its limiter (it is running). */
   public static boolean sourceRunning() {
     return created;
