@@ -55,7 +55,7 @@ import { INSTANCES_PREFIX, SST_PREFIX, sstPath } from '../lib/store/paths.js';
 import { Random } from '../lib/util/random.js';
 import type { S3TestConfig } from '../test/support/s3-env.js';
 import { startLatencyS3Server, type LatencyS3Server } from './s3-latency-server.js';
-import { loadSlateDb, openSlateDb, SLATEDB_CONFIGS, type SlateDbConfig } from './slatedb-peer.js';
+import { loadSlateDb, runSlateDbChild, SLATEDB_CONFIGS, type SlateDbConfig, type SlateDbRunResult } from './slatedb-peer.js';
 import { Profiler, formatHotSpots, hotSpots } from './cpu-profile.js';
 import { barChartSvg } from './plot.js';
 import { runInFlight, type RunResult } from './measure.js';
@@ -75,6 +75,14 @@ const BLOCK_CACHE_SHARE = 0.03;
 const ZIPF_S = 0.99;
 const WRITE_BATCH = 1000;
 const SEQUENCE_LENGTH = 1 << 21;
+/** SlateDB attempts (fresh child process each) and the grace past the run's seconds before one counts as hung. */
+const SLATEDB_ATTEMPTS = 3;
+const SLATEDB_GRACE_S = 45;
+/**
+ * Data block size of the remote tables (StoreOptions.blockBytes at build time): Floe's default 16 KiB, or
+ * BENCH_REMOTE_BLOCK_BYTES (e.g. 4096: a miss then GETs 4 KiB instead of 16 KiB; index and filter grow).
+ */
+const BLOCK_BYTES = Number(process.env.BENCH_REMOTE_BLOCK_BYTES ?? 16 * 1024);
 
 export const BACKENDS = ['mem', 's3'] as const;
 type Backend = (typeof BACKENDS)[number];
@@ -258,7 +266,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     // ---- build once on mem:// (no latency), settle, remember the live files
     args.log(`  building ${n.toLocaleString('en-US')} keys on ${srcUri}`);
     const tb = performance.now();
-    const builder = await openLsmStore({ primary: srcUri, localDir: join(scratch, 'build'), diskCacheBytes: 0 });
+    const builder = await openLsmStore({ primary: srcUri, localDir: join(scratch, 'build'), diskCacheBytes: 0, blockBytes: BLOCK_BYTES });
     for (let i = 0; i < n; i += WRITE_BATCH) {
       const ops = [];
       for (let j = i; j < Math.min(n, i + WRITE_BATCH); j++) ops.push({ type: 'put' as const, key: benchKey(j), value: values.value(j) });
@@ -386,7 +394,15 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       // ---- the peer: SlateDB, the same cold uniform gets (same keys, same order, same callers)
       if (backend === 's3' && uniformColdCursor !== undefined) {
         for (const config of peers) {
-          const peer = await runSlateDb(s3!, config, sequence('uniform'), uniformColdCursor, values, seconds);
+          const hung: number[] = [];
+          const peer = await runSlateDb(s3!, config, n, args.seed, uniformColdCursor, seconds, hung);
+          if (hung.length > 0) {
+            note(
+              `${config}: ${hung.length} attempt(s) HUNG (no result within ${seconds + SLATEDB_GRACE_S} s: the binding stops resuming its reads at times ` +
+                `under ${CALLERS} in flight; answers left unread on its sockets, every thread asleep) and were killed`,
+            );
+          }
+          if (peer === undefined) continue;
           details.peers.push(peer);
           measurements.push({
             workload: 'uniform-get',
@@ -466,6 +482,8 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       keyBytes: 16,
       valueBytes: VALUE_BYTES,
       latencyMs: LATENCY_MS,
+      blockBytes: BLOCK_BYTES,
+      ...(process.env.BENCH_REMOTE_BLOCK_BYTES !== undefined ? { experimental: true } : {}),
       readConcurrency: READ_CONCURRENCY,
       callers: CALLERS,
       multiGetBatch: MGET_BATCH,
@@ -494,38 +512,46 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   return report;
 }
 
-/** SlateDB (fresh Db, cold cache) reading seq[cursor...] with CALLERS in flight for `seconds`, values checked. */
-async function runSlateDb(s3: S3Env, config: SlateDbConfig, seq: Uint32Array, cursor: number, values: ValuePool, seconds: number): Promise<SlateDbRun> {
-  await s3.server.setLatency(0);
-  const db = await openSlateDb(s3.server.endpoint, `${s3.bucket}-slatedb`, 'db', config);
-  await s3.server.setLatency(LATENCY_MS);
-  try {
+/**
+ * SlateDB (fresh Db, cold cache, in a child process: bench/slatedb-peer.ts) reading the uniform sequence from
+ * `cursor` with CALLERS in flight for `seconds`, values checked. A hung attempt is killed and retried in a
+ * fresh process (so again cold); its number goes to `hung`. undefined if every attempt hung.
+ */
+async function runSlateDb(s3: S3Env, config: SlateDbConfig, n: number, seed: number, cursor: number, seconds: number, hung: number[]): Promise<SlateDbRun | undefined> {
+  const request = {
+    endpoint: s3.server.endpoint,
+    bucket: `${s3.bucket}-slatedb`,
+    path: 'db',
+    config,
+    keys: n,
+    valueBytes: VALUE_BYTES,
+    seed,
+    sequenceLength: SEQUENCE_LENGTH,
+    sequenceSeed: seed ^ 0x1111,
+    cursor,
+    callers: CALLERS,
+    seconds,
+  };
+  let r: SlateDbRunResult | undefined;
+  let gets = 0;
+  for (let attempt = 1; attempt <= SLATEDB_ATTEMPTS && r === undefined; attempt++) {
+    await s3.server.setLatency(0); // the child opens at 0 ms and sets 10 ms itself before reading
     const gets0 = (await s3.server.requestCounts()).GET ?? 0;
-    const cpu0 = process.cpuUsage();
-    const r = await runInFlight(
-      async (i) => {
-        const index = seq[(cursor + i) % seq.length]!;
-        const v = await db.get(benchKey(index));
-        const want = values.value(index);
-        if (v === undefined || !Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(want)) throw new Error(`${config}: key ${index} read back wrong`);
-      },
-      { count: Number.MAX_SAFE_INTEGER, seconds },
-      CALLERS,
-    );
-    const cpu = process.cpuUsage(cpu0);
-    const gets = ((await s3.server.requestCounts()).GET ?? 0) - gets0;
-    return {
-      system: config,
-      keys: r.ops,
-      seconds: round(r.seconds, 3),
-      keysPerSec: r.opsPerSec,
-      getsPerKey: r.ops > 0 ? round(gets / r.ops, 3) : 0,
-      cpuUsPerKey: r.ops > 0 ? round((cpu.user + cpu.system) / r.ops, 1) : 0,
-      loadAvg1m: round(loadavg()[0]!),
-    };
-  } finally {
-    await db.close();
+    r = await runSlateDbChild(request, (seconds + SLATEDB_GRACE_S) * 1000);
+    gets = ((await s3.server.requestCounts()).GET ?? 0) - gets0;
+    if (r === undefined) hung.push(attempt);
   }
+  await s3.server.setLatency(LATENCY_MS);
+  if (r === undefined) return undefined;
+  return {
+    system: config,
+    keys: r.keys,
+    seconds: round(r.seconds, 3),
+    keysPerSec: r.keysPerSec,
+    getsPerKey: r.keys > 0 ? round(gets / r.keys, 3) : 0,
+    cpuUsPerKey: round(r.cpuUsPerKey, 1),
+    loadAvg1m: round(r.loadAvg1m),
+  };
 }
 
 /** Runs one workload on an open store until the time limit and returns its figures. */

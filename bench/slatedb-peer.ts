@@ -15,9 +15,17 @@
  * - Load: WriteBatch of 1,000 puts with the WAL off, then a memtable flush (SlateDB's own SST layout: L0
  *   SSTs, 4 KiB blocks, bloom filters); reads open a fresh Db with the compactor and GC off.
  * - A pending native call does not keep Node's event loop alive: an interval is held while the Db is open.
+ * - The binding can deadlock (all threads asleep, the JS thread among them, so no timer fires) under 256
+ *   reads in flight; it happened in some runs with the default cache too. So the measurement runs in a
+ *   child process (runSlateDbChild) that the benchmark kills after a deadline and reports as hung; CPU per
+ *   key is then that process's own.
  */
+import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { DbBuilder, ObjectStore, Settings, WriteBatch, type Db } from '@slatedb/uniffi';
-import { benchKey, type ValuePool } from './workload.js';
+import { runInFlight } from './measure.js';
+import { benchKey, indexSequence, ValuePool } from './workload.js';
 
 export const SLATEDB_CONFIGS = ['slatedb'] as const;
 export type SlateDbConfig = (typeof SLATEDB_CONFIGS)[number];
@@ -99,4 +107,86 @@ export async function openSlateDb(endpoint: string, bucket: string, path: string
       }
     },
   };
+}
+
+/** What the child is asked to do: read `sequence` keys from `cursor` with `callers` in flight for `seconds`. */
+export interface SlateDbRunRequest {
+  endpoint: string;
+  bucket: string;
+  path: string;
+  config: SlateDbConfig;
+  keys: number;
+  valueBytes: number;
+  seed: number;
+  /** indexSequence('uniform', keys, sequenceLength, sequenceSeed): the parent's very sequence. */
+  sequenceLength: number;
+  sequenceSeed: number;
+  cursor: number;
+  callers: number;
+  seconds: number;
+}
+
+export interface SlateDbRunResult {
+  keys: number;
+  seconds: number;
+  keysPerSec: number;
+  cpuUsPerKey: number;
+  loadAvg1m: number;
+}
+
+/** Runs one measurement in a child process; undefined if it did not finish within `timeoutMs` (killed). */
+export function runSlateDbChild(req: SlateDbRunRequest, timeoutMs: number): Promise<SlateDbRunResult | undefined> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), JSON.stringify(req)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+      if (line !== undefined) resolve(JSON.parse(line.slice(7)) as SlateDbRunResult);
+      else if (signal === 'SIGKILL') resolve(undefined);
+      else reject(new Error(`SlateDB child exited with ${code ?? signal} without a result`));
+    });
+  });
+}
+
+async function childMain(req: SlateDbRunRequest): Promise<void> {
+  const values = new ValuePool(req.seed, req.valueBytes);
+  const seq = indexSequence('uniform', req.keys, req.sequenceLength, req.sequenceSeed);
+  const db = await openSlateDb(req.endpoint, req.bucket, req.path, req.config);
+  await fetch(`${req.endpoint}/?latency=10`, { method: 'POST' });
+  try {
+    const cpu0 = process.cpuUsage();
+    const r = await runInFlight(
+      async (i) => {
+        const index = seq[(req.cursor + i) % seq.length]!;
+        const v = await db.get(benchKey(index));
+        if (v === undefined || !Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(values.value(index))) throw new Error(`${req.config}: key ${index} read back wrong`);
+      },
+      { count: Number.MAX_SAFE_INTEGER, seconds: req.seconds },
+      req.callers,
+    );
+    const cpu = process.cpuUsage(cpu0);
+    const result: SlateDbRunResult = {
+      keys: r.ops,
+      seconds: r.seconds,
+      keysPerSec: r.opsPerSec,
+      cpuUsPerKey: r.ops > 0 ? (cpu.user + cpu.system) / r.ops : 0,
+      loadAvg1m: loadavg()[0]!,
+    };
+    process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+  } finally {
+    await db.close();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  childMain(JSON.parse(process.argv[2]!) as SlateDbRunRequest).then(
+    () => process.exit(0),
+    (e: unknown) => {
+      process.stderr.write(`slatedb-peer: ${e instanceof Error ? e.stack : String(e)}\n`);
+      process.exit(1);
+    },
+  );
 }
