@@ -593,7 +593,9 @@ async function measureRun(
       async (b) => {
         const idx = Array.from({ length: MGET_BATCH }, (_, j) => at(b * MGET_BATCH + j));
         const got = await lsm.multiGet(idx.map((x) => benchKey(x)));
-        idx.forEach((x, j) => check(x, got[j]));
+        idx.forEach((x, j) => {
+          check(x, got[j]);
+        });
       },
       { count: Number.MAX_SAFE_INTEGER, seconds },
       MGET_INFLIGHT,

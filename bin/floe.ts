@@ -9,23 +9,34 @@
  *   floe checkpoints list|show ID|release ID [--config FILE]
  *   floe instances list|retire ID [--config FILE]
  *   floe verify URI [--config FILE] [--json]
+ *   floe get|put|del|scan, floe sst dump, floe manifest show, floe load  (lib/tools/, one module each;
+ *       `floe COMMAND --help` lists each one's flags)
  *
  * The socket is found from --socket, else the config's `socket` (with FLOE_SOCKET applied), else
- * FLOE_SOCKET, else ./.floe-run/floe.sock if it exists (the `make run` daemon), else /run/floe/floe.sock. `checkpoints` works on primary storage directly (no daemon needed).
+ * FLOE_SOCKET, else ./.floe-run/floe.sock if it exists (the `make run` daemon), else /run/floe/floe.sock
+ * (lib/tools/data-target.ts). `checkpoints` works on primary storage directly (no daemon needed).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { CheckpointHandle } from '../lib/api.js';
 import { connect } from '../lib/client/client.js';
 import { readCheckpointRecord } from '../lib/checkpoint/checkpoint-record.js';
 import { listInstanceSummaries } from '../lib/checkpoint/instances.js';
 import { retireInstance } from '../lib/checkpoint/retire.js';
-import { daemonDefaults, loadConfig, type DaemonConfig } from '../lib/daemon/config.js';
+import { loadConfig, type DaemonConfig } from '../lib/daemon/config.js';
 import { runDaemon } from '../lib/daemon/daemon.js';
 import { jsonLogger } from '../lib/daemon/log.js';
 import { FloeError, isFloeError } from '../lib/errors.js';
 import { openObjectStore } from '../lib/store/open.js';
+import { type CliIo, type CommandSpec, runCommand } from '../lib/tools/command.js';
+import { socketFrom } from '../lib/tools/data-target.js';
+import { delCommand } from '../lib/tools/del.js';
+import { getCommand } from '../lib/tools/get.js';
+import { loadCommand } from '../lib/tools/load.js';
+import { manifestShowCommand } from '../lib/tools/manifest-show.js';
+import { putCommand } from '../lib/tools/put.js';
+import { scanCommand } from '../lib/tools/scan.js';
+import { sstDumpCommand } from '../lib/tools/sst-dump.js';
 import { verifyCommand } from '../lib/tools/verify-cli.js';
 import { CHECKPOINTS_PREFIX, checkpointPath, parseCheckpointPath } from '../lib/store/paths.js';
 
@@ -46,6 +57,21 @@ const USAGE = `usage:
   floe verify URI [--config FILE] [--json]           check every checksum of every live file, every manifest,
       checkpoint record and WAL segment (read-only); exit 0 clean, 1 broken. URI defaults to the
       config's primary; s3/hdfs options come from --config
+
+data (each lists its flags with --help; targets: --socket PATH | --config FILE | --primary URI):
+  floe get KEY [--hex] [--key-group N]               print a key's value (exit 1 if absent); with --primary,
+      reads the store's durable state without claiming it (safe while a daemon owns it)
+  floe put KEY VALUE [--hex] [--key-group N]         write a key (with --primary also --claim: fences the owner)
+  floe del KEY [--hex] [--key-group N]               delete a key (likewise)
+  floe scan [--prefix K] [--gte K] [--lt K] [--key-group N] [--limit N] [--json]
+                                                     print entries in (key group, key) order
+  floe sst dump FILE|URI [--sample N] [--index N] [--json]
+                                                     an SST's properties, block index, key range, sample entries
+  floe manifest show [URI] [--store NAME | --all] [--files] [--json]
+                                                     current manifest per instance: levels, files; checkpoints
+  floe load [--duration S] [--connections N] [--inflight N] [--rate OPS] [--mix get:80,put:20]
+            [--keys N] [--dist uniform|zipf] [--value-bytes N] [--preload] [--json]
+      drive a daemon: live progress on stderr, HDR latency percentiles at the end
   floe --version | --help`;
 
 function version(): string {
@@ -61,21 +87,36 @@ function usageError(message: string): never {
   throw new FloeError('INVALID_ARGUMENT', `${message}\n${USAGE}`);
 }
 
-function socketFrom(values: { socket?: string; config?: string }): string {
-  if (values.socket) return values.socket;
-  if (values.config) return loadConfig(values.config).socket;
-  if (process.env.FLOE_SOCKET) return process.env.FLOE_SOCKET;
-  // The socket of `make run` (config/floe.json), when run from the repository.
-  const local = resolve('.floe-run', 'floe.sock');
-  return existsSync(local) ? local : daemonDefaults.socket;
-}
-
 function requireConfig(values: { config?: string }, command: string): DaemonConfig {
   if (!values.config && !process.env.FLOE_PRIMARY) usageError(`${command} needs --config FILE (or FLOE_PRIMARY)`);
   return loadConfig(values.config);
 }
 
+/** Commands with their own flags and `--help` (lib/tools/command.ts), by their words after `floe`. */
+const COMMANDS: Record<string, CommandSpec> = {
+  get: getCommand,
+  put: putCommand,
+  del: delCommand,
+  scan: scanCommand,
+  load: loadCommand,
+  'sst dump': sstDumpCommand,
+  'manifest show': manifestShowCommand,
+};
+
+const io: CliIo = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  errIsTTY: process.stderr.isTTY === true,
+};
+
 async function main(argv: string[]): Promise<number> {
+  const [first, second] = argv;
+  if (first === 'sst' || first === 'manifest') {
+    const spec = COMMANDS[`${first} ${second}`];
+    if (spec === undefined) return usageError(`floe ${first} needs ${first === 'sst' ? 'dump FILE|URI' : 'show [URI]'}, got ${JSON.stringify(second ?? '')}`);
+    return runCommand(spec, argv.slice(2), io);
+  }
+  if (first !== undefined && COMMANDS[first] !== undefined) return runCommand(COMMANDS[first], argv.slice(1), io);
   let parsed;
   try {
     parsed = parseArgs({
@@ -109,7 +150,7 @@ async function main(argv: string[]): Promise<number> {
     case 'daemon': {
       const code = await daemon(values);
       // Exit explicitly: a daemon that lingers after a clean shutdown would be killed by its supervisor.
-      process.exit(code);
+      return process.exit(code);
     }
     case 'ping':
       return ping(socketFrom(values));

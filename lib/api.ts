@@ -1,6 +1,6 @@
 /**
- * Types of the public API (ARCHITECTURE.md section 1). The embedded store, the sharded in-process store and
- * the socket client all implement `Store`.
+ * Types of the public API (docs/architecture.md, section 1 "Public contract"). The embedded store, the
+ * sharded in-process store and the socket client all implement `Store`.
  */
 import type { Bytes } from './keys.js';
 
@@ -119,7 +119,93 @@ export interface ScanEntry {
   value: Uint8Array;
 }
 
-/** JSON-serialisable; see docs/checkpoints.md for the format. */
+/**
+ * A consistent read view of an embedded store (`store.snapshot()`): reads that name it (get, multiGet, scan,
+ * iterator) see exactly the writes acknowledged before it was taken. It pins what it reads like an open scan
+ * (memtable versions, and the files of its version against garbage collection, with a read lease for other
+ * processes) until `release()`. Closing the store releases it.
+ */
+export interface Snapshot {
+  /** The write sequence the snapshot reads at. */
+  readonly sequence: number;
+  readonly released: boolean;
+  /** Releases what the snapshot pins; reads in flight finish first. Idempotent. */
+  release(): void;
+}
+
+export interface ReadOptions extends KeyGroupOption {
+  snapshot?: Snapshot;
+}
+
+export interface SnapshotScanOptions extends ScanOptions {
+  snapshot?: Snapshot;
+}
+
+/**
+ * Options of `store.iterator()`. Bounds are on user keys; as in abstract-level, gte wins over gt and lte
+ * over lt when both are given. With `keyGroup` the iterator covers that group; without it, every key group,
+ * in (keyGroup, key) order (descending with `reverse`), the bounds applying within each group, as in `scan()`.
+ */
+export interface IteratorOptions {
+  keyGroup?: number;
+  gt?: Bytes;
+  gte?: Bytes;
+  lt?: Bytes;
+  lte?: Bytes;
+  /** Descending key order. */
+  reverse?: boolean;
+  /** Most entries the iterator yields over its life (seek does not reset it). Default unlimited. */
+  limit?: number;
+  /** Yield keys (default true). */
+  keys?: boolean;
+  /** Yield values (default true). */
+  values?: boolean;
+  /** Read at this snapshot instead of one taken when the iterator is created. */
+  snapshot?: Snapshot;
+}
+
+/** What an iterator yields: `key` and `value` are present unless `keys: false` / `values: false`. */
+export type IteratorEntry<O extends IteratorOptions = IteratorOptions> = { keyGroup: number } & (O['keys'] extends true | undefined
+  ? { key: Uint8Array }
+  : { key?: Uint8Array }) &
+  (O['values'] extends true | undefined ? { value: Uint8Array } : { value?: Uint8Array });
+
+/**
+ * A positioned iterator (`store.iterator()`), in the style of `abstract-level` iterators. Calls must not
+ * overlap (an overlapping call rejects with BUSY). `close()` must be called unless the iterator was
+ * consumed by `all()` or a `for await` loop, which close it.
+ */
+export interface FloeIterator<E = IteratorEntry> extends AsyncIterable<E> {
+  /** The next entry, or undefined at the end of the range (or after `limit` entries). */
+  next(): Promise<E | undefined>;
+  /** Up to `size` next entries; an empty array at the end. */
+  nextv(size: number): Promise<E[]>;
+  /** All remaining entries; closes the iterator. */
+  all(): Promise<E[]>;
+  /**
+   * Repositions: the next entries are those at or after `target` (at or before it with `reverse`), within
+   * the iterator's bounds; a target outside the bounds ends the iterator (as in abstract-level). Without a `keyGroup` option on the iterator, `target` is in `options.keyGroup`,
+   * else in the key's default group (the group `put(target)` would use).
+   */
+  seek(target: Bytes, options?: KeyGroupOption): void;
+  /** Releases the iterator's read view. Idempotent; waits for a call in progress. */
+  close(): Promise<void>;
+  /** Entries yielded so far. */
+  readonly count: number;
+}
+
+/** A store that runs in this process (what `openStore` returns without `shards`): iterators and snapshots. */
+export interface EmbeddedStore extends Store {
+  get(key: Bytes, options?: ReadOptions): Promise<Uint8Array | undefined>;
+  multiGet(keys: Bytes[], options?: ReadOptions): Promise<Array<Uint8Array | undefined>>;
+  scan(options?: SnapshotScanOptions): AsyncIterable<ScanEntry>;
+  iterator<O extends IteratorOptions = IteratorOptions>(options?: O): FloeIterator<IteratorEntry<O>>;
+  /** Takes a snapshot now (synchronously: a write issued after this call is not in it). */
+  snapshot(): Snapshot;
+  stats(): StoreStats;
+}
+
+/** JSON-serialisable; the fields are below, validated by lib/checkpoint/handle.ts (docs/architecture.md, section 1). */
 export interface CheckpointHandle {
   format: 'floe-checkpoint';
   version: number;

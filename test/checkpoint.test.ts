@@ -10,7 +10,7 @@ import type { CheckpointHandle, Store, StoreOptions } from '../lib/api.js';
 import type { LsmStore } from '../lib/lsm/lsm-store.js';
 import { openMemStore } from '../lib/store/mem.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
-import { Model, hex } from './support/model.js';
+import { type Model, hex } from './support/model.js';
 import { runRandomOps } from './support/random-ops.js';
 import { FloeError } from '../lib/errors.js';
 import { readCheckpointRecord } from '../lib/checkpoint/checkpoint-record.js';

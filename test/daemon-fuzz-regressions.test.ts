@@ -8,8 +8,8 @@ import t from 'tap';
 import { Buffer } from 'node:buffer';
 import { createConnection } from 'node:net';
 import { connect } from '../lib/client/client.js';
-import { decodeError, ERROR_OP, Op, writeHello } from '../lib/daemon/protocol.js';
-import { FrameParser, Writer } from '../lib/daemon/wire.js';
+import { decodeError, ERROR_OP, Op, writeHello } from '../lib/protocol/protocol.js';
+import { FrameParser, Writer } from '../lib/protocol/wire.js';
 import { makeDir, startDaemon, writeConfig } from './support/daemon-process.js';
 
 const MAX_KG = 16;

@@ -21,8 +21,8 @@ import { writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type FloeClient } from '../lib/client/client.js';
-import { decodeError, ERROR_OP, RESPONSE_BIT } from '../lib/daemon/protocol.js';
-import { FrameParser } from '../lib/daemon/wire.js';
+import { decodeError, ERROR_OP, opName, RESPONSE_BIT } from '../lib/protocol/protocol.js';
+import { FrameParser } from '../lib/protocol/wire.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 import { helloFrame, junk, mutate, validFrame, type FuzzLimits } from './support/fuzz-frames.js';
 import { makeDir, startDaemon, stopDaemon, writeConfig } from './support/daemon-process.js';
@@ -174,7 +174,7 @@ async function fuzzSession(path: string, r: Random, limits: FuzzLimits, tally: T
         sent = frames.length;
         await conn.writeSplit(r, Buffer.concat(frames));
         const answered = await conn.waitFor(() => conn.responses.length >= frames.length, HANG_MS);
-        checkValidSession(conn, frames.length, answered, tally);
+        checkValidSession(conn, frames, answered, tally);
         break;
       }
       case 'flood': {
@@ -232,9 +232,12 @@ async function fuzzSession(path: string, r: Random, limits: FuzzLimits, tally: T
 }
 
 /** Valid frames only: every request answered exactly once, with its opcode or ERROR, never PROTOCOL. */
-function checkValidSession(conn: RawConn, sent: number, answered: boolean, tally: Tally): void {
+function checkValidSession(conn: RawConn, frames: Buffer[], answered: boolean, tally: Tally): void {
   if (!answered) {
-    tally.failures.push(`valid pipeline: ${conn.responses.length} of ${sent} requests answered (closed: ${conn.closed})`);
+    // Frame i carries request id i + 1 (HELLO is 1): name the opcodes left unanswered.
+    const seen = new Set(conn.responses.map((x) => x.id));
+    const missing = frames.flatMap((f, i) => (seen.has(i + 1) ? [] : [`${i + 1}:${opName(f[4]!)}`]));
+    tally.failures.push(`valid pipeline: ${conn.responses.length} of ${frames.length} requests answered in ${HANG_MS} ms (closed: ${conn.closed}); unanswered: ${missing.slice(0, 12).join(' ')}`);
     return;
   }
   const ids = new Set<number>();

@@ -80,7 +80,10 @@ function peakMeter(dir: string): { sample: () => void; peak: () => { size: numbe
     size = Math.max(size, u.size);
     allocated = Math.max(allocated, u.allocated);
   };
-  return { sample, peak: () => (sample(), { size, allocated }) };
+  return { sample, peak: () => {
+      sample();
+      return { size, allocated };
+    } };
 }
 
 t.test('restores into new instances on one localDir keep everything under it within diskCacheBytes', async (t) => {

@@ -56,7 +56,9 @@ t.test('point resolution, combine and the memtable agree with a model on random 
     t.equal(bottom, model, `round ${round}: compaction's combine at the bottom`);
     const mem = new Memtable(r.fork());
     const release = r.int(2) === 0 ? mem.pinSnapshot(1) : () => undefined; // with a snapshot, versions stack
-    history.forEach((h, i) => mem.apply(b('k'), h.kind, b(h.value), i + 1));
+    history.forEach((h, i) => {
+      mem.apply(b('k'), h.kind, b(h.value), i + 1);
+    });
     const v = mem.lookup(b('k'))!;
     const fromMem = v.kind === EntryKind.Delete ? undefined : Buffer.concat(v.parts).toString();
     t.equal(fromMem, model, `round ${round}: memtable`);

@@ -25,8 +25,17 @@ import {
   writeHello,
   writeHelloOk,
   writeScanPayload,
-} from '../lib/daemon/protocol.js';
-import { FrameParser, Writer } from '../lib/daemon/wire.js';
+} from '../lib/protocol/protocol.js';
+import {
+  checkOpenStore,
+  encodeCloseStore,
+  encodeOpenStore,
+  parseCloseStore,
+  parseOpenStore,
+  parseOpenStoreOk,
+  writeOpenStoreOk,
+} from '../lib/protocol/named-store.js';
+import { FrameParser, Writer } from '../lib/protocol/wire.js';
 import { flinkRanges, ShardMap } from '../lib/daemon/shard-map.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 
@@ -115,6 +124,50 @@ t.test('more pinned payloads: WRITE, MULTI_GET, SCAN, HELLO ok, page', async (t)
     parseMultiGetOk(golden('multi-get-ok.payload'), 2).map((v) => (v ? Buffer.from(v).toString() : v)),
     [undefined, 'A'],
   );
+});
+
+t.test('named stores: OPEN_STORE and CLOSE_STORE frames', async (t) => {
+  const request = { name: 'job-3f2a/op-7/sub-0', maxKeyGroups: 128, keyGroups: [0, 63] as [number, number], ephemeral: true };
+  t.equal(frame((w) => encodeOpenStore(w, 12, request)), golden('open-store').toString('hex'), 'OPEN_STORE id 12');
+  t.equal(golden('open-store')[4], Op.OPEN_STORE);
+  t.same(parseOpenStore(golden('open-store').subarray(9)), request, 'the daemon reads it back');
+  // Key order and whitespace are free on the wire; the encoder writes the canonical order.
+  t.same(parseOpenStore(Buffer.from(' { "ephemeral": true, "keyGroups": [0, 63], "maxKeyGroups": 128, "name": "job-3f2a/op-7/sub-0" } ')), request);
+  t.equal(frame((w) => encodeCloseStore(w, 13, { drop: true })), golden('close-store').toString('hex'), 'CLOSE_STORE drop id 13');
+  t.same(parseCloseStore(golden('close-store').subarray(9)), { drop: true });
+  t.same(parseCloseStore(Uint8Array.of(0)), { drop: false });
+  t.throws(() => parseCloseStore(Uint8Array.of(2)), { code: 'INVALID_ARGUMENT' }, 'unknown flag bits');
+  t.throws(() => parseCloseStore(Uint8Array.of()), { code: 'PROTOCOL' }, 'no flags byte');
+  const ok = { name: 'job-3f2a/op-7/sub-0', shard: 1, maxKeyGroups: 128, keyGroups: [0, 63] as [number, number], restored: false, created: true };
+  t.equal(frame((w) => writeOpenStoreOk(w, ok)), golden('open-store-ok.payload').toString('hex'), 'OPEN_STORE answer payload');
+  t.same(parseOpenStoreOk(golden('open-store-ok.payload')), ok);
+});
+
+t.test('named stores: request validation says what is wrong', async (t) => {
+  const base = { name: 'a/b', maxKeyGroups: 128, keyGroups: [0, 127] };
+  t.same(checkOpenStore(base), base);
+  const bad: Array<[string, unknown, RegExp]> = [
+    ['empty name', { ...base, name: '' }, /name must be a string of 1\.\.200/],
+    ['long name', { ...base, name: 'x'.repeat(201) }, /1\.\.200/],
+    ['dot dot', { ...base, name: 'a/../b' }, /no "\.\."/],
+    ['leading slash', { ...base, name: '/a' }, /no leading/],
+    ['bad char', { ...base, name: 'a b' }, /not valid/],
+    ['max 0', { ...base, maxKeyGroups: 0 }, /maxKeyGroups must be an integer in \[1, 32768\]/],
+    ['max too big', { ...base, maxKeyGroups: 32769 }, /maxKeyGroups/],
+    ['range past max', { ...base, keyGroups: [0, 128] }, /keyGroups must be/],
+    ['range reversed', { ...base, keyGroups: [5, 4] }, /keyGroups must be/],
+    ['range not pair', { ...base, keyGroups: [1] }, /keyGroups must be/],
+    ['restore not array', { ...base, restore: {} }, /restore must be an array/],
+    ['restore not handle', { ...base, restore: [1] }, /restore\[0\]/],
+    ['ephemeral not bool', { ...base, ephemeral: 'yes' }, /ephemeral must be/],
+    ['unknown field', { ...base, shards: 2 }, /unknown field/],
+    ['not object', [1], /takes an object/],
+  ];
+  for (const [what, input, message] of bad) t.throws(() => checkOpenStore(input), { code: 'INVALID_ARGUMENT', message }, what);
+  t.throws(() => parseOpenStore(Buffer.from('{"name":')), { code: 'INVALID_ARGUMENT', message: /not valid JSON/ });
+  const w = new Writer(64);
+  t.throws(() => encodeOpenStore(w, 1, { ...base, name: '..' }), { code: 'INVALID_ARGUMENT' });
+  t.equal(w.length, 0, 'an invalid request writes nothing');
 });
 
 t.test('errors survive the encoding with code, retryable and path', async (t) => {

@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { createRequire } from 'node:module';
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
 import { join } from 'node:path';
 import { connect } from '../lib/client/client.js';
 import { notifyAddress, watchdogIntervalMs } from '../lib/daemon/sd-notify.js';

@@ -19,7 +19,7 @@ import { defaultKeyGroup } from '../lib/keys.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 import { Model, hex } from './support/model.js';
 import { runRandomOps } from './support/random-ops.js';
-import { MAX_CURSORS } from '../lib/daemon/protocol.js';
+import { MAX_CURSORS } from '../lib/protocol/protocol.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

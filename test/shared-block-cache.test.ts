@@ -86,10 +86,18 @@ t.test('results belong to the caller: later lookups and mutations do not change 
   const cache = SharedBlockCache.create(1024 * 1024, { copyPoolBytes: 64 * 1024 });
   const file = cacheFileKey('owned');
   const blocks = Array.from({ length: 40 }, (_, i) => new Random(seed + i).bytes(3000 + i * 101));
-  blocks.forEach((b, i) => cache.insert(file, i * 8192, b));
+  blocks.forEach((b, i) => {
+    cache.insert(file, i * 8192, b);
+  });
   const held = blocks.map((_, i) => cache.lookup(file, i * 8192)!);
-  for (let r = 0; r < 5; r++) blocks.forEach((_, i) => cache.lookup(file, i * 8192)!.fill(0xee));
-  held.forEach((h, i) => t.ok(sameBytes(h, blocks[i]!), `held result ${i} unchanged`));
+  for (let r = 0; r < 5; r++) {
+    blocks.forEach((_, i) => {
+      cache.lookup(file, i * 8192)!.fill(0xee);
+    });
+  }
+  held.forEach((h, i) => {
+    t.ok(sameBytes(h, blocks[i]!), `held result ${i} unchanged`);
+  });
   t.ok(sameBytes(cache.lookup(file, 0), blocks[0]!), 'cache unchanged by mutating results');
 });
 

@@ -1,6 +1,6 @@
 /**
  * The SST bloom filter: no false negatives, and the false-positive rate at 10 bits/key measured on 100k
- * absent keys (the brief's budget is < 2%; theory says about 0.8% with 7 probes).
+ * absent keys (allowed: < 2%; theory says about 0.8% with 7 probes).
  */
 import t from 'tap';
 import { physicalKey } from '../lib/keys.js';

@@ -14,7 +14,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { FloeError, isFloeError } from '../lib/errors.js';
+import { type FloeError, isFloeError } from '../lib/errors.js';
 import { createWebHdfsStore, parseHdfsUri, TEMP_MARK, type WebHdfsObjectStore, type WebHdfsStoreOptions } from '../lib/store/webhdfs.js';
 import { Random } from '../lib/util/random.js';
 import { deleteHdfsTree, HDFS_UNAVAILABLE, hdfsRootPath, hdfsTestConfig, listHdfsTree, type HdfsTestConfig } from './support/hdfs-env.js';
@@ -118,7 +118,7 @@ async function offlineTests(): Promise<void> {
 
   void t.test('error answers map to FloeError codes (fake WebHDFS server)', async (t) => {
     let mode = 'acl';
-    const fake = await fakeServer((req, res) => {
+    const fake = await fakeServer((_req, res) => {
       switch (mode) {
         case 'acl':
           return remoteException(res, 403, 'AccessControlException', 'Permission denied: user=floe, access=WRITE, inode="/floe":hdfs:supergroup:drwxr-xr-x');

@@ -345,7 +345,10 @@ t.test('faults: latency waits on the clock, and concurrent calls overlap', async
   await inner.put('x', bytes(1, 2, 3));
   const faults = new FaultInjectingObjectStore(inner, { seed, clock, latency: 10 });
   let done = 0;
-  const calls = Array.from({ length: 32 }, () => faults.get('x').then((b) => (done++, b)));
+  const calls = Array.from({ length: 32 }, () => faults.get('x').then((b) => {
+    done++;
+    return b;
+  }));
   await settleMicrotasks();
   t.equal(clock.sleeping, 32, 'all 32 calls wait at the same time');
   t.equal(done, 0, 'none has finished before the latency has passed');

@@ -58,7 +58,10 @@ t.test('segment format: round trip, torn tail of the last segment, damage elsewh
 t.test('group commit: many concurrent appends, few uploads, acknowledged in order, all replayed', async (t) => {
   const store = freshStore();
   let puts = 0;
-  const counted = overrideStore(store, { put: (...a) => (puts++, store.put(...a)) });
+  const counted = overrideStore(store, { put: (...a) => {
+      puts++;
+      return store.put(...a);
+    } });
   const { log } = await openLog(counted, 'i', 1, 0, 0);
   puts = 0;
   const order: number[] = [];

@@ -1,18 +1,20 @@
 /**
- * Shard worker thread: owns ONE LSM instance (one contiguous key-group range of a sharded store) and serves
- * the router over `parentPort` (lib/daemon/shard-service.ts does the work).
+ * Shard worker thread: owns the shard's LSM instance (one contiguous key-group range of a sharded store),
+ * plus one instance per named store the router places on this shard, and serves the router over
+ * `parentPort` (lib/daemon/shard-host.ts and shard-service.ts do the work).
  *
  * Messages: first this thread posts `{ type: 'ready', instanceId, keyGroups }` or
  * `{ type: 'failed', error: FloeError.toJSON() }`; afterwards both directions carry only ArrayBuffers of
- * concatenated frames (transferred, not copied). The shared block cache arrives as a descriptor in
+ * frames (transferred, not copied): requests in sections per store slot (shard-host.ts), responses concatenated. The shared block cache arrives as a descriptor in
  * workerData and is attached here, so every shard reads and fills one SharedArrayBuffer arena. Rewrite jobs
  * for the compaction pool are relayed to the main thread (one pool per process), not run on a pool here.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { relayRunner } from '../lib/lsm/rewrite-relay.js';
 import { SharedBlockCache, type SharedBlockCacheDescriptor } from '../lib/cache/shared-block-cache.js';
-import { asFloeError } from '../lib/daemon/protocol.js';
-import { openShardStore, ShardService, type ShardInit } from '../lib/daemon/shard-service.js';
+import { asFloeError } from '../lib/protocol/protocol.js';
+import { ShardHost } from '../lib/daemon/shard-host.js';
+import { openShardStore, type ShardInit } from '../lib/daemon/shard-service.js';
 
 interface WorkerData {
   init: ShardInit;
@@ -25,12 +27,15 @@ async function main(): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error('shard-worker.js must run as a worker thread (it is started by the router)');
   const { init, cache, rewritePort } = workerData as WorkerData;
-  let service: ShardService;
+  let host: ShardHost;
   try {
     const blockCache = cache ? SharedBlockCache.attach(cache) : undefined;
-    const lsm = await openShardStore(init, blockCache, relayRunner(rewritePort));
-    service = new ShardService(
+    const rewrites = relayRunner(rewritePort);
+    const lsm = await openShardStore(init, blockCache, rewrites);
+    // Named stores placed on this shard open here too, sharing its block cache and rewrite relay.
+    host = new ShardHost(
       lsm,
+      (named) => openShardStore(named, blockCache, rewrites),
       (batch) => port.postMessage(batch, [batch]),
       () => port.close(),
     );
@@ -41,7 +46,7 @@ async function main(): Promise<void> {
     return;
   }
   port.on('message', (m: unknown) => {
-    if (m instanceof ArrayBuffer) service.handleBatch(new Uint8Array(m));
+    if (m instanceof ArrayBuffer) host.handleBatch(new Uint8Array(m));
   });
 }
 

@@ -9,12 +9,18 @@
  * - After `close()`, every call fails with CLOSED. `close()` flushes the daemon first (so the Store
  *   contract "close makes writes durable" holds through the client; `flushOnClose: false` skips it).
  * - `stats()` returns a Promise.
+ * - `openStore({ name, maxKeyGroups, keyGroups, restore?, ephemeral? })` opens a named store of the daemon
+ *   on a new connection and resolves to a client bound to it (docs/protocol.md, "Named stores"). A bound
+ *   client never reconnects: a new connection would not be bound (and an ephemeral store is retired when
+ *   its last connection goes), so after a break its requests fail (IO, retryable) and the caller opens
+ *   the store again.
  */
 import { createConnection, type Socket } from 'node:net';
 import { FloeError } from '../errors.js';
-import { FrameStore, type FrameReply, type FrameTransport } from '../daemon/frame-store.js';
-import { decodeError, ERROR_OP, errorPayload, Op, parseHelloOk, RESPONSE_BIT, writeHello, type ServerHello } from '../daemon/protocol.js';
-import { Coalescer, FrameParser, FRAME_HEADER_BYTES, readU32, Writer } from '../daemon/wire.js';
+import { FrameStore, type FrameReply, type FrameTransport } from './frame-store.js';
+import { decodeError, ERROR_OP, errorPayload, Op, parseHelloOk, RESPONSE_BIT, writeHello, type ServerHello } from '../protocol/protocol.js';
+import { encodeCloseStore, encodeOpenStore, parseOpenStoreOk, type OpenStoreRequest, type OpenStoreResult } from '../protocol/named-store.js';
+import { Coalescer, FrameParser, FRAME_HEADER_BYTES, readU32, Writer } from '../protocol/wire.js';
 
 export interface ConnectOptions {
   /** Reconnect on the next request after the connection broke. Default true. */
@@ -46,6 +52,10 @@ class SocketTransport implements FrameTransport {
     readonly path: string,
     private readonly options: Required<ConnectOptions>,
   ) {}
+
+  get connectTimeoutMs(): number {
+    return this.options.connectTimeoutMs;
+  }
 
   request(encode: (w: Writer, id: number) => void, reply: FrameReply): void {
     if (this.state === 'closed') {
@@ -229,6 +239,28 @@ export class FloeClient extends FrameStore {
     return this.socketTransport.hello!;
   }
 
+  /**
+   * Opens the named store `request` describes on a NEW connection to the same daemon and resolves to a
+   * client bound to it (this client stays on the daemon's default store). Fails with the daemon's error
+   * (INVALID_ARGUMENT, CORRUPTION, ...) and leaves no connection behind.
+   */
+  async openStore(request: OpenStoreRequest, options: Omit<ConnectOptions, 'reconnect'> = {}): Promise<FloeNamedStoreClient> {
+    const transport = new SocketTransport(this.socketTransport.path, {
+      reconnect: false,
+      connectTimeoutMs: options.connectTimeoutMs ?? this.socketTransport.connectTimeoutMs,
+      flushOnClose: options.flushOnClose ?? true,
+    });
+    await transport.open();
+    const client = new FloeNamedStoreClient(transport, options.flushOnClose ?? true);
+    try {
+      await client.bind(request);
+    } catch (e) {
+      await transport.close();
+      throw e;
+    }
+    return client;
+  }
+
   /** Flushes the daemon (unless `flushOnClose: false`), then disconnects. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -244,6 +276,54 @@ export class FloeClient extends FrameStore {
       if (flushError !== undefined) throw flushError;
     })();
     return this.closing;
+  }
+}
+
+/** A client bound to one named store of the daemon (see FloeClient.openStore). */
+export class FloeNamedStoreClient extends FloeClient {
+  private opened: OpenStoreResult | undefined;
+  private ending: Promise<void> | undefined;
+
+  constructor(
+    private readonly boundTransport: SocketTransport,
+    private readonly flushFirst: boolean,
+  ) {
+    super(boundTransport, flushFirst);
+  }
+
+  /** The daemon's answer to OPEN_STORE: name, shard, key groups, whether it was created or restored. */
+  get info(): OpenStoreResult {
+    return this.opened!;
+  }
+
+  /** @internal Sends OPEN_STORE (validated here first: INVALID_ARGUMENT before anything is sent). */
+  async bind(request: OpenStoreRequest): Promise<void> {
+    this.opened = await this.call(Op.OPEN_STORE, (w, id) => encodeOpenStore(w, id, request), parseOpenStoreOk);
+  }
+
+  /**
+   * Flushes the store (unless `flushOnClose: false` or `drop`), unbinds (CLOSE_STORE; with `drop: true`
+   * the store is retired once no other connection holds it) and disconnects. Idempotent. A fenced binding
+   * closes without error (the store belongs to the restore that fenced it).
+   */
+  override close(options: { drop?: boolean } = {}): Promise<void> {
+    this.ending ??= (async () => {
+      let failure: unknown;
+      if (this.boundTransport.usable) {
+        if (this.flushFirst && options.drop !== true) {
+          // A fenced binding has nothing of its own left to flush: its close still unbinds, quietly.
+          await this.flush().catch((e: unknown) => {
+            if (!(e instanceof FloeError && e.code === 'FENCED')) failure = e;
+          });
+        }
+        await this.call(Op.CLOSE_STORE, (w, id) => encodeCloseStore(w, id, options), () => undefined).catch((e: unknown) => {
+          failure ??= e;
+        });
+      }
+      await this.boundTransport.close();
+      if (failure !== undefined) throw failure;
+    })();
+    return this.ending;
   }
 }
 

@@ -19,7 +19,7 @@ import { FloeError, isFloeError } from '../errors.js';
 import { MAX_KEY_GROUPS } from '../keys.js';
 import { defaultLocalDir, defaults as storeDefaults, resolveOptions } from '../options.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
-import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT } from './protocol.js';
+import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT } from '../protocol/protocol.js';
 
 export interface DaemonConfig {
   /** Absolute path of the file read, if any. */

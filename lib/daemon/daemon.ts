@@ -16,7 +16,7 @@
  * exits at once with 130.
  */
 import type { CheckpointHandle } from '../api.js';
-import { asFloeError } from './protocol.js';
+import { asFloeError } from '../protocol/protocol.js';
 import type { DaemonConfig } from './config.js';
 import { INJECT_LATENCY_ENV, injectedLatencyMs } from './inject.js';
 import { startMetricsServer } from './metrics.js';
@@ -95,6 +95,7 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
     router.extraStats = () => ({
       ...server.stats(),
       shards: router.describeShards(),
+      namedStores: router.named.describe(),
       layout: { name: router.layout.name, seq: router.layout.seq },
       // The whole process's resident memory, and the main thread's share of it (shard threads have their own heaps).
       memory: processMemory(),

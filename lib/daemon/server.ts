@@ -8,11 +8,13 @@
  *   so a second daemon fails before it can claim — and fence — the shards); connections accepted before
  *   `start(router)` wait unread until then.
  * - Backpressure: a connection with `maxInFlight` requests outstanding, or with too many response bytes
- *   not yet taken by the client, is not read until that drains.
+ *   not yet taken by the client, handles no more requests until that drains; it is still read up to
+ *   CAPPED_READ_AHEAD bytes, so that a client that closes behind a backlog is noticed at once.
  * - A protocol violation (bad length, unparsable payload, unknown opcode, no HELLO, wrong version) gets
  *   one ERROR frame and closes that connection only; what the peer sends after it is read and dropped.
  * - Memory per connection: at most `maxInFlight` requests being handled, one partial frame (at most
- *   maxFrameBytes, refused at its length field beyond that) and WRITE_HIGH_WATER bytes of unread answers.
+ *   maxFrameBytes, refused at its length field beyond that) or CAPPED_READ_AHEAD bytes of waiting requests,
+ *   and WRITE_HIGH_WATER bytes of unread answers.
  * - Responses produced in one event-loop turn go out in one socket write.
  * - `shutdown()`: stop accepting, stop reading, wait for in-flight requests, flush responses, close.
  *   Closing the router (flushing shards) is the caller's next step (lib/daemon/daemon.ts).
@@ -32,9 +34,9 @@ import {
   RESPONSE_BIT,
   writeErrorFrame,
   writeHelloOk,
-} from './protocol.js';
+} from '../protocol/protocol.js';
 import type { LogFn, Reply, Router, RouterSession } from './router.js';
-import { Coalescer, FRAME_HEADER_BYTES, FrameParser, readU32, Writer } from './wire.js';
+import { Coalescer, FRAME_HEADER_BYTES, FrameParser, readU32, Writer } from '../protocol/wire.js';
 
 export interface ServerOptions {
   socketPath: string;
@@ -59,6 +61,13 @@ export interface ServerStats {
 
 /** Response bytes waiting in the socket before we stop reading requests from that client. */
 const WRITE_HIGH_WATER = 8 * 2 ** 20;
+/**
+ * Request bytes a connection at its in-flight cap (or with WRITE_HIGH_WATER answers unread) is still read
+ * ahead before the daemon stops reading it. A client's unread requests sit in the kernel within its socket
+ * send buffer (Linux default `net.core.wmem_default`, 208 KiB, counted with overhead), so reading this far
+ * reaches the EOF of a client that closed, and frees its slot at once instead of after its requests finish.
+ */
+const CAPPED_READ_AHEAD = 256 * 1024;
 
 export class DaemonServer {
   private server: Server | undefined;
@@ -244,7 +253,11 @@ class Connection {
         if (frame === undefined) break;
         this.handle(frame);
       }
-      const mustWait = this.inFlight >= max || this.socket.writableLength >= WRITE_HIGH_WATER || this.draining;
+      // At its cap the connection keeps being read, up to CAPPED_READ_AHEAD bytes of unhandled requests:
+      // a client that queued a backlog and then closed is only seen closing (EOF) once the daemon has read
+      // past that backlog, and until then it would hold its connection slot and descriptor.
+      const capped = this.inFlight >= max || this.socket.writableLength >= WRITE_HIGH_WATER;
+      const mustWait = this.draining || (capped && this.parser.buffered >= CAPPED_READ_AHEAD);
       if (mustWait && !this.paused) {
         this.socket.pause();
         this.paused = true;
@@ -333,7 +346,8 @@ class Connection {
       this.flusher.schedule();
     }
     if (this.draining && this.inFlight === 0) this.markDrained();
-    else if (this.paused) this.pump();
+    // Read-ahead frames may wait in the parser of a connection that is still being read (not paused).
+    else if (this.paused || this.parser.buffered > 0) this.pump();
   }
 
   /** Answers a protocol violation with one ERROR frame and closes this connection only. */

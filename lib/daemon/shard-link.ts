@@ -8,7 +8,8 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { BlockCache } from '../cache/block-cache.js';
 import type { SharedBlockCacheDescriptor } from '../cache/shared-block-cache.js';
 import { FloeError, type FloeErrorCode } from '../errors.js';
-import { openShardStore, ShardService, type ShardInit } from './shard-service.js';
+import { ShardHost } from './shard-host.js';
+import { openShardStore, type ShardInit } from './shard-service.js';
 import { serveRewriteRelay } from '../lsm/rewrite-relay.js';
 
 /** What a link tells the router. */
@@ -119,8 +120,9 @@ export async function startInlineShard(init: ShardInit, cache: BlockCache | unde
   const lsm = await openShardStore(init, cache);
   const relay = new HookRelay();
   let gone = false;
-  const service = new ShardService(
+  const host = new ShardHost(
     lsm,
+    (named) => openShardStore(named, cache),
     (batch) => relay.onBatch(new Uint8Array(batch)),
     () => {
       gone = true;
@@ -129,7 +131,7 @@ export async function startInlineShard(init: ShardInit, cache: BlockCache | unde
   );
   return {
     post: (batch) => {
-      if (!gone) service.handleBatch(new Uint8Array(batch));
+      if (!gone) host.handleBatch(new Uint8Array(batch));
     },
     terminate: async () => {
       if (gone) return;

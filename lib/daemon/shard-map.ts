@@ -58,7 +58,9 @@ export class ShardMap {
       throw new FloeError('CONFIG', `shard ranges cover key groups [0, ${next}), but maxKeyGroups is ${maxKeyGroups}; they must cover all of them`);
     }
     this.table = new Uint16Array(maxKeyGroups);
-    ranges.forEach(([lo, hi], shard) => this.table.fill(shard, lo, hi + 1));
+    ranges.forEach(([lo, hi], shard) => {
+      this.table.fill(shard, lo, hi + 1);
+    });
   }
 
   static flink(maxKeyGroups: number, shards: number): ShardMap {

@@ -1,7 +1,7 @@
 /**
  * What runs inside one shard worker thread: opens the shard's LSM instance (fresh, existing or restored)
  * and executes batches of request frames from the router against it, answering with batches of response
- * frames (lib/daemon/protocol.ts payloads; internal ops 0x40–0x4F for scans, checkpoints, stats, close).
+ * frames (lib/protocol/protocol.ts payloads; internal ops 0x40–0x4F for scans, checkpoints, stats, close).
  *
  * Ordering (the router's guarantees rest on it): frames take effect in the order received. Writes are
  * applied by the engine in call order; every other request starts (takes its snapshot, freezes the
@@ -36,10 +36,10 @@ import {
   writeJson,
   writePageEntry,
   WriteType,
-} from './protocol.js';
+} from '../protocol/protocol.js';
 import { injectFromEnv } from './inject.js';
 import type { KeyGroupRange } from './shard-map.js';
-import { Coalescer, FRAME_HEADER_BYTES, protocolError, readU32, Reader, Writer } from './wire.js';
+import { Coalescer, FRAME_HEADER_BYTES, protocolError, readU32, Reader, Writer } from '../protocol/wire.js';
 
 /** workerData of a shard worker (structured-cloned). */
 export interface ShardInit {
@@ -51,6 +51,8 @@ export interface ShardInit {
   expectExisting: boolean;
   /** Restore the instance from these checkpoints (clipped to keyGroups) instead of opening it. */
   restore?: { handles: CheckpointHandle[] };
+  /** What the instance is, for error messages (default `shard <shard>`; named stores say their name). */
+  what?: string;
 }
 
 /** Opens the shard's instance. PROMISES: its key-group range is exactly `init.keyGroups`. */
@@ -59,6 +61,7 @@ export async function openShardStore(init: ShardInit, blockCache: BlockCache | u
   const internals = { ...(blockCache ? { blockCache } : {}), ...(rewriteRunner ? { rewriteRunner } : {}), ...(inject ? { inject } : {}) };
   const range = init.keyGroups;
   const instanceId = init.options.instanceId!;
+  const what = init.what ?? `shard ${init.shard}`;
   let lsm: LsmStore;
   if (init.restore) {
     lsm = await restoreStore(init.options, init.restore.handles, { keyGroups: range, mode: 'no-claim' }, internals);
@@ -69,7 +72,7 @@ export async function openShardStore(init: ShardInit, blockCache: BlockCache | u
         if (init.expectExisting) {
           throw new FloeError(
             'CORRUPTION',
-            `shard ${init.shard}: instance ${instanceId} is listed in the shard layout but has no manifest on ${o.primary}; it was deleted outside Floe. Restore from a checkpoint.`,
+            `${what}: instance ${instanceId} is listed in the ${init.what ? 'named store registry' : 'shard layout'} but has no manifest on ${o.primary}; it was deleted outside Floe. Restore from a checkpoint.`,
           );
         }
         return emptyInstanceState(o, [range[0], range[1]]);
@@ -81,7 +84,7 @@ export async function openShardStore(init: ShardInit, blockCache: BlockCache | u
     await lsm.close().catch(() => undefined);
     throw new FloeError(
       'CORRUPTION',
-      `shard ${init.shard}: instance ${instanceId} owns key groups [${lo}, ${hi}] but the shard layout says [${range[0]}, ${range[1]}]; the layout and the instance disagree`,
+      `${what}: instance ${instanceId} owns key groups [${lo}, ${hi}] but the ${init.what ? 'named store registry' : 'shard layout'} says [${range[0]}, ${range[1]}]; the two disagree`,
     );
   }
   return lsm;
@@ -97,8 +100,8 @@ export class ShardService {
   private readonly out = new Writer(64 * 1024);
   private readonly flusher = new Coalescer(() => this.flush(), process.nextTick);
   private writesPending = 0;
-  /** Settles when the newest write settles (never rejects). */
-  private lastWrite: Promise<void> = Promise.resolve();
+  /** Called (once each) when writesPending drops to 0. */
+  private onWritesSettled: Array<() => void> = [];
   /** Requests waiting for their turn (see afterWrites), from queueHead on. */
   private queue: Array<{ write: boolean; start: () => void }> = [];
   private queueHead = 0;
@@ -315,16 +318,26 @@ export class ShardService {
 
   private trackWrite(op: number, id: number, p: Promise<void>): void {
     this.writesPending++;
-    this.lastWrite = p.then(
+    p.then(
       () => {
-        this.writesPending--;
         this.respond(op, id);
+        this.writeSettled();
       },
       (e: unknown) => {
-        this.writesPending--;
         this.respondError(id, asFloeError(e));
+        this.writeSettled();
       },
     );
+  }
+
+  /**
+   * Counts a settled write; once none is pending, wakes what waits for them. Writes need not settle in
+   * call order (a later write refused at once while an earlier one stalls), so waiters wait for the count
+   * to reach zero, never for "the newest write".
+   */
+  private writeSettled(): void {
+    if (--this.writesPending > 0) return;
+    for (const wake of this.onWritesSettled.splice(0)) wake();
   }
 
   /**
@@ -361,9 +374,8 @@ export class ShardService {
     while (this.queueHead < this.queue.length) {
       const head = this.queue[this.queueHead]!;
       if (!head.write && this.writesPending > 0) {
-        // Writes are applied in call order, so once the newest settles every earlier one has too.
         this.waitingForWrites = true;
-        void this.lastWrite.then(() => {
+        this.onWritesSettled.push(() => {
           this.waitingForWrites = false;
           this.drainQueue();
         });

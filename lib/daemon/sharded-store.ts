@@ -15,10 +15,10 @@
 import type { CheckpointHandle, RestoreOptions, StoreOptions } from '../api.js';
 import { FloeError } from '../errors.js';
 import { defaults } from '../options.js';
-import { FrameStore, type FrameReply, type FrameTransport } from './frame-store.js';
+import { FrameStore, type FrameReply, type FrameTransport } from '../client/frame-store.js';
 import type { ShardLayout } from './layout.js';
 import { Router, type RouterOptions, type RouterSession } from './router.js';
-import { Writer } from './wire.js';
+import { Writer } from '../protocol/wire.js';
 
 class SessionTransport implements FrameTransport {
   private readonly w = new Writer(16 * 1024);

@@ -10,7 +10,7 @@
  * The first background failure is sticky: writes fail with it until reopen; reads keep working.
  * REQUIRES: used from one thread (the event loop that opened it).
  */
-import type { CheckpointHandle, KeyGroupOption, ScanEntry, ScanOptions, Store, StoreStats, WriteOp } from '../api.js';
+import type { CheckpointHandle, EmbeddedStore, IteratorEntry, IteratorOptions, KeyGroupOption, ReadOptions, ScanEntry, SnapshotScanOptions, Snapshot, StoreStats, WriteOp } from '../api.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import type { DiskCache } from '../cache/disk-cache.js';
 import { FloeError, isFloeError } from '../errors.js';
@@ -39,6 +39,9 @@ import { scanEntries } from './scan.js';
 import { groupRange, scanBoundedGroups } from './scan-groups.js';
 import { ScanIterator, ScanViews, type PinnedView } from './scan-iterator.js';
 import { TableCache } from './table-cache.js';
+import { asStoreSnapshot, getAtView, StoreSnapshot } from './snapshot.js';
+import { planIterator, StoreIterator } from './iterator.js';
+import type { ScanView } from './scan.js';
 import { deletionOf, type VersionEdit } from './version.js';
 
 /** Everything an LSM instance uses but does not own the configuration of. */
@@ -80,7 +83,7 @@ export interface LsmInternals {
   unreferencedSince: Map<string, number>;
   /** This store's read lease (files its open scans read after its version dropped them). */
   lease: LeaseHolder;
-  /** Range scans over the merged sources started so far (one per key group a scan visits; tests). */
+  /** Range scans over the merged sources started so far (one per key group a scan or iterator visits; tests). */
   scanRanges(): number;
 }
 
@@ -88,7 +91,7 @@ export interface LsmInternals {
 const REWRITE_ATTEMPTS = 4;
 const REWRITE_RETRY_MS = 50;
 
-export class LsmStore implements Store {
+export class LsmStore implements EmbeddedStore {
   private mem: Memtable;
   /** Frozen memtables, newest first. */
   private imm: Memtable[] = [];
@@ -305,7 +308,9 @@ export class LsmStore implements Store {
    */
   replayLog(records: WalRecord[]): void {
     for (const r of records) {
-      r.ops.forEach((op, i) => this.mem.apply(op.key, op.kind, new Uint8Array(op.value), r.firstSeq + i));
+      r.ops.forEach((op, i) => {
+        this.mem.apply(op.key, op.kind, new Uint8Array(op.value), r.firstSeq + i);
+      });
       this.lastSeq = this.appliedSeq = r.firstSeq + r.ops.length - 1;
       if (this.mem.approximateBytes >= this.options.memtableBytes) this.freeze();
     }
@@ -337,13 +342,18 @@ export class LsmStore implements Store {
 
   // ---------------------------------------------------------------- reads
 
-  async get(key: Uint8Array | string, options?: KeyGroupOption): Promise<Uint8Array | undefined> {
-    return this.getPhysical(this.readKey(key, options));
+  async get(key: Uint8Array | string, options?: ReadOptions): Promise<Uint8Array | undefined> {
+    const pk = this.readKey(key, options);
+    if (options?.snapshot !== undefined) return asStoreSnapshot(options.snapshot).read(this.views, (view) => getAtView(view, pk));
+    return this.getPhysical(pk);
   }
 
-  async multiGet(keys: Array<Uint8Array | string>, options?: KeyGroupOption): Promise<Array<Uint8Array | undefined>> {
+  async multiGet(keys: Array<Uint8Array | string>, options?: ReadOptions): Promise<Array<Uint8Array | undefined>> {
     if (!Array.isArray(keys)) throw new FloeError('INVALID_ARGUMENT', 'multiGet() takes an array of keys');
     const pks = keys.map((k) => this.readKey(k, options));
+    if (options?.snapshot !== undefined) {
+      return asStoreSnapshot(options.snapshot).read(this.views, (view) => Promise.all(pks.map((pk) => getAtView(view, pk))));
+    }
     // Lookups run concurrently: identical block fetches coalesce in the table readers and remote reads
     // are bounded by the in-flight budget, so this issues at most one GET per distinct missing block.
     return Promise.all(pks.map((pk) => this.getPhysical(pk)));
@@ -386,7 +396,7 @@ export class LsmStore implements Store {
     return resolver.value();
   }
 
-  scan(options: ScanOptions = {}): AsyncIterableIterator<ScanEntry> {
+  scan(options: SnapshotScanOptions = {}): AsyncIterableIterator<ScanEntry> {
     this.checkOpen();
     if (options === null || typeof options !== 'object') throw new FloeError('INVALID_ARGUMENT', 'scan() takes an options object');
     const maxKg = this.state.maxKeyGroups;
@@ -402,7 +412,7 @@ export class LsmStore implements Store {
     // Snapshot now (not at first next()): the scan sees exactly the writes acknowledged before it began.
     // Short scans (a typical block holds ~100 small entries) read ahead nothing: every source would
     // otherwise fetch blocks the scan never reaches.
-    const pinned = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4);
+    const pinned = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4, this.snapshotView(options.snapshot));
     const counted = (): void => {
       this.scanRanges++;
     };
@@ -421,14 +431,37 @@ export class LsmStore implements Store {
   }
 
   /**
-   * A consistent read view: pins the memtables' snapshot and the files of the current version until the
-   * view is released (see scan-iterator.ts for what releases it; close() releases every open one).
+   * A positioned iterator (lib/lsm/iterator.ts) over a view pinned now, or over the named snapshot's view
+   * (pinned again, so the iterator may outlive the snapshot).
    */
-  private openView(prefetchBlocks: number): PinnedView {
-    const snapshot = this.appliedSeq;
-    const memtables = [this.mem, ...this.imm];
+  iterator<O extends IteratorOptions = IteratorOptions>(options?: O): StoreIterator<IteratorEntry<O>> {
+    this.checkOpen();
+    const plan = planIterator(options, this.state.maxKeyGroups, () => {
+      this.scanRanges++;
+    });
+    return new StoreIterator<IteratorEntry<O>>(this.openView(plan.limit <= SHORT_SCAN_ENTRIES ? 0 : 4, this.snapshotView(options?.snapshot)), plan);
+  }
+
+  /** An explicit snapshot (lib/lsm/snapshot.ts): a read view pinned until released. */
+  snapshot(): Snapshot {
+    this.checkOpen();
+    return new StoreSnapshot(this.views, this.openView(4));
+  }
+
+  private snapshotView(snapshot: Snapshot | undefined): ScanView | undefined {
+    return snapshot === undefined ? undefined : asStoreSnapshot(snapshot).viewFor(this.views);
+  }
+
+  /**
+   * A consistent read view: pins the memtables' snapshot and the files of the current version (or of
+   * `base`, a view that is still pinned) until the view is released (see scan-iterator.ts for what
+   * releases it; close() releases every open one).
+   */
+  private openView(prefetchBlocks: number, base?: ScanView): PinnedView {
+    const snapshot = base?.snapshot ?? this.appliedSeq;
+    const memtables = base?.memtables ?? [this.mem, ...this.imm];
     const unpins = memtables.map((m) => m.pinSnapshot(snapshot));
-    const version = this.state.version;
+    const version = base?.version ?? this.state.version;
     const files = version.allFiles().map((f) => f.fileId);
     return this.views.pin(
       { snapshot, memtables, version, tables: this.tables, prefetchBlocks },
@@ -457,12 +490,19 @@ export class LsmStore implements Store {
     await this.flushInternal();
   }
 
+  /**
+   * Waits until the memtables frozen so far (this call freezes the active one) are flushed. Not for the
+   * flush loop to go idle: under a steady write load later memtables keep it busy, and waiting for those
+   * too starved flush (and checkpoints, close) for as long as the load lasted. Flushes go oldest first,
+   * so once the newest memtable frozen here is gone from `imm`, every older one is gone too.
+   */
   private async flushInternal(): Promise<void> {
     if (this.backgroundError) throw this.backgroundError;
     this.freeze();
-    while (this.flushLoop !== undefined) {
-      await this.flushLoop;
-      if (this.backgroundError) throw this.backgroundError;
+    const newest = this.imm[0];
+    // Woken after every flushed memtable and on a background failure (wakeWriters).
+    while (newest !== undefined && this.imm.includes(newest) && this.backgroundError === undefined) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     }
     if (this.backgroundError) throw this.backgroundError;
   }
@@ -796,6 +836,9 @@ export class LsmStore implements Store {
     try {
       await this.wal?.drain(); // writes already in the log reach the memtable, so the final flush has them
       await this.flushInternal();
+      // Writes that were already under way may have frozen later memtables: close leaves no flush running.
+      while (this.flushLoop !== undefined) await this.flushLoop;
+      if (this.backgroundError) throw this.backgroundError;
       await this.wal?.truncate(this.state.lastSequence);
     } catch (e) {
       flushError = e;

@@ -200,6 +200,35 @@ export class Memtable {
     return out;
   }
 
+  /**
+   * As `range`, in descending key order, starting strictly before `before` when given (reverse iterators,
+   * lib/lsm/reverse-scan.ts). The skip list has no back links: each step is one O(log n) descent.
+   */
+  rangeBackward(gte: string | undefined, lt: string | undefined, snapshot: number, limit: number, before?: string): Entry[] {
+    const out: Entry[] = [];
+    const bound = before !== undefined && (lt === undefined || before < lt) ? before : lt;
+    for (let node = this.lastBefore(bound); node !== undefined && out.length < limit; node = this.lastBefore(node.key)) {
+      if (gte !== undefined && node.key < gte) break;
+      const v = visible(node.head, snapshot);
+      if (v === undefined) continue;
+      out.push({ key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: concatParts(v.parts) });
+    }
+    return out;
+  }
+
+  /** The last node with a key below `k` (the last node when `k` is undefined). */
+  private lastBefore(k: string | undefined): SkipNode | undefined {
+    let x = this.headNode;
+    for (let i = this.level - 1; i >= 0; i--) {
+      for (;;) {
+        const n = x.next[i];
+        if (n === undefined || (k !== undefined && n.key >= k)) break;
+        x = n;
+      }
+    }
+    return x === this.headNode ? undefined : x;
+  }
+
   /** The first key at or after `k` with any version (visible at some snapshot or not). */
   firstKeyAtOrAfter(k: string): string | undefined {
     return this.firstAfter(k, false)?.key;

@@ -60,7 +60,7 @@ export async function* scanBoundedGroups(
  * a file starting after `target` contributes its effective smallest key without I/O. When a bound below
  * `enough` is known without I/O it is returned as is (the caller scans that group either way).
  */
-async function nextKeyAtOrAfter(view: ScanView, target: Uint8Array, enough: Uint8Array | undefined): Promise<Uint8Array | undefined> {
+export async function nextKeyAtOrAfter(view: ScanView, target: Uint8Array, enough: Uint8Array | undefined): Promise<Uint8Array | undefined> {
   let best: Uint8Array | undefined;
   const offer = (k: Uint8Array | undefined): void => {
     if (k !== undefined && (best === undefined || compareBytes(k, best) < 0)) best = k;

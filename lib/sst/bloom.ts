@@ -4,7 +4,7 @@
  * per key; never a false negative.
  */
 import { murmur3_32 } from '../keys.js';
-import { ByteReader, ByteWriter, FormatError } from './coding.js';
+import { ByteReader, type ByteWriter, FormatError } from './coding.js';
 
 const SEED_1 = 0x243f6a88;
 const SEED_2 = 0x85a308d3;

@@ -10,7 +10,7 @@ import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-nap
 import { FloeError, corruption, invalidArgument } from '../errors.js';
 import { crc32c } from '../util/crc32c.js';
 import type { Compression } from './entry.js';
-import { ByteReader, ByteWriter, FormatError, asBuffer } from './coding.js';
+import { ByteReader, type ByteWriter, FormatError, asBuffer } from './coding.js';
 
 export const FORMAT_VERSION = 1;
 export const FOOTER_BYTES = 60;

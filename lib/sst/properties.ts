@@ -4,7 +4,7 @@
  * duplicated or out of order are corruption.
  */
 import type { Compression } from './entry.js';
-import { ByteReader, ByteWriter, FormatError, varintLength } from './coding.js';
+import { ByteReader, type ByteWriter, FormatError, varintLength } from './coding.js';
 import { compressionCode, compressionName } from './format.js';
 
 export interface TableProperties {

@@ -8,6 +8,7 @@
  *   leases/<leaseId>.json                    read leases: files open readers still need (lib/checkpoint/leases.ts)
  *   wal/<instanceId>/<seq>.log               optional write-ahead log segments
  *   layouts/<name>/<seq>.json                shard layouts of the daemon / sharded store (lib/daemon/layout.ts)
+ *   named/<daemon>/<nameKey>/<seq>.json      records of the daemon's named stores (lib/daemon/named-registry.ts)
  *   _floe/probe/<nonce>                      short-lived: the conditional-write probe at open (conditional-probe.ts)
  *   _floe/store-id                           random id of this store's data, written once (lib/store/store-id.ts)
  *
@@ -39,6 +40,7 @@ export const INSTANCES_PREFIX = 'instances/';
 export const CHECKPOINTS_PREFIX = 'checkpoints/';
 export const WAL_PREFIX = 'wal/';
 export const LAYOUTS_PREFIX = 'layouts/';
+export const NAMED_STORES_PREFIX = 'named/';
 /** Probe objects of the conditional-write check at open; nothing but the probe reads or lists them. */
 export const PROBE_PREFIX = '_floe/probe/';
 /** The store id object: names this incarnation of the data, so local caches never mix two stores at one URI. */
@@ -124,6 +126,29 @@ export function layoutPath(name: string, seq: number): string {
 export function parseLayoutPath(path: string): { name: string; seq: number } | undefined {
   const m = /^layouts\/([A-Za-z0-9_-]{1,128})\/(\d{20})\.json$/.exec(path);
   return m ? { name: m[1]!, seq: Number(m[2]) } : undefined;
+}
+
+/**
+ * Numbered records of one named store of a daemon: `daemon` is the daemon's layout name, `nameKey` a hash of
+ * the store's name (store names may hold characters object names should not); the highest seq is current.
+ */
+/** Every named store record of one daemon. */
+export function namedStoreRoot(daemon: string): string {
+  return `${NAMED_STORES_PREFIX}${checkId('layout', daemon)}/`;
+}
+
+export function namedStorePrefix(daemon: string, nameKey: string): string {
+  return `${NAMED_STORES_PREFIX}${checkId('layout', daemon)}/${checkId('named store key', nameKey)}/`;
+}
+
+export function namedStorePath(daemon: string, nameKey: string, seq: number): string {
+  return `${namedStorePrefix(daemon, nameKey)}${pad(seq)}.json`;
+}
+
+/** The parts of a named store record path, or undefined. */
+export function parseNamedStorePath(path: string): { daemon: string; nameKey: string; seq: number } | undefined {
+  const m = /^named\/([A-Za-z0-9_-]{1,128})\/([A-Za-z0-9_-]{1,128})\/(\d{20})\.json$/.exec(path);
+  return m ? { daemon: m[1]!, nameKey: m[2]!, seq: Number(m[3]) } : undefined;
 }
 
 /**

@@ -3,7 +3,7 @@
  * keep-alive undici Pool, without the SDK command stack.
  *
  * Why: one `GetObjectCommand` costs 2-3 ms of client CPU (endpoint rules, schema, retry and checksum
- * middleware; docs/s3.md, FACTS.md), which caps a 2-core machine at a few hundred block misses per second.
+ * middleware; docs/s3.md), which caps a 2-core machine at a few hundred block misses per second.
  * A signed request over a pooled connection costs a fraction of that. Control-plane calls and uploads stay
  * on the SDK (lib/store/s3.ts); this module only reads.
  *

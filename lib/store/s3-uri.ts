@@ -64,6 +64,7 @@ export function parseS3Uri(uri: string): S3Location {
   for (const s of segments) {
     if (s === '') throw bad(uri, "the prefix has an empty segment ('//')");
     if (s === '.' || s === '..') throw bad(uri, "the prefix must not contain '.' or '..' segments");
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point of this check
     if (/[\u0000-\u001f\u007f\\]/.test(s)) throw bad(uri, 'the prefix contains control characters or backslashes');
   }
   if (Buffer.byteLength(rest, 'utf8') > MAX_PREFIX_BYTES) throw bad(uri, `the prefix is longer than ${MAX_PREFIX_BYTES} bytes`);

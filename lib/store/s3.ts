@@ -5,7 +5,7 @@
  * - reads (`get`) go through the lean path of lib/store/s3-get.ts: SigV4-signed GETs over a keep-alive
  *   undici Pool, because the SDK's command stack costs several times the request itself;
  * - everything else (PUT, multipart upload, HEAD, LIST, DELETE, the bucket check at open) goes through
- *   `@aws-sdk/client-s3`, with checksums only WHEN_REQUIRED (FACTS.md: otherwise some servers store the
+ *   `@aws-sdk/client-s3`, with checksums only WHEN_REQUIRED (otherwise some servers store the
  *   aws-chunked framing inside the object) and a keep-alive agent.
  *
  * No retries here: the SDK runs with maxAttempts 1 and the retry wrapper (lib/store/retry.ts) decides.

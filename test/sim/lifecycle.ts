@@ -9,7 +9,7 @@ import { restoreStore } from '../../lib/checkpoint/restore.js';
 import { retireOn } from '../../lib/checkpoint/retire.js';
 import { openObjectStore } from '../../lib/store/open.js';
 import { emptyInstanceState, openLsmStore, type OpenInternals } from '../../lib/embedded.js';
-import { FloeError, isFloeError } from '../../lib/errors.js';
+import { type FloeError, isFloeError } from '../../lib/errors.js';
 import type { LsmStore } from '../../lib/lsm/lsm-store.js';
 import type { MemObjectStore } from '../../lib/store/mem.js';
 import { checkpointPath } from '../../lib/store/paths.js';
@@ -19,7 +19,7 @@ import { SimDisk } from './disk.js';
 import type { CrashDuring } from './ops.js';
 import { Violation } from './violation.js';
 import { Tracked, clipModel, describeDiff, fingerprint, modelFingerprint, unionModels, type Apply } from './tracked.js';
-import { Proc, Scheduler, Stuck, type FaultConfig } from './world.js';
+import { Proc, type Scheduler, Stuck, type FaultConfig } from './world.js';
 
 export interface Inst {
   instanceId: string;

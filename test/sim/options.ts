@@ -3,7 +3,7 @@
  * flushes, compactions and stalls. Metamorphic runs draw several option sets for one op list.
  */
 import type { StoreOptions } from '../../lib/api.js';
-import { Random } from '../../lib/util/random.js';
+import type { Random } from '../../lib/util/random.js';
 
 /** Options the simulator varies, plus the initial number of instances ("shards") of the logical store. */
 export interface SimOptions {

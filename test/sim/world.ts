@@ -11,7 +11,7 @@
  */
 import { FloeError } from '../../lib/errors.js';
 import type { Clock } from '../../lib/util/clock.js';
-import { Random } from '../../lib/util/random.js';
+import type { Random } from '../../lib/util/random.js';
 import type { GetOptions, GetRange, ObjectInfo, ObjectStore, PutOptions } from '../../lib/store/object-store.js';
 import { FaultInjectingObjectStore, type FaultRule } from '../../lib/store/faults.js';
 

@@ -8,7 +8,7 @@ import { openLsmStore } from '../../lib/embedded.js';
 
 const [primary, localDir, firstRound] = process.argv.slice(2) as [string, string, string];
 const KEYS = 300;
-const valueOf = (key: number, round: number): string => `round-${round}-key-${key}-`.padEnd(120, 'x');
+const valueFor = (key: number, round: number): string => `round-${round}-key-${key}-`.padEnd(120, 'x');
 
 const store = await openLsmStore({
   primary,
@@ -23,7 +23,7 @@ const store = await openLsmStore({
 });
 // Rounds continue across lives (the parent passes the first round), so a higher round is always newer.
 for (let round = Number(firstRound); ; round++) {
-  for (let k = 0; k < KEYS; k++) await store.put(`key-${k}`, valueOf(k, round));
+  for (let k = 0; k < KEYS; k++) await store.put(`key-${k}`, valueFor(k, round));
   if (round % 3 === 0) {
     const handle = await store.checkpoint();
     process.stdout.write(`CHECKPOINT ${round} ${JSON.stringify(handle)}\n`);

@@ -1,6 +1,6 @@
 /**
  * Seeded frame generators for protocol fuzzing (test/daemon-fuzz.test.ts): valid request frames of every
- * opcode, encoded with the real codecs of lib/daemon/protocol.ts, and mutations of them (bit flips,
+ * opcode, encoded with the real codecs of lib/protocol/protocol.ts, and mutations of them (bit flips,
  * truncations with and without a patched length, length-field lies, huge or tiny declared lengths, unknown,
  * internal and response opcodes, trailing junk), plus plain random bytes.
  *
@@ -8,8 +8,8 @@
  * check its answers against a model while fuzzers write next to it.
  */
 import { Buffer } from 'node:buffer';
-import { Op, writeHello, writeScanPayload, encodeKeyOnly, encodeKeyValue, encodeMultiGet, encodeWrite } from '../../lib/daemon/protocol.js';
-import { Writer } from '../../lib/daemon/wire.js';
+import { Op, writeHello, writeScanPayload, encodeKeyOnly, encodeKeyValue, encodeMultiGet, encodeWrite } from '../../lib/protocol/protocol.js';
+import { Writer } from '../../lib/protocol/wire.js';
 import type { WriteOp } from '../../lib/api.js';
 import type { Random } from '../../lib/util/random.js';
 

@@ -50,6 +50,36 @@ export class Model {
     return out;
   }
 
+  /**
+   * Entries an iterator yields (lib/lsm/iterator.ts): in (keyGroup, key) order, descending with `reverse`,
+   * filtered by key group and user-key bounds, starting at `seek` (at or after it; at or before it with
+   * `reverse`; nothing when it is outside the bounds). No limit: the caller counts (a limit spans seeks).
+   */
+  iterate(
+    o: { keyGroup?: number; gt?: Uint8Array; gte?: Uint8Array; lt?: Uint8Array; lte?: Uint8Array; reverse?: boolean },
+    seek?: { group: number; key: Uint8Array },
+  ): ModelEntry[] {
+    const order = (a: { keyGroup: number; key: Uint8Array }, b: { keyGroup: number; key: Uint8Array }): number =>
+      a.keyGroup - b.keyGroup || Buffer.compare(a.key, b.key);
+    // gte wins over gt, lte over lt (abstract-level's rule); a seek target outside the bounds ends iteration.
+    const inBounds = (k: Uint8Array): boolean =>
+      !(o.gte === undefined && o.gt !== undefined && Buffer.compare(k, o.gt) <= 0) &&
+      !(o.gte !== undefined && Buffer.compare(k, o.gte) < 0) &&
+      !(o.lte === undefined && o.lt !== undefined && Buffer.compare(k, o.lt) >= 0) &&
+      !(o.lte !== undefined && Buffer.compare(k, o.lte) > 0);
+    if (seek !== undefined && !inBounds(seek.key)) return [];
+    const all = [...this.map.values()].sort(order).filter((e) => {
+      if (o.keyGroup !== undefined && e.keyGroup !== o.keyGroup) return false;
+      if (!inBounds(e.key)) return false;
+      if (seek !== undefined) {
+        const c = order(e, { keyGroup: seek.group, key: seek.key });
+        if (o.reverse === true ? c > 0 : c < 0) return false;
+      }
+      return true;
+    });
+    return o.reverse === true ? all.reverse() : all;
+  }
+
   clone(): Model {
     const m = new Model();
     for (const [k, v] of this.map) m.map.set(k, v);

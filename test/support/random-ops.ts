@@ -9,6 +9,7 @@ import type { Store, WriteOp } from '../../lib/api.js';
 import { defaultKeyGroup } from '../../lib/keys.js';
 import { Random } from '../../lib/util/random.js';
 import { Model, hex } from './model.js';
+import { IteratorChecker } from './random-iterators.js';
 
 export interface RandomOpsConfig {
   seed: number;
@@ -24,6 +25,8 @@ export interface RandomOpsConfig {
   reopen?: boolean;
   /** Called with the model after each checkpoint-like hook; tests use it for snapshots. */
   onStep?: (store: Store, model: Model, step: number) => Promise<void>;
+  /** Also run iterator and snapshot steps (test/support/random-iterators.ts); the store must be embedded. */
+  iterators?: boolean;
 }
 
 export class Mismatch extends Error {}
@@ -51,7 +54,14 @@ export async function runRandomOps(c: RandomOpsConfig): Promise<{ store: Store; 
     return { kg: defaultKeyGroup(key, c.maxKeyGroups), explicit: false };
   };
   const value = (): Uint8Array => r.bytes(r.int(c.maxValueBytes + 1));
+  let step = 0;
+  const iters = c.iterators === true ? new IteratorChecker(r, c.maxKeyGroups, () => keyOf(r, c.keySpace), (what) => fail(step, what)) : undefined;
   for (let i = 0; i < c.ops; i++) {
+    step = i;
+    if (iters !== undefined && r.bool(0.08)) {
+      count(await iters.step(store, model));
+      continue;
+    }
     const p = r.next();
     const key = keyOf(r, c.keySpace);
     const { kg, explicit } = pickGroup(key);
@@ -139,7 +149,9 @@ export async function runRandomOps(c: RandomOpsConfig): Promise<{ store: Store; 
       await c.compact(store);
     } else if (p < 0.878 && c.reopen) {
       count('reopen');
+      iters?.beforeClose();
       await store.close();
+      await iters?.afterClose();
       store = await c.open();
     } else if (p < 0.88 && c.onStep) {
       count('step');
@@ -152,6 +164,7 @@ export async function runRandomOps(c: RandomOpsConfig): Promise<{ store: Store; 
       model.put(kg, key, v);
     }
   }
+  await iters?.finish();
   // Final full comparison.
   const all: Array<{ keyGroup: number; key: Uint8Array; value: Uint8Array }> = [];
   for await (const e of store.scan()) all.push(e);

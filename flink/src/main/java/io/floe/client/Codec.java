@@ -159,6 +159,21 @@ final class Codec {
     w.endFrame(start);
   }
 
+  /** OPEN_STORE: rest = the request JSON. */
+  static void openStore(FrameWriter w, int id, StoreOptions o) {
+    if (o == null) throw new FloeException(FloeException.Code.INVALID_ARGUMENT, "openStore() takes StoreOptions (StoreOptions.of(name, maxKeyGroups)), got null");
+    int start = w.beginFrame(Protocol.OPEN_STORE, id);
+    w.utf8(o.toJson());
+    w.endFrame(start);
+  }
+
+  /** CLOSE_STORE: u8 flags (bit 0 drop). */
+  static void closeStore(FrameWriter w, int id, boolean drop) {
+    int start = w.beginFrame(Protocol.CLOSE_STORE, id);
+    w.u8(drop ? Protocol.CLOSE_STORE_DROP : 0);
+    w.endFrame(start);
+  }
+
   // ------------------------------------------------------------------ responses
 
   /** GET ok: u8 found, rest value. Null when not found. */

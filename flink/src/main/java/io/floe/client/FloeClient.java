@@ -184,6 +184,24 @@ public final class FloeClient implements AutoCloseable {
     return connection.send(Protocol.STATS, (w, id) -> Codec.empty(w, Protocol.STATS, id), Codec::parseUtf8);
   }
 
+  /**
+   * Binds this connection to the named store of {@code options} (creating or restoring it, see
+   * {@link StoreOptions}); every later request on this client acts on that store. A barrier in request
+   * order: requests issued after this call see the named store. INVALID_ARGUMENT when already bound (close
+   * first), for a bad name or range, or a handle the daemon cannot use.
+   */
+  public CompletableFuture<StoreInfo> openStore(StoreOptions options) {
+    return connection.send(Protocol.OPEN_STORE, (w, id) -> Codec.openStore(w, id, options), p -> StoreInfo.parse(Codec.parseUtf8(p)));
+  }
+
+  /**
+   * Unbinds this connection from its named store (back to the daemon's default store). With {@code drop} the
+   * store is retired once no other connection holds it, as an ephemeral store is.
+   */
+  public CompletableFuture<Void> closeStore(boolean drop) {
+    return connection.send(Protocol.CLOSE_STORE, (w, id) -> Codec.closeStore(w, id, drop), NONE);
+  }
+
   /** Echoes {@code data} (at most 64 KiB). */
   public CompletableFuture<byte[]> ping(byte[] data) {
     return connection.send(Protocol.PING, (w, id) -> Codec.ping(w, id, data), p -> p);

@@ -28,6 +28,11 @@ public final class Protocol {
   public static final int CHECKPOINT = 0x21;
   public static final int RELEASE_CHECKPOINT = 0x22;
   public static final int STATS = 0x23;
+  public static final int OPEN_STORE = 0x30;
+  public static final int CLOSE_STORE = 0x31;
+
+  /** CLOSE_STORE flag: retire the store now (as an ephemeral one) once no other connection holds it. */
+  static final int CLOSE_STORE_DROP = 1;
 
   public static final int RESPONSE_BIT = 0x80;
   public static final int ERROR = 0xff;
@@ -72,6 +77,8 @@ public final class Protocol {
       case CHECKPOINT: base = "CHECKPOINT"; break;
       case RELEASE_CHECKPOINT: base = "RELEASE_CHECKPOINT"; break;
       case STATS: base = "STATS"; break;
+      case OPEN_STORE: base = "OPEN_STORE"; break;
+      case CLOSE_STORE: base = "CLOSE_STORE"; break;
       default: return String.format("0x%02x", op);
     }
     return (op & RESPONSE_BIT) != 0 ? base + "_OK" : base;

@@ -66,6 +66,33 @@ class CodecTest {
   }
 
   @Test
+  void storeOptionsAreValidatedAsTheDaemonDoesAndWrittenAsItsJson() {
+    for (String bad : new String[] {"", "/abs", "a/../b", "a b", "x".repeat(201), "caf\u00e9"}) {
+      FloeException e = assertThrows(FloeException.class, () -> StoreOptions.of(bad, 128), bad);
+      assertEquals(FloeException.Code.INVALID_ARGUMENT, e.code());
+      assertTrue(e.getMessage().contains("[A-Za-z0-9._/-]"), e.getMessage());
+    }
+    assertThrows(FloeException.class, () -> StoreOptions.of("s", 0));
+    assertThrows(FloeException.class, () -> StoreOptions.of("s", 32769));
+    assertThrows(FloeException.class, () -> StoreOptions.of("s", 128).keyGroups(5, 4));
+    assertThrows(FloeException.class, () -> StoreOptions.of("s", 128).keyGroups(0, 128));
+    assertThrows(FloeException.class, () -> StoreOptions.of("s", 128).keyGroups(-1, 3));
+    StoreOptions o = StoreOptions.of("flink/j1/op_1/sub-0/att-0", 128).keyGroups(64, 127)
+        .restore(List.of(new CheckpointHandle("{\"a\":1}"), new CheckpointHandle("{\"b\":[2]}"))).ephemeral(true);
+    assertEquals("{\"name\":\"flink/j1/op_1/sub-0/att-0\",\"maxKeyGroups\":128,\"keyGroups\":[64,127],"
+        + "\"restore\":[{\"a\":1},{\"b\":[2]}],\"ephemeral\":true}", o.toJson());
+    assertEquals("{\"name\":\"s\",\"maxKeyGroups\":4,\"keyGroups\":[0,3],\"restore\":[]}", StoreOptions.of("s", 4).restore(List.of()).toJson(),
+        "an empty restore list is sent (start empty), unlike no restore at all");
+  }
+
+  @Test
+  void storeInfoRejectsAnswersMissingFields() {
+    FloeException e = assertThrows(FloeException.class, () -> StoreInfo.parse("{\"name\":\"s\",\"shard\":0}"));
+    assertEquals(FloeException.Code.PROTOCOL, e.code());
+    assertEquals(FloeException.Code.PROTOCOL, assertThrows(FloeException.class, () -> StoreInfo.parse("{not json")).code());
+  }
+
+  @Test
   void randomBatchesAndPutsRoundTrip() {
     Random r = new Random(seed("CodecTest"));
     for (int round = 0; round < 300; round++) {

@@ -20,9 +20,9 @@ import java.util.stream.Stream;
  * test/support/daemon-process.ts. {@link #start} returns once the daemon logged its {@code ready} event
  * (JSON lines on stderr). Needs `make build` (dist/) first.
  */
-final class DaemonProcess implements AutoCloseable {
-  final Path dir;
-  final Path socket;
+public final class DaemonProcess implements AutoCloseable {
+  public final Path dir;
+  public final Path socket;
   private final Process process;
   private final List<String> stderr = new ArrayList<>();
 
@@ -33,7 +33,7 @@ final class DaemonProcess implements AutoCloseable {
   }
 
   /** A fresh temp folder with floe.json; {@code extra} is JSON members appended to the config, e.g. "\"shards\": 1". */
-  static Path configure(String extra) throws IOException {
+  public static Path configure(String extra) throws IOException {
     // Short path: Unix socket paths are limited to ~100 bytes.
     Path dir = Files.createTempDirectory(Path.of("/tmp"), "floe-java-");
     String config = "{\"primary\": \"file://./data\", \"localDir\": \"./cache\", \"socket\": \"./d.sock\", \"shards\": 2, \"maxKeyGroups\": 16,"
@@ -43,11 +43,11 @@ final class DaemonProcess implements AutoCloseable {
     return dir;
   }
 
-  static DaemonProcess start() throws IOException, InterruptedException {
+  public static DaemonProcess start() throws IOException, InterruptedException {
     return start(configure(""));
   }
 
-  static DaemonProcess start(Path dir) throws IOException, InterruptedException {
+  public static DaemonProcess start(Path dir) throws IOException, InterruptedException {
     Path root = Golden.root();
     Path bin = root.resolve("dist/bin/floe.js");
     if (!Files.exists(bin)) throw new IllegalStateException(bin + " is missing: build the daemon first (`make build`, or `make flink-test`)");
@@ -92,24 +92,24 @@ final class DaemonProcess implements AutoCloseable {
     }
   }
 
-  String log() {
+  public String log() {
     synchronized (stderr) {
       return String.join("\n", stderr);
     }
   }
 
-  long pid() {
+  public long pid() {
     return process.pid();
   }
 
   /** SIGKILL, and waits for the exit. */
-  void kill() throws InterruptedException {
+  public void kill() throws InterruptedException {
     process.destroyForcibly();
     process.waitFor(30, TimeUnit.SECONDS);
   }
 
   /** SIGTERM (a clean shutdown), and waits for the exit; SIGKILL after 30 s. Returns the exit code. */
-  int stop() throws InterruptedException {
+  public int stop() throws InterruptedException {
     process.destroy();
     if (!process.waitFor(30, TimeUnit.SECONDS)) process.destroyForcibly().waitFor();
     return process.exitValue();
@@ -127,7 +127,7 @@ final class DaemonProcess implements AutoCloseable {
     removeTree(dir);
   }
 
-  static void removeTree(Path dir) {
+  public static void removeTree(Path dir) {
     try (Stream<Path> s = Files.walk(dir)) {
       s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
     } catch (IOException e) {

@@ -14,13 +14,13 @@ import java.nio.file.Path;
  * A scripted peer on a Unix socket, for what a real daemon never does (a wrong version, silence, a
  * malformed frame, a slow reader). Serves one connection with {@code script} on its own thread.
  */
-final class FakeDaemon implements AutoCloseable {
+public final class FakeDaemon implements AutoCloseable {
   interface Script {
     void run(FakeDaemon d, SocketChannel c) throws Exception;
   }
 
   final Path dir;
-  final Path socket;
+  public final Path socket;
   private final ServerSocketChannel server;
   private final Thread thread;
   volatile Throwable failure;
@@ -39,6 +39,11 @@ final class FakeDaemon implements AutoCloseable {
     }, "fake-daemon");
     thread.setDaemon(true);
     thread.start();
+  }
+
+  /** A peer that answers the first connection's HELLO choosing protocol {@code version} (for VERSION errors elsewhere). */
+  public static FakeDaemon choosingVersion(int version) throws IOException {
+    return new FakeDaemon((d, c) -> answerHello(c, version));
   }
 
   /** Reads one whole frame: {opcode, requestId, payload...} as {int op, int id, byte[] payload}. */

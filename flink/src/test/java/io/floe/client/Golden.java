@@ -8,11 +8,11 @@ import java.nio.file.Path;
 import java.util.HexFormat;
 
 /** The shared golden frames in test/golden/protocol/ (see its README.md), and the repository root. */
-final class Golden {
+public final class Golden {
   private Golden() {}
 
   /** The repository root (set by the pom as -Dfloe.root; defaults to the parent of the working directory). */
-  static Path root() {
+  public static Path root() {
     String r = System.getProperty("floe.root");
     return (r != null ? Path.of(r) : Path.of("..")).toAbsolutePath().normalize();
   }

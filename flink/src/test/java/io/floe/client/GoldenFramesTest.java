@@ -49,6 +49,15 @@ class GoldenFramesTest {
   }
 
   @Test
+  void namedStoreFramesMatchTheGoldenBytes() {
+    StoreOptions open = StoreOptions.of("job-3f2a/op-7/sub-0", 128).keyGroups(0, 63).ephemeral(true);
+    assertEquals(Golden.hex(Golden.bytes("open-store")), frame(w -> Codec.openStore(w, 12, open)), "OPEN_STORE");
+    assertEquals(Golden.hex(Golden.bytes("close-store")), frame(w -> Codec.closeStore(w, 13, true)), "CLOSE_STORE drop");
+    StoreInfo info = StoreInfo.parse(new String(Golden.bytes("open-store-ok.payload"), StandardCharsets.UTF_8));
+    assertEquals(new StoreInfo("job-3f2a/op-7/sub-0", 1, 128, 0, 63, false, true), info);
+  }
+
+  @Test
   void daemonFramesMatchTheGoldenBytes() {
     ServerHello h = new ServerHello(1, 2, 128, 1024, 16, "f");
     assertEquals(Golden.hex(Golden.bytes("hello-ok")), frame(w -> Codec.helloOk(w, 1, h)));

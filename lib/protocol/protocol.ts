@@ -30,6 +30,10 @@ export const Op = {
   CHECKPOINT: 0x21,
   RELEASE_CHECKPOINT: 0x22,
   STATS: 0x23,
+  /** Binds the connection to a named store (lib/protocol/named-store.ts). */
+  OPEN_STORE: 0x30,
+  /** Unbinds it (back to the default store); optionally retires the store. */
+  CLOSE_STORE: 0x31,
 } as const;
 
 /** Router ↔ shard worker only (0x40–0x4F); a protocol violation on the socket. */
@@ -41,6 +45,8 @@ export const InternalOp = {
   SHARD_STATS: 0x44,
   SHARD_CLOSE: 0x45,
   SHARD_COMPACT: 0x46,
+  /** Opens (creates, restores) one more LSM instance in a shard worker, in a new slot (named stores). */
+  SHARD_STORE_OPEN: 0x47,
 } as const;
 
 export const RESPONSE_BIT = 0x80;

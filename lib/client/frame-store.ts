@@ -1,5 +1,5 @@
 /**
- * `Store` over protocol frames: encodes each call as a request frame (lib/daemon/protocol.ts), hands it to
+ * `Store` over protocol frames: encodes each call as a request frame (lib/protocol/protocol.ts), hands it to
  * a transport, and decodes the response. The socket client (a Unix socket to the daemon) and the in-process
  * sharded store (the router, directly) are this class with different transports, so both behave the same,
  * down to error codes and messages.
@@ -24,8 +24,8 @@ import {
   RESPONSE_BIT,
   writeJson,
   writeScanPayload,
-} from './protocol.js';
-import type { Writer } from './wire.js';
+} from '../protocol/protocol.js';
+import type { Writer } from '../protocol/wire.js';
 import { FrameScanIterator } from './frame-scan.js';
 
 /** Receives a response: opcode (request | 0x80, or ERROR_OP) and payload view. */

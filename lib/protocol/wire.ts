@@ -3,7 +3,7 @@
  * that builds frames in place, a bounds-checked `Reader` over one payload, and a `FrameParser` that cuts a
  * byte stream into frames without copying complete frames that arrive in one chunk.
  *
- * Nothing here knows opcodes; lib/daemon/protocol.ts gives the bytes their meaning.
+ * Nothing here knows opcodes; lib/protocol/protocol.ts gives the bytes their meaning.
  */
 import { Buffer } from 'node:buffer';
 import { FloeError } from '../errors.js';
@@ -144,6 +144,12 @@ export class Writer {
     }
     this.length = 0;
     return out;
+  }
+
+  /** Forgets the written bytes (the caller copied them out); a grown buffer goes back to its initial size. */
+  reset(): void {
+    this.length = 0;
+    if (this.buf.length > 4 * this.initialBytes) this.buf = Buffer.allocUnsafe(this.initialBytes);
   }
 
   /** Copies the written bytes into an exact-size ArrayBuffer (for transfer) and resets, keeping the buffer. */

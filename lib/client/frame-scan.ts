@@ -9,7 +9,7 @@
  * the daemon side (RouterSession.close).
  */
 import type { ScanEntry } from '../api.js';
-import type { Page } from './protocol.js';
+import type { Page } from '../protocol/protocol.js';
 
 /** The requests a scan makes, bound to one store. Must not reference the iterator. */
 export interface CursorOps {

@@ -1,0 +1,213 @@
+/**
+ * Keyed requests on a store route: PUT/GET/DELETE/MERGE (one shard), WRITE and MULTI_GET (split per shard
+ * at one point of every shard's order, which is what makes them consistent across shards).
+ *
+ * Batches spanning shards: validated as a whole here before anything is sent (an invalid op rejects the
+ * batch), then applied atomically per shard. Not all-or-nothing if a shard fails while applying its part
+ * (the error names the shards that applied theirs) or across a crash (see docs/protocol.md).
+ */
+import { FloeError, isFloeError, type FloeErrorCode } from '../errors.js';
+import { checkKey, checkValue, defaultKeyGroup } from '../keys.js';
+import { ABSENT, decodeError, DEFAULT_KG, ERROR_OP, errorPayload, Op, opName, RESPONSE_BIT, WriteType } from '../protocol/protocol.js';
+import { FRAME_HEADER_BYTES, protocolError, readU32, Reader, Writer } from '../protocol/wire.js';
+import { EMPTY, type Answer, type Reply, type ShardBus, type Target } from './shard-bus.js';
+
+/**
+ * Where a store's requests go: its shards, and which one owns a key group. The daemon's default store
+ * spans every shard; a named store lives on one.
+ */
+export interface StoreRoute {
+  readonly maxKeyGroups: number;
+  readonly targets: readonly Target[];
+  /**
+   * The index in `targets` of the shard owning `kg`. REQUIRES: 0 <= kg < maxKeyGroups.
+   * Throws INVALID_ARGUMENT (prefixed with `where`) if the store does not own `kg`.
+   */
+  targetOf(kg: number, where?: string): number;
+}
+
+/** The key group of a request: `kg`, or the hash of `key` for DEFAULT_KG. Throws INVALID_ARGUMENT when out of range. */
+export function resolveGroup(route: StoreRoute, kg: number, key: Uint8Array, where = ''): number {
+  if (kg === DEFAULT_KG) return defaultKeyGroup(key, route.maxKeyGroups);
+  if (kg >= route.maxKeyGroups) {
+    throw new FloeError('INVALID_ARGUMENT', `${where}keyGroup must be an integer in [0, ${route.maxKeyGroups}), got ${kg}; omit it to use the default hash`);
+  }
+  return kg;
+}
+
+/**
+ * The single-key requests — PUT/MERGE (u16 kg, bytes32 key, rest value) and GET/DELETE (u16 kg, rest
+ * key): the frame is copied to its shard with the key group resolved. The hot path: no allocation
+ * beyond the pending entry (and a key view when the key group must be hashed).
+ */
+export function singleKey(bus: ShardBus, route: StoreRoute, op: number, frame: Buffer, reply: Reply, tag: number): void {
+  const p = FRAME_HEADER_BYTES;
+  const withValue = op === Op.PUT || op === Op.MERGE;
+  if (frame.length < p + (withValue ? 6 : 2)) throw protocolError(`malformed ${opName(op)} payload: ${frame.length - p} bytes`);
+  let keyStart = p + 2;
+  let keyEnd = frame.length;
+  if (withValue) {
+    const klen = readU32(frame, p + 2);
+    keyStart = p + 6;
+    keyEnd = keyStart + klen;
+    if (keyEnd > frame.length) throw protocolError(`malformed ${opName(op)} payload: key length ${klen} exceeds the frame`);
+  }
+  const rawKg = (frame[p]! << 8) | frame[p + 1]!;
+  const kg = rawKg === DEFAULT_KG ? defaultKeyGroup(frame.subarray(keyStart, keyEnd), route.maxKeyGroups) : resolveGroup(route, rawKg, EMPTY);
+  const w = bus.frameTo(route.targets[route.targetOf(kg)]!, op !== Op.GET, reply, tag);
+  if (w === undefined) return;
+  const start = w.beginFrame(op, bus.lastId);
+  w.u16(kg);
+  w.rawFrom(frame, p + 2, frame.length);
+  w.endFrame(start);
+}
+
+interface BatchOp {
+  type: number;
+  kg: number;
+  key: Uint8Array;
+  value: Uint8Array | undefined;
+  target: number;
+}
+
+/** Parses and validates a whole WRITE payload: an invalid op rejects the batch before any shard sees it. */
+function parseBatch(route: StoreRoute, payload: Uint8Array): BatchOp[] {
+  const r = new Reader(payload, 0, payload.length, 'WRITE payload');
+  const n = r.u32();
+  const ops: BatchOp[] = [];
+  for (let i = 0; i < n; i++) {
+    const type = r.u8();
+    const rawKg = r.u16();
+    const key = r.bytes32();
+    if (type !== WriteType.put && type !== WriteType.delete && type !== WriteType.merge) {
+      throw protocolError(`WRITE op ${i} has unknown type ${type} (1 put, 2 delete, 3 merge)`);
+    }
+    const value = type === WriteType.delete ? undefined : r.bytes32();
+    const where = `write(): operation ${i}: `;
+    try {
+      checkKey(key);
+      if (value !== undefined) checkValue(value, `operation ${i} value`);
+    } catch (e) {
+      throw isFloeError(e) && !e.message.startsWith('operation') ? new FloeError(e.code, where + e.message) : e;
+    }
+    const kg = resolveGroup(route, rawKg, key, where);
+    ops.push({ type, kg, key, value, target: route.targetOf(kg, where) });
+  }
+  r.done();
+  return ops;
+}
+
+function writeGroup(w: Writer, group: BatchOp[]): void {
+  w.u32(group.length);
+  for (const o of group) {
+    w.ensure(11 + o.key.length + (o.value?.length ?? 0));
+    w.u8(o.type);
+    w.u16(o.kg);
+    w.bytes32(o.key);
+    if (o.value !== undefined) w.bytes32(o.value);
+  }
+}
+
+export function writeBatch(bus: ShardBus, route: StoreRoute, payload: Uint8Array, reply: Answer): void {
+  const ops = parseBatch(route, payload);
+  if (ops.length === 0) {
+    reply(Op.WRITE | RESPONSE_BIT, EMPTY);
+    return;
+  }
+  const groups = new Map<number, BatchOp[]>();
+  for (const o of ops) {
+    const g = groups.get(o.target);
+    if (g) g.push(o);
+    else groups.set(o.target, [o]);
+  }
+  if (groups.size === 1) {
+    bus.send(route.targets[ops[0]!.target]!, Op.WRITE, (w) => writeGroup(w, ops), reply, true);
+    return;
+  }
+  const targetsOf = [...groups.keys()];
+  bus.fanOut(
+    targetsOf.map((t) => ({ target: route.targets[t]!, write: true, encode: (w: Writer) => writeGroup(w, groups.get(t)!) })),
+    Op.WRITE,
+    (results) => {
+      const failed = results.filter((x) => x.op === ERROR_OP);
+      if (failed.length === 0) return reply(Op.WRITE | RESPONSE_BIT, EMPTY);
+      const errors = failed.map((x) => decodeError(x.payload));
+      if (failed.length === results.length) return reply(ERROR_OP, errorPayload(errors[0]!));
+      const applied = results.filter((x) => x.op !== ERROR_OP).map((x) => route.targets[targetsOf[x.index]!]!.shard.index);
+      const bad = failed.map((x, i) => `shard ${route.targets[targetsOf[x.index]!]!.shard.index}: ${errors[i]!.message}`).join('; ');
+      reply(
+        ERROR_OP,
+        errorPayload(
+          new FloeError(
+            errors[0]!.code as FloeErrorCode,
+            `write batch partially applied: shard(s) ${applied.join(', ')} applied their part, but ${bad}. ` +
+              `Do not blindly retry (merges would apply twice); re-read the keys and repair`,
+          ),
+        ),
+      );
+    },
+  );
+}
+
+export function multiGet(bus: ShardBus, route: StoreRoute, payload: Uint8Array, reply: Answer): void {
+  const r = new Reader(payload, 0, payload.length, 'MULTI_GET payload');
+  const rawKg = r.u16();
+  const n = r.u32();
+  const keys: Uint8Array[] = new Array(n);
+  for (let i = 0; i < n; i++) keys[i] = r.bytes32();
+  r.done();
+  const encode = (w: Writer, indexes: number[] | undefined): void => {
+    w.u16(rawKg);
+    w.u32(indexes ? indexes.length : n);
+    for (const i of indexes ?? keys.keys()) w.bytes32(keys[i]!);
+  };
+  if (rawKg !== DEFAULT_KG) {
+    const kg = resolveGroup(route, rawKg, EMPTY);
+    bus.send(route.targets[route.targetOf(kg)]!, Op.MULTI_GET, (w) => encode(w, undefined), reply);
+    return;
+  }
+  // Default key groups: each key to the shard of its own key group; the shard hashes again.
+  const byTarget = new Map<number, number[]>();
+  keys.forEach((k, i) => {
+    const t = route.targetOf(defaultKeyGroup(k, route.maxKeyGroups), `multiGet(): key ${i}: `);
+    const list = byTarget.get(t);
+    if (list) list.push(i);
+    else byTarget.set(t, [i]);
+  });
+  if (byTarget.size <= 1) {
+    const t = byTarget.size === 1 ? [...byTarget.keys()][0]! : 0;
+    bus.send(route.targets[t]!, Op.MULTI_GET, (w) => encode(w, undefined), reply);
+    return;
+  }
+  const targetsOf = [...byTarget.keys()];
+  bus.fanOut(
+    targetsOf.map((t) => ({ target: route.targets[t]!, write: false, encode: (w: Writer) => encode(w, byTarget.get(t)!) })),
+    Op.MULTI_GET,
+    (results) => {
+      const failed = results.find((x) => x.op === ERROR_OP);
+      if (failed) return reply(ERROR_OP, failed.payload);
+      reply(Op.MULTI_GET | RESPONSE_BIT, gatherValues(n, results, (i) => byTarget.get(targetsOf[i]!)!));
+    },
+  );
+}
+
+/** Puts the per-shard MULTI_GET answers back in request order. */
+function gatherValues(n: number, results: Array<{ index: number; payload: Uint8Array }>, indexesOf: (part: number) => number[]): Uint8Array {
+  const values: Array<Uint8Array | undefined> = new Array(n);
+  for (const x of results) {
+    const rr = new Reader(x.payload, 0, x.payload.length, 'MULTI_GET response');
+    const indexes = indexesOf(x.index);
+    const m = rr.u32();
+    for (let j = 0; j < m; j++) {
+      const len = rr.u32();
+      values[indexes[j]!] = len === ABSENT ? undefined : rr.take(len);
+    }
+  }
+  const w = new Writer(64 * 1024);
+  w.u32(n);
+  for (const v of values) {
+    if (v === undefined) w.u32(ABSENT);
+    else w.bytes32(v);
+  }
+  return w.view();
+}
