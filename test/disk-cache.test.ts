@@ -370,6 +370,10 @@ t.test('admitOnSecondAccess: a first miss reads only the requested bytes and adm
   t.same(remote.calls.slice(2), [{ offset: 3 * 16 * KiB, length: 10 }, { offset: 3 * 16 * KiB, length: 2 * 16 * KiB }], 'page 3 alone, then pages 3 and 4 in one read');
   await cache.settle();
   t.ok(cache.isCached('sa', 3 * 16 * KiB, 2 * 16 * KiB));
+  // A read ending at the end of the file (a table open's footer + index + filter) is admitted at once.
+  await src.read(bytes.length - 5000, 5000);
+  await cache.settle();
+  t.ok(cache.isCached('sa', bytes.length - 5000, 5000), 'the tail is admitted on its first miss');
   // The ghost list is bounded by the slot count: a page remembered long ago is a first miss again.
   const slots = diskCacheGeometry(256 * KiB, 16 * KiB).slotCount;
   const big = new Random(seed + 13).bytes((slots + 4) * 16 * KiB);
@@ -379,7 +383,7 @@ t.test('admitOnSecondAccess: a first miss reads only the requested bytes and adm
   await bs.read(0, 10);
   t.same(bigRemote.calls[bigRemote.calls.length - 1], { offset: 0, length: 10 }, 'forgotten ghost: first miss again');
   await cache.close();
-  t.equal(cache.stats().bytes, 3 * 16 * KiB);
+  t.equal(cache.stats().bytes, 4 * 16 * KiB);
 });
 
 t.test('admit: partial trailing page is replaced by the full page; forget drops a file', async (t) => {

@@ -14,6 +14,8 @@
  *   page keys, as many as the cache has slots) reads only the requested bytes and admits nothing; the next
  *   miss of such a page takes the path above. A one-off read (a cold uniform get) then costs one GET of the
  *   block alone: no page-sized read, no checksum, no local write (ForSt's cache admits the same way).
+ *   A read that ends at the file's end (an SST's footer + index + filter, read when a table opens) is
+ *   admitted at once.
  * - The index is persisted on close, and after `persistEveryPages` admissions or `persistEveryMs` (checked on
  *   admission; no timers). It is only a hint: a slot whose header does not match is never returned.
  *
@@ -478,7 +480,9 @@ export class DiskCacheFolder implements DiskCache {
 
     // 2. Missing pages: at most one remote read.
     if (missing.length > 0) {
-      if (options?.fillCache === false || this.firstMiss(keyStr, missing)) {
+      // A read that ends at the end of the file is a table open (an SST's footer, index and filter sit at its
+      // end, read once per open): admitted at once, so reopening, restoring or warming up needs no GET for it.
+      if (options?.fillCache === false || (offset + length < fileSize && this.firstMiss(keyStr, missing))) {
         const start = Math.max(offset, missing[0]! * P);
         const end = Math.min(offset + length, (missing[missing.length - 1]! + 1) * P);
         const bytes = await remote.read(start, end - start, signal ? { signal } : undefined);
