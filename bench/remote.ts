@@ -55,6 +55,7 @@ import { INSTANCES_PREFIX, SST_PREFIX, sstPath } from '../lib/store/paths.js';
 import { Random } from '../lib/util/random.js';
 import type { S3TestConfig } from '../test/support/s3-env.js';
 import { startLatencyS3Server, type LatencyS3Server } from './s3-latency-server.js';
+import { daemonColdGets } from './remote-daemon.js';
 import { loadSlateDb, runSlateDbChild, SLATEDB_CONFIGS, type SlateDbConfig, type SlateDbRunResult } from './slatedb-peer.js';
 import { Profiler, formatHotSpots, hotSpots } from './cpu-profile.js';
 import { barChartSvg } from './plot.js';
@@ -164,6 +165,7 @@ export interface RemoteDetails {
   ratios: Array<{ backend: Backend; workload: WorkloadId; opsRatio: number; getsRatio: number }>;
   profiles: Array<{ backend: Backend; file: string; top: string }>;
   peers: SlateDbRun[];
+  daemon?: import('./remote-daemon.js').DaemonColdRun;
 }
 
 /** One SlateDB run of cold uniform gets. */
@@ -234,6 +236,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   const backends = BACKENDS.filter((b) => args.systems === undefined || args.systems.includes(b));
   if (backends.length === 0) throw new Error(`--systems must name backends of this benchmark: ${BACKENDS.join(', ')} (and peers ${SLATEDB_CONFIGS.join(', ')})`);
   const peers = SLATEDB_CONFIGS.filter((p) => backends.includes('s3') && (args.systems === undefined || args.systems.includes(p)));
+  const viaDaemon = backends.includes('s3') && (args.systems === undefined || args.systems.includes('floe-daemon'));
   const workloads = WORKLOADS.filter((w) => args.workloads === undefined || args.workloads.includes(w));
   const unknown = (args.workloads ?? []).filter((w) => !(WORKLOADS as readonly string[]).includes(w));
   if (unknown.length || workloads.length === 0) throw new Error(`unknown or no workload(s) ${unknown.join(', ')}; known: ${WORKLOADS.join(', ')}`);
@@ -421,6 +424,33 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
         }
       }
 
+      // ---- Floe through the daemon: the same cold uniform gets (its own copy of the data; bench/remote-daemon.ts)
+      if (backend === 's3' && viaDaemon && uniformColdCursor !== undefined) {
+        const d = await daemonColdGets({
+          endpoint: s3!.server.endpoint,
+          bucket: s3!.bucket,
+          s3: s3!.config,
+          keys: n,
+          values,
+          seq: sequence('uniform'),
+          cursor: uniformColdCursor,
+          callers: CALLERS,
+          seconds,
+          blockCacheBytes,
+          diskCacheBytes,
+          readConcurrency: READ_CONCURRENCY,
+          setLatency: (ms) => s3!.server.setLatency(ms),
+          latencyMs: LATENCY_MS,
+          log: args.log,
+        });
+        details.daemon = d;
+        measurements.push({ workload: 'uniform-get', mode: `${LABEL.s3}, cold`, system: 'floe-daemon', unit: 'key', ops: d.keys, seconds: d.seconds, opsPerSec: d.keysPerSec, stoppedBy: 'time', loadAvg1m: d.loadAvg1m });
+        args.log(`  floe-daemon uniform-get cold: ${Math.round(d.keysPerSec)} keys/s (${d.shards} shards, ${d.connections} connections), daemon CPU ${d.daemonCpuUsPerKey ?? '–'} µs/key`);
+        for (const p of details.peers) {
+          note(`s3 cold uniform gets through the daemon (${d.shards} shards), Floe ÷ ${p.system}: ${(d.keysPerSec / p.keysPerSec).toFixed(2)} (target ≥ 1.0); daemon ${Math.round(d.keysPerSec)} keys/s`);
+        }
+      }
+
       // ---- the limit: bare ranged GETs through the same wrapped backend, the same size as the engine's
       const bare = await bareGets(backend, primaryOf[backend]!, backend === 's3' ? s3!.config : undefined, liveFiles, avgColdGetBytes, Math.min(seconds, 6), ++seedCounter);
       details.bare.push(bare);
@@ -476,7 +506,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     durationSeconds: Math.round((performance.now() - t0) / 100) / 10,
     machine: { ...machine, loadAvgEnd: round(loadavg()[0]!) },
     subject: 'floe',
-    systems: ['floe', 'limit', ...peers],
+    systems: ['floe', 'limit', ...peers, ...(viaDaemon ? ['floe-daemon'] : [])],
     settings: {
       keys: n,
       keyBytes: 16,
