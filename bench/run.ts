@@ -49,7 +49,7 @@ export interface BenchModule {
  */
 export const REGISTRY: Readonly<Record<string, { description: string }>> = {
   embedded: { description: 'Floe embedded (file://) vs RocksDB vs LevelDB: puts, batches, gets, scans' },
-  remote: { description: 'Floe on remote primary storage: mem:// and S3 (moto) with 10 ms injected latency, cold/warm caches, vs the in-flight limit' },
+  remote: { description: 'Floe on remote primary storage: mem:// and an S3-protocol server with 10 ms injected latency, cold/warm caches, vs the in-flight limit and SlateDB (embedded and through the daemon)' },
   checkpoint: { description: 'checkpoint, restore and rescale time vs state size, vs a download-based restore' },
   daemon: { description: 'Floe daemon over its socket protocol, vs embedded and vs Redis on a Unix socket (put, get, awaited get, multiGet, batch)' },
   wal: { description: 'durable puts with the WAL, 256 writers, 10 ms per primary request, vs the store without WAL and RocksDB sync writes' },
