@@ -94,16 +94,47 @@ export interface StoreOptions {
    * resolves only once its write-ahead-log segment is on primary storage (group commit).
    */
   durability?: 'checkpoint' | 'wal';
+  /**
+   * State TTL (docs/architecture.md "State TTL"): the TTL of every put and merge that does not give its own
+   * `ttlMs`, in ms; 0 (default) = never expires.
+   */
+  defaultTtlMs?: number;
+  /**
+   * 'NeverReturnExpired' (default): an expired value is never returned. 'ReturnExpiredIfNotCleanedUp': it
+   * is returned until compaction has removed it.
+   */
+  ttlVisibility?: 'NeverReturnExpired' | 'ReturnExpiredIfNotCleanedUp';
+  /**
+   * 'OnCreateAndWrite' (default): only writes set a value's expiry. 'OnReadAndWrite': a get or multiGet
+   * that returns a value with a TTL also renews it (each written part by its own TTL).
+   */
+  ttlUpdate?: 'OnCreateAndWrite' | 'OnReadAndWrite';
 }
 
 export interface KeyGroupOption {
   keyGroup?: number;
 }
 
+/** Options of put and merge. */
+export interface WriteOptions extends KeyGroupOption {
+  /** Time to live of the written bytes in ms (0 = never expire); default: the store's `defaultTtlMs`. */
+  ttlMs?: number;
+}
+
 export type WriteOp =
-  | { type: 'put'; key: Bytes; value: Bytes; keyGroup?: number }
+  | { type: 'put'; key: Bytes; value: Bytes; keyGroup?: number; ttlMs?: number }
   | { type: 'delete'; key: Bytes; keyGroup?: number }
-  | { type: 'merge'; key: Bytes; value: Bytes; keyGroup?: number };
+  | { type: 'merge'; key: Bytes; value: Bytes; keyGroup?: number; ttlMs?: number };
+
+/**
+ * A range delete: every key of `keyGroup` with `gte <= key < lt` (bounds optional). Without `keyGroup`, the
+ * same user-key range in every key group the store owns.
+ */
+export interface DeleteRangeOptions {
+  keyGroup?: number;
+  gte?: Bytes;
+  lt?: Bytes;
+}
 
 export interface ScanOptions {
   keyGroup?: number;
@@ -133,12 +164,20 @@ export interface Snapshot {
   release(): void;
 }
 
+/**
+ * Options of an embedded store's get and multiGet. The store's TTL read behaviour can be overridden per
+ * read (a Flink job has one TTL configuration per state, many states per store).
+ */
 export interface ReadOptions extends KeyGroupOption {
   snapshot?: Snapshot;
+  ttlVisibility?: StoreOptions['ttlVisibility'];
+  ttlUpdate?: StoreOptions['ttlUpdate'];
 }
 
 export interface SnapshotScanOptions extends ScanOptions {
   snapshot?: Snapshot;
+  /** Overrides the store's `ttlVisibility` for this scan (scans never renew TTLs). */
+  ttlVisibility?: StoreOptions['ttlVisibility'];
 }
 
 /**
@@ -196,6 +235,13 @@ export interface FloeIterator<E = IteratorEntry> extends AsyncIterable<E> {
 
 /** A store that runs in this process (what `openStore` returns without `shards`): iterators and snapshots. */
 export interface EmbeddedStore extends Store {
+  /** With `ttlMs` (state TTL; docs/architecture.md "State TTL"). */
+  put(key: Bytes, value: Bytes, options?: WriteOptions): Promise<void>;
+  merge(key: Bytes, operand: Bytes, options?: WriteOptions): Promise<void>;
+  /** Range delete: a range tombstone per key group (docs/architecture.md "Range deletes"). */
+  deleteRange(options: DeleteRangeOptions): Promise<void>;
+  /** Deletes key groups first..last inclusive (owned by the store) as one range tombstone; no SST rewrite. */
+  deleteKeyGroups(range: [number, number]): Promise<void>;
   get(key: Bytes, options?: ReadOptions): Promise<Uint8Array | undefined>;
   multiGet(keys: Bytes[], options?: ReadOptions): Promise<Array<Uint8Array | undefined>>;
   scan(options?: SnapshotScanOptions): AsyncIterable<ScanEntry>;
@@ -238,6 +284,7 @@ export interface Store {
   get(key: Bytes, options?: KeyGroupOption): Promise<Uint8Array | undefined>;
   delete(key: Bytes, options?: KeyGroupOption): Promise<void>;
   merge(key: Bytes, operand: Bytes, options?: KeyGroupOption): Promise<void>;
+  /** A batch op's `ttlMs` is honoured by embedded stores; the daemon protocol does not carry it yet. */
   write(ops: WriteOp[]): Promise<void>;
   multiGet(keys: Bytes[], options?: KeyGroupOption): Promise<Array<Uint8Array | undefined>>;
   scan(options?: ScanOptions): AsyncIterable<ScanEntry>;

@@ -8,6 +8,7 @@ import { openShardedStore, restoreShardedStore } from './daemon/sharded-store.js
 
 export type {
   CheckpointHandle,
+  DeleteRangeOptions,
   EmbeddedStore,
   FloeIterator,
   IteratorEntry,
@@ -25,6 +26,7 @@ export type {
   StoreOptions,
   StoreStats,
   WriteOp,
+  WriteOptions,
 } from './api.js';
 export { FloeError, type FloeErrorCode } from './errors.js';
 export { defaultKeyGroup, murmur3_32, MAX_KEY_BYTES, MAX_VALUE_BYTES } from './keys.js';

@@ -9,6 +9,7 @@ import type { StoreOptions } from './api.js';
 import { FloeError } from './errors.js';
 import { MAX_KEY_GROUPS } from './keys.js';
 import { defaultLocalDirPath } from './store/paths.js';
+import { MAX_TTL_MS, type TtlConfig } from './lsm/ttl.js';
 
 const MiB = 2 ** 20;
 
@@ -36,6 +37,7 @@ export interface ResolvedOptions {
   instanceId: string;
   gcGraceMs: number;
   durability: 'checkpoint' | 'wal';
+  ttl: TtlConfig;
 }
 
 export const DEFAULT_INSTANCE_ID = 'main';
@@ -44,6 +46,7 @@ const KNOWN_OPTIONS = new Set([
   'primary', 'localDir', 'maxKeyGroups', 'blockCacheBytes', 'diskCacheBytes', 's3', 'hdfs', 'shards', 'memtableBytes',
   'maxImmutableMemtables', 'targetFileBytes', 'blockBytes', 'compression', 'l0CompactionTrigger', 'l0StopWritesTrigger',
   'levelBaseBytes', 'levelMultiplier', 'readConcurrency', 'compactionWorkers', 'compactionMemoryBytes', 'instanceId', 'gcGraceMs', 'durability',
+  'defaultTtlMs', 'ttlVisibility', 'ttlUpdate',
 ]);
 
 export const defaults = {
@@ -125,7 +128,9 @@ export function resolveOptions(input: StoreOptions): ResolvedOptions {
   if (durability !== 'checkpoint' && durability !== 'wal') {
     throw new FloeError('CONFIG', `option durability must be 'checkpoint' (durable at flush, checkpoint and close) or 'wal' (every acknowledged write), got ${JSON.stringify(input.durability)}`);
   }
+  const ttl = resolveTtl(input);
   return {
+    ttl,
     primary: input.primary,
     localDir: input.localDir ?? defaultLocalDir(input.primary, shards === undefined ? undefined : instanceId),
     maxKeyGroups: int(o, 'maxKeyGroups', defaults.maxKeyGroups, 1, MAX_KEY_GROUPS),
@@ -152,4 +157,17 @@ export function resolveOptions(input: StoreOptions): ResolvedOptions {
     gcGraceMs: int(o, 'gcGraceMs', defaults.gcGraceMs, 0),
     durability,
   };
+}
+
+function resolveTtl(input: StoreOptions): TtlConfig {
+  const visibility = input.ttlVisibility ?? 'NeverReturnExpired';
+  if (visibility !== 'NeverReturnExpired' && visibility !== 'ReturnExpiredIfNotCleanedUp') {
+    throw new FloeError('CONFIG', `option ttlVisibility must be 'NeverReturnExpired' or 'ReturnExpiredIfNotCleanedUp', got ${JSON.stringify(input.ttlVisibility)}`);
+  }
+  const update = input.ttlUpdate ?? 'OnCreateAndWrite';
+  if (update !== 'OnCreateAndWrite' && update !== 'OnReadAndWrite') {
+    throw new FloeError('CONFIG', `option ttlUpdate must be 'OnCreateAndWrite' or 'OnReadAndWrite', got ${JSON.stringify(input.ttlUpdate)}`);
+  }
+  const defaultTtlMs = int(input as unknown as Record<string, unknown>, 'defaultTtlMs', 0, 0, MAX_TTL_MS);
+  return { defaultTtlMs, visibility, update };
 }

@@ -7,7 +7,8 @@
  * while a healthy client does puts, gets, deletes, multi-gets and flushes checked against a model.
  *
  * Asserts: the daemon never exits; the healthy client's answers stay right and none takes longer than
- * HANG_MS; a session of valid frames only is answered exactly once per request and never closed; no
+ * HANG_MS; a session of valid frames only is answered exactly once per request (within PIPELINE_HANG_MS)
+ * and never closed; no
  * request fails with an "internal error"; a length over maxFrameBytes closes the connection at once; the
  * daemon's RSS stays under a bound derived from its config (`daemonRssBound`, test/support/proc-sampler.ts);
  * it stops gracefully (exit 0).
@@ -35,6 +36,12 @@ const MAX_FRAMES = Number(process.env.FLOE_FUZZ_FRAMES ?? 200_000);
 const HUGE_STREAM_MIB = 32;
 /** A healthy request slower than this counts as a hang. */
 const HANG_MS = 20_000;
+/**
+ * A valid pipeline may hold CHECKPOINTs, which the daemon serializes (every shard flushes for each) behind
+ * the other fuzzers' checkpoints: on a loaded machine such a pipeline can take longer than HANG_MS without
+ * anything being stuck. Slow pipelines are counted; only one still unanswered after this long is a hang.
+ */
+const PIPELINE_HANG_MS = 120_000;
 
 const CONFIG = {
   shards: 2,
@@ -67,6 +74,8 @@ interface Tally {
   sessions: Record<string, number>;
   closedByServer: number;
   errorsSeen: number;
+  /** Valid pipelines answered completely only after HANG_MS (but within PIPELINE_HANG_MS). */
+  slowPipelines: number;
   failures: string[];
 }
 
@@ -173,7 +182,12 @@ async function fuzzSession(path: string, r: Random, limits: FuzzLimits, tally: T
         for (let i = 0; i < n; i++) frames.push(validFrame(r, 2 + i, limits));
         sent = frames.length;
         await conn.writeSplit(r, Buffer.concat(frames));
-        const answered = await conn.waitFor(() => conn.responses.length >= frames.length, HANG_MS);
+        const all = (): boolean => conn.responses.length >= frames.length;
+        let answered = await conn.waitFor(all, HANG_MS);
+        if (!answered) {
+          tally.slowPipelines++;
+          answered = await conn.waitFor(all, PIPELINE_HANG_MS - HANG_MS);
+        }
         checkValidSession(conn, frames, answered, tally);
         break;
       }
@@ -237,7 +251,7 @@ function checkValidSession(conn: RawConn, frames: Buffer[], answered: boolean, t
     // Frame i carries request id i + 1 (HELLO is 1): name the opcodes left unanswered.
     const seen = new Set(conn.responses.map((x) => x.id));
     const missing = frames.flatMap((f, i) => (seen.has(i + 1) ? [] : [`${i + 1}:${opName(f[4]!)}`]));
-    tally.failures.push(`valid pipeline: ${conn.responses.length} of ${frames.length} requests answered in ${HANG_MS} ms (closed: ${conn.closed}); unanswered: ${missing.slice(0, 12).join(' ')}`);
+    tally.failures.push(`valid pipeline: ${conn.responses.length} of ${frames.length} requests answered in ${PIPELINE_HANG_MS} ms (closed: ${conn.closed}); unanswered: ${missing.slice(0, 12).join(' ')}`);
     return;
   }
   const ids = new Set<number>();
@@ -345,7 +359,7 @@ t.test('protocol fuzzing: the daemon stays up, serves a healthy client correctly
   sampler.sample();
   const baseline = sampler.maxRss;
 
-  const tally: Tally = { frames: 0, sessions: {}, closedByServer: 0, errorsSeen: 0, failures: [] };
+  const tally: Tally = { frames: 0, sessions: {}, closedByServer: 0, errorsSeen: 0, slowPipelines: 0, failures: [] };
   const healthyFailures: string[] = [];
   const deadline = Date.now() + SECONDS * 1000;
   let fuzzing = true;
@@ -382,7 +396,7 @@ t.test('protocol fuzzing: the daemon stays up, serves a healthy client correctly
   t.same(healthyFailures.slice(0, 5), [], `seed ${seed}: the healthy client's ${h.ops} answers all matched the model (slowest ${h.maxMs} ms)`);
   t.ok(h.ops >= 20, `the healthy client was served throughout (${h.ops} operations)`);
   t.same(tally.failures.slice(0, 5), [], `seed ${seed}: every session got what the protocol promises (valid pipelines answered exactly once, no internal errors, over-the-cap lengths refused)`);
-  t.comment(`sessions ${JSON.stringify(tally.sessions)}, ${tally.frames} frames, ${tally.closedByServer} closed by the daemon, ${tally.errorsSeen} ERROR frames`);
+  t.comment(`sessions ${JSON.stringify(tally.sessions)}, ${tally.frames} frames, ${tally.closedByServer} closed by the daemon, ${tally.errorsSeen} ERROR frames, ${tally.slowPipelines} valid pipelines slower than ${HANG_MS} ms`);
   t.ok(tally.closedByServer > 0, 'fuzzing provoked protocol violations');
 
   // Everything the healthy client wrote is there, and a fresh connection is served (promptly: a hang here

@@ -28,7 +28,7 @@ const small: Partial<StoreOptions> = {
   blockCacheBytes: 128 * 1024,
 };
 
-async function exercise(t: Test, primary: string, extra: Partial<StoreOptions>, ops: number): Promise<void> {
+async function exercise(t: Test, primary: string, extra: Partial<StoreOptions>, ops: number, rangeDeletes = false): Promise<void> {
   const seed = seedFromEnv();
   const localDir = mkdtempSync(join(tmpdir(), 'floe-iter-local-'));
   t.teardown(() => rmSync(localDir, { recursive: true, force: true }));
@@ -44,6 +44,7 @@ async function exercise(t: Test, primary: string, extra: Partial<StoreOptions>, 
       compact: (s) => (s as LsmStore).compactUntilIdle(),
       reopen: true,
       iterators: true,
+      rangeDeletes,
     });
     t.ok((counts.iterator ?? 0) > 0 && (counts.snapshot ?? 0) > 0 && (counts.snapshotIterator ?? 0) > 0, `iterator steps ran: ${JSON.stringify(counts)}`);
     const stats = await store.stats();
@@ -60,6 +61,12 @@ t.test('file, inline compaction', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'floe-iter-model-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   await exercise(t, `file://${dir}`, { compactionWorkers: 0, compression: 'lz4' }, 5000);
+});
+
+t.test('file, inline, with range deletes (iterators and snapshots respect tombstones)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'floe-iter-model-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  await exercise(t, `file://${dir}`, { compactionWorkers: 0 }, 3000, true);
 });
 
 t.test('file, piscina pool, durability wal', async (t) => {

@@ -1,6 +1,8 @@
 /**
  * The engine against the reference model: thousands of random operations with flushes, compactions and
- * reopen in between, on mem:// and file://, inline and with the piscina pool, and with the write-ahead log.
+ * reopen in between, on mem:// and file://, inline and with the piscina pool, and with the write-ahead log;
+ * and the same with state TTL (per-write and default TTLs, time advancing on a test clock, renewal on read)
+ * and range deletes (deleteRange, deleteKeyGroups) in the workload.
  */
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,6 +13,7 @@ import type { LsmStore } from '../lib/lsm/lsm-store.js';
 import type { StoreOptions } from '../lib/api.js';
 import { seedFromEnv } from '../lib/util/random.js';
 import { runRandomOps } from './support/random-ops.js';
+import { TtlClock } from './support/manual-clock.js';
 
 const small: Partial<StoreOptions> = {
   maxKeyGroups: 8,
@@ -24,12 +27,18 @@ const small: Partial<StoreOptions> = {
   blockCacheBytes: 256 * 1024,
 };
 
-const configs: Array<{ name: string; primary: () => string; extra: Partial<StoreOptions> }> = [
+const tempFile = (): string => `file://${mkdtempSync(join(tmpdir(), 'floe-model-'))}`;
+/** `ttlAndRangeDeletes`: the workload has TTLs, clock steps and range deletes (the store runs on a TtlClock). */
+const configs: Array<{ name: string; primary: () => string; extra: Partial<StoreOptions>; ttlAndRangeDeletes?: boolean }> = [
   { name: 'mem, inline compaction, lz4', primary: () => `mem://model-${process.pid}-a`, extra: { compactionWorkers: 0, compression: 'lz4' } },
   // The pool thread opens the file:// store itself (a mem:// store would run the rewrite inline).
-  { name: 'file, piscina pool, zstd', primary: () => `file://${mkdtempSync(join(tmpdir(), 'floe-model-'))}`, extra: { compactionWorkers: 1, compression: 'zstd' } },
-  { name: 'file, inline, no compression, no block cache', primary: () => `file://${mkdtempSync(join(tmpdir(), 'floe-model-'))}`, extra: { compactionWorkers: 0, compression: 'none', blockCacheBytes: 0 } },
+  { name: 'file, piscina pool, zstd', primary: tempFile, extra: { compactionWorkers: 1, compression: 'zstd' } },
+  { name: 'file, inline, no compression, no block cache', primary: tempFile, extra: { compactionWorkers: 0, compression: 'none', blockCacheBytes: 0 } },
   { name: 'mem, durability wal', primary: () => `mem://model-${process.pid}-wal`, extra: { compactionWorkers: 0, durability: 'wal' } },
+  { name: 'TTL and range deletes: mem, inline', primary: () => `mem://model-${process.pid}-ttl`, extra: { compactionWorkers: 0 }, ttlAndRangeDeletes: true },
+  { name: 'TTL and range deletes: file, pool, default TTL', primary: tempFile, extra: { compactionWorkers: 1, compression: 'zstd', defaultTtlMs: 2500 }, ttlAndRangeDeletes: true },
+  { name: 'TTL and range deletes: mem, wal', primary: () => `mem://model-${process.pid}-ttl-wal`, extra: { compactionWorkers: 0, durability: 'wal' }, ttlAndRangeDeletes: true },
+  { name: 'TTL and range deletes: file, OnReadAndWrite', primary: tempFile, extra: { compactionWorkers: 0, ttlUpdate: 'OnReadAndWrite' }, ttlAndRangeDeletes: true },
 ];
 
 for (const cfg of configs) {
@@ -42,17 +51,22 @@ for (const cfg of configs) {
       if (primary.startsWith('file://')) rmSync(primary.slice(7), { recursive: true, force: true });
     });
     const options: StoreOptions = { primary, localDir, ...small, ...cfg.extra };
+    const clock = cfg.ttlAndRangeDeletes ? new TtlClock() : undefined;
     try {
       const { store, counts } = await runRandomOps({
         seed,
-        ops: 6000,
+        ops: cfg.ttlAndRangeDeletes ? 5000 : 6000,
         maxKeyGroups: 8,
         keySpace: 400,
         maxValueBytes: 300,
-        open: () => openLsmStore(options),
+        open: () => openLsmStore(options, clock ? { clock } : {}),
         compact: (s) => (s as LsmStore).compactUntilIdle(),
         reopen: true,
+        ...(clock
+          ? { ttl: { clock, ...(cfg.extra.defaultTtlMs ? { defaultTtlMs: cfg.extra.defaultTtlMs } : {}), ...(cfg.extra.ttlUpdate ? { update: cfg.extra.ttlUpdate } : {}) }, rangeDeletes: true }
+          : {}),
       });
+      if (clock) t.ok(counts.advance! > 0 && counts.deleteRange! > 0 && counts.deleteKeyGroups! > 0, `exercised TTL and range deletes: ${JSON.stringify(counts)}`);
       const stats = await store.stats();
       t.ok(counts.flush! > 0 && counts.reopen! > 0, `exercised flush and reopen: ${JSON.stringify(counts)}`);
       t.ok(stats.lsm.levels.slice(1).some((l) => l.files > 0), `compaction produced deeper levels: ${JSON.stringify(stats.lsm.levels)}`);

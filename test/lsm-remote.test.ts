@@ -1,7 +1,8 @@
 /**
  * The engine on real remote primaries: the model-based random test (shorter) on an S3-protocol server and
  * on HDFS (WebHDFS), with the disk cache on, plus checkpoint → restore by reference on each; and a shorter
- * run of each with the write-ahead log (durability 'wal'). Skips loudly
+ * run of each with the write-ahead log (durability 'wal'), and one with state TTL and range deletes in the
+ * model (on a test clock). Skips loudly
  * when a server is not running (run through `make test`, which starts both).
  */
 import t, { type Test } from 'tap';
@@ -13,6 +14,7 @@ import { restoreStore } from '../lib/checkpoint/restore.js';
 import type { StoreOptions } from '../lib/api.js';
 import type { LsmStore } from '../lib/lsm/lsm-store.js';
 import { seedFromEnv } from '../lib/util/random.js';
+import { TtlClock } from './support/manual-clock.js';
 import { runRandomOps } from './support/random-ops.js';
 import { hex } from './support/model.js';
 import { s3TestConfig, createTestBucket, S3_UNAVAILABLE } from './support/s3-env.js';
@@ -29,8 +31,11 @@ const tuning: Partial<StoreOptions> = {
   blockCacheBytes: 128 * 1024,
 };
 
-async function exercise(t: Test, primary: string, extra: Partial<StoreOptions>, ops = 1500): Promise<void> {
+async function exercise(t: Test, primary: string, extra: Partial<StoreOptions>, ops = 1500, ttlAndRangeDeletes = false): Promise<void> {
   const seed = seedFromEnv();
+  // With TTL the store runs on a test clock the model follows (restore below uses it too).
+  const clock = ttlAndRangeDeletes ? new TtlClock() : undefined;
+  const internals = clock ? { clock } : {};
   const localDir = mkdtempSync(join(tmpdir(), 'floe-remote-'));
   t.teardown(() => rmSync(localDir, { recursive: true, force: true }));
   const options: StoreOptions = { primary, localDir, ...tuning, ...extra };
@@ -40,9 +45,10 @@ async function exercise(t: Test, primary: string, extra: Partial<StoreOptions>, 
     maxKeyGroups: 8,
     keySpace: 200,
     maxValueBytes: 300,
-    open: () => openLsmStore(options),
+    open: () => openLsmStore(options, internals),
     compact: (s) => (s as LsmStore).compactUntilIdle(),
     reopen: true,
+    ...(clock ? { ttl: { clock }, rangeDeletes: true } : {}),
   });
   t.pass(`seed ${seed}: model and store agree on ${primary} (${JSON.stringify(counts)})`);
   const stats = await store.stats();
@@ -52,7 +58,7 @@ async function exercise(t: Test, primary: string, extra: Partial<StoreOptions>, 
   await store.close();
   // Delete the local cache folder: the primary alone must give identical contents.
   rmSync(localDir, { recursive: true, force: true });
-  const restored = await restoreStore({ ...options, instanceId: `restored-${seed}` }, [handle]);
+  const restored = await restoreStore({ ...options, instanceId: `restored-${seed}` }, [handle], {}, internals);
   const got: string[] = [];
   for await (const e of restored.scan()) got.push(`${e.keyGroup}/${hex(e.key)}=${hex(e.value)}`);
   t.same(got, model.scan({}).map((e) => `${e.keyGroup}/${hex(e.key)}=${hex(e.value)}`), 'restore after deleting localDir matches the model');
@@ -70,6 +76,7 @@ t.test('S3 primary', async (t) => {
   const bucket = await createTestBucket(`floe-lsm-${process.pid}`);
   await exercise(t, `s3://${bucket}/engine`, { s3: config });
   await exercise(t, `s3://${bucket}/engine-wal`, { s3: config, durability: 'wal' }, 500);
+  await exercise(t, `s3://${bucket}/engine-ttl`, { s3: config }, 1000, true);
 });
 
 t.test('HDFS primary', async (t) => {
@@ -80,4 +87,5 @@ t.test('HDFS primary', async (t) => {
   }
   await exercise(t, `${config.url}/engine-${process.pid}`, { hdfs: { user: config.user } });
   await exercise(t, `${config.url}/engine-wal-${process.pid}`, { hdfs: { user: config.user }, durability: 'wal' }, 500);
+  await exercise(t, `${config.url}/engine-ttl-${process.pid}`, { hdfs: { user: config.user } }, 1000, true);
 });

@@ -167,9 +167,9 @@ t.test('valid checksums over impossible contents are still corruption', async (t
     const v2 = Uint8Array.from(b.bytes);
     const buf = Buffer.from(v2.buffer);
     const f = v2.length - 60;
-    buf.writeUInt32LE(2, f + 44);
+    buf.writeUInt32LE(3, f + 44);
     buf.writeUInt32LE(crc32c(buf.subarray(f, f + 48)), f + 48);
-    await t.rejects(open(v2), { code: 'VERSION', message: /version 2/ });
+    await t.rejects(open(v2), { code: 'VERSION', message: /version 3/ });
     t.throws(() => [...readAllEntries(v2, PATH)], { code: 'VERSION' });
   }
   // unknown compression type on a data block

@@ -1,8 +1,9 @@
 /**
- * Golden SST files pin format version 1 (docs/format.md). The committed files must (a) read back to exactly
- * the expected contents and (b) equal, byte for byte, what the builder writes today from the same input. A
- * failure here means the format changed: if that is deliberate, bump FORMAT_VERSION, update docs/format.md,
- * regenerate with `node dist/test/support/make-golden.js`, and update the pinned digests below.
+ * Golden SST files pin the format (docs/format.md). Version 1 files (written before TTL) must still read
+ * back to exactly their contents; version 2 files (TTL metadata on entries) must read back exactly and equal,
+ * byte for byte, what the builder writes today from the same input. A failure here means the format
+ * changed: if that is deliberate, bump FORMAT_VERSION, update docs/format.md, regenerate with
+ * `node dist/test/support/make-golden.js`, and update the pinned digests below.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -46,15 +47,15 @@ const LITERAL: [number, string, number, number, string][] = [
 ];
 
 for (const compression of GOLDEN_VARIANTS) {
-  t.test(`golden ${compression}`, async (t) => {
-    const path = goldenPath(compression);
+  t.test(`golden v1 ${compression} (still readable)`, async (t) => {
+    const path = goldenPath(compression, 1);
     const golden = new Uint8Array(readFileSync(path));
     const pin = PINNED[compression];
     t.equal(golden.length, pin.size, 'file size');
     t.equal(createHash('sha256').update(golden).digest('hex'), pin.sha256, 'file digest (regenerated golden files need a deliberate edit here)');
 
     // (a) exact contents
-    const expected = goldenEntries();
+    const expected = goldenEntries(1);
     t.equal(expected.length, 120);
     for (const [i, keyHex, kind, seq, value] of LITERAL) {
       const e = expected[i]!;
@@ -135,7 +136,40 @@ for (const compression of GOLDEN_VARIANTS) {
       t.ok(decodeBlock(golden.subarray(off, off + size), path, 'block 0').length > size, 'block 0 decodes to more bytes');
     }
 
-    // (b) today's builder writes the same bytes
+    // (b) it is a version 1 file (today's builder writes version 2: tested below)
+    t.equal(Buffer.from(golden).readUInt32LE(golden.length - 16), 1, 'footer format version 1');
+  });
+}
+
+const PINNED_V2: Record<Compression, { size: number; sha256: string }> = {
+  none: { size: 10692, sha256: '75636a20c13fae43bc249add8cea853483fd35fed0e860c37206be55ee759408' },
+  lz4: { size: 3711, sha256: '53781f2409b869d3ca243cf92d46002c6a0420bc973bede79e9a78ffdd2a1a02' },
+  zstd: { size: 3553, sha256: '04873ff6aadae308058a4dbdf7e1c4bdd71c294dd3430f161fbfea338c8d4721' },
+};
+
+for (const compression of GOLDEN_VARIANTS) {
+  t.test(`golden v2 ${compression} (TTL metadata)`, async (t) => {
+    const path = goldenPath(compression, 2);
+    const golden = new Uint8Array(readFileSync(path));
+    const pin = PINNED_V2[compression];
+    t.equal(golden.length, pin.size, 'file size');
+    t.equal(createHash('sha256').update(golden).digest('hex'), pin.sha256, 'file digest (regenerated golden files need a deliberate edit here)');
+    t.equal(Buffer.from(golden).readUInt32LE(golden.length - 16), 2, 'footer format version 2');
+    const expected = goldenEntries(2);
+    const withTtl = expected.filter((e) => e.ttl !== undefined);
+    t.equal(withTtl.length, 17, 'entries with TTL metadata in the input');
+    t.same(withTtl[0]!.ttl, [58, 1_700_000_001_000, 60_000], 'first TTL entry (one segment)');
+    t.ok(withTtl.some((e) => e.ttl!.length === 6), 'some entries have two segments');
+    const all = [...readAllEntries(golden, path)];
+    t.equal(diffEntries(all, expected), undefined, 'readAllEntries returns exactly the golden entries, TTL included');
+    t.same(all.filter((e) => e.ttl !== undefined).map((e) => e.ttl), withTtl.map((e) => e.ttl), 'TTL metadata read back');
+    const reader = await SstReader.open({ path, fileId: path, size: golden.length, source: new MemSource(golden), blockCache: new MapBlockCache() });
+    let bad: string | undefined;
+    for (const e of expected) {
+      const got = await reader.get(e.key);
+      bad ??= diffEntry(got, e) ?? (JSON.stringify(got?.ttl) !== JSON.stringify(e.ttl) ? `ttl of ${hex(e.key)}` : undefined);
+    }
+    t.equal(bad, undefined, 'every golden entry via get, TTL included');
     const rebuilt = buildGolden(compression);
     t.ok(Buffer.from(rebuilt.bytes).equals(golden), 'rebuilding the golden input gives byte-identical output');
     t.same({ ...rebuilt.info }, { ...reader.info }, 'builder info equals reader info');

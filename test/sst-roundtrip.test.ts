@@ -23,10 +23,11 @@ import {
 const seed = seedFromEnv();
 t.comment(`seed ${seed} (replay with FLOE_SEED=${seed})`);
 
-const configs: { name: string; options: SstBuildOptions; count: number; big: number }[] = [
+const configs: { name: string; options: SstBuildOptions; count: number; big: number; ttl?: boolean }[] = [
   { name: 'tiny blocks, restart 1', options: { blockBytes: 128, restartInterval: 1 }, count: 400, big: 300 },
   { name: 'small blocks, restart 3', options: { blockBytes: 512, restartInterval: 3 }, count: 1000, big: 1200 },
   { name: '2 KiB blocks, restart 16', options: { blockBytes: 2048, restartInterval: 16 }, count: 1500, big: 5000 },
+  { name: 'small blocks, TTL metadata', options: { blockBytes: 512, restartInterval: 4 }, count: 800, big: 1200, ttl: true },
   { name: 'defaults', options: {}, count: 2000, big: 40000 },
 ];
 
@@ -34,7 +35,7 @@ for (const compression of ['none', 'lz4', 'zstd'] as Compression[]) {
   for (const cfg of configs) {
     t.test(`${compression}, ${cfg.name}`, async (t) => {
       const rng = new Random(seed ^ (compression.length * 7919) ^ (cfg.count * 104729));
-      const entries = randomEntries(rng, { count: cfg.count, bigValueBytes: cfg.big, allowEmptyKey: cfg.count < 1000 });
+      const entries = randomEntries(rng, { count: cfg.count, bigValueBytes: cfg.big, allowEmptyKey: cfg.count < 1000, ...(cfg.ttl ? { ttl: true } : {}) });
       const builder = new SstBuilder({ ...cfg.options, compression, createdAtMs: 1234 });
       let lastEstimate = 0;
       for (const e of entries) {

@@ -4,7 +4,7 @@
  * every record the stale writer acknowledged is replayed by the new owner.
  */
 import t from 'tap';
-import { decodeSegment, encodeSegment, type WalOp } from '../lib/wal/format.js';
+import { WAL_RANGE_DELETE, decodeSegment, encodeSegment, type WalOp } from '../lib/wal/format.js';
 import { FENCE_RETENTION_MS, listSegments, WAL_LEASE_MS, WAL_MAX_IN_FLIGHT, WalLog } from '../lib/wal/log.js';
 import { EntryKind } from '../lib/sst/entry.js';
 import { openMemStore } from '../lib/store/mem.js';
@@ -13,7 +13,9 @@ import { walPath } from '../lib/store/paths.js';
 import { Random } from '../lib/util/random.js';
 import { systemClock, type Clock } from '../lib/util/clock.js';
 import { FloeError } from '../lib/errors.js';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock, TtlClock } from './support/manual-clock.js';
+import { openLsmStore } from '../lib/embedded.js';
+import { crc32c } from '../lib/util/crc32c.js';
 import { overrideStore } from './support/override-store.js';
 
 const op = (k: string, v: string): WalOp => ({ kind: EntryKind.Put, key: Buffer.from(k), value: Buffer.from(v) });
@@ -192,4 +194,40 @@ t.test('a torn-looking short read of the last segment is read again, never cut',
   const { replay, tornTail } = await openLog(flaky, 'i', 2, 0, 0);
   t.equal(replay.length, 5, 'every acknowledged record is replayed');
   t.equal(tornTail, undefined, 'nothing was cut');
+});
+
+t.test('TTL metadata and range deletes are logged, and replayed by a new owner', async (t) => {
+  const ttlOp: WalOp = { kind: EntryKind.Merge, key: Buffer.from('m'), value: Buffer.from('abc'), ttl: [1, 0, 0, 2, 5000, 1000] };
+  const rangeOp: WalOp = { kind: WAL_RANGE_DELETE, key: Buffer.from('a'), value: Buffer.from('k') };
+  const back = decodeSegment(encodeSegment(1, [{ firstSeq: 1, ops: [ttlOp, rangeOp, op('p', 'q')] }]), 'seg', false);
+  t.same(
+    back.records[0]!.ops.map((o) => [o.kind, text(o.key), text(o.value), o.ttl]),
+    [
+      [EntryKind.Merge, 'm', 'abc', [1, 0, 0, 2, 5000, 1000]],
+      [WAL_RANGE_DELETE, 'a', 'k', undefined],
+      [EntryKind.Put, 'p', 'q', undefined],
+    ],
+    'round trip',
+  );
+  const bad = Buffer.from(encodeSegment(1, [{ firstSeq: 1, ops: [{ ...ttlOp, ttl: [1, 0, 0, 3, 5000, 1000] }] }]));
+  // Reseal the record so only the TTL metadata (covering 4 bytes of a 3-byte value) is wrong.
+  bad.writeUInt32BE(crc32c(bad.subarray(24)), 20);
+  t.throws(() => decodeSegment(bad, 'seg', false), { code: 'CORRUPTION' }, 'TTL metadata that does not cover the value is CORRUPTION');
+
+  const clock = new TtlClock();
+  const options = { primary: `mem://wal-ttl-${process.pid}`, durability: 'wal' as const, compactionWorkers: 0, maxKeyGroups: 4 };
+  const first = await openLsmStore(options, { clock });
+  await first.put('short', 'x', { keyGroup: 0, ttlMs: 1000 });
+  await first.put('long', 'y', { keyGroup: 0, ttlMs: 5000 });
+  await first.put('gone', 'z', { keyGroup: 1 });
+  await first.deleteRange({ keyGroup: 1 });
+  await first.put('kept', 'w', { keyGroup: 2 });
+  const second = await openLsmStore(options, { clock }); // takes over: replays the never-flushed log
+  clock.advance(2000);
+  const got = (await second.multiGet(['short', 'long'], { keyGroup: 0 })).map((v) => v && text(v));
+  t.same(got, [undefined, 'y'], 'replayed writes keep their expiry times');
+  t.equal(await second.get('gone', { keyGroup: 1 }), undefined, 'the replayed range delete hides the older write');
+  t.equal(text((await second.get('kept', { keyGroup: 2 }))!), 'w');
+  await first.close().catch(() => undefined);
+  await second.close();
 });

@@ -7,6 +7,7 @@
  *   { format: 'floe-checkpoint-record', formatVersion: 1, handle: CheckpointHandle,
  *     instances: [{ instanceId, keyGroups, lastSequence, levels: FileMetaJson[][] }], files: string[],
  *     hot?: { [fileId]: [offset, length][] } }   (ranges in the disk cache at checkpoint time)
+ * Version 2 adds `rangeTombstones` to an instance (written as version 2 only when some instance has any).
  */
 import { readVerified } from '../store/read-verified.js';
 import type { CheckpointHandle } from '../api.js';
@@ -14,14 +15,17 @@ import { FloeError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { checkpointPath } from '../store/paths.js';
 import { fileMetaFromJson, fileMetaToJson, type FileMeta, type FileMetaJson } from '../lsm/file-meta.js';
+import { tombstoneFromJson, tombstoneToJson, type RangeTombstone, type RangeTombstoneJson } from '../lsm/range-tombstones.js';
 
-export const CHECKPOINT_RECORD_VERSION = 1;
+export const CHECKPOINT_RECORD_VERSION = 2;
 
 export interface CheckpointInstance {
   instanceId: string;
   keyGroups: [number, number];
   lastSequence: number;
   levels: FileMeta[][];
+  /** Range tombstones of the instance's version (lib/lsm/range-tombstones.ts); absent when none. */
+  rangeTombstones?: RangeTombstone[];
 }
 
 export interface CheckpointRecord {
@@ -37,7 +41,7 @@ interface RecordJson {
   format: 'floe-checkpoint-record';
   formatVersion: number;
   handle: CheckpointHandle;
-  instances: Array<{ instanceId: string; keyGroups: [number, number]; lastSequence: number; levels: FileMetaJson[][] }>;
+  instances: Array<{ instanceId: string; keyGroups: [number, number]; lastSequence: number; levels: FileMetaJson[][]; rangeTombstones?: RangeTombstoneJson[] }>;
   files: string[];
   hot?: Record<string, Array<[number, number]>>;
 }
@@ -45,9 +49,13 @@ interface RecordJson {
 export function encodeCheckpointRecord(r: CheckpointRecord): Uint8Array {
   const json: RecordJson = {
     format: 'floe-checkpoint-record',
-    formatVersion: CHECKPOINT_RECORD_VERSION,
+    formatVersion: r.instances.some((i) => (i.rangeTombstones?.length ?? 0) > 0) ? 2 : 1,
     handle: r.handle,
-    instances: r.instances.map((i) => ({ ...i, levels: i.levels.map((l) => l.map(fileMetaToJson)) })),
+    instances: r.instances.map(({ rangeTombstones, ...i }) => ({
+      ...i,
+      levels: i.levels.map((l) => l.map(fileMetaToJson)),
+      ...(rangeTombstones !== undefined && rangeTombstones.length > 0 ? { rangeTombstones: rangeTombstones.map(tombstoneToJson) } : {}),
+    })),
     files: r.files,
     ...(r.hot ? { hot: r.hot } : {}),
   };
@@ -64,12 +72,16 @@ export function decodeCheckpointRecord(bytes: Uint8Array, path: string): Checkpo
   if (json?.format !== 'floe-checkpoint-record' || !Array.isArray(json.instances) || !Array.isArray(json.files)) {
     throw new FloeError('CORRUPTION', `corrupt checkpoint record ${path}: not a Floe checkpoint record`, { path });
   }
-  if (json.formatVersion !== CHECKPOINT_RECORD_VERSION) {
+  if (json.formatVersion !== 1 && json.formatVersion !== CHECKPOINT_RECORD_VERSION) {
     throw new FloeError('VERSION', `checkpoint record ${path} has format version ${json.formatVersion}; this Floe reads ${CHECKPOINT_RECORD_VERSION}. Upgrade Floe.`, { path });
   }
   return {
     handle: json.handle,
-    instances: json.instances.map((i) => ({ ...i, levels: i.levels.map((l) => l.map((f) => fileMetaFromJson(f, path))) })),
+    instances: json.instances.map(({ rangeTombstones, ...i }) => ({
+      ...i,
+      levels: i.levels.map((l) => l.map((f) => fileMetaFromJson(f, path))),
+      ...(Array.isArray(rangeTombstones) ? { rangeTombstones: rangeTombstones.map((t) => tombstoneFromJson(t, path)) } : {}),
+    })),
     files: json.files,
     ...(json.hot && typeof json.hot === 'object' ? { hot: json.hot } : {}),
   };

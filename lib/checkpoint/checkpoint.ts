@@ -37,7 +37,7 @@ async function checkpoint(lsm: LsmStore): Promise<CheckpointHandle> {
   }
   await writeCheckpointRecord(store, {
     handle,
-    instances: [{ instanceId: state.instanceId, keyGroups: state.keyGroups, lastSequence: state.lastSequence, levels }],
+    instances: [{ instanceId: state.instanceId, keyGroups: state.keyGroups, lastSequence: state.lastSequence, levels, rangeTombstones: state.version.rangeTombstones.slice() }],
     files,
     hot,
   });

@@ -11,6 +11,7 @@ import type { LsmStore } from '../lsm/lsm-store.js';
 import type { ManifestState } from '../lsm/manifest.js';
 import { readLatestManifest } from '../lsm/manifest.js';
 import { NUM_LEVELS, Version } from '../lsm/version.js';
+import { clipTombstones, type RangeTombstone } from '../lsm/range-tombstones.js';
 import { resolveOptions } from '../options.js';
 import { openObjectStore } from '../store/open.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -92,7 +93,7 @@ async function readRecord(store: ObjectStore, h: CheckpointHandle): Promise<Chec
 
 /** The first manifest of the restored instance. Throws INVALID_ARGUMENT on overlapping inputs. */
 export function planRestore(records: CheckpointRecord[], range: [number, number], instanceId: string, maxKeyGroups: number): ManifestState {
-  const parts: Array<{ keyGroups: [number, number]; lastSequence: number; levels: FileMeta[][] }> = [];
+  const parts: Array<{ keyGroups: [number, number]; lastSequence: number; levels: FileMeta[][]; rangeTombstones?: RangeTombstone[] }> = [];
   for (const r of records) for (const inst of r.instances) parts.push(inst);
   const clipped = parts
     .map((p) => ({ ...p, clip: [Math.max(p.keyGroups[0], range[0]), Math.min(p.keyGroups[1], range[1])] as [number, number] }))
@@ -107,9 +108,13 @@ export function planRestore(records: CheckpointRecord[], range: [number, number]
     }
   }
   const levels: FileMeta[][] = Array.from({ length: NUM_LEVELS }, () => []);
+  const tombstones: RangeTombstone[] = [];
   let lastSequence = 0;
   for (const p of clipped) {
     lastSequence = Math.max(lastSequence, p.lastSequence);
+    // A part's tombstones cover only its own key groups, hence only its own files' entries (sequence
+    // numbers of different instances are never compared).
+    tombstones.push(...clipTombstones(p.rangeTombstones ?? [], p.clip[0], p.clip[1]));
     p.levels.forEach((files, level) => {
       for (const f of files) {
         const prev = f.clip ?? [0, maxKeyGroups - 1];
@@ -129,7 +134,7 @@ export function planRestore(records: CheckpointRecord[], range: [number, number]
     maxKeyGroups,
     keyGroups: range,
     // L0 keeps each part's newest-first order; parts are disjoint in key groups, so their relative order is free.
-    version: new Version(levels).apply({ deleted: [], added: [] }),
+    version: new Version(levels, tombstones).apply({ deleted: [], added: [] }),
     compactPointers: [],
     writer: '', // replaced by the claiming writer's id when the instance is created
   };

@@ -69,6 +69,7 @@ export abstract class FrameStore implements Store {
   }
 
   put(key: Bytes, value: Bytes, options?: KeyGroupOption): Promise<void> {
+    if (hasTtl(options)) return Promise.reject(ttlNotCarried('put'));
     return this.call(Op.PUT, (w, id) => encodeKeyValue(w, Op.PUT, id, key, value, options), none);
   }
 
@@ -81,10 +82,14 @@ export abstract class FrameStore implements Store {
   }
 
   merge(key: Bytes, operand: Bytes, options?: KeyGroupOption): Promise<void> {
+    if (hasTtl(options)) return Promise.reject(ttlNotCarried('merge'));
     return this.call(Op.MERGE, (w, id) => encodeKeyValue(w, Op.MERGE, id, key, operand, options), none);
   }
 
   write(ops: WriteOp[]): Promise<void> {
+    if (Array.isArray(ops) && ops.some((op) => op !== null && typeof op === 'object' && op.type !== 'delete' && hasTtl(op))) {
+      return Promise.reject(ttlNotCarried('write'));
+    }
     return this.call(Op.WRITE, (w, id) => encodeWrite(w, id, ops), none);
   }
 
@@ -147,4 +152,18 @@ export abstract class FrameStore implements Store {
   }
 
   abstract close(): Promise<void>;
+}
+
+/** A per-write TTL other than 0 ("never expires"). */
+function hasTtl(options: unknown): boolean {
+  const ttl = (options as { ttlMs?: unknown } | undefined)?.ttlMs;
+  return ttl !== undefined && ttl !== 0;
+}
+
+/** The socket protocol has no TTL field yet: refusing beats storing a value that never expires. */
+function ttlNotCarried(what: string): FloeError {
+  return new FloeError(
+    'INVALID_ARGUMENT',
+    `${what}() with ttlMs: a per-write TTL is not carried by the daemon protocol yet (docs/protocol.md); give the daemon a store-wide defaultTtlMs in its config, or use an embedded store`,
+  );
 }

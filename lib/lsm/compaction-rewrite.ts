@@ -19,6 +19,8 @@ import { EntryKind, type Entry, type Compression } from '../sst/entry.js';
 import type { SstFileInfo } from '../sst/builder.js';
 import { compareBytes } from '../keys.js';
 import { combine } from './merge-values.js';
+import { coveringSeq, type RangeTombstone } from './range-tombstones.js';
+import { dropExpired } from './ttl.js';
 import { RunCursor, type InputAccess, type RewriteSource } from './rewrite-input.js';
 import { ByteBudget, OUTPUT_ALIGN, OutputFile, type OutputSink } from './rewrite-output.js';
 
@@ -32,6 +34,10 @@ export interface RewriteTask {
   compression: Compression;
   /** Bound on read-ahead plus queued output of this rewrite (compactionMemoryBytes). */
   memoryBytes: number;
+  /** Range tombstones to apply: entries they cover are dropped (range-tombstones.ts). */
+  rangeTombstones?: RangeTombstone[];
+  /** The store's clock at the start of the rewrite: bytes expired by then are dropped (ttl.ts). */
+  now?: number;
 }
 
 export interface RewriteResult {
@@ -65,6 +71,7 @@ export function memoryPlan(memoryBytes: number, runs: number, blockBytes: number
  * under ids the caller allocated (and must unpin or delete).
  */
 export async function rewrite(task: RewriteTask, io: RewriteIo): Promise<RewriteResult> {
+  const tombstones = task.rangeTombstones ?? [];
   const plan = memoryPlan(task.memoryBytes, task.runs.length, task.blockBytes);
   const budget = new ByteBudget(plan.queueBytes);
   const outputOptions = { blockBytes: task.blockBytes, compression: task.compression, chunkBytes: plan.chunkBytes };
@@ -80,15 +87,23 @@ export async function rewrite(task: RewriteTask, io: RewriteIo): Promise<Rewrite
       for (const c of cursors) if (c.head !== undefined && (min === undefined || compareBytes(c.head.key, min) < 0)) min = c.head.key;
       if (min === undefined) break;
       let merged: Entry | undefined;
+      const covered = tombstones.length === 0 ? 0 : coveringSeq(tombstones, min);
       for (const c of cursors) {
         const h = c.head;
         if (h === undefined || compareBytes(h.key, min) !== 0) continue;
         entriesIn++;
-        merged = merged === undefined ? h : combine(merged, h);
+        // An entry a range tombstone covers is deleted, and so is everything older: it ends the key.
+        if (h.seq < covered) {
+          if (merged !== undefined && merged.kind === EntryKind.Merge) merged = combine(merged, { key: h.key, kind: EntryKind.Delete, seq: h.seq, value: h.value.subarray(0, 0) });
+        } else if (merged === undefined || merged.kind === EntryKind.Merge) {
+          merged = merged === undefined ? h : combine(merged, h);
+        }
         const moving = c.advance();
         if (moving !== undefined) await moving;
       }
-      let e = merged!;
+      if (merged === undefined) continue;
+      let e: Entry | undefined = task.now === undefined ? merged : dropExpired(merged, task.now, task.bottommost);
+      if (e === undefined) continue;
       if (task.bottommost) {
         if (e.kind === EntryKind.Delete) continue;
         if (e.kind === EntryKind.Merge) e = { ...e, kind: EntryKind.Put };

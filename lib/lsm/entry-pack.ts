@@ -1,7 +1,8 @@
 /**
  * Memtable entries packed into one contiguous buffer, so a flush hands them to a worker thread by
  * transfer (no per-entry structured clone). Written by `Memtable.pack()`; process-local, never stored.
- *   per entry: u32 LE keyLen | key | u8 kind | f64 LE seq | u32 LE valueLen | value
+ *   per entry: u32 LE keyLen | key | u8 kind | f64 LE seq | u32 LE valueLen | value | u32 LE n | n × f64 LE
+ * where the n numbers are the entry's TTL metadata (lib/lsm/ttl.ts), n = 0 when it has none.
  */
 import type { Entry, EntryKind } from '../sst/entry.js';
 
@@ -17,6 +18,14 @@ export function* unpackEntries(packed: Uint8Array): Generator<Entry> {
     const vl = buf.readUInt32LE(pos + 9);
     const value = buf.subarray(pos + 13, pos + 13 + vl);
     pos += 13 + vl;
-    yield { key, kind, seq, value };
+    const n = buf.readUInt32LE(pos);
+    pos += 4;
+    if (n === 0) {
+      yield { key, kind, seq, value };
+      continue;
+    }
+    const ttl: number[] = new Array<number>(n);
+    for (let i = 0; i < n; i++, pos += 8) ttl[i] = buf.readDoubleLE(pos);
+    yield { key, kind, seq, value, ttl };
   }
 }

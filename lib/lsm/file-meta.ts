@@ -17,6 +17,11 @@ export interface FileMeta {
   maxSeq: number;
   /** Inclusive key-group clip range of this reference, when narrower than the file. */
   clip?: [number, number];
+  /**
+   * Highest seq of the range tombstones applied when the file was written (it holds no entry any of them
+   * covers); absent when none was. Lets a tombstone leave the Version (range-tombstones.ts `stillNeeded`).
+   */
+  rangeDelSeq?: number;
 }
 
 export interface FileMetaJson {
@@ -29,6 +34,7 @@ export interface FileMetaJson {
   minSeq: number;
   maxSeq: number;
   clip?: [number, number];
+  rangeDelSeq?: number;
 }
 
 export function fileMetaToJson(f: FileMeta): FileMetaJson {
@@ -42,6 +48,7 @@ export function fileMetaToJson(f: FileMeta): FileMetaJson {
     minSeq: f.minSeq,
     maxSeq: f.maxSeq,
     ...(f.clip ? { clip: [f.clip[0], f.clip[1]] as [number, number] } : {}),
+    ...(f.rangeDelSeq !== undefined ? { rangeDelSeq: f.rangeDelSeq } : {}),
   };
 }
 
@@ -65,6 +72,7 @@ export function fileMetaFromJson(j: FileMetaJson, where: string): FileMeta {
     minSeq: j.minSeq,
     maxSeq: j.maxSeq,
     ...(j.clip ? { clip: [j.clip[0], j.clip[1]] as [number, number] } : {}),
+    ...(Number.isSafeInteger(j.rangeDelSeq) ? { rangeDelSeq: j.rangeDelSeq } : {}),
   };
 }
 

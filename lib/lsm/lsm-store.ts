@@ -10,7 +10,7 @@
  * The first background failure is sticky: writes fail with it until reopen; reads keep working.
  * REQUIRES: used from one thread (the event loop that opened it).
  */
-import type { CheckpointHandle, EmbeddedStore, IteratorEntry, IteratorOptions, KeyGroupOption, ReadOptions, ScanEntry, SnapshotScanOptions, Snapshot, StoreStats, WriteOp } from '../api.js';
+import type { CheckpointHandle, DeleteRangeOptions, EmbeddedStore, IteratorEntry, IteratorOptions, KeyGroupOption, ReadOptions, ScanEntry, SnapshotScanOptions, Snapshot, StoreStats, WriteOp, WriteOptions } from '../api.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import type { DiskCache } from '../cache/disk-cache.js';
 import { FloeError, isFloeError } from '../errors.js';
@@ -29,7 +29,13 @@ import { inClip, type FileMeta } from './file-meta.js';
 import { writeManifest, type ManifestState } from './manifest.js';
 import { checkNotFenced } from './fencing.js';
 import type { WalLog } from '../wal/log.js';
-import type { WalOp, WalRecord } from '../wal/format.js';
+import { WAL_RANGE_DELETE, type WalOp, type WalRecord } from '../wal/format.js';
+import { checkTtlMs, liveValue, readTtl, refreshedTtl, writeTtl, type TtlConfig, type TtlSegments, type TtlVisibility } from './ttl.js';
+
+/** How one read treats TTL: the store's setting or the read's override. */
+type ReadTtl = Pick<TtlConfig, 'visibility' | 'update'>;
+import { coveringSeq, maxTombstoneSeq } from './range-tombstones.js';
+import { deleteKeyGroupsRange, deleteRangeRanges } from './range-delete-ops.js';
 import { LeaseHolder } from '../checkpoint/leases.js';
 import { registerPins } from '../checkpoint/pins.js';
 import { pendingCompactionBytes, pickCompaction, type CompactionJob } from './compaction-picker.js';
@@ -186,18 +192,40 @@ export class LsmStore implements EmbeddedStore {
 
   // ---------------------------------------------------------------- writes
 
-  async put(key: Uint8Array | string, value: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
+  async put(key: Uint8Array | string, value: Uint8Array | string, options?: WriteOptions): Promise<void> {
     const pk = this.physical(key, options);
-    await this.applyWrites([{ key: pk, kind: EntryKind.Put, value: ownBytes(checkValue(value)) }]);
+    const v = ownBytes(checkValue(value));
+    await this.applyWrites([withTtl({ key: pk, kind: EntryKind.Put, value: v }, this.ttlOf(v, options?.ttlMs, 'put(): ttlMs'))]);
   }
 
   async delete(key: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
     await this.applyWrites([{ key: this.physical(key, options), kind: EntryKind.Delete, value: EMPTY }]);
   }
 
-  async merge(key: Uint8Array | string, operand: Uint8Array | string, options?: KeyGroupOption): Promise<void> {
+  async merge(key: Uint8Array | string, operand: Uint8Array | string, options?: WriteOptions): Promise<void> {
     const pk = this.physical(key, options);
-    await this.applyWrites([{ key: pk, kind: EntryKind.Merge, value: ownBytes(checkValue(operand, 'merge operand')) }]);
+    const v = ownBytes(checkValue(operand, 'merge operand'));
+    await this.applyWrites([withTtl({ key: pk, kind: EntryKind.Merge, value: v }, this.ttlOf(v, options?.ttlMs, 'merge(): ttlMs'))]);
+  }
+
+  /** TTL metadata of a put or merge of `value` (lib/lsm/ttl.ts): its own ttlMs, else the store's default. */
+  private ttlOf(value: Uint8Array, ttlMs: unknown, where: string): TtlSegments | undefined {
+    const ms = ttlMs === undefined ? this.options.ttl.defaultTtlMs : checkTtlMs(ttlMs, where);
+    return writeTtl(value.length, ms, this.deps.clock.now());
+  }
+
+  /** Range delete (range-delete-ops.ts): a tombstone per key group, or one for all when unbounded. */
+  async deleteRange(options: DeleteRangeOptions): Promise<void> {
+    this.checkOpen();
+    const ranges = deleteRangeRanges(options, this.state);
+    await this.applyWrites(ranges.map((r) => ({ kind: WAL_RANGE_DELETE, key: r.start, value: r.end })));
+  }
+
+  /** Deletes every key of key groups first..last (inclusive, owned by this store) as one range tombstone. */
+  async deleteKeyGroups(range: [number, number]): Promise<void> {
+    this.checkOpen();
+    const r = deleteKeyGroupsRange(range, this.state);
+    await this.applyWrites([{ kind: WAL_RANGE_DELETE, key: r.start, value: r.end }]);
   }
 
   /** Atomic batch: every op is validated before any is applied, and all are applied in one step. */
@@ -209,11 +237,12 @@ export class LsmStore implements EmbeddedStore {
       const pk = this.physical(op.key, op, `operation ${i}: `);
       switch (op.type) {
         case 'put':
-          prepared.push({ key: pk, kind: EntryKind.Put, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
+        case 'merge': {
+          const v = ownBytes(checkValue(op.value, `operation ${i} value`));
+          const kind = op.type === 'put' ? EntryKind.Put : EntryKind.Merge;
+          prepared.push(withTtl({ key: pk, kind, value: v }, this.ttlOf(v, op.ttlMs, `write(): operation ${i} ttlMs`)));
           break;
-        case 'merge':
-          prepared.push({ key: pk, kind: EntryKind.Merge, value: ownBytes(checkValue(op.value, `operation ${i} value`)) });
-          break;
+        }
         case 'delete':
           prepared.push({ key: pk, kind: EntryKind.Delete, value: EMPTY });
           break;
@@ -232,6 +261,14 @@ export class LsmStore implements EmbeddedStore {
   private async applyWrites(ops: WalOp[]): Promise<void> {
     if (ops.length === 0) return;
     await this.admitWrite();
+    await this.sequenceAndApply(ops);
+  }
+
+  /**
+   * Gives `ops` their sequence numbers now (synchronously, so nothing written after this call can precede
+   * them) and applies them, after the WAL holds them when there is one.
+   */
+  private async sequenceAndApply(ops: WalOp[]): Promise<void> {
     const first = this.lastSeq + 1;
     this.lastSeq += ops.length;
     if (this.wal !== undefined) {
@@ -242,7 +279,7 @@ export class LsmStore implements EmbeddedStore {
         throw this.backgroundError ?? e;
       }
     }
-    for (let i = 0; i < ops.length; i++) this.mem.apply(ops[i]!.key, ops[i]!.kind, ops[i]!.value, first + i);
+    for (let i = 0; i < ops.length; i++) this.applyOp(ops[i]!, first + i);
     this.appliedSeq = first + ops.length - 1;
     this.afterWrite();
   }
@@ -309,11 +346,16 @@ export class LsmStore implements EmbeddedStore {
   replayLog(records: WalRecord[]): void {
     for (const r of records) {
       r.ops.forEach((op, i) => {
-        this.mem.apply(op.key, op.kind, new Uint8Array(op.value), r.firstSeq + i);
+        this.applyOp({ ...op, value: new Uint8Array(op.value) }, r.firstSeq + i);
       });
       this.lastSeq = this.appliedSeq = r.firstSeq + r.ops.length - 1;
       if (this.mem.approximateBytes >= this.options.memtableBytes) this.freeze();
     }
+  }
+
+  private applyOp(op: WalOp, seq: number): void {
+    if (op.kind === WAL_RANGE_DELETE) this.mem.deleteRange(op.key, op.value, seq);
+    else this.mem.apply(op.key, op.kind, op.value, seq, op.ttl);
   }
 
   /** Starts the compaction the opened shape needs (called once the store is open or restored). */
@@ -344,19 +386,25 @@ export class LsmStore implements EmbeddedStore {
 
   async get(key: Uint8Array | string, options?: ReadOptions): Promise<Uint8Array | undefined> {
     const pk = this.readKey(key, options);
-    if (options?.snapshot !== undefined) return asStoreSnapshot(options.snapshot).read(this.views, (view) => getAtView(view, pk));
-    return this.getPhysical(pk);
+    const ttl = readTtl(options, this.options.ttl);
+    if (options?.snapshot !== undefined) {
+      const now = this.ttlNow(ttl.visibility);
+      return asStoreSnapshot(options.snapshot).read(this.views, (view) => getAtView(view, pk, now));
+    }
+    return this.getPhysical(pk, ttl);
   }
 
   async multiGet(keys: Array<Uint8Array | string>, options?: ReadOptions): Promise<Array<Uint8Array | undefined>> {
     if (!Array.isArray(keys)) throw new FloeError('INVALID_ARGUMENT', 'multiGet() takes an array of keys');
     const pks = keys.map((k) => this.readKey(k, options));
+    const ttl = readTtl(options, this.options.ttl);
     if (options?.snapshot !== undefined) {
-      return asStoreSnapshot(options.snapshot).read(this.views, (view) => Promise.all(pks.map((pk) => getAtView(view, pk))));
+      const now = this.ttlNow(ttl.visibility);
+      return asStoreSnapshot(options.snapshot).read(this.views, (view) => Promise.all(pks.map((pk) => getAtView(view, pk, now))));
     }
     // Lookups run concurrently: identical block fetches coalesce in the table readers and remote reads
     // are bounded by the in-flight budget, so this issues at most one GET per distinct missing block.
-    return Promise.all(pks.map((pk) => this.getPhysical(pk)));
+    return Promise.all(pks.map((pk) => this.getPhysical(pk, ttl)));
   }
 
   private readKey(key: unknown, options: KeyGroupOption | undefined): Uint8Array {
@@ -368,15 +416,16 @@ export class LsmStore implements EmbeddedStore {
     return physicalKey(resolveKeyGroup(k, options?.keyGroup, this.state.maxKeyGroups), k);
   }
 
-  private async getPhysical(pk: Uint8Array): Promise<Uint8Array | undefined> {
-    const resolver = new PointResolver();
+  private async getPhysical(pk: Uint8Array, ttl: ReadTtl): Promise<Uint8Array | undefined> {
+    const readFrom = this.lastSeq;
+    const resolver = new PointResolver(this.coveredSeq(pk));
     const ks = keyToString(pk);
     let v = this.mem.lookupString(ks);
-    if (v !== undefined && resolver.push(v.kind, copyOut(v.parts))) return resolver.value();
+    if (v !== undefined && resolver.push(v.kind, copyOut(v.parts), v.ttl, v.seq)) return this.finishGet(resolver, pk, readFrom, ttl);
     const frozen = this.imm;
     for (const m of frozen) {
       v = m.lookupString(ks);
-      if (v !== undefined && resolver.push(v.kind, copyOut(v.parts))) return resolver.value();
+      if (v !== undefined && resolver.push(v.kind, copyOut(v.parts), v.ttl, v.seq)) return this.finishGet(resolver, pk, readFrom, ttl);
     }
     const files = this.state.version.filesForKey(pk);
     let readers: Array<SstReader | undefined> = files.map((f) => this.tables.peek(f.fileId));
@@ -391,9 +440,49 @@ export class LsmStore implements EmbeddedStore {
       if (bi < 0) continue;
       const block = reader.cachedBlock(bi) ?? (await reader.readBlock(bi, CACHE_CHECKED));
       const e = block.get(pk);
-      if (e !== undefined && resolver.push(e.kind, e.value)) break;
+      if (e !== undefined && resolver.push(e.kind, e.value, e.ttl, e.seq)) break;
     }
-    return resolver.value();
+    return this.finishGet(resolver, pk, readFrom, ttl);
+  }
+
+  /** The time expiry is judged at for a read with `visibility` (undefined: expired values are returned). */
+  private ttlNow(visibility: TtlVisibility): number | undefined {
+    return visibility === 'NeverReturnExpired' ? this.deps.clock.now() : undefined;
+  }
+
+  /** Highest seq of the range tombstones covering `pk` in the memtables and the version (0: none). */
+  private coveredSeq(pk: Uint8Array): number {
+    // The common case (no range deletes anywhere) costs three length checks and no allocation.
+    let seq = this.state.version.rangeTombstones.length === 0 ? 0 : coveringSeq(this.state.version.rangeTombstones, pk);
+    if (this.mem.rangeTombstones.length > 0) seq = Math.max(seq, coveringSeq(this.mem.rangeTombstones, pk));
+    for (const m of this.imm) if (m.rangeTombstones.length > 0) seq = Math.max(seq, coveringSeq(m.rangeTombstones, pk));
+    return seq;
+  }
+
+  /** The value a point read returns, by the store's TTL visibility; renews the TTL on read when configured. */
+  private finishGet(resolver: PointResolver, pk: Uint8Array, readFrom: number, ttl: ReadTtl): Uint8Array | undefined {
+    const raw = resolver.rawValue();
+    if (raw === undefined || raw.ttl === undefined) return raw?.value;
+    const now = this.deps.clock.now();
+    const live = liveValue(raw.value, raw.ttl, now);
+    if (live !== undefined && ttl.update === 'OnReadAndWrite') this.refreshOnRead(pk, live, readFrom, now);
+    return ttl.visibility === 'NeverReturnExpired' ? live?.value : raw.value;
+  }
+
+  /**
+   * OnReadAndWrite: rewrites the value just read with renewed expiry, unless the key was written (or range
+   * deleted) after the read began, or writes are still on their way to the WAL: then a newer write decides
+   * and the renewal is skipped. Best effort: a renewal that fails leaves the old expiry.
+   */
+  private refreshOnRead(pk: Uint8Array, live: { value: Uint8Array; ttl: TtlSegments | undefined }, readFrom: number, now: number): void {
+    const ttl = refreshedTtl(live.ttl, now);
+    if (ttl === undefined || this.closed || this.backgroundError !== undefined || this.appliedSeq !== this.lastSeq) return;
+    const ks = keyToString(pk);
+    for (const m of [this.mem, ...this.imm]) {
+      if ((m.lookupString(ks)?.seq ?? 0) > readFrom) return;
+      if (m.rangeTombstones.length > 0 && coveringSeq(m.rangeTombstones, pk) > readFrom) return;
+    }
+    this.sequenceAndApply([{ key: pk, kind: EntryKind.Put, value: live.value, ttl }]).catch(() => undefined);
   }
 
   scan(options: SnapshotScanOptions = {}): AsyncIterableIterator<ScanEntry> {
@@ -412,7 +501,8 @@ export class LsmStore implements EmbeddedStore {
     // Snapshot now (not at first next()): the scan sees exactly the writes acknowledged before it began.
     // Short scans (a typical block holds ~100 small entries) read ahead nothing: every source would
     // otherwise fetch blocks the scan never reaches.
-    const pinned = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4, this.snapshotView(options.snapshot));
+    const { visibility } = readTtl({ ttlVisibility: options.ttlVisibility }, this.options.ttl);
+    const pinned = this.openView(limit <= SHORT_SCAN_ENTRIES ? 0 : 4, this.snapshotView(options.snapshot), visibility);
     const counted = (): void => {
       this.scanRanges++;
     };
@@ -455,16 +545,18 @@ export class LsmStore implements EmbeddedStore {
   /**
    * A consistent read view: pins the memtables' snapshot and the files of the current version (or of
    * `base`, a view that is still pinned) until the view is released (see scan-iterator.ts for what
-   * releases it; close() releases every open one).
+   * releases it; close() releases every open one). Expiry (state TTL) is judged at the time it opens.
    */
-  private openView(prefetchBlocks: number, base?: ScanView): PinnedView {
+  private openView(prefetchBlocks: number, base?: ScanView, visibility: TtlVisibility = this.options.ttl.visibility): PinnedView {
     const snapshot = base?.snapshot ?? this.appliedSeq;
     const memtables = base?.memtables ?? [this.mem, ...this.imm];
     const unpins = memtables.map((m) => m.pinSnapshot(snapshot));
     const version = base?.version ?? this.state.version;
     const files = version.allFiles().map((f) => f.fileId);
+    const rangeTombstones = [...version.rangeTombstones, ...memtables.flatMap((m) => m.rangeTombstones.filter((t) => t.seq <= snapshot))];
+    const ttlNow = this.ttlNow(visibility);
     return this.views.pin(
-      { snapshot, memtables, version, tables: this.tables, prefetchBlocks },
+      { snapshot, memtables, version, tables: this.tables, prefetchBlocks, rangeTombstones, ...(ttlNow !== undefined ? { ttlNow } : {}) },
       files,
       () => {
         for (const u of unpins) u();
@@ -537,16 +629,18 @@ export class LsmStore implements EmbeddedStore {
   /** Writes `m` as L0 SSTs; `retire` runs in the same synchronous step that installs the new version. */
   private async flushMemtable(m: Memtable, retire: () => void): Promise<void> {
     const packed = m.pack();
+    // The memtable applied its own range deletes to its keys; the version takes them for older data.
+    const addedTombstones = m.rangeTombstones.slice();
     await this.rewriteAndCommit(
       { ...this.rewriteShape(), runs: [[{ kind: 'packed', bytes: packed }]], bottommost: false },
-      (added) => ({ deleted: [], added: added.map((file) => ({ level: 0, file })) }),
-      { lastSequence: m.lastSequence, onInstalled: retire },
+      (added) => ({ deleted: [], added: added.map((file) => ({ level: 0, file })), ...(addedTombstones.length > 0 ? { addedTombstones } : {}) }),
+      { lastSequence: m.lastSequence, onInstalled: retire, rangeDelSeq: maxTombstoneSeq(addedTombstones) },
     );
   }
 
   private rewriteShape(): Omit<RewriteTask, 'runs' | 'bottommost'> {
     const o = this.options;
-    return { targetFileBytes: o.targetFileBytes, blockBytes: o.blockBytes, compression: o.compression, memoryBytes: o.compactionMemoryBytes };
+    return { targetFileBytes: o.targetFileBytes, blockBytes: o.blockBytes, compression: o.compression, memoryBytes: o.compactionMemoryBytes, now: this.deps.clock.now() };
   }
 
   /**
@@ -554,7 +648,7 @@ export class LsmStore implements EmbeddedStore {
    * from its outputs. Until the manifest names them, the new files are pinned so a GC pass of this process
    * cannot take them for garbage (other processes are kept off by the GC grace period).
    */
-  private async rewriteAndCommit(task: RewriteTask, edit: (added: FileMeta[]) => VersionEdit, extra: Parameters<LsmStore['commit']>[1]): Promise<void> {
+  private async rewriteAndCommit(task: RewriteTask, edit: (added: FileMeta[]) => VersionEdit, extra: Parameters<LsmStore['commit']>[1] & { rangeDelSeq?: number }): Promise<void> {
     const pinned: string[] = [];
     try {
       const files = await this.rewriteWithRetries(task, pinned);
@@ -567,6 +661,7 @@ export class LsmStore implements EmbeddedStore {
         largestKey: info.largestKey,
         minSeq: info.minSeq,
         maxSeq: info.maxSeq,
+        ...(extra.rangeDelSeq ? { rangeDelSeq: extra.rangeDelSeq } : {}),
       }));
       await this.commit(edit(added), extra);
     } finally {
@@ -717,8 +812,9 @@ export class LsmStore implements EmbeddedStore {
     if (job.level === 0) for (const f of job.inputs) runs.push([source(f)]);
     else runs.push(job.inputs.map(source));
     if (job.overlapping.length > 0) runs.push(job.overlapping.map(source));
+    const rangeTombstones = this.state.version.rangeTombstones.slice();
     await this.rewriteAndCommit(
-      { ...this.rewriteShape(), runs, bottommost: job.bottommost },
+      { ...this.rewriteShape(), runs, bottommost: job.bottommost, ...(rangeTombstones.length > 0 ? { rangeTombstones } : {}) },
       (outputs) => ({
         deleted: [
           ...job.inputs.map((f) => deletionOf(job.level, f)),
@@ -726,7 +822,7 @@ export class LsmStore implements EmbeddedStore {
         ],
         added: outputs.map((file) => ({ level: job.outputLevel, file })),
       }),
-      { compactPointer: pointer },
+      { compactPointer: pointer, rangeDelSeq: maxTombstoneSeq(rangeTombstones) },
     );
   }
 
@@ -877,6 +973,11 @@ const GC_INTERVAL_MS = 60_000;
 const SHORT_SCAN_ENTRIES = 200;
 const CACHE_CHECKED = { cacheChecked: true } as const;
 const EMPTY = new Uint8Array(0);
+
+function withTtl(op: WalOp, ttl: TtlSegments | undefined): WalOp {
+  if (ttl !== undefined) op.ttl = ttl;
+  return op;
+}
 
 /** Copies caller-owned bytes so later mutation by the caller cannot change stored data. */
 function ownBytes(b: Uint8Array): Uint8Array {

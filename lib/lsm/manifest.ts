@@ -17,8 +17,13 @@ import { manifestPath, manifestPrefix, parseManifestPath } from '../store/paths.
 import { crc32c } from '../util/crc32c.js';
 import { fileMetaFromJson, fileMetaToJson, type FileMeta, type FileMetaJson } from './file-meta.js';
 import { NUM_LEVELS, Version } from './version.js';
+import { tombstoneFromJson, tombstoneToJson, type RangeTombstoneJson } from './range-tombstones.js';
 
-export const MANIFEST_FORMAT_VERSION = 1;
+/**
+ * Version 2 added `rangeTombstones`; a manifest is written as version 2 only when it has some, so a Floe
+ * that would ignore them (and resurrect deleted data) refuses it instead.
+ */
+export const MANIFEST_FORMAT_VERSION = 2;
 const MAGIC = Buffer.from('FLOEMAN1', 'ascii');
 
 export interface ManifestState {
@@ -63,12 +68,13 @@ interface ManifestJson {
   writtenAt: string;
   retired?: string;
   walSeq?: number;
+  rangeTombstones?: RangeTombstoneJson[];
 }
 
 export function encodeManifest(m: ManifestState, now: number): Uint8Array {
   const json: ManifestJson = {
     format: 'floe-manifest',
-    formatVersion: MANIFEST_FORMAT_VERSION,
+    formatVersion: m.version.rangeTombstones.length > 0 ? 2 : 1,
     instanceId: m.instanceId,
     epoch: m.epoch,
     seq: m.seq,
@@ -82,6 +88,7 @@ export function encodeManifest(m: ManifestState, now: number): Uint8Array {
     writtenAt: new Date(now).toISOString(),
     ...(m.retired !== undefined ? { retired: m.retired } : {}),
     ...(m.walSeq !== undefined ? { walSeq: m.walSeq } : {}),
+    ...(m.version.rangeTombstones.length > 0 ? { rangeTombstones: m.version.rangeTombstones.map(tombstoneToJson) } : {}),
   };
   const body = Buffer.from(JSON.stringify(json), 'utf8');
   const header = Buffer.alloc(12);
@@ -106,10 +113,10 @@ export function decodeManifest(bytes: Uint8Array, path: string): ManifestState {
     throw new FloeError('CORRUPTION', `corrupt manifest ${path}: not valid JSON`, { path, cause });
   }
   if (json.format !== 'floe-manifest') throw new FloeError('CORRUPTION', `corrupt manifest ${path}: not a Floe manifest`, { path });
-  if (json.formatVersion !== MANIFEST_FORMAT_VERSION) {
+  if (json.formatVersion !== 1 && json.formatVersion !== MANIFEST_FORMAT_VERSION) {
     throw new FloeError(
       'VERSION',
-      `manifest ${path} has format version ${json.formatVersion}; this Floe reads version ${MANIFEST_FORMAT_VERSION}. Upgrade Floe.`,
+      `manifest ${path} has format version ${json.formatVersion}; this Floe reads versions 1 and ${MANIFEST_FORMAT_VERSION}. Upgrade Floe.`,
       { path },
     );
   }
@@ -123,7 +130,7 @@ export function decodeManifest(bytes: Uint8Array, path: string): ManifestState {
     lastSequence: json.lastSequence,
     maxKeyGroups: json.maxKeyGroups,
     keyGroups: json.keyGroups,
-    version: new Version(levels),
+    version: new Version(levels, (json.rangeTombstones ?? []).map((t) => tombstoneFromJson(t, path))),
     compactPointers: (json.compactPointers ?? []).map((p) => p ?? undefined),
     writer: String(json.writer ?? ''),
     ...(typeof json.retired === 'string' ? { retired: json.retired } : {}),

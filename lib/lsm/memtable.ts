@@ -12,6 +12,8 @@
 import { EntryKind, type Entry } from '../sst/entry.js';
 import { combineVersions, joinParts } from './merge-values.js';
 import type { Random } from '../util/random.js';
+import type { TtlSegments } from './ttl.js';
+import type { RangeTombstone } from './range-tombstones.js';
 
 /** One version of a key. `parts` are concatenated to form the value (merge operands append parts). */
 export interface MemVersion {
@@ -19,12 +21,17 @@ export interface MemVersion {
   kind: EntryKind;
   parts: Uint8Array[];
   older: MemVersion | undefined;
+  /** TTL metadata covering the bytes of `parts` (lib/lsm/ttl.ts); absent when nothing expires. */
+  ttl?: TtlSegments;
 }
 
 const MAX_LEVEL = 16;
 /** Rough per-key bookkeeping cost (node, map slot, string), for the memory budget. */
 const KEY_OVERHEAD = 96;
 const VERSION_OVERHEAD = 48;
+/** Memory of one number of TTL metadata. */
+const TTL_NUMBER_BYTES = 8;
+const EMPTY = new Uint8Array(0);
 
 class SkipNode {
   readonly next: Array<SkipNode | undefined>;
@@ -61,6 +68,7 @@ export class Memtable {
   private minSnapshot = Number.POSITIVE_INFINITY;
   /** Nodes whose chain holds more than one version (candidates for trim()). */
   private readonly versioned = new Set<SkipNode>();
+  private readonly tombstones: RangeTombstone[] = [];
 
   constructor(private readonly random: Random) {}
 
@@ -73,7 +81,7 @@ export class Memtable {
   }
 
   get isEmpty(): boolean {
-    return this.map.size === 0;
+    return this.map.size === 0 && this.tombstones.length === 0;
   }
 
   get lastSequence(): number {
@@ -81,13 +89,16 @@ export class Memtable {
   }
 
   /** Applies one write. REQUIRES: seq greater than every seq applied before. */
-  apply(key: Uint8Array, kind: EntryKind, value: Uint8Array, seq: number): void {
-    const k = keyToString(key);
+  apply(key: Uint8Array, kind: EntryKind, value: Uint8Array, seq: number, ttl?: TtlSegments): void {
+    this.applyString(keyToString(key), kind, value, seq, ttl);
+  }
+
+  private applyString(k: string, kind: EntryKind, value: Uint8Array, seq: number, ttl: TtlSegments | undefined): void {
     this.maxSeq = seq;
     const node = this.map.get(k);
     if (node === undefined) {
-      this.insertNode(k, { seq, kind, parts: kind === EntryKind.Delete ? [] : [value], older: undefined });
-      this.bytes += KEY_OVERHEAD + 2 * k.length + value.length;
+      this.insertNode(k, withTtl({ seq, kind, parts: kind === EntryKind.Delete ? [] : [value], older: undefined }, ttl));
+      this.bytes += KEY_OVERHEAD + 2 * k.length + value.length + TTL_NUMBER_BYTES * (ttl?.length ?? 0);
       return;
     }
     const head = node.head;
@@ -96,18 +107,43 @@ export class Memtable {
     if (head.seq > this.maxSnapshot) {
       // No snapshot can see the head: fold the write into it.
       const before = partsLength(head.parts);
-      const folded = combineVersions(kind, parts, head.kind, head.parts, true);
-      this.bytes += partsLength(folded.parts) - before - value.length;
+      const beforeTtl = head.ttl?.length ?? 0;
+      const folded = combineVersions(kind, parts, head.kind, head.parts, true, ttl, head.ttl);
+      this.bytes += partsLength(folded.parts) - before - value.length + TTL_NUMBER_BYTES * ((folded.ttl?.length ?? 0) - beforeTtl);
       head.kind = folded.kind;
       head.parts = folded.parts;
       head.seq = seq;
+      if (folded.ttl === undefined) delete head.ttl;
+      else head.ttl = folded.ttl;
       return;
     }
     // A snapshot sees the head: keep it, and stack the new version (a Merge stays an operand: `visible`
     // folds it onto what is below when read).
-    this.bytes += VERSION_OVERHEAD;
-    node.head = { seq, kind, parts, older: head };
+    this.bytes += VERSION_OVERHEAD + TTL_NUMBER_BYTES * (ttl?.length ?? 0);
+    node.head = withTtl({ seq, kind, parts, older: head }, ttl);
     this.versioned.add(node);
+  }
+
+  /**
+   * Applies a range delete of [gte, lt) (physical keys) at `seq`: every key of this memtable in the range
+   * gets a Delete version (so later writes fold onto the delete, not onto what it deleted), and the range is
+   * remembered for the flush, which hands it to the manifest to hide older data in SSTs and older memtables.
+   * REQUIRES: seq greater than every seq applied before.
+   */
+  deleteRange(gte: Uint8Array, lt: Uint8Array, seq: number): void {
+    const lo = keyToString(gte);
+    const hi = keyToString(lt);
+    const keys: string[] = [];
+    for (let node = this.firstAfter(lo, false); node !== undefined && node.key < hi; node = node.next[0]) keys.push(node.key);
+    for (const k of keys) this.applyString(k, EntryKind.Delete, EMPTY, seq, undefined);
+    this.maxSeq = seq;
+    this.tombstones.push({ start: Uint8Array.from(gte), end: Uint8Array.from(lt), seq });
+    this.bytes += VERSION_OVERHEAD + gte.length + lt.length;
+  }
+
+  /** Range deletes applied to this memtable, oldest first (lib/lsm/range-tombstones.ts). */
+  get rangeTombstones(): ReadonlyArray<RangeTombstone> {
+    return this.tombstones;
   }
 
   /** The newest version of `key` visible at `snapshot` (default: everything). */
@@ -195,7 +231,9 @@ export class Memtable {
       if (lt !== undefined && node.key >= lt) break;
       const v = visible(node.head, snapshot);
       if (v === undefined) continue;
-      out.push({ key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: concatParts(v.parts) });
+      const e: Entry = { key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: concatParts(v.parts) };
+      if (v.ttl !== undefined) e.ttl = v.ttl;
+      out.push(e);
     }
     return out;
   }
@@ -242,7 +280,7 @@ export class Memtable {
     let size = 0;
     for (let node = this.headNode.next[0]; node !== undefined; node = node.next[0]) {
       const v = visible(node.head, Number.MAX_SAFE_INTEGER)!;
-      size += 17 + node.key.length + partsLength(v.parts);
+      size += 21 + node.key.length + partsLength(v.parts) + 8 * (v.ttl?.length ?? 0);
     }
     const out = Buffer.allocUnsafeSlow(size);
     let pos = 0;
@@ -258,6 +296,12 @@ export class Memtable {
       for (const part of v.parts) {
         out.set(part, pos);
         pos += part.length;
+      }
+      out.writeUInt32LE(v.ttl?.length ?? 0, pos);
+      pos += 4;
+      for (const n of v.ttl ?? []) {
+        out.writeDoubleLE(n, pos);
+        pos += 8;
       }
     }
     return out;
@@ -312,17 +356,22 @@ function visible(head: MemVersion, snapshot: number): MemVersion | undefined {
   let v: MemVersion | undefined = head;
   while (v !== undefined && v.seq > snapshot) v = v.older;
   if (v === undefined || v.kind !== EntryKind.Merge || v.older === undefined) return v;
-  let acc: { kind: EntryKind; parts: Uint8Array[] } = { kind: v.kind, parts: v.parts };
+  let acc: { kind: EntryKind; parts: Uint8Array[]; ttl?: TtlSegments } = v.ttl ? { kind: v.kind, parts: v.parts, ttl: v.ttl } : { kind: v.kind, parts: v.parts };
   for (let o: MemVersion | undefined = v.older; o !== undefined && acc.kind === EntryKind.Merge; o = o.older) {
-    acc = combineVersions(acc.kind, acc.parts, o.kind, o.parts);
+    acc = combineVersions(acc.kind, acc.parts, o.kind, o.parts, false, acc.ttl, o.ttl);
   }
-  return { seq: v.seq, kind: acc.kind, parts: acc.parts, older: undefined };
+  return withTtl({ seq: v.seq, kind: acc.kind, parts: acc.parts, older: undefined }, acc.ttl);
+}
+
+function withTtl(v: MemVersion, ttl: TtlSegments | undefined): MemVersion {
+  if (ttl !== undefined) v.ttl = ttl;
+  return v;
 }
 
 /** Bytes a version and those behind it count for in the memory budget. */
 function chainCost(v: MemVersion | undefined): number {
   let n = 0;
-  for (; v !== undefined; v = v.older) n += partsLength(v.parts) + VERSION_OVERHEAD;
+  for (; v !== undefined; v = v.older) n += partsLength(v.parts) + VERSION_OVERHEAD + TTL_NUMBER_BYTES * (v.ttl?.length ?? 0);
   return n;
 }
 

@@ -14,6 +14,7 @@ import type { SstReader } from '../sst/reader.js';
 import { compareBytes, keyGroupStart } from '../keys.js';
 import { keyToString, type Memtable } from './memtable.js';
 import { PointResolver } from './merge-values.js';
+import { coveringSeq } from './range-tombstones.js';
 import { effectiveLargest, effectiveSmallest, inClip, type FileMeta } from './file-meta.js';
 import type { ScanRange, ScanView } from './scan.js';
 import type { TableCache } from './table-cache.js';
@@ -228,6 +229,7 @@ function filesInRange(files: ReadonlyArray<FileMeta>, range: ScanRange): FileMet
  */
 export async function* reverseEntries(view: ScanView, range: ScanRange, limit: number): AsyncGenerator<{ key: Uint8Array; value: Uint8Array }> {
   if (limit <= 0) return;
+  const tombstones = view.rangeTombstones ?? [];
   const sources: Source[] = [];
   for (const m of view.memtables) sources.push(new ReverseMemtableSource(m, range, view.snapshot));
   for (const f of filesInRange(view.version.levels[0]!, range)) sources.push(new ReverseFilesSource([f], range, view.tables, view.prefetchBlocks));
@@ -245,17 +247,17 @@ export async function* reverseEntries(view: ScanView, range: ScanRange, limit: n
     }
     if (max === undefined) return;
     if (range.gte !== undefined && compareBytes(max, range.gte) < 0) return;
-    const resolver = new PointResolver();
+    const resolver = new PointResolver(tombstones.length === 0 ? 0 : coveringSeq(tombstones, max));
     const refill: Promise<void>[] = [];
     for (const s of sources) {
       const h = s.head();
       if (h === undefined || compareBytes(h.key, max) !== 0) continue;
-      if (!resolver.finished) resolver.push(h.kind, h.value);
+      if (!resolver.finished) resolver.push(h.kind, h.value, h.ttl, h.seq);
       s.advance();
       if (!s.ready()) refill.push(s.fill());
     }
     if (refill.length > 0) await Promise.all(refill);
-    const value = resolver.value();
+    const value = resolver.value(view.ttlNow);
     if (value !== undefined) {
       yield { key: max, value };
       if (++emitted >= limit) return;

@@ -12,6 +12,7 @@ import { PointResolver } from './merge-values.js';
 import { effectiveLargest, effectiveSmallest, inClip, type FileMeta } from './file-meta.js';
 import type { Version } from './version.js';
 import type { TableCache } from './table-cache.js';
+import { coveringSeq, type RangeTombstone } from './range-tombstones.js';
 
 export interface ScanView {
   snapshot: number;
@@ -19,6 +20,10 @@ export interface ScanView {
   version: Version;
   tables: TableCache;
   prefetchBlocks: number;
+  /** Range tombstones visible at the snapshot (version and memtables). */
+  rangeTombstones?: ReadonlyArray<RangeTombstone>;
+  /** Set with TTL visibility NeverReturnExpired: bytes expired at this time are not returned. */
+  ttlNow?: number;
 }
 
 export interface ScanRange {
@@ -151,6 +156,7 @@ function filesInRange(files: ReadonlyArray<FileMeta>, range: ScanRange): FileMet
 /** Yields resolved (key, value) pairs in key order; tombstones and shadowed versions are skipped. */
 export async function* scanEntries(view: ScanView, range: ScanRange, limit: number): AsyncGenerator<{ key: Uint8Array; value: Uint8Array }> {
   if (limit <= 0) return;
+  const tombstones = view.rangeTombstones ?? [];
   const sources: Source[] = [];
   for (const m of view.memtables) sources.push(new MemtableSource(m, range, view.snapshot));
   for (const f of filesInRange(view.version.levels[0]!, range)) sources.push(new FilesSource([f], range, view.tables, view.prefetchBlocks));
@@ -168,17 +174,17 @@ export async function* scanEntries(view: ScanView, range: ScanRange, limit: numb
     }
     if (min === undefined) return;
     if (range.lt !== undefined && compareBytes(min, range.lt) >= 0) return;
-    const resolver = new PointResolver();
+    const resolver = new PointResolver(tombstones.length === 0 ? 0 : coveringSeq(tombstones, min));
     const refill: Promise<void>[] = [];
     for (const s of sources) {
       const h = s.head();
       if (h === undefined || compareBytes(h.key, min) !== 0) continue;
-      if (!resolver.finished) resolver.push(h.kind, h.value);
+      if (!resolver.finished) resolver.push(h.kind, h.value, h.ttl, h.seq);
       s.advance();
       if (!s.ready()) refill.push(s.fill());
     }
     if (refill.length > 0) await Promise.all(refill);
-    const value = resolver.value();
+    const value = resolver.value(view.ttlNow);
     if (value !== undefined) {
       yield { key: min, value };
       if (++emitted >= limit) return;

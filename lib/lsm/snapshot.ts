@@ -13,6 +13,7 @@ import { FloeError } from '../errors.js';
 import type { SstReader } from '../sst/reader.js';
 import { keyToString, concatParts } from './memtable.js';
 import { PointResolver } from './merge-values.js';
+import { coveringSeq } from './range-tombstones.js';
 import { inClip } from './file-meta.js';
 import type { PinnedView } from './scan-iterator.js';
 import type { ScanView } from './scan.js';
@@ -81,15 +82,17 @@ export function asStoreSnapshot(s: unknown): StoreSnapshot {
 
 /**
  * The value of physical key `pk` as of `view`: memtables at the view's sequence, then the files of its
- * version, newest first (the rules of LsmStore's point lookup).
+ * version, newest first (the rules of LsmStore's point lookup, range deletes of the view included). With
+ * `ttlNow`, bytes expired at that time are left out (state TTL, NeverReturnExpired).
  */
-export async function getAtView(view: ScanView, pk: Uint8Array): Promise<Uint8Array | undefined> {
-  const resolver = new PointResolver();
+export async function getAtView(view: ScanView, pk: Uint8Array, ttlNow?: number): Promise<Uint8Array | undefined> {
+  const tombstones = view.rangeTombstones ?? [];
+  const resolver = new PointResolver(tombstones.length === 0 ? 0 : coveringSeq(tombstones, pk));
   const ks = keyToString(pk);
   for (const m of view.memtables) {
     const v = m.lookupString(ks, view.snapshot);
     // Memtable values are copied out, so callers cannot mutate the memtable.
-    if (v !== undefined && resolver.push(v.kind, v.parts.length === 1 ? new Uint8Array(v.parts[0]!) : concatParts(v.parts))) return resolver.value();
+    if (v !== undefined && resolver.push(v.kind, v.parts.length === 1 ? new Uint8Array(v.parts[0]!) : concatParts(v.parts), v.ttl, v.seq)) return resolver.value(ttlNow);
   }
   const files = view.version.filesForKey(pk);
   const readers: SstReader[] = await Promise.all(files.map((f) => view.tables.get(f)));
@@ -100,7 +103,7 @@ export async function getAtView(view: ScanView, pk: Uint8Array): Promise<Uint8Ar
     if (bi < 0) continue;
     const block = reader.cachedBlock(bi) ?? (await reader.readBlock(bi, { cacheChecked: true }));
     const e = block.get(pk);
-    if (e !== undefined && resolver.push(e.kind, e.value)) break;
+    if (e !== undefined && resolver.push(e.kind, e.value, e.ttl, e.seq)) break;
   }
-  return resolver.value();
+  return resolver.value(ttlNow);
 }

@@ -6,6 +6,7 @@
  */
 import { compareBytes } from '../keys.js';
 import { effectiveLargest, effectiveSmallest, overlapsRange, sameReference, type FileMeta } from './file-meta.js';
+import { stillNeeded, type RangeTombstone } from './range-tombstones.js';
 
 export const NUM_LEVELS = 7;
 
@@ -24,15 +25,20 @@ export interface VersionEdit {
   deleted: Array<{ level: number } & FileRef>;
   /** Added L0 files are placed newest-first in the order given (first = newest). */
   added: Array<{ level: number; file: FileMeta }>;
+  /** Range tombstones of a flushed memtable (range-tombstones.ts). */
+  addedTombstones?: RangeTombstone[];
 }
 
 export class Version {
   readonly levels: ReadonlyArray<ReadonlyArray<FileMeta>>;
+  /** Range tombstones that files of this version may still hold covered entries of, oldest first. */
+  readonly rangeTombstones: ReadonlyArray<RangeTombstone>;
 
-  constructor(levels: ReadonlyArray<ReadonlyArray<FileMeta>>) {
+  constructor(levels: ReadonlyArray<ReadonlyArray<FileMeta>>, rangeTombstones: ReadonlyArray<RangeTombstone> = []) {
     const padded = levels.map((l) => l.slice());
     while (padded.length < NUM_LEVELS) padded.push([]);
     this.levels = padded;
+    this.rangeTombstones = rangeTombstones;
   }
 
   static empty(): Version {
@@ -52,7 +58,10 @@ export class Version {
     levels[0] = [...newL0, ...levels[0]!];
     for (const a of edit.added) if (a.level > 0) levels[a.level]!.push(a.file);
     for (let i = 1; i < levels.length; i++) levels[i]!.sort((x, y) => compareBytes(effectiveSmallest(x), effectiveSmallest(y)));
-    return new Version(levels);
+    // A tombstone goes once no file can hold an entry it covers (compaction dropped them all).
+    const files = levels.flat();
+    const tombstones = [...this.rangeTombstones, ...(edit.addedTombstones ?? [])].filter((t) => stillNeeded(t, files));
+    return new Version(levels, tombstones);
   }
 
   /** Every file reference, all levels. */

@@ -9,11 +9,12 @@ import { invalidArgument } from '../errors.js';
 import { BloomBuilder } from './bloom.js';
 import { ByteWriter, commonPrefix } from './coding.js';
 import { DataBlockBuilder } from './data-block-builder.js';
-import type { Compression, Entry } from './entry.js';
+import type { Compression, Entry, EntryKind } from './entry.js';
 import { type SstFileInfo, fileInfo } from './file-info.js';
 import { BlockType, FOOTER_BYTES, type BlockHandle, appendBlock, compressionCode, encodeFooter } from './format.js';
 import { IndexBuilder, shortSeparator } from './index-block.js';
 import { type TableProperties, encodeProperties, keyGroupOfKey } from './properties.js';
+import { TTL_FLAG, encodeTtlValue } from './ttl-value.js';
 
 export type { SstFileInfo } from './file-info.js';
 
@@ -142,7 +143,9 @@ export class SstBuilder {
       this.smallestKey = Uint8Array.from(key);
     }
 
-    this.block.add(key, shared, kind, seq, value);
+    // TTL metadata travels in the stored value, flagged on the kind byte (format version 2, ttl-value.ts).
+    if (entry.ttl === undefined) this.block.add(key, shared, kind, seq, value);
+    else this.block.add(key, shared, (kind | TTL_FLAG) as EntryKind, seq, encodeTtlValue(entry.ttl, value));
     this.bloom.add(key);
     this.entries++;
     if (kind === 1) this.deletes++;

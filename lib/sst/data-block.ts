@@ -9,6 +9,7 @@
 import { corruption } from '../errors.js';
 import type { Entry, EntryKind } from './entry.js';
 import { FormatError, compareRange, readVarint, u32At } from './coding.js';
+import { TTL_FLAG, decodeTtlValue } from './ttl-value.js';
 
 export { readAllEntries } from './read-all.js';
 
@@ -159,11 +160,12 @@ export class DataBlock {
     const end = this.restartsAt;
     if (ke >= end) throw new FormatError(`entry key ending at ${ke} leaves no room for its kind`);
     const kind = this.bytes[ke]!;
-    if (kind > 2) throw new FormatError(`entry at ${ke} has unknown kind ${kind}`);
+    if ((kind & ~TTL_FLAG) > 2) throw new FormatError(`entry at ${ke} has unknown kind ${kind}`);
     this.c.pos = ke + 1;
     const seq = this.varint();
     const vs = this.c.pos;
     if (vs + valueLen > end) throw new FormatError(`value at ${vs} of ${valueLen} bytes runs past the entries`);
+    if (kind & TTL_FLAG) return { key, kind: (kind & ~TTL_FLAG) as EntryKind, seq, ...decodeTtlValue(this.bytes, vs, vs + valueLen) };
     return { key, kind: kind as EntryKind, seq, value: this.bytes.subarray(vs, vs + valueLen) };
   }
 
@@ -225,7 +227,7 @@ export class DataBlock {
       len = klen;
       if (ke >= end) throw new FormatError(`entry key ending at ${ke} leaves no room for its kind`);
       const kind = bytes[ke]!;
-      if (kind > 2) throw new FormatError(`entry at ${ke} has unknown kind ${kind}`);
+      if ((kind & ~TTL_FLAG) > 2) throw new FormatError(`entry at ${ke} has unknown kind ${kind}`);
       this.c.pos = ke + 1;
       const seq = this.varint();
       const vs = this.c.pos;
@@ -235,7 +237,8 @@ export class DataBlock {
       if (gte !== undefined && compareRange(scratch, 0, len, gte, 0, gte.length) < 0) continue;
       if (lt !== undefined && compareRange(scratch, 0, len, lt, 0, lt.length) >= 0) break;
       const key = shared === 0 ? bytes.subarray(ks, ke) : scratch.slice(0, len);
-      out.push({ key, kind: kind as EntryKind, seq, value: bytes.subarray(vs, ve) });
+      if (kind & TTL_FLAG) out.push({ key, kind: (kind & ~TTL_FLAG) as EntryKind, seq, ...decodeTtlValue(bytes, vs, ve) });
+      else out.push({ key, kind: kind as EntryKind, seq, value: bytes.subarray(vs, ve) });
     }
     return out;
   }

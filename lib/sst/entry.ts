@@ -17,6 +17,8 @@ export interface Entry {
   seq: number;
   /** Value for Put, concatenated operands for Merge, empty for Delete. */
   value: Uint8Array;
+  /** TTL metadata of the value (lib/lsm/ttl.ts): absent when no byte of it ever expires. */
+  ttl?: number[];
 }
 
 export type Compression = 'none' | 'lz4' | 'zstd';

@@ -12,7 +12,9 @@ import { crc32c } from '../util/crc32c.js';
 import type { Compression } from './entry.js';
 import { ByteReader, type ByteWriter, FormatError, asBuffer } from './coding.js';
 
-export const FORMAT_VERSION = 1;
+/** Version the builder writes: 2 added TTL metadata on entries (docs/format.md); readers accept 1 and 2. */
+export const FORMAT_VERSION = 2;
+export const READABLE_FORMAT_VERSIONS: ReadonlySet<number> = new Set([1, 2]);
 export const FOOTER_BYTES = 60;
 export const BLOCK_TRAILER_BYTES = 5;
 export const MAGIC = Uint8Array.of(0x8a, 0x46, 0x4c, 0x4f, 0x45, 0x53, 0x53, 0x54);
@@ -143,10 +145,10 @@ export function decodeFooter(footer: Uint8Array, fileSize: number, path: string)
     }
   }
   const version = buf.readUInt32LE(44);
-  if (version !== FORMAT_VERSION) {
+  if (!READABLE_FORMAT_VERSIONS.has(version)) {
     throw new FloeError(
       'VERSION',
-      `SST ${path} has format version ${version}; this build reads version ${FORMAT_VERSION}. Upgrade Floe to read it (or, if no newer Floe wrote it, the footer is damaged: restore from a checkpoint)`,
+      `SST ${path} has format version ${version}; this build reads versions 1 and ${FORMAT_VERSION}. Upgrade Floe to read it (or, if no newer Floe wrote it, the footer is damaged: restore from a checkpoint)`,
       { path },
     );
   }

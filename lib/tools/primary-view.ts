@@ -19,6 +19,7 @@ import { checkKey, checkKeyGroup, keyGroupOf, physicalKey, resolveKeyGroup, toBy
 import { inClip } from '../lsm/file-meta.js';
 import { readLatestManifest, type ManifestState } from '../lsm/manifest.js';
 import { PointResolver } from '../lsm/merge-values.js';
+import { coveringSeq } from '../lsm/range-tombstones.js';
 import { scanEntries, type ScanView } from '../lsm/scan.js';
 import { groupRange, scanBoundedGroups, type KeyBounds } from '../lsm/scan-groups.js';
 import { TableCache } from '../lsm/table-cache.js';
@@ -82,14 +83,17 @@ export class PrimaryView implements DataTarget {
     const inst = this.owner(kg);
     if (inst === undefined) return undefined;
     const pk = physicalKey(kg, k);
-    const resolver = new PointResolver();
-    for (const f of inst.state.version.filesForKey(pk)) {
+    // The engine's read rules: entries older than a covering range tombstone are deleted, and bytes
+    // whose TTL expired are not returned (NeverReturnExpired, the default visibility).
+    const version = inst.state.version;
+    const resolver = new PointResolver(version.rangeTombstones.length === 0 ? 0 : coveringSeq(version.rangeTombstones, pk));
+    for (const f of version.filesForKey(pk)) {
       if (!inClip(f, pk)) continue;
       const reader = await inst.tables.get(f);
       const e = await reader.get(pk);
-      if (e !== undefined && resolver.push(e.kind, e.value)) break;
+      if (e !== undefined && resolver.push(e.kind, e.value, e.ttl, e.seq)) break;
     }
-    return resolver.value();
+    return resolver.value(Date.now());
   }
 
   /** Entries in (keyGroup, key) order, as Store.scan: instance by instance, in key-group order. */
@@ -105,7 +109,16 @@ export class PrimaryView implements DataTarget {
     for (const inst of this.instances) {
       const [lo, hi] = inst.state.keyGroups;
       if (only !== undefined && (only < lo || only > hi)) continue;
-      const view: ScanView = { snapshot: inst.state.lastSequence, memtables: [], version: inst.state.version, tables: inst.tables, prefetchBlocks: 4 };
+      const version = inst.state.version;
+      const view: ScanView = {
+        snapshot: inst.state.lastSequence,
+        memtables: [],
+        version,
+        tables: inst.tables,
+        prefetchBlocks: 4,
+        rangeTombstones: version.rangeTombstones,
+        ttlNow: Date.now(),
+      };
       let source: AsyncIterable<{ key: Uint8Array; value: Uint8Array }>;
       if (only !== undefined || unbounded) {
         const range = groupRange(only ?? lo, only ?? hi, bounds);

@@ -6,6 +6,8 @@
  *   records, each:     u32 BE body length | u32 BE CRC32C of body | body
  *   body:              f64 BE first write sequence | u32 BE op count | ops
  *   op:                u8 kind (EntryKind) | u32 BE key length | physical key | u32 BE value length | value
+ * kind 3 is a range delete: key = inclusive start, value = exclusive end (physical keys). A kind with bit
+ * TTL_FLAG (0x10) set carries TTL metadata before the value, as in SSTs (lib/sst/ttl-value.ts).
  *
  * One record is one acknowledged write call (a put, delete, merge, or a whole atomic batch); its ops take
  * sequence numbers first, first+1, ... A fence segment (no records) is written by a new owner to end the
@@ -18,16 +20,28 @@
 import { FloeError } from '../errors.js';
 import type { EntryKind } from '../sst/entry.js';
 import { crc32c } from '../util/crc32c.js';
+import { TTL_FLAG, decodeTtlValue, encodeTtlValue } from '../sst/ttl-value.js';
 
 const MAGIC = Buffer.from('FLOEWAL1', 'ascii');
 export const WAL_HEADER_BYTES = 16;
 const FLAG_FENCE = 1;
 
+/** WAL op kind of a range delete (not an SST entry kind). */
+export const WAL_RANGE_DELETE = 3;
+
 export interface WalOp {
-  kind: EntryKind;
-  /** Physical key ([keyGroup u16][user key]). */
+  kind: EntryKind | typeof WAL_RANGE_DELETE;
+  /** Physical key ([keyGroup u16][user key]); a range delete's start. */
   key: Uint8Array;
+  /** The value; a range delete's exclusive end. */
   value: Uint8Array;
+  /** TTL metadata of the value (lib/lsm/ttl.ts). */
+  ttl?: number[];
+}
+
+/** The value bytes as logged: with the TTL prefix when the op has TTL metadata. */
+function loggedValue(op: WalOp): Uint8Array {
+  return op.ttl === undefined ? op.value : encodeTtlValue(op.ttl, op.value);
 }
 
 export interface WalRecord {
@@ -46,7 +60,7 @@ export interface DecodedSegment {
 /** Bytes a record adds to a segment. */
 export function recordBytes(ops: readonly WalOp[]): number {
   let n = 8 + 12;
-  for (const op of ops) n += 9 + op.key.length + op.value.length;
+  for (const op of ops) n += 9 + op.key.length + loggedValue(op).length;
   return n;
 }
 
@@ -66,13 +80,14 @@ export function encodeSegment(epoch: number, records: readonly WalRecord[], fenc
     out.writeUInt32BE(r.ops.length, p + 8);
     p += 12;
     for (const op of r.ops) {
-      out[p] = op.kind;
+      const value = loggedValue(op);
+      out[p] = op.ttl === undefined ? op.kind : op.kind | TTL_FLAG;
       out.writeUInt32BE(op.key.length, p + 1);
       out.set(op.key, p + 5);
       p += 5 + op.key.length;
-      out.writeUInt32BE(op.value.length, p);
-      out.set(op.value, p + 4);
-      p += 4 + op.value.length;
+      out.writeUInt32BE(value.length, p);
+      out.set(value, p + 4);
+      p += 4 + value.length;
     }
     out.writeUInt32BE(p - bodyStart, pos);
     out.writeUInt32BE(crc32c(out.subarray(bodyStart, p)), pos + 4);
@@ -126,16 +141,27 @@ function decodeBody(body: Buffer, malformed: () => FloeError): WalRecord {
   let p = 12;
   for (let i = 0; i < count; i++) {
     if (p + 5 > body.length) throw malformed();
-    const kind = body[p]! as EntryKind;
+    const kind = body[p]!;
+    if ((kind & ~TTL_FLAG) > WAL_RANGE_DELETE) throw malformed();
     const kl = body.readUInt32BE(p + 1);
     if (p + 5 + kl + 4 > body.length) throw malformed();
     const key = body.subarray(p + 5, p + 5 + kl);
     p += 5 + kl;
     const vl = body.readUInt32BE(p);
     if (p + 4 + vl > body.length) throw malformed();
-    const value = body.subarray(p + 4, p + 4 + vl);
+    const start = p + 4;
     p += 4 + vl;
-    ops.push({ kind, key, value });
+    if ((kind & TTL_FLAG) === 0) {
+      ops.push({ kind: kind as EntryKind, key, value: body.subarray(start, start + vl) });
+      continue;
+    }
+    let decoded: { ttl: number[]; value: Uint8Array };
+    try {
+      decoded = decodeTtlValue(body, start, start + vl);
+    } catch {
+      throw malformed();
+    }
+    ops.push({ kind: (kind & ~TTL_FLAG) as EntryKind, key, value: decoded.value, ttl: decoded.ttl });
   }
   if (p !== body.length || !Number.isSafeInteger(firstSeq)) throw malformed();
   return { firstSeq, ops };

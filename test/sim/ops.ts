@@ -44,6 +44,8 @@ export type Op =
   | { k: 'zombie'; which: number; action: 'write' | 'get' | 'flush' | 'close'; item: WriteItem }
   | { k: 'outage'; inst: number; during: 'flush' | 'write' | 'compact'; steps: number }
   | { k: 'advance'; ms: number }
+  /** deleteRange in key group `kg` (modulo maxKeyGroups), or with `groups` > 0 deleteKeyGroups from `kg`. */
+  | { k: 'deleteRange'; kg: number; gte?: string; lt?: string; groups: number }
   | { k: 'background'; steps: number };
 
 export type OpKind = Op['k'];
@@ -92,6 +94,7 @@ const WEIGHTS: Array<[OpKind | 'bulk', number, boolean]> = [
   ['outage', 1, false],
   ['advance', 3, true],
   ['background', 5, true],
+  ['deleteRange', 2, true],
 ];
 
 /** `n` ops from `seed`. REQUIRES: same (seed, n, config) → same list. */
@@ -164,6 +167,12 @@ function makeOp(kind: OpKind | 'bulk', r: Random, c: GenConfig): Op {
       return { k: 'advance', ms: r.pick([10, 500, 5_000, 30_000, 120_000]) };
     case 'background':
       return { k: 'background', steps: r.range(1, 20) };
+    case 'deleteRange': {
+      const op: Extract<Op, { k: 'deleteRange' }> = { k: 'deleteRange', kg: r.int(1 << 16), groups: r.bool(0.2) ? r.range(1, 3) : 0 };
+      if (r.bool(0.7)) op.gte = keyRef(r, c).key;
+      if (r.bool(0.7)) op.lt = keyRef(r, c).key;
+      return op;
+    }
   }
 }
 

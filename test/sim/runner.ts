@@ -126,6 +126,8 @@ class Sim {
         return this.write(op.items);
       case 'get':
         return this.get(op.ref.key, op.ref.kg);
+      case 'deleteRange':
+        return this.deleteRange(op);
       case 'multiGet':
         return this.multiGet(op.kg % this.maxKg, op.keys);
       case 'scan':
@@ -248,6 +250,42 @@ class Sim {
       inst.t.ack((m) => {
         for (const a of g.applies) a(m);
       });
+    }
+  }
+
+  /**
+   * A range delete in one key group, or a drop of key groups kg..kg+groups-1 (up to the last group): one
+   * atomic write on each instance owning part of it, so the outcome does not depend on the shard layout.
+   */
+  private async deleteRange(op: Extract<Op, { k: 'deleteRange' }>): Promise<void> {
+    const kg = op.kg % this.maxKg;
+    const parts: Array<{ inst: Inst; run: () => Promise<void>; apply: Apply }> = [];
+    if (op.groups > 0) {
+      const end = Math.min(kg + op.groups - 1, this.maxKg - 1);
+      for (let g = kg; g <= end; ) {
+        const inst = this.life.owner(g);
+        const first = g;
+        const last = Math.min(end, inst.range[1]);
+        parts.push({ inst, run: () => inst.store.deleteKeyGroups([first, last]), apply: (m) => m.deleteKeyGroups(first, last) });
+        g = last + 1;
+      }
+    } else {
+      const inst = this.life.owner(kg);
+      const gte = op.gte === undefined ? undefined : keyBytes(op.gte);
+      const lt = op.lt === undefined ? undefined : keyBytes(op.lt);
+      parts.push({ inst, run: () => inst.store.deleteRange({ keyGroup: kg, ...(gte ? { gte } : {}), ...(lt ? { lt } : {}) }), apply: (m) => m.deleteRange(kg, gte, lt) });
+    }
+    for (const { inst, run, apply } of parts) {
+      const hadError = (inst.store as unknown as { backgroundError?: unknown }).backgroundError !== undefined;
+      try {
+        await this.drive(run(), `deleteRange on ${inst.instanceId}`);
+      } catch (e) {
+        if (e instanceof Stuck) throw new Violation('hang', e.message);
+        this.life.expectable(e, inst, 'write');
+        if (!hadError) inst.t.maybe(apply);
+        continue;
+      }
+      inst.t.ack(apply);
     }
   }
 

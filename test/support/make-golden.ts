@@ -1,5 +1,6 @@
 /**
- * Writes the golden SST files (test/golden/sst-v1-*.sst) from test/support/sst-golden-input.ts.
+ * Writes the golden SST files of the current format version (test/golden/sst-v<version>-*.sst) from
+ * test/support/sst-golden-input.ts (files of older versions are kept as they were written).
  * Run from the repository root after building: `node dist/test/support/make-golden.js`.
  * Only for a deliberate format change: the golden test fails on any byte difference so that such a change
  * cannot happen by accident.

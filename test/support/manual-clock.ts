@@ -3,7 +3,7 @@
  * order — for checking that waits overlap and for timeouts. `AutoClock`: every sleep advances time by its
  * length and returns at once — for sequential tests that want exact latency sums without waiting.
  */
-import type { Clock } from '../../lib/util/clock.js';
+import { systemClock, type Clock } from '../../lib/util/clock.js';
 
 interface Sleeper {
   at: number;
@@ -79,4 +79,28 @@ export class AutoClock implements Clock {
 /** Lets pending promise callbacks run (several turns of the microtask queue and one macrotask). */
 export function settleMicrotasks(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * For state-TTL tests: `now()` moves only when the test calls `advance` (so expiry is exact and the model
+ * can follow it), while `sleep` waits in real time (retries, leases and polling keep working unattended).
+ */
+export class TtlClock implements Clock {
+  private nowMs: number;
+
+  constructor(startMs = 1_000_000) {
+    this.nowMs = startMs;
+  }
+
+  now(): number {
+    return this.nowMs;
+  }
+
+  advance(ms: number): void {
+    this.nowMs += ms;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return systemClock.sleep(ms, signal);
+  }
 }

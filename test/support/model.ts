@@ -1,6 +1,7 @@
 /**
  * The reference model for randomized tests: a plain sorted map from (keyGroup, key) to value with the
- * same merge semantics (list append), checked against any `Store`.
+ * same merge semantics (list append), TTL semantics (every written piece expires on its own; optional
+ * renewal on point reads) and range deletes, checked against any `Store`.
  */
 import { Buffer } from 'node:buffer';
 
@@ -10,37 +11,100 @@ export interface ModelEntry {
   value: Uint8Array;
 }
 
+/**
+ * One written piece of a value: a put is one segment, each merge operand appends one. `expiresAt` 0 =
+ * never; `ttlMs` is what a refresh on read renews (Flink's list-state TTL: every element expires alone).
+ */
+interface Segment {
+  bytes: Uint8Array;
+  expiresAt: number;
+  ttlMs: number;
+}
+
+interface Stored {
+  keyGroup: number;
+  key: Uint8Array;
+  segments: Segment[];
+}
+
 function id(keyGroup: number, key: Uint8Array): string {
   return keyGroup.toString(16).padStart(4, '0') + Buffer.from(key).toString('hex');
 }
 
-export class Model {
-  private readonly map = new Map<string, ModelEntry>();
+/** TTL of one write as the model needs it. */
+export interface ModelTtl {
+  expiresAt: number;
+  ttlMs: number;
+}
 
-  put(keyGroup: number, key: Uint8Array, value: Uint8Array): void {
-    this.map.set(id(keyGroup, key), { keyGroup, key: Uint8Array.from(key), value: Uint8Array.from(value) });
+export class Model {
+  private readonly map = new Map<string, Stored>();
+  /** The store clock's time (tests with TTL keep it in step); values expired at `now` are absent. */
+  now = 0;
+  /** TTL update type: 'OnReadAndWrite' renews the TTL of what get and multiGet return. */
+  refreshOnRead = false;
+
+  put(keyGroup: number, key: Uint8Array, value: Uint8Array, ttl?: ModelTtl): void {
+    this.map.set(id(keyGroup, key), { keyGroup, key: Uint8Array.from(key), segments: [segment(value, ttl)] });
   }
 
   delete(keyGroup: number, key: Uint8Array): void {
     this.map.delete(id(keyGroup, key));
   }
 
-  merge(keyGroup: number, key: Uint8Array, operand: Uint8Array): void {
+  merge(keyGroup: number, key: Uint8Array, operand: Uint8Array, ttl?: ModelTtl): void {
     const old = this.map.get(id(keyGroup, key));
-    const value = old ? Buffer.concat([old.value, operand]) : Uint8Array.from(operand);
-    this.map.set(id(keyGroup, key), { keyGroup, key: Uint8Array.from(key), value });
+    const segments = old ? [...old.segments, segment(operand, ttl)] : [segment(operand, ttl)];
+    this.map.set(id(keyGroup, key), { keyGroup, key: Uint8Array.from(key), segments });
   }
 
+  /** Deletes the keys of `keyGroup` in [gte, lt) (bounds optional). */
+  deleteRange(keyGroup: number, gte: Uint8Array | undefined, lt: Uint8Array | undefined): void {
+    for (const [k, e] of this.map) {
+      if (e.keyGroup !== keyGroup) continue;
+      if (gte !== undefined && Buffer.compare(e.key, gte) < 0) continue;
+      if (lt !== undefined && Buffer.compare(e.key, lt) >= 0) continue;
+      this.map.delete(k);
+    }
+  }
+
+  /** Deletes every key of key groups first..last. */
+  deleteKeyGroups(first: number, last: number): void {
+    for (const [k, e] of this.map) if (e.keyGroup >= first && e.keyGroup <= last) this.map.delete(k);
+  }
+
+  /** The visible value (a point read: renews TTLs when `refreshOnRead`). */
   get(keyGroup: number, key: Uint8Array): Uint8Array | undefined {
-    return this.map.get(id(keyGroup, key))?.value;
+    const e = this.map.get(id(keyGroup, key));
+    if (e === undefined) return undefined;
+    const live = e.segments.filter((s) => s.expiresAt === 0 || s.expiresAt > this.now);
+    if (live.length === 0) return undefined;
+    if (this.refreshOnRead && live.some((s) => s.ttlMs > 0)) {
+      e.segments = live.map((s) => (s.ttlMs > 0 ? { ...s, expiresAt: this.now + s.ttlMs } : s));
+    }
+    return live.length === 1 ? live[0]!.bytes : Buffer.concat(live.map((s) => s.bytes));
+  }
+
+  /** The visible value without the side effects of a point read (scans do not renew TTLs). */
+  peek(keyGroup: number, key: Uint8Array): Uint8Array | undefined {
+    const e = this.map.get(id(keyGroup, key));
+    return e === undefined ? undefined : this.visible(e)?.value;
+  }
+
+  private visible(e: Stored): ModelEntry | undefined {
+    const live = e.segments.filter((s) => s.expiresAt === 0 || s.expiresAt > this.now);
+    if (live.length === 0) return undefined;
+    return { keyGroup: e.keyGroup, key: e.key, value: live.length === 1 ? live[0]!.bytes : Buffer.concat(live.map((s) => s.bytes)) };
   }
 
   /** Entries in (keyGroup, key bytes) order, filtered like Store.scan. */
   scan(o: { keyGroup?: number; gte?: Uint8Array; lt?: Uint8Array; prefix?: Uint8Array; limit?: number }): ModelEntry[] {
     const all = [...this.map.values()].sort((a, b) => a.keyGroup - b.keyGroup || Buffer.compare(a.key, b.key));
     const out: ModelEntry[] = [];
-    for (const e of all) {
+    for (const stored of all) {
       if (o.limit !== undefined && out.length >= o.limit) break;
+      const e = this.visible(stored);
+      if (e === undefined) continue;
       if (o.keyGroup !== undefined && e.keyGroup !== o.keyGroup) continue;
       if (o.gte !== undefined && Buffer.compare(e.key, o.gte) < 0) continue;
       if (o.lt !== undefined && Buffer.compare(e.key, o.lt) >= 0) continue;
@@ -68,7 +132,8 @@ export class Model {
       !(o.lte === undefined && o.lt !== undefined && Buffer.compare(k, o.lt) >= 0) &&
       !(o.lte !== undefined && Buffer.compare(k, o.lte) > 0);
     if (seek !== undefined && !inBounds(seek.key)) return [];
-    const all = [...this.map.values()].sort(order).filter((e) => {
+    const visible = [...this.map.values()].map((e) => this.visible(e)).filter((e): e is ModelEntry => e !== undefined);
+    const all = visible.sort(order).filter((e) => {
       if (o.keyGroup !== undefined && e.keyGroup !== o.keyGroup) return false;
       if (!inBounds(e.key)) return false;
       if (seek !== undefined) {
@@ -82,13 +147,22 @@ export class Model {
 
   clone(): Model {
     const m = new Model();
-    for (const [k, v] of this.map) m.map.set(k, v);
+    m.now = this.now;
+    m.refreshOnRead = this.refreshOnRead;
+    for (const [k, v] of this.map) m.map.set(k, { ...v, segments: v.segments.slice() });
     return m;
   }
 
+  /** Keys with a visible value. */
   get size(): number {
-    return this.map.size;
+    let n = 0;
+    for (const e of this.map.values()) if (this.visible(e) !== undefined) n++;
+    return n;
   }
+}
+
+function segment(bytes: Uint8Array, ttl: ModelTtl | undefined): Segment {
+  return { bytes: Uint8Array.from(bytes), expiresAt: ttl?.expiresAt ?? 0, ttlMs: ttl?.ttlMs ?? 0 };
 }
 
 export function hex(b: Uint8Array | undefined): string {

@@ -1,14 +1,15 @@
 /**
  * Seeded model-based random operation runner, shared by the engine, remote-backend and daemon tests.
  * Applies random put/delete/merge/batch/get/multiGet/scan operations to a Store and to the Model, checks
- * every read against the model, and interleaves flushes, compactions and close/reopen. A failure names
+ * every read against the model, and interleaves flushes, compactions and close/reopen; optionally state TTL
+ * (random ttlMs, clock steps) and range deletes (deleteRange, deleteKeyGroups), and iterator steps. A failure names
  * the seed and the operation index, and replays exactly with FLOE_SEED=<seed>.
  */
 import { Buffer } from 'node:buffer';
-import type { Store, WriteOp } from '../../lib/api.js';
+import type { EmbeddedStore, Store, WriteOp } from '../../lib/api.js';
 import { defaultKeyGroup } from '../../lib/keys.js';
 import { Random } from '../../lib/util/random.js';
-import { Model, hex } from './model.js';
+import { Model, hex, type ModelTtl } from './model.js';
 import { IteratorChecker } from './random-iterators.js';
 
 export interface RandomOpsConfig {
@@ -25,6 +26,13 @@ export interface RandomOpsConfig {
   reopen?: boolean;
   /** Called with the model after each checkpoint-like hook; tests use it for snapshots. */
   onStep?: (store: Store, model: Model, step: number) => Promise<void>;
+  /**
+   * State TTL: writes get random `ttlMs` and steps advance `clock` (the store's clock). `defaultTtlMs` and
+   * `update` must match the store's options.
+   */
+  ttl?: { clock: { now(): number; advance(ms: number): void }; defaultTtlMs?: number; update?: 'OnCreateAndWrite' | 'OnReadAndWrite' };
+  /** Range deletes (deleteRange, deleteKeyGroups); the store must own every key group. */
+  rangeDeletes?: boolean;
   /** Also run iterator and snapshot steps (test/support/random-iterators.ts); the store must be embedded. */
   iterators?: boolean;
 }
@@ -54,6 +62,18 @@ export async function runRandomOps(c: RandomOpsConfig): Promise<{ store: Store; 
     return { kg: defaultKeyGroup(key, c.maxKeyGroups), explicit: false };
   };
   const value = (): Uint8Array => r.bytes(r.int(c.maxValueBytes + 1));
+  if (c.ttl) {
+    model.now = c.ttl.clock.now();
+    model.refreshOnRead = c.ttl.update === 'OnReadAndWrite';
+  }
+  /** A write's TTL option (none, explicit 0, or 1..3000 ms) and what the model records for it. */
+  const ttlFor = (): { opt: { ttlMs?: number }; ttl: ModelTtl | undefined } => {
+    if (!c.ttl) return { opt: {}, ttl: undefined };
+    const pick = r.int(3);
+    const ms = pick === 0 ? (c.ttl.defaultTtlMs ?? 0) : pick === 1 ? 0 : r.range(1, 3000);
+    const ttl = ms > 0 ? { expiresAt: model.now + ms, ttlMs: ms } : undefined;
+    return { opt: pick === 0 ? {} : { ttlMs: ms }, ttl };
+  };
   let step = 0;
   const iters = c.iterators === true ? new IteratorChecker(r, c.maxKeyGroups, () => keyOf(r, c.keySpace), (what) => fail(step, what)) : undefined;
   for (let i = 0; i < c.ops; i++) {
@@ -62,24 +82,30 @@ export async function runRandomOps(c: RandomOpsConfig): Promise<{ store: Store; 
       count(await iters.step(store, model));
       continue;
     }
+    if ((c.ttl || c.rangeDeletes) && r.bool(0.08)) {
+      await extraOp();
+      continue;
+    }
     const p = r.next();
     const key = keyOf(r, c.keySpace);
     const { kg, explicit } = pickGroup(key);
     const opt = explicit ? { keyGroup: kg } : undefined;
     if (p < 0.3) {
       const v = value();
+      const t = ttlFor();
       count('put');
-      await store.put(key, v, opt);
-      model.put(kg, key, v);
+      await store.put(key, v, { ...opt, ...t.opt });
+      model.put(kg, key, v, t.ttl);
     } else if (p < 0.38) {
       count('delete');
       await store.delete(key, opt);
       model.delete(kg, key);
     } else if (p < 0.48) {
       const v = r.bytes(r.int(20));
+      const t = ttlFor();
       count('merge');
-      await store.merge(key, v, opt);
-      model.merge(kg, key, v);
+      await store.merge(key, v, { ...opt, ...t.opt });
+      model.merge(kg, key, v, t.ttl);
     } else if (p < 0.53) {
       count('batch');
       const ops: WriteOp[] = [];
@@ -92,15 +118,17 @@ export async function runRandomOps(c: RandomOpsConfig): Promise<{ store: Store; 
         const t = r.int(3);
         if (t === 0) {
           const v = value();
-          ops.push({ type: 'put', key: k, value: v, ...kgOpt });
-          apply.push(() => model.put(g.kg, k, v));
+          const tt = ttlFor();
+          ops.push({ type: 'put', key: k, value: v, ...kgOpt, ...tt.opt });
+          apply.push(() => model.put(g.kg, k, v, tt.ttl));
         } else if (t === 1) {
           ops.push({ type: 'delete', key: k, ...kgOpt });
           apply.push(() => model.delete(g.kg, k));
         } else {
           const v = r.bytes(r.int(20));
-          ops.push({ type: 'merge', key: k, value: v, ...kgOpt });
-          apply.push(() => model.merge(g.kg, k, v));
+          const tt = ttlFor();
+          ops.push({ type: 'merge', key: k, value: v, ...kgOpt, ...tt.opt });
+          apply.push(() => model.merge(g.kg, k, v, tt.ttl));
         }
       }
       await store.write(ops);
@@ -161,9 +189,33 @@ export async function runRandomOps(c: RandomOpsConfig): Promise<{ store: Store; 
       const v = value();
       count('put');
       await store.put(key, v, opt);
-      model.put(kg, key, v);
+      model.put(kg, key, v, c.ttl?.defaultTtlMs ? { expiresAt: model.now + c.ttl.defaultTtlMs, ttlMs: c.ttl.defaultTtlMs } : undefined);
     }
   }
+  /** Time passing (TTL) and range deletes, drawn only when the config asks for them. */
+  async function extraOp(): Promise<void> {
+    const q = r.next();
+    if (c.ttl && (q < 0.6 || !c.rangeDeletes)) {
+      count('advance');
+      c.ttl.clock.advance(r.int(1500));
+      model.now = c.ttl.clock.now();
+    } else if (q < 0.97) {
+      count('deleteRange');
+      const gte = r.bool(0.8) ? keyOf(r, c.keySpace) : undefined;
+      const lt = r.bool(0.8) ? keyOf(r, c.keySpace) : undefined;
+      const all = r.bool(0.15);
+      const kg = r.int(c.maxKeyGroups);
+      await (store as EmbeddedStore).deleteRange({ ...(all ? {} : { keyGroup: kg }), ...(gte ? { gte } : {}), ...(lt ? { lt } : {}) });
+      for (let g = 0; g < c.maxKeyGroups; g++) if (all || g === kg) model.deleteRange(g, gte, lt);
+    } else {
+      count('deleteKeyGroups');
+      const first = r.int(c.maxKeyGroups);
+      const last = Math.min(c.maxKeyGroups - 1, first + r.int(2));
+      await (store as EmbeddedStore).deleteKeyGroups([first, last]);
+      model.deleteKeyGroups(first, last);
+    }
+  }
+
   await iters?.finish();
   // Final full comparison.
   const all: Array<{ keyGroup: number; key: Uint8Array; value: Uint8Array }> = [];

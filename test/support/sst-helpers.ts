@@ -93,6 +93,8 @@ export interface EntryGenOptions {
   bigValueBytes: number;
   /** Allow the empty key (only ever the first key). */
   allowEmptyKey?: boolean;
+  /** Give about a third of the Puts and Merges TTL metadata of 1-3 segments (format version 2). */
+  ttl?: boolean;
 }
 
 /**
@@ -100,6 +102,20 @@ export interface EntryGenOptions {
  * some keys are prefixes of others), random lengths, bytes from a small alphabet including 0x00 and 0xff;
  * values empty, small and compressible, random, or large; all kinds; seqs up to 2^53 - 1.
  */
+/** TTL metadata (lib/lsm/ttl.ts) of 1-3 segments covering `length` bytes, some never expiring. */
+function randomTtl(rng: Random, length: number): number[] {
+  const n = rng.range(1, 4);
+  const out: number[] = [];
+  let left = length;
+  for (let i = 0; i < n; i++) {
+    const len = i === n - 1 ? left : rng.int(left + 1);
+    left -= len;
+    const never = rng.bool(0.2);
+    out.push(len, never ? 0 : rng.int(2 ** 31) * 1000 + rng.int(1000), never ? 0 : rng.int(2 ** 40));
+  }
+  return out;
+}
+
 export function randomEntries(rng: Random, o: EntryGenOptions): Entry[] {
   const alphabet = [0x00, 0x01, 0x41, 0x42, 0x7f, 0x80, 0xfe, 0xff];
   const prefixes: Uint8Array[] = [];
@@ -127,6 +143,7 @@ export function randomEntries(rng: Random, o: EntryGenOptions): Entry[] {
     let value: Uint8Array;
     if (kind === EntryKind.Delete) value = new Uint8Array(0);
     else value = randomValue(rng, o.bigValueBytes);
+    if (o.ttl && kind !== EntryKind.Delete && rng.bool(0.33)) return { key, kind, seq, value, ttl: randomTtl(rng, value.length) };
     return { key, kind, seq, value };
   });
 }
@@ -191,5 +208,6 @@ export function diffEntry(a: Entry | undefined, e: Entry | undefined): string | 
   if (a.kind !== e.kind) return `kind ${a.kind} != ${e.kind} for key ${hex(e.key)}`;
   if (a.seq !== e.seq) return `seq ${a.seq} != ${e.seq} for key ${hex(e.key)}`;
   if (cmp(a.value, e.value) !== 0) return `value differs for key ${hex(e.key)} (${a.value.length} vs ${e.value.length} bytes)`;
+  if (JSON.stringify(a.ttl) !== JSON.stringify(e.ttl)) return `TTL metadata ${JSON.stringify(a.ttl)} != ${JSON.stringify(e.ttl)} for key ${hex(e.key)}`;
   return undefined;
 }
