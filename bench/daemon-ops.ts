@@ -67,7 +67,9 @@ function operation(t: OpsTarget, op: PeerOp, ctx: OpsContext, gen: number): (i: 
         return async (i) => {
           const ks = Array.from({ length: MULTIGET_KEYS }, (_, j) => key(i * MULTIGET_KEYS + j));
           const got = await pick(stores, i).multiGet(ks.map((k) => ctx.keyBuf[k]!));
-          got.forEach((v, j) => checkValue(v, ks[j]!, ctx.valueBytes, t.name));
+          got.forEach((v, j) => {
+            checkValue(v, ks[j]!, ctx.valueBytes, t.name);
+          });
         };
       case 'batch':
         return async (i) => {
@@ -91,7 +93,9 @@ function operation(t: OpsTarget, op: PeerOp, ctx: OpsContext, gen: number): (i: 
       return async (i) => {
         const ks = Array.from({ length: MULTIGET_KEYS }, (_, j) => key(i * MULTIGET_KEYS + j));
         const got = await pick(clients, i).mgetBuffer(...ks.map((k) => ctx.keyBuf[k]!));
-        got.forEach((v, j) => checkValue(v, ks[j]!, ctx.valueBytes, t.name));
+        got.forEach((v, j) => {
+          checkValue(v, ks[j]!, ctx.valueBytes, t.name);
+        });
       };
     case 'batch':
       return async (i) => {
