@@ -392,7 +392,7 @@ function toMeasurements(system: SystemId, r: JvmResult, load: number, failures: 
     });
     // Rows by state size rank (a backend out of time checkpoints a smaller state: the key counts are in the
     // notes and the JSON).
-    run.checkpoints.forEach((c, i) => timed('checkpoint', SIZE_MODES[i] ?? `state ${i + 1}`, 'checkpoint, trigger → complete', c.ms));
+    for (const [i, c] of run.checkpoints.entries()) timed('checkpoint', SIZE_MODES[i] ?? `state ${i + 1}`, 'checkpoint, trigger → complete', c.ms);
     run.restores.forEach((x, i) => {
       const mode = SIZE_MODES[i] ?? `state ${i + 1}`;
       const init = x.span?.maxInitializeStateDurationMs;
