@@ -19,6 +19,11 @@
  * also with requests in flight: it therefore includes queueing behind the other requests in flight (which
  * is what a pipelined caller sees). Every get checks it found a 100-byte value.
  *
+ * Single operations vs Redis (bench/daemon-ops.ts, bench/redis-peer.ts): put, get, awaited get, multiGet and
+ * batch on every Floe system and on `redis-server` over a Unix socket (ioredis, auto-pipelining), the same
+ * connections and requests in flight; the runner derives daemon-2-shards ÷ redis for each. When
+ * redis-server is missing and cannot be installed, the peer is skipped and a note says why.
+ *
  * Sizes: the runner's defaults (1,000,000 keys, 10 s) are meant for the embedded benchmark; this one
  * replaces them by 100,000 keys and 3 s per run so the whole benchmark takes about 2-3 minutes. An explicit
  * --keys / --seconds other than those defaults is honoured.
@@ -41,6 +46,8 @@ import { barChartSvg, PALETTE, tint, type BarSeries } from './plot.js';
 import { machineFacts, rowLabel, rows, type BenchArgs, type BenchReport, type Measurement } from './report.js';
 import { plots as genericPlots } from './run.js';
 import { benchKey, indexSequence, mix32, ValuePool } from './workload.js';
+import { measureOps, OPS_CONNS, opsMode, PEER_OPS, preloadRedis, type OpsTarget } from './daemon-ops.js';
+import { ensureRedisInstalled, startRedis, type RedisServer } from './redis-peer.js';
 
 const VALUE_BYTES = 100;
 const PIPELINE = 16;
@@ -57,7 +64,7 @@ const WARMUP_SECONDS = 0.7;
 export const WORKLOADS = { 'ycsb-a': 0.5, 'ycsb-b': 0.95, 'ycsb-c': 1 } as const;
 type WorkloadId = keyof typeof WORKLOADS;
 
-const SYSTEMS = ['daemon-2-shards', 'daemon-1-shard', 'embedded'] as const;
+const SYSTEMS = ['daemon-2-shards', 'daemon-1-shard', 'embedded', 'redis'] as const;
 type SystemId = (typeof SYSTEMS)[number];
 
 const floeBin = fileURLToPath(new URL('../bin/floe.js', import.meta.url));
@@ -180,8 +187,8 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   const seconds = args.seconds === 10 ? DEFAULT_SECONDS : args.seconds;
   if (keys < 1000) throw new Error(`--keys must be at least 1000 for the daemon benchmark, got ${keys}`);
   const workloadIds = Object.keys(WORKLOADS) as WorkloadId[];
-  const unknownWorkloads = (args.workloads ?? []).filter((w) => !(workloadIds as string[]).includes(w));
-  if (unknownWorkloads.length) throw new Error(`unknown workload(s) ${unknownWorkloads.join(', ')}; known: ${workloadIds.join(', ')}`);
+  const unknownWorkloads = (args.workloads ?? []).filter((w) => !(workloadIds as string[]).includes(w) && !(PEER_OPS as readonly string[]).includes(w));
+  if (unknownWorkloads.length) throw new Error(`unknown workload(s) ${unknownWorkloads.join(', ')}; known: ${[...workloadIds, ...PEER_OPS].join(', ')}`);
   const systems = SYSTEMS.filter((s) => args.systems === undefined || args.systems.includes(s));
   const unknownSystems = (args.systems ?? []).filter((s) => !(SYSTEMS as readonly string[]).includes(s));
   if (unknownSystems.length || systems.length === 0) throw new Error(`unknown or no system(s) ${unknownSystems.join(', ')}; known: ${SYSTEMS.join(', ')}`);
@@ -197,10 +204,13 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   const maxConns = Math.max(...CONNECTIONS);
   const opened: Sys[] = [];
   const cpuLines: string[] = [];
+  let redis: RedisServer | undefined;
+  let redisDir: string | undefined;
 
   try {
     // ---- open: two daemons (child processes) and the embedded store, each in its own temp folder.
     for (const name of systems) {
+      if (name === 'redis') continue;
       const dir = await mkdtemp(join(tmpdir(), `floe-bench-${name}-`));
       const sys: Sys = { name, dir, stores: [], clients: [] };
       opened.push(sys);
@@ -287,7 +297,36 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       }
     }
 
-    notes.push(
+    // ---- single operations, Floe vs Redis (same connections and requests in flight)
+    const wantOps = PEER_OPS.filter((op) => args.workloads === undefined || args.workloads.includes(op));
+    if (wantOps.length > 0) {
+      const targets: OpsTarget[] = opened.map((s) => ({ name: s.name, kind: 'floe' as const, stores: s.embedded ? [s.embedded] : s.stores.slice(0, OPS_CONNS) }));
+      if (systems.includes('redis')) {
+        const installed = ensureRedisInstalled(args.log);
+        if (!installed.ok) note(`Redis peer SKIPPED: ${installed.reason}`);
+        else {
+          redisDir = await mkdtemp(join(tmpdir(), 'floe-bench-redis-'));
+          redis = await startRedis(redisDir);
+          const clients = await redis.connect(OPS_CONNS);
+          await preloadRedis(clients, { keys, keyBuf, values });
+          targets.push({ name: 'redis', kind: 'redis', clients });
+          note(`redis: redis-server ${redis.version} on a Unix socket, in memory (--save '' --appendonly no), ioredis with enableAutoPipelining, ${OPS_CONNS} clients; preloaded ${keys.toLocaleString('en-US')} keys`);
+        }
+      }
+      measurements.push(...(await measureOps(targets, { keys, keyBuf, values, valueBytes: VALUE_BYTES, keySeq, pipeline: PIPELINE, seconds, log: args.log }, wantOps)));
+      for (const op of wantOps) {
+        const mode = opsMode(op, PIPELINE);
+        const r = measurements.find((m) => m.workload === op && m.mode === mode && m.system === 'redis');
+        if (r === undefined) continue;
+        const parts = opened.map((s) => {
+          const m = measurements.find((x) => x.workload === op && x.mode === mode && x.system === s.name);
+          return m === undefined ? undefined : `${s.name} ${(m.opsPerSec / r.opsPerSec).toFixed(2)}`;
+        });
+        note(`${op} (${mode}) ÷ Redis: ${parts.filter((x) => x !== undefined).join(', ')} (target ≥ 1.0)`);
+      }
+    }
+
+    if (cpuLines.length > 0) notes.push(
       'CPU µs per operation, benchmark process (clients, or the embedded store) + daemon process (all its threads), ' +
         `from process.cpuUsage() and /proc/<pid>/stat: ${cpuLines.join('; ')}`,
     );
@@ -321,6 +360,8 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       }
       await rm(s.dir, { recursive: true, force: true });
     }
+    await redis?.stop();
+    if (redisDir !== undefined) await rm(redisDir, { recursive: true, force: true });
   }
 
   machine.loadAvgEnd = Math.round(loadavg()[0]! * 100) / 100;
@@ -357,6 +398,16 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
         'daemon-2-shards': 'floe daemon child process, 2 shard worker threads, reached through its Unix socket (lib/client connect)',
         'daemon-1-shard': 'the same with 1 shard',
         embedded: 'openStore() in the benchmark process',
+        redis: "redis-server (Debian's 7.0.x) on a Unix socket, in memory, ioredis clients with enableAutoPipelining (single-operation rows only)",
+      },
+      singleOps: {
+        ops: [...PEER_OPS],
+        connections: OPS_CONNS,
+        inFlightPerConnection: PIPELINE,
+        awaitedGet: 'one connection, one get at a time',
+        multiGet: 'multiGet of 32 keys / MGET',
+        batch: 'write of 100 puts / MSET of 100 pairs (both atomic)',
+        embedded: `one store with ${OPS_CONNS} × ${PIPELINE} operations in flight`,
       },
     },
     measurements,

@@ -3,7 +3,14 @@
  * injected 10 ms (FaultInjectingObjectStore below the retry layer, the way openLsmStore's `inject` hook
  * places it), with a disk cache of 10% and a block cache of 3% of the state, on two backends:
  *   mem + 10 ms        the in-process store: measures the engine against the latency alone
- *   s3 (moto) + 10 ms  the S3 backend (lean signed GET path) against the moto S3-protocol server
+ *   s3 server + 10 ms  the S3 backend (lean signed GET path) against an in-memory S3-protocol server in a
+ *                     child process that injects the 10 ms itself (bench/s3-latency-server.ts; moto is far
+ *                     too slow to measure against), so SlateDB's native client pays the same delay
+ *
+ * Peer (s3 only): SlateDB through its Node binding (bench/slatedb-peer.ts: what differs is listed there and
+ * in the report's settings), loaded with the same keys and values into the same server, doing the same
+ * cold uniform gets (the same key sequence from the same position, 256 in flight), with its default memory
+ * cache (cold at the start; it cannot be sized from the binding and is larger than the data set).
  *
  * Data: N keys (default 1,000,000) of 16 bytes with 100-byte incompressible values, written once to
  * mem:// without latency (flush + compaction to a settled LSM shape), then served as is: the mem runs read
@@ -46,8 +53,10 @@ import type { ObjectStore } from '../lib/store/object-store.js';
 import { openObjectStore } from '../lib/store/open.js';
 import { INSTANCES_PREFIX, SST_PREFIX, sstPath } from '../lib/store/paths.js';
 import { Random } from '../lib/util/random.js';
-import { createTestBucket, s3TestConfig, type S3TestConfig } from '../test/support/s3-env.js';
-import { startMoto, type MotoServer } from '../test/support/moto.js';
+import type { S3TestConfig } from '../test/support/s3-env.js';
+import { startLatencyS3Server, type LatencyS3Server } from './s3-latency-server.js';
+import { daemonColdGets } from './remote-daemon.js';
+import { loadSlateDb, runSlateDbChild, SLATEDB_CONFIGS, type SlateDbConfig, type SlateDbRunResult } from './slatedb-peer.js';
 import { Profiler, formatHotSpots, hotSpots } from './cpu-profile.js';
 import { barChartSvg } from './plot.js';
 import { runInFlight, type RunResult } from './measure.js';
@@ -67,10 +76,18 @@ const BLOCK_CACHE_SHARE = 0.03;
 const ZIPF_S = 0.99;
 const WRITE_BATCH = 1000;
 const SEQUENCE_LENGTH = 1 << 21;
+/** SlateDB attempts (fresh child process each) and the grace past the run's seconds before one counts as hung. */
+const SLATEDB_ATTEMPTS = 3;
+const SLATEDB_GRACE_S = 45;
+/**
+ * Data block size of the remote tables (StoreOptions.blockBytes at build time): Floe's default 16 KiB, or
+ * BENCH_REMOTE_BLOCK_BYTES (e.g. 4096: a miss then GETs 4 KiB instead of 16 KiB; index and filter grow).
+ */
+const BLOCK_BYTES = Number(process.env.BENCH_REMOTE_BLOCK_BYTES ?? 16 * 1024);
 
 export const BACKENDS = ['mem', 's3'] as const;
 type Backend = (typeof BACKENDS)[number];
-const LABEL: Record<Backend, string> = { mem: 'mem + 10 ms', s3: 's3 (moto) + 10 ms' };
+const LABEL: Record<Backend, string> = { mem: 'mem + 10 ms', s3: 's3 server + 10 ms' };
 export const WORKLOADS = ['uniform-get', 'uniform-get-nodisk', 'uniform-multiget', 'zipf-get', 'zipf-multiget'] as const;
 type WorkloadId = (typeof WORKLOADS)[number];
 
@@ -147,6 +164,20 @@ export interface RemoteDetails {
   bare: BareGetRun[];
   ratios: Array<{ backend: Backend; workload: WorkloadId; opsRatio: number; getsRatio: number }>;
   profiles: Array<{ backend: Backend; file: string; top: string }>;
+  peers: SlateDbRun[];
+  daemon?: import('./remote-daemon.js').DaemonColdRun;
+}
+
+/** One SlateDB run of cold uniform gets. */
+export interface SlateDbRun {
+  system: SlateDbConfig;
+  keys: number;
+  seconds: number;
+  keysPerSec: number;
+  /** GETs the server answered during the run ÷ keys read. */
+  getsPerKey: number;
+  cpuUsPerKey: number;
+  loadAvg1m: number;
 }
 
 const round = (v: number, d = 2): number => Math.round(v * 10 ** d) / 10 ** d;
@@ -156,9 +187,10 @@ const round = (v: number, d = 2): number => Math.round(v * 10 ** d) / 10 ** d;
  * the table open (footer + index + filter in one read: SstReader.open reads before any block), so new SST
  * paths in a run = tables opened.
  */
-function latencyWrapper(seed: number, seen?: Set<string>): (b: ObjectStore) => ObjectStore {
+function latencyWrapper(backend: Backend, seed: number, seen?: Set<string>): (b: ObjectStore) => ObjectStore {
   return (b) => {
-    const slow = new FaultInjectingObjectStore(b, { latency: LATENCY_MS, seed });
+    // The S3 server injects the latency itself (so every client pays it alike); mem:// gets it here.
+    const slow = backend === 's3' ? b : new FaultInjectingObjectStore(b, { latency: LATENCY_MS, seed });
     return seen === undefined ? slow : new ObservedObjectStore(slow, (r) => r.op === 'get' && seen.add(r.path));
   };
 }
@@ -166,19 +198,17 @@ function latencyWrapper(seed: number, seen?: Set<string>): (b: ObjectStore) => O
 interface S3Env {
   config: S3TestConfig;
   bucket: string;
-  moto: MotoServer | undefined;
+  server: LatencyS3Server;
 }
 
-async function startS3(log: (l: string) => void): Promise<S3Env> {
-  let config = s3TestConfig();
-  let moto: MotoServer | undefined;
-  if (config === undefined) {
-    log('  starting moto (FLOE_TEST_S3_ENDPOINT is not set)');
-    moto = await startMoto();
-    config = { endpoint: moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, forcePathStyle: true };
-  }
-  const bucket = await createTestBucket(`floe-rbench-${process.pid}-${Date.now().toString(36)}`, config);
-  return { config, bucket, moto };
+/** Starts the latency-injecting S3 server (at 0 ms until the measurements) with one bucket. */
+async function startS3(): Promise<S3Env> {
+  const server = await startLatencyS3Server();
+  const config = { endpoint: server.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench-secret' }, forcePathStyle: true };
+  const bucket = `floe-rbench-${process.pid}`;
+  const r = await fetch(`${server.endpoint}/${bucket}`, { method: 'PUT' });
+  if (!r.ok) throw new Error(`creating bucket ${bucket} on ${server.endpoint} failed: ${r.status}`);
+  return { config, bucket, server };
 }
 
 /** Copies the manifests and the live SSTs from `from` to `to`, `parallel` objects at a time. */
@@ -204,7 +234,9 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   const n = args.keys;
   const seconds = args.seconds;
   const backends = BACKENDS.filter((b) => args.systems === undefined || args.systems.includes(b));
-  if (backends.length === 0) throw new Error(`--systems must name backends of this benchmark: ${BACKENDS.join(', ')}`);
+  if (backends.length === 0) throw new Error(`--systems must name backends of this benchmark: ${BACKENDS.join(', ')} (and peers ${SLATEDB_CONFIGS.join(', ')})`);
+  const peers = SLATEDB_CONFIGS.filter((p) => backends.includes('s3') && (args.systems === undefined || args.systems.includes(p)));
+  const viaDaemon = backends.includes('s3') && (args.systems === undefined || args.systems.includes('floe-daemon'));
   const workloads = WORKLOADS.filter((w) => args.workloads === undefined || args.workloads.includes(w));
   const unknown = (args.workloads ?? []).filter((w) => !(WORKLOADS as readonly string[]).includes(w));
   if (unknown.length || workloads.length === 0) throw new Error(`unknown or no workload(s) ${unknown.join(', ')}; known: ${WORKLOADS.join(', ')}`);
@@ -230,13 +262,14 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     bare: [],
     ratios: [],
     profiles: [],
+    peers: [],
   };
 
   try {
     // ---- build once on mem:// (no latency), settle, remember the live files
     args.log(`  building ${n.toLocaleString('en-US')} keys on ${srcUri}`);
     const tb = performance.now();
-    const builder = await openLsmStore({ primary: srcUri, localDir: join(scratch, 'build'), diskCacheBytes: 0 });
+    const builder = await openLsmStore({ primary: srcUri, localDir: join(scratch, 'build'), diskCacheBytes: 0, blockBytes: BLOCK_BYTES });
     for (let i = 0; i < n; i += WRITE_BATCH) {
       const ops = [];
       for (let j = i; j < Math.min(n, i + WRITE_BATCH); j++) ops.push({ type: 'put' as const, key: benchKey(j), value: values.value(j) });
@@ -262,7 +295,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     // ---- the S3 copy
     const primaryOf: Partial<Record<Backend, string>> = { mem: srcUri };
     if (backends.includes('s3')) {
-      s3 = await startS3(args.log);
+      s3 = await startS3();
       const tc = performance.now();
       const from = (await openObjectStore(srcUri)).store;
       const to = (await openObjectStore(`s3://${s3.bucket}`, { s3: s3.config })).store;
@@ -273,6 +306,14 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       details.copyToS3Seconds = round((performance.now() - tc) / 1000);
       primaryOf.s3 = `s3://${s3.bucket}`;
       note(`copied ${(bytes / MiB).toFixed(1)} MiB (${liveFiles.length} SSTs + ${manifests.length} manifests) to ${primaryOf.s3} on ${s3.config.endpoint} in ${details.copyToS3Seconds} s`);
+      if (peers.length > 0) {
+        const tl = performance.now();
+        const r = await fetch(`${s3.server.endpoint}/${s3.bucket}-slatedb`, { method: 'PUT' });
+        if (!r.ok) throw new Error(`creating the SlateDB bucket failed: ${r.status}`);
+        await loadSlateDb(s3.server.endpoint, `${s3.bucket}-slatedb`, 'db', n, values);
+        note(`SlateDB: loaded the same ${n.toLocaleString('en-US')} keys into s3://${s3.bucket}-slatedb/db (WriteBatch of 1,000, WAL off, memtable flush) in ${round((performance.now() - tl) / 1000)} s`);
+      }
+      await s3.server.setLatency(LATENCY_MS);
     }
 
     const options = (backend: Backend, localDir: string): StoreOptions => ({
@@ -298,6 +339,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
 
     for (const backend of backends) {
       let cursor = 0; // position in the index sequences; every run reads keys no earlier run of this backend read
+      let uniformColdCursor: number | undefined;
       let avgColdGetBytes = 64 * 1024;
       for (const workload of workloads) {
         const [dist, api] = workload.split('-') as [Distribution, 'get' | 'multiget'];
@@ -308,13 +350,14 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
         const seen = new Set<string>();
         const lsm: LsmStore = await openLsmStore(
           { ...options(backend, localDir), ...(noDisk ? { diskCacheBytes: 0 } : {}) },
-          { blockCache: counting, inject: latencyWrapper(++seedCounter, seen) },
+          { blockCache: counting, inject: latencyWrapper(backend, ++seedCounter, seen) },
         );
         const sampler = new FolderSampler(localDir);
         try {
           for (const phase of noDisk ? (['cold'] as const) : (['cold', 'warm'] as const)) {
             const profile = args.profileDir !== undefined && dist === 'uniform' && phase === 'cold';
             const profiler = profile ? await Profiler.start() : undefined;
+            if (workload === 'uniform-get' && phase === 'cold') uniformColdCursor = cursor;
             const r = await measureRun(lsm, counting, seen, api, seq, cursor, values, seconds);
             cursor += r.keys;
             if (profiler !== undefined) {
@@ -348,6 +391,63 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
           details.diskUsage.push({ backend, workload, ...usage, budget: noDisk ? 0 : diskCacheBytes });
           await lsm.close();
           await rm(localDir, { recursive: true, force: true });
+        }
+      }
+
+      // ---- the peer: SlateDB, the same cold uniform gets (same keys, same order, same callers)
+      if (backend === 's3' && uniformColdCursor !== undefined) {
+        for (const config of peers) {
+          const hung: number[] = [];
+          const peer = await runSlateDb(s3!, config, n, args.seed, uniformColdCursor, seconds, hung);
+          if (hung.length > 0) {
+            note(
+              `${config}: ${hung.length} attempt(s) HUNG (no result within ${seconds + SLATEDB_GRACE_S} s: the binding stops resuming its reads at times ` +
+                `under ${CALLERS} in flight; answers left unread on its sockets, every thread asleep) and were killed`,
+            );
+          }
+          if (peer === undefined) continue;
+          details.peers.push(peer);
+          measurements.push({
+            workload: 'uniform-get',
+            mode: `${LABEL.s3}, cold`,
+            system: config,
+            unit: 'key',
+            ops: peer.keys,
+            seconds: peer.seconds,
+            opsPerSec: peer.keysPerSec,
+            stoppedBy: 'time',
+            loadAvg1m: peer.loadAvg1m,
+          });
+          const floe = details.runs.find((x) => x.backend === 's3' && x.workload === 'uniform-get' && x.phase === 'cold');
+          args.log(`  ${config} uniform-get cold: ${Math.round(peer.keysPerSec)} keys/s, ${peer.getsPerKey.toFixed(2)} GETs/key, CPU ${peer.cpuUsPerKey.toFixed(0)} µs/key`);
+          if (floe !== undefined) note(`s3 cold uniform gets, Floe ÷ ${config}: ${(floe.keysPerSec / peer.keysPerSec).toFixed(2)} (target ≥ 1.0); ${config} ${Math.round(peer.keysPerSec)} keys/s with ${peer.getsPerKey.toFixed(2)} GETs per key, Floe ${Math.round(floe.keysPerSec)} keys/s`);
+        }
+      }
+
+      // ---- Floe through the daemon: the same cold uniform gets (its own copy of the data; bench/remote-daemon.ts)
+      if (backend === 's3' && viaDaemon && uniformColdCursor !== undefined) {
+        const d = await daemonColdGets({
+          endpoint: s3!.server.endpoint,
+          bucket: s3!.bucket,
+          s3: s3!.config,
+          keys: n,
+          values,
+          seq: sequence('uniform'),
+          cursor: uniformColdCursor,
+          callers: CALLERS,
+          seconds,
+          blockCacheBytes,
+          diskCacheBytes,
+          readConcurrency: READ_CONCURRENCY,
+          setLatency: (ms) => s3!.server.setLatency(ms),
+          latencyMs: LATENCY_MS,
+          log: args.log,
+        });
+        details.daemon = d;
+        measurements.push({ workload: 'uniform-get', mode: `${LABEL.s3}, cold`, system: 'floe-daemon', unit: 'key', ops: d.keys, seconds: d.seconds, opsPerSec: d.keysPerSec, stoppedBy: 'time', loadAvg1m: d.loadAvg1m });
+        args.log(`  floe-daemon uniform-get cold: ${Math.round(d.keysPerSec)} keys/s (${d.shards} shards, ${d.connections} connections), daemon CPU ${d.daemonCpuUsPerKey ?? '–'} µs/key`);
+        for (const p of details.peers) {
+          note(`s3 cold uniform gets through the daemon (${d.shards} shards), Floe ÷ ${p.system}: ${(d.keysPerSec / p.keysPerSec).toFixed(2)} (target ≥ 1.0); daemon ${Math.round(d.keysPerSec)} keys/s`);
         }
       }
 
@@ -395,7 +495,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   } finally {
     dropMemStore(srcName);
     await rm(scratch, { recursive: true, force: true });
-    await s3?.moto?.stop();
+    await s3?.server.stop();
   }
 
   const report: BenchReport & { details: RemoteDetails } = {
@@ -406,12 +506,14 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     durationSeconds: Math.round((performance.now() - t0) / 100) / 10,
     machine: { ...machine, loadAvgEnd: round(loadavg()[0]!) },
     subject: 'floe',
-    systems: ['floe', 'limit'],
+    systems: ['floe', 'limit', ...peers, ...(viaDaemon ? ['floe-daemon'] : [])],
     settings: {
       keys: n,
       keyBytes: 16,
       valueBytes: VALUE_BYTES,
       latencyMs: LATENCY_MS,
+      blockBytes: BLOCK_BYTES,
+      ...(process.env.BENCH_REMOTE_BLOCK_BYTES !== undefined ? { experimental: true } : {}),
       readConcurrency: READ_CONCURRENCY,
       callers: CALLERS,
       multiGetBatch: MGET_BATCH,
@@ -423,6 +525,14 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       seed: args.seed,
       backends,
       limit: 'min(C / latency, bare ranged GETs/s with C in flight through the same latency-wrapped backend, same run)',
+      s3Server: 'bench/s3-latency-server.ts: in-memory S3 protocol in a child process, keep-alive, the 10 ms injected by the server before each answer',
+      peers: {
+        systems: peers,
+        what: 'SlateDB 0.12.1 (@slatedb/uniffi), same server (its own bucket), same keys and values, same cold uniform key sequence from the same position, same callers in flight',
+        differs:
+          'memory cache not sizable from the binding: default 512 MiB blocks + 128 MiB metadata (more than the data set; cache_blocks: false and the disabled cache both hung the JS thread at 256 in flight); ' +
+          'no disk cache (at the 10% budget it ran at ~170 gets/s); SlateDB SST layout (L0 SSTs from one memtable flush, 4 KiB blocks); its S3 client runs on native threads',
+      },
     },
     measurements,
     ratios: [],
@@ -430,6 +540,48 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     details,
   };
   return report;
+}
+
+/**
+ * SlateDB (fresh Db, cold cache, in a child process: bench/slatedb-peer.ts) reading the uniform sequence from
+ * `cursor` with CALLERS in flight for `seconds`, values checked. A hung attempt is killed and retried in a
+ * fresh process (so again cold); its number goes to `hung`. undefined if every attempt hung.
+ */
+async function runSlateDb(s3: S3Env, config: SlateDbConfig, n: number, seed: number, cursor: number, seconds: number, hung: number[]): Promise<SlateDbRun | undefined> {
+  const request = {
+    endpoint: s3.server.endpoint,
+    bucket: `${s3.bucket}-slatedb`,
+    path: 'db',
+    config,
+    keys: n,
+    valueBytes: VALUE_BYTES,
+    seed,
+    sequenceLength: SEQUENCE_LENGTH,
+    sequenceSeed: seed ^ 0x1111,
+    cursor,
+    callers: CALLERS,
+    seconds,
+  };
+  let r: SlateDbRunResult | undefined;
+  let gets = 0;
+  for (let attempt = 1; attempt <= SLATEDB_ATTEMPTS && r === undefined; attempt++) {
+    await s3.server.setLatency(0); // the child opens at 0 ms and sets 10 ms itself before reading
+    const gets0 = (await s3.server.requestCounts()).GET ?? 0;
+    r = await runSlateDbChild(request, (seconds + SLATEDB_GRACE_S) * 1000);
+    gets = ((await s3.server.requestCounts()).GET ?? 0) - gets0;
+    if (r === undefined) hung.push(attempt);
+  }
+  await s3.server.setLatency(LATENCY_MS);
+  if (r === undefined) return undefined;
+  return {
+    system: config,
+    keys: r.keys,
+    seconds: round(r.seconds, 3),
+    keysPerSec: r.keysPerSec,
+    getsPerKey: r.keys > 0 ? round(gets / r.keys, 3) : 0,
+    cpuUsPerKey: round(r.cpuUsPerKey, 1),
+    loadAvg1m: round(r.loadAvg1m),
+  };
 }
 
 /** Runs one workload on an open store until the time limit and returns its figures. */
@@ -524,7 +676,7 @@ async function bareGets(
   seed: number,
 ): Promise<BareGetRun> {
   const size = Math.max(4096, Math.round(bytes / 4096) * 4096);
-  const { store } = await openObjectStore(primary, { ...(s3 ? { s3 } : {}), inject: latencyWrapper(seed) });
+  const { store } = await openObjectStore(primary, { ...(s3 ? { s3 } : {}), inject: latencyWrapper(backend, seed) });
   const random = new Random(seed);
   const usable = files.filter((f) => f.size >= size);
   if (usable.length === 0) throw new Error(`no SST is ${size} bytes or larger; use more keys`);

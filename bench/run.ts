@@ -49,11 +49,13 @@ export interface BenchModule {
  */
 export const REGISTRY: Readonly<Record<string, { description: string }>> = {
   embedded: { description: 'Floe embedded (file://) vs RocksDB vs LevelDB: puts, batches, gets, scans' },
-  remote: { description: 'Floe on remote primary storage: mem:// and S3 (moto) with 10 ms injected latency, cold/warm caches, vs the in-flight limit' },
+  remote: { description: 'Floe on remote primary storage: mem:// and an S3-protocol server with 10 ms injected latency, cold/warm caches, vs the in-flight limit and SlateDB (embedded and through the daemon)' },
   checkpoint: { description: 'checkpoint, restore and rescale time vs state size, vs a download-based restore' },
-  daemon: { description: 'Floe daemon over its socket protocol' },
+  daemon: { description: 'Floe daemon over its socket protocol, vs embedded and vs Redis on a Unix socket (put, get, awaited get, multiGet, batch)' },
   wal: { description: 'durable puts with the WAL, 256 writers, 10 ms per primary request, vs the store without WAL and RocksDB sync writes' },
   'compaction-memory': { description: 'peak RSS during one compaction of ~1 GiB of L0 input (streaming, bounded by compactionMemoryBytes)' },
+  flink: { description: 'Flink 2.3 word count (uniform, Zipf) on heap, RocksDB, ForSt sync/async and Floe (local primary, 10 ms primary): records/s, checkpoint and restore time' },
+  wordcount: { description: 'Zipf(0.99) word count, read-modify-write per event, state 10x the caches: Floe behind 10 ms vs RocksDB on local disk' },
   verify: { description: 'floe verify vs a plain read of the same live SSTs: MiB/s and peak RSS' },
 };
 

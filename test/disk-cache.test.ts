@@ -346,6 +346,46 @@ t.test('fillCache:false serves cached pages but admits nothing', async (t) => {
   t.equal(cache.stats().bytes, 4096, 'only the explicitly admitted page');
 });
 
+t.test('admitOnSecondAccess: a first miss reads only the requested bytes and admits nothing; the second admits', async (t) => {
+  const dir = tempDir(t);
+  const cache = await open({ dir, capacityBytes: 256 * KiB, pageBytes: 16 * KiB, admitOnSecondAccess: true });
+  const bytes = new Random(seed + 12).bytes(8 * 16 * KiB);
+  const remote = new FakeRemote(bytes);
+  const src = cache.source('sa', bytes.length, remote);
+  // First miss: exactly the block, one GET, nothing written.
+  t.ok(same(await src.read(16 * KiB + 100, 4096), bytes.subarray(16 * KiB + 100, 16 * KiB + 100 + 4096)));
+  t.same(remote.calls, [{ offset: 16 * KiB + 100, length: 4096 }], 'only the requested bytes');
+  await cache.settle();
+  t.equal(cache.stats().bytes, 0, 'nothing admitted on the first miss');
+  // Second miss of the same page: the whole page in one GET, admitted.
+  t.ok(same(await src.read(16 * KiB + 5000, 100), bytes.subarray(16 * KiB + 5000, 16 * KiB + 5100)));
+  t.same(remote.calls[1], { offset: 16 * KiB, length: 16 * KiB }, 'the page');
+  await cache.settle();
+  t.ok(cache.isCached('sa', 16 * KiB, 16 * KiB), 'admitted on the second miss');
+  t.ok(same(await src.read(16 * KiB, 50), bytes.subarray(16 * KiB, 16 * KiB + 50)));
+  t.equal(remote.calls.length, 2, 'then served from disk');
+  // A read spanning a remembered page and a new one is a second access: both pages fetched and admitted.
+  await src.read(3 * 16 * KiB, 10); // page 3 remembered
+  t.ok(same(await src.read(3 * 16 * KiB + 10, 16 * KiB), bytes.subarray(3 * 16 * KiB + 10, 4 * 16 * KiB + 10)));
+  t.same(remote.calls.slice(2), [{ offset: 3 * 16 * KiB, length: 10 }, { offset: 3 * 16 * KiB, length: 2 * 16 * KiB }], 'page 3 alone, then pages 3 and 4 in one read');
+  await cache.settle();
+  t.ok(cache.isCached('sa', 3 * 16 * KiB, 2 * 16 * KiB));
+  // A read ending at the end of the file (a table open's footer + index + filter) is admitted at once.
+  await src.read(bytes.length - 5000, 5000);
+  await cache.settle();
+  t.ok(cache.isCached('sa', bytes.length - 5000, 5000), 'the tail is admitted on its first miss');
+  // The ghost list is bounded by the slot count: a page remembered long ago is a first miss again.
+  const slots = diskCacheGeometry(256 * KiB, 16 * KiB).slotCount;
+  const big = new Random(seed + 13).bytes((slots + 4) * 16 * KiB);
+  const bigRemote = new FakeRemote(big);
+  const bs = cache.source('big', big.length, bigRemote);
+  for (let p = 0; p < slots + 2; p++) await bs.read(p * 16 * KiB, 10);
+  await bs.read(0, 10);
+  t.same(bigRemote.calls[bigRemote.calls.length - 1], { offset: 0, length: 10 }, 'forgotten ghost: first miss again');
+  await cache.close();
+  t.equal(cache.stats().bytes, 4 * 16 * KiB);
+});
+
 t.test('admit: partial trailing page is replaced by the full page; forget drops a file', async (t) => {
   const dir = tempDir(t);
   const cache = await open({ dir, capacityBytes: 256 * KiB, pageBytes: 4096 });

@@ -34,6 +34,9 @@ t.test('restore with warm-up serves hot keys without remote reads', async (t) =>
   const reader = await openLsmStore(opts('b'));
   const hot = Array.from({ length: 200 }, (_, i) => `key-${i * 7}`);
   const expected = await reader.multiGet(hot);
+  // Hot means read again: the disk cache admits a page on its second miss (admitOnSecondAccess).
+  await reader.multiGet(hot);
+  await reader.internals().settleCache();
   const handle = await reader.checkpoint();
   await reader.close();
 

@@ -119,6 +119,9 @@ async function openFolder(dir: string, fs: LocalFs, probe: ProcessProbe, o: Loca
     const folder = await DiskCacheFolder.open({
       dir: join(dir, localNames.diskCacheDir),
       capacityBytes: Math.max(0, o.capacityBytes - LOCAL_DIR_OVERHEAD_BYTES - foreign),
+      // A remote block read once (a cold uniform get) costs one GET of the block alone, no page-sized read
+      // and no local write; a page missed again while remembered is admitted (disk-cache.ts).
+      admitOnSecondAccess: true,
       fs,
       ...(o.clock ? { clock: o.clock } : {}),
     });

@@ -10,6 +10,12 @@
  *   and counted as a miss), then ALL missing pages are fetched with ONE remote read covering the page-aligned
  *   span from the first to the last missing page, and admitted in the background. Pages already being fetched
  *   by another request are awaited instead of fetched again.
+ * - With `admitOnSecondAccess`, a miss whose pages were none of them missed recently (a bounded ghost list of
+ *   page keys, as many as the cache has slots) reads only the requested bytes and admits nothing; the next
+ *   miss of such a page takes the path above. A one-off read (a cold uniform get) then costs one GET of the
+ *   block alone: no page-sized read, no checksum, no local write (ForSt's cache admits the same way).
+ *   A read that ends at the file's end (an SST's footer + index + filter, read when a table opens) is
+ *   admitted at once.
  * - The index is persisted on close, and after `persistEveryPages` admissions or `persistEveryMs` (checked on
  *   admission; no timers). It is only a hint: a slot whose header does not match is never returned.
  *
@@ -54,6 +60,11 @@ export interface DiskCacheOptions {
   persistEveryPages?: number;
   /** ...or on the first admission this long after the last persist. Default 60 s. */
   persistEveryMs?: number;
+  /**
+   * Admit a page only when it is missed a second time while still remembered (see above). Default false:
+   * every fetched page is admitted. Reads with `fillCache: false` never admit either way.
+   */
+  admitOnSecondAccess?: boolean;
 }
 
 export interface DiskCacheStats {
@@ -137,6 +148,8 @@ export class DiskCacheFolder implements DiskCache {
   private readonly data: LocalFile | undefined;
   private readonly persistEveryPages: number;
   private readonly persistEveryMs: number;
+  /** Pages missed once and not admitted ("<hi>:<lo>:<page>"), oldest first; at most `slotCount`. */
+  private readonly ghosts: Set<string> | undefined;
 
   private readonly files = new Map<string, FileRecord>();
   private readonly state: Uint8Array;
@@ -186,6 +199,7 @@ export class DiskCacheFolder implements DiskCache {
     this.grown = o.grown;
     this.persistEveryPages = o.options.persistEveryPages ?? Math.max(64, Math.floor(o.slotCount / 8));
     this.persistEveryMs = o.options.persistEveryMs ?? DEFAULT_PERSIST_MS;
+    this.ghosts = o.options.admitOnSecondAccess === true ? new Set() : undefined;
     this.lastPersistAt = this.clock.now();
     const n = o.slotCount;
     this.state = new Uint8Array(n);
@@ -466,7 +480,9 @@ export class DiskCacheFolder implements DiskCache {
 
     // 2. Missing pages: at most one remote read.
     if (missing.length > 0) {
-      if (options?.fillCache === false) {
+      // A read that ends at the end of the file is a table open (an SST's footer, index and filter sit at its
+      // end, read once per open): admitted at once, so reopening, restoring or warming up needs no GET for it.
+      if (options?.fillCache === false || (offset + length < fileSize && this.firstMiss(keyStr, missing))) {
         const start = Math.max(offset, missing[0]! * P);
         const end = Math.min(offset + length, (missing[missing.length - 1]! + 1) * P);
         const bytes = await remote.read(start, end - start, signal ? { signal } : undefined);
@@ -559,6 +575,25 @@ export class DiskCacheFolder implements DiskCache {
       return Promise.all(ordered);
     }
     return Promise.all(waits);
+  }
+
+  /**
+   * With admitOnSecondAccess: true if no page of `missing` was missed recently nor is being fetched (the read
+   * then bypasses admission); the pages are remembered either way, so their next miss admits them.
+   */
+  private firstMiss(keyStr: string, missing: readonly number[]): boolean {
+    const ghosts = this.ghosts;
+    if (ghosts === undefined) return false;
+    let first = true;
+    for (const p of missing) {
+      const k = `${keyStr}:${p}`;
+      if (ghosts.delete(k) || this.inflight.has(k)) first = false;
+      else if (first) {
+        ghosts.add(k);
+        if (ghosts.size > this.slotCount) ghosts.delete(ghosts.values().next().value!);
+      }
+    }
+    return first;
   }
 
   /** The verified page in `slot`, or undefined (the slot is then dropped unless it was reused meanwhile). */
