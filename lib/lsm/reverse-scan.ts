@@ -12,57 +12,12 @@ import type { Entry } from '../sst/entry.js';
 import type { DataBlock } from '../sst/data-block.js';
 import type { SstReader } from '../sst/reader.js';
 import { compareBytes, keyGroupStart } from '../keys.js';
-import { keyToString, type Memtable } from './memtable.js';
+import { keyToString } from './memtable.js';
 import { PointResolver } from './merge-values.js';
 import { coveringSeq } from './range-tombstones.js';
 import { effectiveLargest, effectiveSmallest, inClip, type FileMeta } from './file-meta.js';
-import type { ScanRange, ScanView } from './scan.js';
+import { MemtableSource, type ScanRange, type ScanView, type Source } from './scan.js';
 import type { TableCache } from './table-cache.js';
-
-interface Source {
-  /** Current entry, or undefined when exhausted. REQUIRES: fill() resolved since the last advance. */
-  head(): Entry | undefined;
-  advance(): void;
-  ready(): boolean;
-  fill(): Promise<void>;
-}
-
-const MEM_PAGE = 256;
-
-class ReverseMemtableSource implements Source {
-  private page: Entry[] = [];
-  private pos = 0;
-  private done = false;
-  private lastKey: string | undefined;
-
-  constructor(
-    private readonly mem: Memtable,
-    private readonly range: ScanRange,
-    private readonly snapshot: number,
-  ) {}
-
-  head(): Entry | undefined {
-    return this.page[this.pos];
-  }
-
-  advance(): void {
-    this.pos++;
-  }
-
-  ready(): boolean {
-    return this.pos < this.page.length || this.done;
-  }
-
-  async fill(): Promise<void> {
-    if (this.ready()) return;
-    const gte = this.range.gte === undefined ? undefined : keyToString(this.range.gte);
-    const lt = this.range.lt === undefined ? undefined : keyToString(this.range.lt);
-    this.page = this.mem.rangeBackward(gte, lt, this.snapshot, MEM_PAGE, this.lastKey);
-    this.pos = 0;
-    if (this.page.length < MEM_PAGE) this.done = true;
-    if (this.page.length > 0) this.lastKey = keyToString(this.page[this.page.length - 1]!.key);
-  }
-}
 
 /** Non-overlapping files given in DESCENDING key order, each read backward block by block. */
 class ReverseFilesSource implements Source {
@@ -231,7 +186,7 @@ export async function* reverseEntries(view: ScanView, range: ScanRange, limit: n
   if (limit <= 0) return;
   const tombstones = view.rangeTombstones ?? [];
   const sources: Source[] = [];
-  for (const m of view.memtables) sources.push(new ReverseMemtableSource(m, range, view.snapshot));
+  for (const m of view.memtables) sources.push(new MemtableSource(m, range, view.snapshot, true));
   for (const f of filesInRange(view.version.levels[0]!, range)) sources.push(new ReverseFilesSource([f], range, view.tables, view.prefetchBlocks));
   for (let level = 1; level < view.version.levels.length; level++) {
     const files = filesInRange(view.version.levels[level]!, range).reverse();

@@ -31,7 +31,7 @@ export interface ScanRange {
   lt?: Uint8Array;
 }
 
-interface Source {
+export interface Source {
   /** Current entry, or undefined when exhausted. REQUIRES: fill() resolved since the last advance. */
   head(): Entry | undefined;
   advance(): void;
@@ -43,7 +43,8 @@ interface Source {
 
 const MEM_PAGE = 256;
 
-class MemtableSource implements Source {
+/** A memtable's entries in the range at the snapshot, paged; ascending, or descending with `reverse`. */
+export class MemtableSource implements Source {
   private page: Entry[] = [];
   private pos = 0;
   private done = false;
@@ -53,6 +54,7 @@ class MemtableSource implements Source {
     private readonly mem: Memtable,
     private readonly range: ScanRange,
     private readonly snapshot: number,
+    private readonly reverse = false,
   ) {}
 
   head(): Entry | undefined {
@@ -71,7 +73,9 @@ class MemtableSource implements Source {
     if (this.ready()) return;
     const gte = this.range.gte === undefined ? undefined : keyToString(this.range.gte);
     const lt = this.range.lt === undefined ? undefined : keyToString(this.range.lt);
-    this.page = this.mem.range(gte, lt, this.snapshot, MEM_PAGE, this.lastKey);
+    this.page = this.reverse
+      ? this.mem.rangeBackward(gte, lt, this.snapshot, MEM_PAGE, this.lastKey)
+      : this.mem.range(gte, lt, this.snapshot, MEM_PAGE, this.lastKey);
     this.pos = 0;
     if (this.page.length < MEM_PAGE) this.done = true;
     if (this.page.length > 0) this.lastKey = keyToString(this.page[this.page.length - 1]!.key);
