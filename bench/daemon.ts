@@ -28,13 +28,11 @@
  * replaces them by 100,000 keys and 3 s per run so the whole benchmark takes about 2-3 minutes. An explicit
  * --keys / --seconds other than those defaults is honoured.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type DaemonChild, processCpuSeconds, startDaemonChild, stopDaemonChild } from './daemon-child.js';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import type { Store, WriteOp } from '../lib/api.js';
@@ -67,7 +65,7 @@ type WorkloadId = keyof typeof WORKLOADS;
 const SYSTEMS = ['daemon-2-shards', 'daemon-1-shard', 'embedded', 'redis'] as const;
 type SystemId = (typeof SYSTEMS)[number];
 
-const floeBin = fileURLToPath(new URL('../bin/floe.js', import.meta.url));
+const _floeBin = fileURLToPath(new URL('../bin/floe.js', import.meta.url));
 
 const modeOf = (conns: number): string => `${conns} conn${conns === 1 ? '' : 's'} × ${PIPELINE}`;
 
@@ -81,54 +79,12 @@ interface Sys {
   embedded?: Store;
 }
 
-interface DaemonChild {
-  child: ChildProcess;
-  socket: string;
-  exited: Promise<number | null>;
-  tail: string[];
+/** Starts `floe daemon` with `shards` shards on a file:// primary in `dir`; resolves when it logs `ready`. */
+function startDaemon(dir: string, shards: number): Promise<DaemonChild> {
+  return startDaemonChild(dir, { primary: 'file://./data', localDir: './cache', shards }, { label: `${shards} shards` });
 }
 
-/** Starts `floe daemon --config dir/floe.json`; resolves when it logs `ready`. */
-async function startDaemon(dir: string, shards: number): Promise<DaemonChild> {
-  const config = join(dir, 'floe.json');
-  await writeFile(config, JSON.stringify({ primary: 'file://./data', localDir: './cache', socket: './d.sock', shards, logLevel: 'info' }));
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  const child = spawn(process.execPath, [floeBin, 'daemon', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env });
-  const tail: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const d: DaemonChild = { child, socket: join(dir, 'd.sock'), exited, tail };
-  return new Promise((resolve, reject) => {
-    // Reading every line also keeps the pipe drained, so the daemon never blocks on its log.
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      tail.push(line);
-      if (tail.length > 40) tail.shift();
-      if (line.includes('"event":"ready"')) resolve(d);
-    });
-    void exited.then((code) => reject(new Error(`floe daemon (${shards} shards) exited with ${code} before it was ready:\n${tail.join('\n')}`)));
-  });
-}
-
-/**
- * CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat (Linux; clock
- * ticks assumed 100 per second, the kernel's USER_HZ). undefined where /proc is unavailable.
- */
-function processCpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
-async function stopDaemon(d: DaemonChild): Promise<number | null> {
-  if (d.child.exitCode !== null || d.child.signalCode !== null) return d.child.exitCode;
-  d.child.kill('SIGTERM');
-  return d.exited;
-}
+const stopDaemon = stopDaemonChild;
 
 /**
  * `stores.length × perStore` workers; worker k issues its operations on stores[k % stores.length], one at a

@@ -29,9 +29,10 @@
  * --systems and --workloads (uniform, zipf) filter. Needs `mvn` and Java 17; Flink's artifacts come from
  * Maven Central on the first run.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type DaemonChild, processCpuSeconds, startDaemonChild, stopDaemonChild } from './daemon-child.js';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -44,7 +45,7 @@ const benchPom = join(repoRoot, 'flink', 'bench', 'pom.xml');
 const floePom = join(repoRoot, 'flink', 'pom.xml');
 const floeFactorySource = join(repoRoot, 'flink', 'src', 'main', 'java', 'io', 'floe', 'flink', 'FloeStateBackendFactory.java');
 const floeBackendDir = join(repoRoot, 'flink', 'src', 'main', 'java', 'io', 'floe', 'flink');
-const floeBin = fileURLToPath(new URL('../bin/floe.js', import.meta.url));
+const _floeBin = fileURLToPath(new URL('../bin/floe.js', import.meta.url));
 
 /**
  * Whether this tree's Floe backend serves Flink's async State V2 API natively (implements
@@ -127,40 +128,13 @@ function buildClasspath(withFloe: boolean, log: (l: string) => void): string {
   return parts.join(':');
 }
 
-interface DaemonChild {
-  child: ChildProcess;
-  socket: string;
-  exited: Promise<number | null>;
-  tail: string[];
-}
-
 /** `floe daemon` with a file:// primary in dir; with latencyMs every primary request waits that long. */
-async function startDaemon(dir: string, blockCacheBytes: number, latencyMs: number | undefined): Promise<DaemonChild> {
-  const config = join(dir, 'floe.json');
-  await writeFile(config, JSON.stringify({ primary: 'file://./data', localDir: './cache', socket: './d.sock', blockCacheBytes, logLevel: 'info' }));
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  if (latencyMs !== undefined) env.FLOE_INJECT_LATENCY_MS = String(latencyMs);
-  else delete env.FLOE_INJECT_LATENCY_MS;
-  const child = spawn(process.execPath, [floeBin, 'daemon', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env });
-  const tail: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const d: DaemonChild = { child, socket: join(dir, 'd.sock'), exited, tail };
-  return new Promise((resolve, reject) => {
-    // Reading every line keeps the pipe drained, so the daemon never blocks on its log.
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      tail.push(line);
-      if (tail.length > 40) tail.shift();
-      if (line.includes('"event":"ready"')) resolve(d);
-    });
-    void exited.then((code) => reject(new Error(`floe daemon exited with ${code} before it was ready:\n${tail.join('\n')}`)));
-  });
+function startDaemon(dir: string, blockCacheBytes: number, latencyMs: number | undefined): Promise<DaemonChild> {
+  return startDaemonChild(dir, { primary: 'file://./data', localDir: './cache', blockCacheBytes }, latencyMs === undefined ? {} : { latencyMs });
 }
 
 async function stopDaemon(d: DaemonChild): Promise<void> {
-  if (d.child.exitCode !== null || d.child.signalCode !== null) return;
-  d.child.kill('SIGTERM');
-  await d.exited;
+  await stopDaemonChild(d);
 }
 
 /** One backend's JVM; resolves with its parsed result. */
@@ -321,20 +295,6 @@ function parseSize(text: string): number {
   return Number(m[1]) * unit;
 }
 
-/**
- * CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat (Linux; USER_HZ
- * assumed 100, as bench/daemon.ts). undefined where /proc is unavailable.
- */
-function processCpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The per-backend facts worth keeping in the JSON (no checkpoint paths: they point into a deleted folder). */
 function summarize(r: JvmResult) {

@@ -6,19 +6,17 @@
  * given time to compact, then that daemon is stopped and a fresh one is started on an EMPTY local folder
  * (cold caches) for the measured run at 10 ms. Callers are spread over CONNECTIONS client connections.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type DaemonChild, processCpuSeconds, startDaemonChild, stopDaemonChild } from './daemon-child.js';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { S3Options, WriteOp } from '../lib/api.js';
 import { connect, type FloeClient } from '../lib/client/client.js';
 import { runInFlight } from './measure.js';
 import { benchKey, type ValuePool } from './workload.js';
 
-const floeBin = fileURLToPath(new URL('../bin/floe.js', import.meta.url));
+const _floeBin = fileURLToPath(new URL('../bin/floe.js', import.meta.url));
 const CONNECTIONS = 4;
 const SHARDS = 2;
 /** Seconds the loading daemon is left running after its flush, for background compaction. */
@@ -53,43 +51,15 @@ export interface DaemonColdArgs {
   log(line: string): void;
 }
 
-interface Daemon {
-  child: ChildProcess;
-  socket: string;
-  exited: Promise<number | null>;
-}
+type Daemon = DaemonChild;
 
-async function startDaemon(dir: string, config: Record<string, unknown>): Promise<Daemon> {
-  const file = join(dir, `floe-${Date.now()}.json`);
-  await writeFile(file, JSON.stringify({ ...config, socket: './d.sock', logLevel: 'info' }));
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  const child = spawn(process.execPath, [floeBin, 'daemon', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const tail: string[] = [];
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      tail.push(line);
-      if (tail.length > 30) tail.shift();
-      if (line.includes('"event":"ready"')) resolve({ child, socket: join(dir, 'd.sock'), exited });
-    });
-    void exited.then((code) => reject(new Error(`floe daemon exited with ${code} before it was ready:\n${tail.join('\n')}`)));
-  });
+/** A daemon on `config`, its config file named afresh per start (restarts keep the earlier ones). */
+function startDaemon(dir: string, config: Record<string, unknown>): Promise<Daemon> {
+  return startDaemonChild(dir, config, { configName: `floe-${Date.now()}.json` });
 }
 
 async function stopDaemon(d: Daemon): Promise<void> {
-  if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGTERM');
-  await d.exited;
-}
-
-function cpuSeconds(pid: number | undefined): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
+  await stopDaemonChild(d);
 }
 
 /** Loads, settles, restarts cold and measures; see the module comment. */
@@ -133,7 +103,7 @@ export async function daemonColdGets(a: DaemonColdArgs): Promise<DaemonColdRun> 
     daemon = await startDaemon(dir, { ...config, localDir: './read' });
     for (let c = 0; c < CONNECTIONS; c++) clients.push(await connect(daemon.socket, { reconnect: false }));
     await a.setLatency(a.latencyMs);
-    const cpu0 = cpuSeconds(daemon.child.pid);
+    const cpu0 = processCpuSeconds(daemon.child.pid);
     const r = await runInFlight(
       async (i) => {
         const index = a.seq[(a.cursor + i) % a.seq.length]!;
@@ -143,7 +113,7 @@ export async function daemonColdGets(a: DaemonColdArgs): Promise<DaemonColdRun> 
       { count: Number.MAX_SAFE_INTEGER, seconds: a.seconds },
       a.callers,
     );
-    const cpu1 = cpuSeconds(daemon.child.pid);
+    const cpu1 = processCpuSeconds(daemon.child.pid);
     return {
       keys: r.ops,
       seconds: r.seconds,
