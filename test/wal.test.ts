@@ -231,3 +231,27 @@ t.test('TTL metadata and range deletes are logged, and replayed by a new owner',
   await first.close().catch(() => undefined);
   await second.close();
 });
+
+t.test('opening a log of thousands of segments reads them with bounded concurrency', async (t) => {
+  // A kill -9 loop left ~20,000 segments; replay opened every one at once and failed with EMFILE, so the
+  // daemon could not restart. Reads (and plugs) must be bounded.
+  const store = freshStore();
+  const { log } = await openLog(store, 'i', 1, 0, 0);
+  for (let i = 0; i < 2000; i++) await log.append(i + 1, [op(`k${i}`, `v${i}`)]); // one segment each
+  await log.drain();
+  let inFlight = 0;
+  let most = 0;
+  const counted = overrideStore(store, {
+    get: async (...a) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        return await store.get(...a);
+      } finally {
+        inFlight--;
+      }
+    },
+  });
+  const { replay } = await openLog(counted, 'i', 2, 0, 0);
+  t.equal(replay.length, 2000, 'every record is replayed');
+  t.ok(most <= 64, `at most 64 segment reads at once (saw ${most})`);
+});

@@ -32,6 +32,7 @@ import { FloeError } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { GetOptions, GetRange, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
 import { alreadyExists, checkListPrefix, checkObjectPath, checkRange, clipRange, closedStore, notFound, throwIfAborted, checkBytes } from './validate.js';
+import { mapBounded } from '../util/map-bounded.js';
 
 /** Folder under the root that holds temp files; reserved, never listed. */
 export const LOCAL_TEMP_DIR = '.floe-tmp';
@@ -516,20 +517,6 @@ async function isDirectory(file: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Maps `items` through `fn` with at most `limit` calls in flight, keeping order. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /** Reads up to `want` bytes at `start` into a buffer with its own ArrayBuffer (callers may transfer it). */

@@ -25,9 +25,16 @@ import { listNumbered } from '../store/list-numbered.js';
 import { parseWalPath, walPath, walPrefix } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
 import { decodeSegment, encodeSegment, recordBytes, type DecodedSegment, type WalOp, type WalRecord } from './format.js';
+import { mapBounded } from '../util/map-bounded.js';
 
 /** Segment uploads one writer may have in flight: part of the log format (the fence plugs this many). */
 export const WAL_MAX_IN_FLIGHT = 32;
+/**
+ * Segment reads and plug writes at once while opening. A log can hold thousands of segments (a crash loop
+ * with no flush in between); opening them all at once ran out of file descriptors (EMFILE), and the
+ * instance could not be reopened.
+ */
+const OPEN_CONCURRENCY = 64;
 /**
  * A writer acknowledges WAL records only while its lease is valid: until WAL_LEASE_MS after the last fencing
  * check it SENT that found no newer epoch. Part of the log's protocol (fence plugs rely on it).
@@ -115,8 +122,7 @@ export class WalLog {
     const plug = encodeSegment(epoch, [], true);
     const plugs: number[] = [];
     for (let seq = lowest; seq <= highest + WAL_MAX_IN_FLIGHT; seq++) if (!present.has(seq)) plugs.push(seq);
-    const plugged = await Promise.all(
-      plugs.map(async (seq) => {
+    const plugged = await mapBounded(plugs, OPEN_CONCURRENCY, async (seq) => {
         try {
           await store.put(walPath(instanceId, seq), plug, { ifNoneMatch: true });
           return true;
@@ -124,14 +130,13 @@ export class WalLog {
           if (isFloeError(e, 'ALREADY_EXISTS')) return false; // a late upload landed first: replay it
           throw e;
         }
-      }),
-    );
+    });
     const toRead = [...existing, ...plugs.filter((_, i) => !plugged[i])].sort((a, b) => a - b);
     const live: Segment[] = plugs.filter((_, i) => plugged[i]).map((seq) => ({ seq, maxSeq: -1, plugSince: opened }));
     const replay: WalRecord[] = [];
     let tornTail: WalOpenResult['tornTail'];
     const lastData = toRead[toRead.length - 1];
-    const segments = await Promise.all(toRead.map((seq) => readSegment(store, instanceId, seq, seq === lastData)));
+    const segments = await mapBounded(toRead, OPEN_CONCURRENCY, (seq) => readSegment(store, instanceId, seq, seq === lastData));
     for (const [i, seq] of toRead.entries()) {
       const seg = segments[i];
       if (seg === undefined) continue; // truncated by the previous writer after a manifest we build on
