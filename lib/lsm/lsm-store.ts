@@ -664,7 +664,7 @@ export class LsmStore implements EmbeddedStore {
       this.wakeWriters();
       this.startCompactionLoop();
       // The flushed writes are in SSTs now: their log segments are redundant (best effort).
-      this.wal?.truncate(this.state.lastSequence).catch(() => undefined);
+      this.wal?.truncate(this.state).catch(() => undefined);
     }
   }
 
@@ -765,14 +765,15 @@ export class LsmStore implements EmbeddedStore {
       const prev = this.state;
       const compactPointers = prev.compactPointers.slice();
       if (extra.compactPointer) compactPointers[extra.compactPointer.level] = extra.compactPointer.key;
+      const lastSequence = Math.max(prev.lastSequence, extra.lastSequence ?? 0);
       const next: ManifestState = {
         ...prev,
         seq: prev.seq + 1,
         nextFileNumber: Math.max(prev.nextFileNumber, this.nextFileNumber),
-        lastSequence: Math.max(prev.lastSequence, extra.lastSequence ?? 0),
+        lastSequence,
         version: prev.version.apply(edit),
         compactPointers,
-        ...(this.wal !== undefined ? { walSeq: this.wal.nextSequence } : {}),
+        ...(this.wal !== undefined ? { walSeq: this.wal.nextSequence, walFloor: this.wal.floorFor(lastSequence) } : {}),
       };
       // Readers elsewhere learn of files our open scans still need BEFORE the manifest stops naming them.
       const stillRead = this.droppedButRead(new Set(next.version.allFiles().map((f) => f.fileId)));
@@ -977,7 +978,7 @@ export class LsmStore implements EmbeddedStore {
       // Writes that were already under way may have frozen later memtables: close leaves no flush running.
       while (this.flushLoop !== undefined) await this.flushLoop;
       if (this.backgroundError) throw this.backgroundError;
-      await this.wal?.truncate(this.state.lastSequence);
+      await this.wal?.truncate(this.state);
     } catch (e) {
       flushError = e;
     }
