@@ -10,7 +10,6 @@ import java.util.List;
 import java.util.Map;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.java.tuple.Tuple2;
-import org.apache.flink.core.memory.DataOutputSerializer;
 import org.apache.flink.runtime.asyncprocessing.StateRequest;
 import org.apache.flink.runtime.asyncprocessing.StateRequestHandler;
 import org.apache.flink.runtime.state.v2.AbstractMapState;
@@ -28,7 +27,6 @@ final class FloeAsyncMapState<K, N, UK, UV> extends AbstractMapState<K, N, UK, U
   private final TypeSerializer<UV> valueSerializer;
   private final ThreadLocal<TypeSerializer<UK>> readUserKey;
   private final ThreadLocal<TypeSerializer<UV>> readValue;
-  private final DataOutputSerializer out = new DataOutputSerializer(64);
 
   FloeAsyncMapState(StateRequestHandler handler, FloeAsyncCodec<K, N> codec, TypeSerializer<UK> userKeySerializer, TypeSerializer<UV> valueSerializer) {
     super(handler, valueSerializer);
@@ -40,15 +38,11 @@ final class FloeAsyncMapState<K, N, UK, UV> extends AbstractMapState<K, N, UK, U
   }
 
   private byte[] encodeValue(UV value) throws IOException {
-    out.clear();
-    out.writeBoolean(value == null);
-    if (value != null) valueSerializer.serialize(value, out);
-    return out.getCopyOfBuffer();
+    return FloeStateCoding.encodeMapValue(value, valueSerializer, codec.out());
   }
 
   private UV decodeValue(byte[] bytes) {
-    if (bytes[0] != 0) return null;
-    return codec.deserialize(bytes, 1, readValue.get());
+    return codec.deserializeMapValue(bytes, readValue.get());
   }
 
   private UK decodeUserKey(byte[] stored) {
@@ -62,12 +56,12 @@ final class FloeAsyncMapState<K, N, UK, UV> extends AbstractMapState<K, N, UK, U
     switch (r.getRequestType()) {
       case MAP_GET: {
         byte[] key = codec.key(r, (UK) r.getPayload(), userKeySerializer);
-        b.read(r, () -> b.client().get(kg, key).thenApply(v -> v == null ? null : decodeValue(v)));
+        b.get(r, kg, key, v -> v == null ? null : decodeValue(v));
         return;
       }
       case MAP_CONTAINS: {
         byte[] key = codec.key(r, (UK) r.getPayload(), userKeySerializer);
-        b.read(r, () -> b.client().get(kg, key).thenApply(v -> v != null));
+        b.get(r, kg, key, v -> v != null);
         return;
       }
       case MAP_PUT: {
