@@ -37,6 +37,8 @@ import org.apache.flink.runtime.state.v2.ttl.TtlStateFactory;
  */
 public final class FloeAsyncKeyedStateBackend<K> implements AsyncKeyedStateBackend<K> {
   private final FloeStore store;
+  /** MapState entries per iterator page. */
+  private final int pageEntries;
   private final TypeSerializer<K> keySerializer;
   private final ExecutionConfig executionConfig;
   private final TtlTimeProvider ttlTimeProvider;
@@ -46,8 +48,9 @@ public final class FloeAsyncKeyedStateBackend<K> implements AsyncKeyedStateBacke
   private StateRequestHandler handler;
   private boolean disposed;
 
-  FloeAsyncKeyedStateBackend(StateBackend.KeyedStateBackendParameters<K> p, FloeStore store) {
+  FloeAsyncKeyedStateBackend(StateBackend.KeyedStateBackendParameters<K> p, FloeStore store, int pageEntries) {
     this.store = store;
+    this.pageEntries = pageEntries;
     this.keySerializer = p.getKeySerializer();
     this.executionConfig = p.getEnv().getExecutionConfig();
     this.ttlTimeProvider = p.getTtlTimeProvider();
@@ -87,7 +90,7 @@ public final class FloeAsyncKeyedStateBackend<K> implements AsyncKeyedStateBacke
         return (S) new FloeAsyncListState<>(handler, codec, stateDesc.getSerializer());
       case MAP: {
         MapStateDescriptor m = (MapStateDescriptor) stateDesc;
-        return (S) new FloeAsyncMapState<>(handler, codec, m.getUserKeySerializer(), m.getSerializer());
+        return (S) new FloeAsyncMapState<>(handler, codec, m.getUserKeySerializer(), m.getSerializer(), pageEntries);
       }
       case REDUCING:
         return (S) new FloeAsyncValueStates.Reducing<>(handler, codec, ((ReducingStateDescriptor<SV>) stateDesc).getReduceFunction(), stateDesc.getSerializer());

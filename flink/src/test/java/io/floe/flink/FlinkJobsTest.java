@@ -130,7 +130,9 @@ class FlinkJobsTest {
   @Test
   void asyncStateV2GivesExactResults() throws Exception {
     long n = 5000;
-    StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(daemon.socket, 0), 2);
+    Configuration c = cluster.jobConfig(daemon.socket, 0);
+    c.set(FloeOptions.ITERATOR_PAGE_ENTRIES, 2); // a histogram of 7 buckets is read in 4 pages
+    StreamExecutionEnvironment env = FlinkCluster.env(c, 2);
     stateKindsJob(env, n, 0, 0, "async-kinds", true);
     cluster.run(env, null);
     assertSameLines(StateKindsFunction.expected(records(n)), CollectingSink.results("async-kinds"));
@@ -330,6 +332,36 @@ class FlinkJobsTest {
     } finally {
       if (restarted != null) restarted.close();
       else own.close();
+    }
+  }
+
+  @Test
+  void everyStateKindGivesExactResultsWithoutTheValueCache() throws Exception {
+    // Every read goes to the daemon: the write-back buffer must be sent before each one.
+    long n = 3000;
+    Configuration c = cluster.jobConfig(daemon.socket, 0);
+    c.set(FloeOptions.CACHE_SIZE, org.apache.flink.configuration.MemorySize.ZERO);
+    StreamExecutionEnvironment env = FlinkCluster.env(c, 2);
+    stateKindsJob(env, n, 0, 0, "kinds-uncached");
+    cluster.run(env, null);
+    assertSameLines(StateKindsFunction.expected(records(n)), CollectingSink.results("kinds-uncached"));
+  }
+
+  @Test
+  void completedCheckpointsReleaseTheFloeCheckpointsTheySubsume() throws Exception {
+    DaemonProcess own = DaemonProcess.start(); // its own primary: only this job's Floe checkpoints are on it
+    try {
+      StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(own.socket, 0), 1);
+      stateKindsJob(env, 100_000, 20, 0, "subsumed");
+      JobID job = cluster.submit(env, null);
+      FlinkCluster.waitFor("10 completed checkpoints", 60_000, () -> StateKindsFunction.CHECKPOINTS.get() >= 10);
+      List<String> left = own.checkpoints();
+      cluster.cancel(job);
+      // retained-checkpoints is 1: the newest completed one, plus at most one taken whose completion has not
+      // been announced yet and one in progress. Without release all 10+ would still be there.
+      assertTrue(left.size() >= 1 && left.size() <= 3, () -> left.size() + " Floe checkpoints on the primary after 10 completed: " + left);
+    } finally {
+      own.close();
     }
   }
 
