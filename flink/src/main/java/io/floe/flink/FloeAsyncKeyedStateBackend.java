@@ -80,8 +80,10 @@ public final class FloeAsyncKeyedStateBackend<K> implements AsyncKeyedStateBacke
   @Override
   @SuppressWarnings({"unchecked", "rawtypes"})
   public <N, S extends InternalKeyedState, SV> S createStateInternal(@Nonnull N defaultNamespace, @Nonnull TypeSerializer<N> namespaceSerializer,
-      @Nonnull StateDescriptor<SV> stateDesc) {
+      @Nonnull StateDescriptor<SV> stateDesc) throws Exception {
     if (handler == null) throw new IllegalStateException("setup(StateRequestHandler) must come before creating states");
+    TypeSerializer<?> userKey = stateDesc instanceof MapStateDescriptor<?, ?> m ? m.getUserKeySerializer() : null;
+    store.meta.register(stateDesc.getStateId(), stateDesc.getType().name(), namespaceSerializer, stateDesc.getSerializer(), userKey);
     FloeAsyncCodec<K, N> codec = new FloeAsyncCodec<>(stateDesc.getStateId(), keySerializer, namespaceSerializer);
     switch (stateDesc.getType()) {
       case VALUE:

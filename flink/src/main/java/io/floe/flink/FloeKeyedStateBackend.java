@@ -255,6 +255,7 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
   public <N, SV, SEV, S extends State, IS extends S> IS createOrUpdateInternalState(@Nonnull TypeSerializer<N> namespaceSerializer,
       @Nonnull StateDescriptor<S, SV> stateDesc, @Nonnull StateSnapshotTransformFactory<SEV> snapshotTransformFactory,
       boolean allowFutureMetadataUpdates) throws Exception {
+    store.meta.register(stateDesc.getName(), stateDesc.getType().name(), namespaceSerializer, FloeStates.valueSerializer(stateDesc), FloeStates.userKeySerializer(stateDesc));
     FloeState<K, N, ?> state = FloeStates.create(this, namespaceSerializer, stateDesc);
     floeStates.put(stateDesc.getName(), state);
     @SuppressWarnings("unchecked")

@@ -365,6 +365,40 @@ class FlinkJobsTest {
     }
   }
 
+  /** Job B of the serializer test: "count" of the state-kinds operator, now a ValueState of String. */
+  static final class StringCount extends org.apache.flink.streaming.api.functions.KeyedProcessFunction<String, Tuple2<String, Long>, String> {
+    private static final long serialVersionUID = 1L;
+    private transient org.apache.flink.api.common.state.ValueState<String> count;
+
+    @Override
+    public void open(org.apache.flink.api.common.functions.OpenContext ctx) {
+      count = getRuntimeContext().getState(new org.apache.flink.api.common.state.ValueStateDescriptor<>("count", Types.STRING));
+    }
+
+    @Override
+    public void processElement(Tuple2<String, Long> in, Context ctx, Collector<String> out) throws Exception {
+      out.collect(in.f0 + " " + count.value());
+    }
+  }
+
+  @Test
+  void restoringAStateWithAnIncompatibleSerializerFailsNamingTheState() throws Exception {
+    StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(daemon.socket, 0), 1);
+    stateKindsJob(env, 4000, 100, 0, "serializers");
+    JobID job = cluster.submit(env, null);
+    FlinkCluster.waitFor("two checkpoints", 30_000, () -> StateKindsFunction.CHECKPOINTS.get() >= 2);
+    cluster.cancel(job);
+    String restore = cluster.latestCheckpoint(job).orElseThrow().toUri().toString();
+    // The same operator (uid "state-kinds") with "count" a ValueState<String> instead of ValueState<Long>.
+    StreamExecutionEnvironment env2 = FlinkCluster.env(cluster.jobConfig(daemon.socket, 0), 1);
+    DataGeneratorSource<Tuple2<String, Long>> source = new DataGeneratorSource<>(FlinkJobsTest::record, 10, RateLimiterStrategy.noOp(), Types.TUPLE(Types.STRING, Types.LONG));
+    env2.fromSource(source, WatermarkStrategy.noWatermarks(), "records").uid("records")
+        .keyBy(r -> r.f0).process(new StringCount()).uid("state-kinds")
+        .sinkTo(new CollectingSink("serializers-2")).uid("sink").setParallelism(1);
+    String all = failureChain(cluster.await(cluster.submit(env2, restore)));
+    assertTrue(all.contains("cannot restore state 'count': its new value serializer StringSerializer is incompatible"), all);
+  }
+
   /** The messages of a failed job's exception chain, one per line. */
   private String failureChain(JobResult r) throws Exception {
     assertTrue(!r.isSuccess(), "the job fails");
