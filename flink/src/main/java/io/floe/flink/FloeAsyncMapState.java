@@ -110,7 +110,7 @@ final class FloeAsyncMapState<K, N, UK, UV> extends AbstractMapState<K, N, UK, U
       }
       case CLEAR: {
         byte[] prefix = codec.key(r);
-        b.read(r, () -> b.client().scanAll(ScanOptions.all().keyGroup(kg).prefix(prefix)).thenCompose(entries -> {
+        b.barrier(r, () -> b.client().scanAll(ScanOptions.all().keyGroup(kg).prefix(prefix)).thenCompose(entries -> {
           List<WriteOp> deletes = new ArrayList<>(entries.size());
           for (ScanEntry e : entries) deletes.add(WriteOp.delete(e.keyGroup(), e.key()));
           return deletes.isEmpty() ? java.util.concurrent.CompletableFuture.completedFuture(null) : b.client().write(deletes);

@@ -21,8 +21,9 @@ import org.apache.flink.runtime.asyncprocessing.StateRequest;
  * are what the records wait for), then the writes. Moving a read ahead of writes that came before it in the
  * batch is safe unless one of those writes touches the key it reads, so a read of a key a gathered write
  * names first sends what is gathered (reads, then writes) and starts a new group: every read sees exactly the
- * writes before it in request order. Scans (map iteration, isEmpty, clear) send everything gathered first,
- * then go out on their own. The client
+ * writes before it in request order. Scans (map iteration, isEmpty) send everything gathered first, then go
+ * out on their own; a map clear (a scan, then deletes of what it found) is a barrier: the batch's later frames
+ * wait until it has completed. The client
  * coalesces the frames into few socket writes. Request futures complete on the client's reader thread.
  * Not thread-safe: the task thread builds a batch.
  */
@@ -50,6 +51,8 @@ final class FloeBatch {
   private Map<Integer, List<Get>> gets = new LinkedHashMap<>();
   private final Set<StoredKey> writtenKeys = new HashSet<>();
   private final List<CompletableFuture<?>> pending = new ArrayList<>();
+  /** Null while frames go out at once; after a barrier, what later frames wait for (never fails). */
+  private CompletableFuture<?> tail;
   private int frames;
 
   FloeBatch(FloeStore store) {
@@ -92,17 +95,18 @@ final class FloeBatch {
    */
   <T> void read(StateRequest<?, ?, ?, ?> r, Supplier<CompletableFuture<T>> read) {
     sendGathered();
-    CompletableFuture<T> f;
-    try {
-      f = read.get();
-    } catch (RuntimeException e) {
-      f = CompletableFuture.failedFuture(e);
-    }
-    frames++;
-    pending.add(f.whenComplete((v, e) -> {
-      if (e == null) complete(r, v);
-      else fail(r, e);
-    }));
+    dispatch(r, read);
+  }
+
+  /**
+   * A request whose answer writes more ({@code op}: a MapState clear, a scan whose deletes are sent when its
+   * answer arrives): sent as {@link #read}, and every later frame of the batch waits until it has completed,
+   * so a write issued after it in the batch cannot be sent before its deletes and be deleted by them.
+   */
+  <T> void barrier(StateRequest<?, ?, ?, ?> r, Supplier<CompletableFuture<T>> op) {
+    sendGathered();
+    CompletableFuture<?> f = dispatch(r, op);
+    tail = f.handle((v, e) -> null);
   }
 
   /** A request whose answer needs nothing from the daemon. */
@@ -127,19 +131,52 @@ final class FloeBatch {
     sendWrites();
   }
 
+  /**
+   * Issues {@code send} now, or, after a barrier, once everything before it has completed (then on the
+   * client's reader thread, where issuing a request never blocks), keeping the batch's frame order. {@code r}
+   * (if any) completes with its result. The returned future never runs ahead of the frame.
+   */
+  private <T> CompletableFuture<T> dispatch(StateRequest<?, ?, ?, ?> r, Supplier<CompletableFuture<T>> send) {
+    frames++;
+    CompletableFuture<T> f;
+    if (tail == null) {
+      f = issue(send);
+    } else {
+      CompletableFuture<T> later = new CompletableFuture<>();
+      tail = tail.thenRun(() -> issue(send).whenComplete((v, e) -> {
+        if (e == null) later.complete(v);
+        else later.completeExceptionally(e);
+      }));
+      f = later;
+    }
+    if (r != null) {
+      pending.add(f.whenComplete((v, e) -> {
+        if (e == null) complete(r, v);
+        else fail(r, e);
+      }));
+    }
+    return f;
+  }
+
+  private static <T> CompletableFuture<T> issue(Supplier<CompletableFuture<T>> send) {
+    try {
+      return send.get();
+    } catch (RuntimeException e) {
+      return CompletableFuture.failedFuture(e);
+    }
+  }
+
   private void sendWrites() {
     if (writers.isEmpty()) return;
     List<StateRequest<?, ?, ?, ?>> done = writers;
-    CompletableFuture<Void> w;
-    if (writes.isEmpty()) {
-      w = CompletableFuture.completedFuture(null);
-    } else {
-      w = client.write(writes);
-      frames++;
-    }
+    List<WriteOp> ops = writes;
     writes = new ArrayList<>();
     writers = new ArrayList<>();
-    pending.add(w.whenComplete((ok, e) -> {
+    if (ops.isEmpty()) {
+      for (StateRequest<?, ?, ?, ?> r : done) complete(r, null);
+      return;
+    }
+    pending.add(dispatch(null, () -> client.write(ops)).whenComplete((ok, e) -> {
       for (StateRequest<?, ?, ?, ?> r : done) {
         if (e == null) complete(r, null);
         else fail(r, e);
@@ -148,15 +185,14 @@ final class FloeBatch {
   }
 
   private void sendGets(int keyGroup, List<Get> group) {
-    frames++;
     if (group.size() == 1) {
       Get g = group.get(0);
-      pending.add(client.get(keyGroup, g.key()).whenComplete((v, e) -> answer(g, v, e)));
+      pending.add(dispatch(null, () -> client.get(keyGroup, g.key())).whenComplete((v, e) -> answer(g, v, e)));
       return;
     }
     List<byte[]> keys = new ArrayList<>(group.size());
     for (Get g : group) keys.add(g.key());
-    pending.add(client.multiGet(keyGroup, keys).whenComplete((values, e) -> {
+    pending.add(dispatch(null, () -> client.multiGet(keyGroup, keys)).whenComplete((values, e) -> {
       for (int i = 0; i < group.size(); i++) answer(group.get(i), e == null ? values.get(i) : null, e);
     }));
   }
