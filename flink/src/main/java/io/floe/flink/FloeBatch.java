@@ -44,7 +44,8 @@ final class FloeBatch {
     }
   }
 
-  private final FloeStore store;
+  private final String storeName;
+  private final java.util.function.Consumer<Throwable> onFailure;
   private final FloeClient client;
   private List<WriteOp> writes = new ArrayList<>();
   private List<StateRequest<?, ?, ?, ?>> writers = new ArrayList<>();
@@ -56,8 +57,14 @@ final class FloeBatch {
   private int frames;
 
   FloeBatch(FloeStore store) {
-    this.store = store;
-    this.client = store.client;
+    this(store.client, store.name, store::failed);
+  }
+
+  /** A batch on {@code client} (bound to store {@code storeName}); request failures also go to {@code onFailure}. */
+  FloeBatch(FloeClient client, String storeName, java.util.function.Consumer<Throwable> onFailure) {
+    this.client = client;
+    this.storeName = storeName;
+    this.onFailure = onFailure;
   }
 
   FloeClient client() {
@@ -218,7 +225,7 @@ final class FloeBatch {
   }
 
   private void fail(StateRequest<?, ?, ?, ?> r, Throwable e) {
-    store.failed(e);
-    r.getFuture().completeExceptionally("Floe state request " + r.getRequestType() + " on store " + store.name + " failed: " + FloeStore.describe(e), e);
+    onFailure.accept(e);
+    r.getFuture().completeExceptionally("Floe state request " + r.getRequestType() + " on store " + storeName + " failed: " + FloeStore.describe(e), e);
   }
 }
