@@ -525,3 +525,35 @@ t.test('injected torn and failing local writes never produce wrong bytes', async
   t.ok(fs.torn > 0 && fs.failed > 0, `faults were injected (${fs.torn} torn, ${fs.failed} failed)`);
   t.equal(ioErrors, fs.failed, 'every failed write counted');
 });
+
+t.test('page-count persists are at most one per persistMinIntervalMs (each persist fsyncs the data file)', async (t) => {
+  const dir = tempDir(t);
+  let now = 1_000_000;
+  const clock = { now: () => now, sleep: () => Promise.resolve() };
+  let renames = 0;
+  const fs: LocalFs = {
+    ...nodeLocalFs,
+    async rename(from, to) {
+      renames++;
+      await nodeLocalFs.rename(from, to);
+    },
+  };
+  const pageBytes = 4096;
+  const bytes = new Random(seed ^ 0x9e75).bytes(64 * pageBytes);
+  const cache = await open({ dir, capacityBytes: 1024 * KiB, pageBytes, persistEveryPages: 4, persistMinIntervalMs: 1000, clock, fs });
+  for (let p = 0; p < 32; p++) await cache.admit('busy', bytes.subarray(p * pageBytes, (p + 1) * pageBytes), p * pageBytes);
+  await cache.settle();
+  t.equal(renames, 0, '32 admissions within the interval: no index write yet (8 page-count triggers)');
+  now += 1000;
+  await cache.admit('busy', bytes.subarray(32 * pageBytes, 33 * pageBytes), 32 * pageBytes);
+  await cache.settle();
+  t.equal(renames, 1, 'the next trigger after the interval persists once');
+  for (let p = 33; p < 40; p++) await cache.admit('busy', bytes.subarray(p * pageBytes, (p + 1) * pageBytes), p * pageBytes);
+  await cache.settle();
+  t.equal(renames, 1, 'and the interval starts again');
+  await cache.close();
+  t.equal(renames, 2, 'close persists what is left');
+  const again = await open({ dir, capacityBytes: 1024 * KiB, pageBytes, clock });
+  t.ok(again.isCached('busy', 0, 40 * pageBytes), 'all 40 pages in the index after close');
+  await again.close();
+});

@@ -16,8 +16,9 @@
  *   block alone: no page-sized read, no checksum, no local write (ForSt's cache admits the same way).
  *   A read that ends at the file's end (an SST's footer + index + filter, read when a table opens) is
  *   admitted at once.
- * - The index is persisted on close, and after `persistEveryPages` admissions or `persistEveryMs` (checked on
- *   admission; no timers). It is only a hint: a slot whose header does not match is never returned.
+ * - The index is persisted on close, and after `persistEveryPages` admissions (at most once per
+ *   `persistMinIntervalMs`) or `persistEveryMs` (checked on admission; no timers). It is only a hint: a slot
+ *   whose header does not match is never returned.
  *
  * - The folder holds only the cache's own files: anything else found there on open (an older version's
  *   per-instance sub-folders) is removed, so the folder stays within the budget.
@@ -61,6 +62,14 @@ export interface DiskCacheOptions {
   /** ...or on the first admission this long after the last persist. Default 60 s. */
   persistEveryMs?: number;
   /**
+   * The page-count trigger persists at most once per this many ms. Default 5 s. Why: every persist fsyncs
+   * the data file and writes, fsyncs and renames the index; a small cache under a uniform miss stream
+   * admits thousands of pages a second, and persisting every `persistEveryPages` of them cost several
+   * fsyncs a second on the I/O threads the cache's reads wait for. The index is only a hint (every slot is
+   * verified when read), so a later persist loses nothing but warmth after a crash.
+   */
+  persistMinIntervalMs?: number;
+  /**
    * Admit a page only when it is missed a second time while still remembered (see above). Default false:
    * every fetched page is admitted. Reads with `fillCache: false` never admit either way.
    */
@@ -99,6 +108,7 @@ export interface DiskCache {
 const KiB = 1024;
 const DEFAULT_PAGE_BYTES = 64 * KiB;
 const DEFAULT_PERSIST_MS = 60_000;
+const DEFAULT_PERSIST_MIN_INTERVAL_MS = 5_000;
 
 const FREE = 0;
 const READY = 1;
@@ -148,6 +158,7 @@ export class DiskCacheFolder implements DiskCache {
   private readonly data: LocalFile | undefined;
   private readonly persistEveryPages: number;
   private readonly persistEveryMs: number;
+  private readonly persistMinIntervalMs: number;
   /** Pages missed once and not admitted ("<hi>:<lo>:<page>"), oldest first; at most `slotCount`. */
   private readonly ghosts: Set<string> | undefined;
 
@@ -199,6 +210,7 @@ export class DiskCacheFolder implements DiskCache {
     this.grown = o.grown;
     this.persistEveryPages = o.options.persistEveryPages ?? Math.max(64, Math.floor(o.slotCount / 8));
     this.persistEveryMs = o.options.persistEveryMs ?? DEFAULT_PERSIST_MS;
+    this.persistMinIntervalMs = o.options.persistMinIntervalMs ?? DEFAULT_PERSIST_MIN_INTERVAL_MS;
     this.ghosts = o.options.admitOnSecondAccess === true ? new Set() : undefined;
     this.lastPersistAt = this.clock.now();
     const n = o.slotCount;
@@ -227,6 +239,10 @@ export class DiskCacheFolder implements DiskCache {
     }
     for (const [name, v] of [['persistEveryPages', options.persistEveryPages], ['persistEveryMs', options.persistEveryMs]] as const) {
       if (v !== undefined && (!Number.isFinite(v) || v < 1)) throw new FloeError('CONFIG', `disk cache ${name} must be a positive number, got ${v}`);
+    }
+    const minInterval = options.persistMinIntervalMs;
+    if (minInterval !== undefined && (!Number.isFinite(minInterval) || minInterval < 0)) {
+      throw new FloeError('CONFIG', `disk cache persistMinIntervalMs must be a non-negative number, got ${minInterval}`);
     }
     const fs = options.fs ?? nodeLocalFs;
     const g = diskCacheGeometry(capacity, pageBytes);
@@ -724,7 +740,8 @@ export class DiskCacheFolder implements DiskCache {
     this.publish(slot, target, page, bytes.length);
     if (old !== undefined) this.release(old);
     this.changesSincePersist++;
-    if (this.changesSincePersist >= this.persistEveryPages || this.clock.now() - this.lastPersistAt >= this.persistEveryMs) {
+    const sinceLast = this.clock.now() - this.lastPersistAt;
+    if ((this.changesSincePersist >= this.persistEveryPages && sinceLast >= this.persistMinIntervalMs) || sinceLast >= this.persistEveryMs) {
       this.schedulePersist();
     }
   }
