@@ -6,7 +6,7 @@ import { DiskCacheFolder, type DiskCacheOptions } from '../lib/cache/disk-cache.
 import { DATA_FILE, INDEX_FILE, SLOT_HEADER_BYTES, diskCacheGeometry, diskUsageBound } from '../lib/cache/disk-cache-layout.js';
 import type { ByteSource } from '../lib/cache/byte-source.js';
 import { FloeError } from '../lib/errors.js';
-import { nodeLocalFs, type LocalFile, type LocalFs } from '../lib/store/local-file.js';
+import { nodeLocalFs, remainingParts, writeParts, type LocalFile, type LocalFs } from '../lib/store/local-file.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 import { diskUse } from './support/disk-use.js';
 
@@ -556,4 +556,28 @@ t.test('page-count persists are at most one per persistMinIntervalMs (each persi
   const again = await open({ dir, capacityBytes: 1024 * KiB, pageBytes, clock });
   t.ok(again.isCached('busy', 0, 40 * pageBytes), 'all 40 pages in the index after close');
   await again.close();
+});
+
+t.test('writev (pwritev of header + page) writes what write of the concatenation writes; short writes resume', async (t) => {
+  const dir = tempDir(t);
+  await nodeLocalFs.mkdirp(dir);
+  const random = new Random(seed ^ 0x3177);
+  const a = await nodeLocalFs.open(join(dir, 'a'), 'truncate');
+  const b = await nodeLocalFs.open(join(dir, 'b'), 'truncate');
+  t.ok(a.writev !== undefined, 'the node file has writev');
+  for (let i = 0; i < 20; i++) {
+    const parts = Array.from({ length: random.range(1, 4) }, () => random.bytes(random.int(70_000)));
+    const at = random.int(200_000);
+    await writeParts(a, at, parts);
+    // Fallback: a file without writev gets one write of the concatenation.
+    await writeParts({ ...b, path: b.path, read: b.read.bind(b), write: b.write.bind(b), sync: b.sync.bind(b), truncate: b.truncate.bind(b), size: b.size.bind(b), close: b.close.bind(b), writev: undefined }, at, parts);
+  }
+  const size = await a.size();
+  t.equal(size, await b.size(), 'same length');
+  t.ok(same(await a.read(0, size), await b.read(0, size)), 'same bytes');
+  await a.close();
+  await b.close();
+  const parts = [Uint8Array.of(1, 2, 3), Uint8Array.of(), Uint8Array.of(4, 5), Uint8Array.of(6)];
+  const flat = (ps: Uint8Array[]): number[] => ps.flatMap((p) => [...p]);
+  for (let skip = 0; skip <= 6; skip++) t.same(flat(remainingParts(parts, skip)), [1, 2, 3, 4, 5, 6].slice(skip), `resume after ${skip} bytes`);
 });

@@ -29,7 +29,7 @@
  */
 import { join } from 'node:path';
 import { FloeError } from '../errors.js';
-import { nodeLocalFs, type LocalFile, type LocalFs } from '../store/local-file.js';
+import { nodeLocalFs, writeParts, type LocalFile, type LocalFs } from '../store/local-file.js';
 import { abortable } from '../util/abortable.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { ByteSource } from './byte-source.js';
@@ -43,7 +43,7 @@ import {
   decodeIndex,
   diskCacheGeometry,
   encodeIndex,
-  encodeSlot,
+  encodeSlotHeader,
   verifySlot,
   type IndexEntry,
 } from './disk-cache-layout.js';
@@ -721,7 +721,9 @@ export class DiskCacheFolder implements DiskCache {
     rec.writing.add(page);
     let ok = false;
     try {
-      await this.data.write(slot * this.slotBytes, encodeSlot({ hi: rec.hi, lo: rec.lo, page, length: bytes.length }, bytes));
+      // Header and page in one pwritev: no page-sized copy (the page is a view of the fetched bytes).
+      const header = encodeSlotHeader({ hi: rec.hi, lo: rec.lo, page, length: bytes.length }, bytes);
+      await writeParts(this.data, slot * this.slotBytes, [header, bytes]);
       ok = true;
     } catch {
       this.errors++;
