@@ -581,3 +581,29 @@ t.test('writev (pwritev of header + page) writes what write of the concatenation
   const flat = (ps: Uint8Array[]): number[] => ps.flatMap((p) => [...p]);
   for (let skip = 0; skip <= 6; skip++) t.same(flat(remainingParts(parts, skip)), [1, 2, 3, 4, 5, 6].slice(skip), `resume after ${skip} bytes`);
 });
+
+t.test('a hit reads only the chunks it needs; a chunk corrupted on disk while open is caught and re-read from remote', async (t) => {
+  const dir = tempDir(t);
+  const pageBytes = 16 * KiB;
+  const bytes = new Random(seed ^ 0xc4c).bytes(4 * pageBytes + 999);
+  const remote = new FakeRemote(bytes);
+  const cache = await open({ dir, capacityBytes: 512 * KiB, pageBytes });
+  await cache.admit('chunks', bytes);
+  const src = cache.source('chunks', bytes.length, remote);
+  const check = async (offset: number, length: number, what: string): Promise<void> => {
+    t.ok(same(await src.read(offset, length), bytes.subarray(offset, offset + length)), what);
+  };
+  await check(5000, 1000, 'chunk 1 of page 0');
+  await check(4 * pageBytes + 10, 900, 'the short last page');
+  await check(pageBytes - 100, 200, 'across two pages');
+  t.equal(remote.calls.length, 0, 'all served from disk');
+  const g = diskCacheGeometry(512 * KiB, pageBytes);
+  t.equal(corruptEverySlot(dir, g.slotBytes, 100), 5, 'flipped byte 100 (chunk 0) of every slot');
+  await check(5000, 1000, 'chunk 1 of page 0 after the flip');
+  t.equal(remote.calls.length, 0, 'an intact chunk is still served from disk');
+  await check(50, 100, 'chunk 0 of page 0');
+  t.equal(remote.calls.length, 1, 'the corrupted chunk failed its checksum: read from remote');
+  await check(2 * pageBytes + 64, 64, 'chunk 0 of page 2');
+  t.equal(remote.calls.length, 2, 'and again for another corrupted page');
+  await cache.close();
+});

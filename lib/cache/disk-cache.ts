@@ -33,6 +33,7 @@ import { nodeLocalFs, writeParts, type LocalFile, type LocalFs } from '../store/
 import { abortable } from '../util/abortable.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { ByteSource } from './byte-source.js';
+import { CHUNK_BYTES, ChunkChecksums } from './chunk-checksums.js';
 import { cacheFileKey } from './file-key.js';
 import {
   DATA_FILE,
@@ -170,6 +171,8 @@ export class DiskCacheFolder implements DiskCache {
   private readonly slotFile: (FileRecord | undefined)[];
   private readonly slotPage: Uint32Array;
   private readonly slotLen: Uint32Array;
+  /** Chunk checksums of pages written by this process: hits then read only the chunks they need. */
+  private readonly chunks: ChunkChecksums;
   private readonly free: number[] = [];
   /** Slots below this exist in the data file; the file grows one slot at a time up to slotCount. */
   private grown: number;
@@ -221,6 +224,7 @@ export class DiskCacheFolder implements DiskCache {
     this.slotFile = new Array<FileRecord | undefined>(n).fill(undefined);
     this.slotPage = new Uint32Array(n);
     this.slotLen = new Uint32Array(n);
+    this.chunks = new ChunkChecksums(n, o.pageBytes);
   }
 
   /**
@@ -477,9 +481,13 @@ export class DiskCacheFolder implements DiskCache {
       for (let p = p0; p <= p1; p++) {
         const slot = rec.pages.get(p);
         if (slot === undefined || this.slotLen[slot] !== pageLen(p)) continue;
+        // Only the chunks the request covers when their checksums are known (see chunk-checksums.ts).
+        const c0 = Math.floor((Math.max(offset, p * P) - p * P) / CHUNK_BYTES);
+        const c1 = Math.floor((Math.min(offset + length, (p + 1) * P) - 1 - p * P) / CHUNK_BYTES);
+        const partial = this.chunks.has(slot) ? { from: c0 * CHUNK_BYTES, to: Math.min(pageLen(p), (c1 + 1) * CHUNK_BYTES) } : undefined;
         reads.push(
-          this.readSlot(rec, slot, p, pageLen(p)).then((bytes) => {
-            if (bytes !== undefined) pieces[p - p0] = { bytes, base: p * P, shared: false };
+          this.readSlot(rec, slot, p, pageLen(p), partial).then((bytes) => {
+            if (bytes !== undefined) pieces[p - p0] = { bytes, base: p * P + (partial?.from ?? 0), shared: false };
           }),
         );
       }
@@ -612,20 +620,30 @@ export class DiskCacheFolder implements DiskCache {
     return first;
   }
 
-  /** The verified page in `slot`, or undefined (the slot is then dropped unless it was reused meanwhile). */
-  private async readSlot(rec: FileRecord, slot: number, page: number, length: number): Promise<Uint8Array | undefined> {
+  /**
+   * The verified page in `slot` (or, with `part`, its bytes [part.from, part.to) checked against the chunk
+   * checksums), or undefined (the slot is then dropped unless it was reused meanwhile).
+   */
+  private async readSlot(rec: FileRecord, slot: number, page: number, length: number, part?: { from: number; to: number }): Promise<Uint8Array | undefined> {
     const generation = this.gen[slot]!;
     this.pins[slot]!++;
     let raw: Uint8Array | undefined;
     try {
       // Held so that close() does not close the data file under it.
-      raw = await this.hold(this.data!.read(slot * this.slotBytes, SLOT_HEADER_BYTES + length));
+      const at = slot * this.slotBytes;
+      raw = await this.hold(part === undefined ? this.data!.read(at, SLOT_HEADER_BYTES + length) : this.data!.read(at + SLOT_HEADER_BYTES + part.from, part.to - part.from));
     } catch {
       this.errors++;
     } finally {
       this.pins[slot]!--;
     }
-    const bytes = raw === undefined ? undefined : verifySlot(raw, { hi: rec.hi, lo: rec.lo, page, length });
+    let bytes: Uint8Array | undefined;
+    if (raw !== undefined && part !== undefined) {
+      if (raw.length === part.to - part.from && this.gen[slot] === generation && this.chunks.verify(slot, part.from / CHUNK_BYTES, raw)) bytes = raw;
+    } else if (raw !== undefined) {
+      bytes = verifySlot(raw, { hi: rec.hi, lo: rec.lo, page, length });
+      if (bytes !== undefined && this.gen[slot] === generation && !this.chunks.has(slot)) this.chunks.record(slot, bytes);
+    }
     if (bytes !== undefined) {
       this.ref[slot] = 1;
       return bytes;
@@ -646,6 +664,7 @@ export class DiskCacheFolder implements DiskCache {
   }
 
   private publish(slot: number, rec: FileRecord, page: number, length: number): void {
+    this.chunks.forget(slot);
     this.state[slot] = READY;
     this.slotFile[slot] = rec;
     this.slotPage[slot] = page;
@@ -663,6 +682,7 @@ export class DiskCacheFolder implements DiskCache {
     this.state[slot] = FREE;
     this.slotFile[slot] = undefined;
     this.gen[slot]!++;
+    this.chunks.forget(slot);
     this.dropIfEmpty(rec);
   }
 
@@ -740,6 +760,7 @@ export class DiskCacheFolder implements DiskCache {
     // Publish first, then drop a shorter copy of the page, so the record is never momentarily empty.
     const old = target.pages.get(page);
     this.publish(slot, target, page, bytes.length);
+    this.chunks.record(slot, bytes);
     if (old !== undefined) this.release(old);
     this.changesSincePersist++;
     const sinceLast = this.clock.now() - this.lastPersistAt;
