@@ -233,7 +233,7 @@ export class Memtable {
       if (lt !== undefined && node.key >= lt) break;
       const v = visible(node.head, snapshot);
       if (v === undefined) continue;
-      const e: Entry = { key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: concatParts(v.parts) };
+      const e: Entry = { key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: valueCopy(v.parts) };
       if (v.ttl !== undefined) e.ttl = v.ttl;
       out.push(e);
     }
@@ -251,7 +251,7 @@ export class Memtable {
       if (gte !== undefined && node.key < gte) break;
       const v = visible(node.head, snapshot);
       if (v === undefined) continue;
-      out.push({ key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: concatParts(v.parts) });
+      out.push({ key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: valueCopy(v.parts) });
     }
     return out;
   }
@@ -415,6 +415,14 @@ function partsLength(parts: Uint8Array[]): number {
   let n = 0;
   for (const p of parts) n += p.length;
   return n;
+}
+
+/**
+ * A value's bytes that the caller owns: scans hand entries to users, who may change them (a single part
+ * is the memtable's own array).
+ */
+function valueCopy(parts: Uint8Array[]): Uint8Array {
+  return parts.length === 1 ? new Uint8Array(parts[0]!) : concatParts(parts);
 }
 
 /** One byte array for a value's parts (the memtable's name for merge-values' joinParts). */
