@@ -13,10 +13,14 @@ import type { BackgroundWork } from './lsm-background.js';
 import type { LsmCore } from './lsm-core.js';
 import { deleteKeyGroupsRange, deleteRangeRanges } from './range-delete-ops.js';
 import { checkTtlMs, writeTtl, type TtlSegments } from './ttl.js';
+import { ValueArena } from './value-arena.js';
 
 const EMPTY = new Uint8Array(0);
 
 export class WritePath {
+  /** Copies of written values (callers may reuse their buffers), carved from shared slabs. */
+  private readonly arena = new ValueArena();
+
   constructor(
     private readonly core: LsmCore,
     private readonly background: BackgroundWork,
@@ -24,7 +28,7 @@ export class WritePath {
 
   async put(key: Uint8Array | string, value: Uint8Array | string, options?: WriteOptions): Promise<void> {
     const pk = this.physical(key, options);
-    const v = ownBytes(checkValue(value));
+    const v = this.arena.copy(checkValue(value));
     await this.applyWrites([withTtl({ key: pk, kind: EntryKind.Put, value: v }, this.ttlOf(v, options?.ttlMs, 'put(): ttlMs'))]);
   }
 
@@ -34,7 +38,7 @@ export class WritePath {
 
   async merge(key: Uint8Array | string, operand: Uint8Array | string, options?: WriteOptions): Promise<void> {
     const pk = this.physical(key, options);
-    const v = ownBytes(checkValue(operand, 'merge operand'));
+    const v = this.arena.copy(checkValue(operand, 'merge operand'));
     await this.applyWrites([withTtl({ key: pk, kind: EntryKind.Merge, value: v }, this.ttlOf(v, options?.ttlMs, 'merge(): ttlMs'))]);
   }
 
@@ -73,7 +77,7 @@ export class WritePath {
     switch (op.type) {
       case 'put':
       case 'merge': {
-        const v = ownBytes(checkValue(op.value, `operation ${i} value`));
+        const v = this.arena.copy(checkValue(op.value, `operation ${i} value`));
         const kind = op.type === 'put' ? EntryKind.Put : EntryKind.Merge;
         return withTtl({ key: pk, kind, value: v }, this.ttlOf(v, op.ttlMs, `write(): operation ${i} ttlMs`));
       }
@@ -195,7 +199,3 @@ function withTtl(op: WalOp, ttl: TtlSegments | undefined): WalOp {
   return op;
 }
 
-/** Copies caller-owned bytes so later mutation by the caller cannot change stored data. */
-function ownBytes(b: Uint8Array): Uint8Array {
-  return new Uint8Array(b); // a plain copy: several times cheaper than slice() through Buffer's species
-}
