@@ -101,7 +101,7 @@ export class BackgroundWork {
       core.wakeWriters();
       this.startCompactionLoop();
       // The flushed writes are in SSTs now: their log segments are redundant (best effort).
-      core.wal?.truncate(core.state.lastSequence).catch(() => undefined);
+      core.wal?.truncate(core.state).catch(() => undefined);
     }
   }
 

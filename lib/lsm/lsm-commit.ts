@@ -130,14 +130,15 @@ export class ManifestCommitter {
       const prev = core.state;
       const compactPointers = prev.compactPointers.slice();
       if (extra.compactPointer) compactPointers[extra.compactPointer.level] = extra.compactPointer.key;
+      const lastSequence = Math.max(prev.lastSequence, extra.lastSequence ?? 0);
       const next: ManifestState = {
         ...prev,
         seq: prev.seq + 1,
         nextFileNumber: Math.max(prev.nextFileNumber, this.nextFileNumber),
-        lastSequence: Math.max(prev.lastSequence, extra.lastSequence ?? 0),
+        lastSequence,
         version: prev.version.apply(edit),
         compactPointers,
-        ...(core.wal !== undefined ? { walSeq: core.wal.nextSequence } : {}),
+        ...(core.wal !== undefined ? { walSeq: core.wal.nextSequence, walFloor: core.wal.floorFor(lastSequence) } : {}),
       };
       // Readers elsewhere learn of files our open scans still need BEFORE the manifest stops naming them.
       const stillRead = core.droppedButRead(new Set(next.version.allFiles().map((f) => f.fileId)));

@@ -319,7 +319,7 @@ export class LsmStore implements EmbeddedStore {
       // Writes that were already under way may have frozen later memtables: close leaves no flush running.
       await this.background.flushesIdle();
       if (this.backgroundError) throw this.backgroundError;
-      await core.wal?.truncate(core.state.lastSequence);
+      await core.wal?.truncate(core.state);
     } catch (e) {
       flushError = e;
     }
