@@ -35,7 +35,7 @@ export class BackgroundWork {
     const core = this.core;
     if (core.mem.isEmpty) return;
     core.imm.unshift(core.mem);
-    core.mem = new Memtable(core.deps.random.fork());
+    core.mem = new Memtable();
     this.startFlushLoop();
   }
 

@@ -57,7 +57,7 @@ export class LsmCore {
     this.lastSeq = state.lastSequence;
     this.appliedSeq = state.lastSequence;
     this.wal = deps.wal;
-    this.mem = new Memtable(deps.random.fork());
+    this.mem = new Memtable();
     this.tables = new TableCache(deps.store, new Semaphore(options.readConcurrency), deps.blockCache, deps.diskCache);
     this.pins = { has: (id) => this.scanPins.has(id) || this.uploading.has(id) || this.currentFiles().has(id) };
     this.lease = new LeaseHolder(deps.store, { leaseId: `${state.instanceId}-${state.epoch}-${state.writer || 'w'}`, instanceId: state.instanceId, epoch: state.epoch }, deps.clock);
