@@ -115,6 +115,8 @@ export class ShardService {
     private readonly send: (batch: ArrayBuffer) => void,
     /** Called once the store is closed and the CLOSE response is sent. */
     private readonly onClosed: () => void,
+    /** Runs on SHARD_CLOSE before the store closes (the shard's own socket drains: direct-server.ts). */
+    private readonly beforeClose?: () => Promise<void>,
   ) {}
 
   /** Executes every frame of a batch. A malformed frame is answered with PROTOCOL (a router bug). */
@@ -258,6 +260,7 @@ export class ShardService {
         return;
       case InternalOp.SHARD_CLOSE:
         this.afterWrites(id, async () => {
+          await this.beforeClose?.().catch(() => undefined);
           for (const c of this.cursors.values()) if (!c.done) await c.iter.return?.().catch(() => undefined);
           this.cursors.clear();
           this.closed = true;
