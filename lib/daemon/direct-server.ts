@@ -201,6 +201,7 @@ class DirectConnection {
     }
     const misrouted = this.checkKeyGroup(op, frame);
     if (misrouted !== undefined) {
+      if (misrouted.code === 'PROTOCOL') return this.violation(id, misrouted);
       writeErrorFrame(this.out, id, misrouted);
       this.flushOut();
       return;
@@ -215,21 +216,17 @@ class DirectConnection {
     this.service.handleBatch(frame);
   }
 
-  /** undefined when this shard owns the frame's key group, else the error to answer with. */
+  /** undefined when this shard owns the frame's key group, else the error to answer with (PROTOCOL: malformed). */
   private checkKeyGroup(op: number, frame: Buffer): FloeError | undefined {
     const p = FRAME_HEADER_BYTES;
     const withValue = op === Op.PUT || op === Op.MERGE;
     if (frame.length < p + (withValue ? 6 : 2)) return new FloeError('PROTOCOL', `malformed ${opName(op)} payload: ${frame.length - p} bytes`);
     const { maxKeyGroups } = this.owner.init;
+    const keyStart = withValue ? p + 6 : p + 2;
+    const keyEnd = withValue ? keyStart + readU32(frame, p + 2) : frame.length;
+    if (keyEnd > frame.length) return new FloeError('PROTOCOL', `malformed ${opName(op)} payload: key length ${keyEnd - keyStart} exceeds the frame`);
     let kg = (frame[p]! << 8) | frame[p + 1]!;
     if (kg === DEFAULT_KG) {
-      let keyEnd = frame.length;
-      let keyStart = p + 2;
-      if (withValue) {
-        keyStart = p + 6;
-        keyEnd = keyStart + readU32(frame, p + 2);
-        if (keyEnd > frame.length) return new FloeError('PROTOCOL', `malformed ${opName(op)} payload: the key length exceeds the frame`);
-      }
       kg = defaultKeyGroup(frame.subarray(keyStart, keyEnd), maxKeyGroups);
     } else if (kg >= maxKeyGroups) {
       return new FloeError('INVALID_ARGUMENT', `keyGroup must be an integer in [0, ${maxKeyGroups}), got ${kg}; omit it to use the default hash`);
