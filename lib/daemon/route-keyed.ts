@@ -121,7 +121,8 @@ export function writeBatch(bus: ShardBus, route: StoreRoute, payload: Uint8Array
     else groups.set(o.target, [o]);
   }
   if (groups.size === 1) {
-    bus.send(route.targets[ops[0]!.target]!, Op.WRITE, (w) => writeGroup(w, ops), reply, true);
+    // One shard: the validated batch goes on as it came (the shard resolves default key groups the same way).
+    bus.send(route.targets[ops[0]!.target]!, Op.WRITE, (w) => w.raw(payload), reply, true);
     return;
   }
   const targetsOf = [...groups.keys()];
