@@ -26,6 +26,11 @@ export interface OpenInternals {
   /** A block cache shared with other stores (shard workers attach one SharedArrayBuffer arena). */
   blockCache?: BlockCache;
   clock?: Clock;
+  /**
+   * The clock state TTLs are measured on (default: `clock`). Like Flink's TtlTimeProvider, it lets tests and
+   * the simulator step TTL time on its own, apart from the time retries, leases and GC grace run on.
+   */
+  ttlClock?: Clock;
   /** Local file I/O of the disk cache (tests: the simulator's in-memory disk). Default: the real filesystem. */
   localFs?: LocalFs;
   random?: Random;
@@ -84,6 +89,7 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
       diskCache,
       executor,
       clock,
+      ttlClock: internals.ttlClock ?? clock,
       random,
       onClose: cleanup,
       checkpoints: checkpointOps,

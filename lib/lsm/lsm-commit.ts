@@ -49,7 +49,7 @@ export class ManifestCommitter {
   /** The shape every rewrite of this store shares (file and block sizes, compression, memory). */
   rewriteShape(): Omit<RewriteTask, 'runs' | 'bottommost'> {
     const o = this.core.options;
-    return { targetFileBytes: o.targetFileBytes, blockBytes: o.blockBytes, compression: o.compression, memoryBytes: o.compactionMemoryBytes, now: this.core.deps.clock.now() };
+    return { targetFileBytes: o.targetFileBytes, blockBytes: o.blockBytes, compression: o.compression, memoryBytes: o.compactionMemoryBytes, now: this.core.deps.ttlClock.now() };
   }
 
   /**

@@ -109,6 +109,6 @@ export class LsmCore {
 
   /** The time expiry is judged at for a read with `visibility` (undefined: expired values are returned). */
   ttlNow(visibility: TtlVisibility): number | undefined {
-    return visibility === 'NeverReturnExpired' ? this.deps.clock.now() : undefined;
+    return visibility === 'NeverReturnExpired' ? this.deps.ttlClock.now() : undefined;
   }
 }

@@ -148,7 +148,7 @@ export class PointReads {
   private finishGet(resolver: PointResolver, pk: Uint8Array, readFrom: number, ttl: ReadTtl): Uint8Array | undefined {
     const raw = resolver.rawValue();
     if (raw === undefined || raw.ttl === undefined) return raw?.value;
-    const now = this.core.deps.clock.now();
+    const now = this.core.deps.ttlClock.now();
     const live = liveValue(raw.value, raw.ttl, now);
     if (live !== undefined && ttl.update === 'OnReadAndWrite') this.refreshOnRead(pk, live, readFrom, now);
     return ttl.visibility === 'NeverReturnExpired' ? live?.value : raw.value;

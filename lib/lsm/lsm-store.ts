@@ -47,6 +47,8 @@ export interface LsmDeps {
   diskCache: DiskCache | undefined;
   executor: RewriteExecutor;
   clock: Clock;
+  /** The clock TTLs are measured on (lib/embedded.ts OpenInternals.ttlClock): expiry, renewal, compaction filter. */
+  ttlClock: Clock;
   random: Random;
   /** Called after the store closed, to release what the opener created (pools, caches, store). */
   onClose: () => Promise<void>;

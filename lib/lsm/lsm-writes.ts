@@ -41,7 +41,7 @@ export class WritePath {
   /** TTL metadata of a put or merge of `value` (lib/lsm/ttl.ts): its own ttlMs, else the store's default. */
   private ttlOf(value: Uint8Array, ttlMs: unknown, where: string): TtlSegments | undefined {
     const ms = ttlMs === undefined ? this.core.options.ttl.defaultTtlMs : checkTtlMs(ttlMs, where);
-    return writeTtl(value.length, ms, this.core.deps.clock.now());
+    return writeTtl(value.length, ms, this.core.deps.ttlClock.now());
   }
 
   /** Range delete (range-delete-ops.ts): a tombstone per key group, or one for all when unbounded. */
