@@ -34,6 +34,8 @@ export const Op = {
   OPEN_STORE: 0x30,
   /** Unbinds it (back to the default store); optionally retires the store. */
   CLOSE_STORE: 0x31,
+  /** The default store's shards and their own sockets (lib/protocol/shard-map.ts). */
+  SHARD_MAP: 0x32,
 } as const;
 
 /** Router ↔ shard worker only (0x40–0x4F); a protocol violation on the socket. */
