@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { Buffer } from 'node:buffer';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { connect, type FloeClient } from '../lib/client/client.js';
@@ -323,4 +323,42 @@ t.test('a shard socket holds writes (and what follows them) while a checkpoint i
     'released in order once the flag clears',
   );
   s.destroy();
+});
+
+/** Resident memory of process `pid` in bytes (Linux /proc). */
+function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+t.test("a shard-socket client that never reads its answers cannot grow the daemon's memory", async (t) => {
+  // The main socket stops taking requests from a client whose answers back up (8 MiB high water), so its
+  // answers in memory stay within maxInFlight answers plus the high water; a shard socket must too, or a
+  // client pipelining GETs of a large value without reading makes the daemon buffer every answer.
+  const dir = makeDir(t);
+  const maxInFlight = 16;
+  writeConfig(dir, { maxInFlightPerConnection: maxInFlight });
+  const d = await startDaemon(dir);
+  t.teardown(() => void stopDaemon(d, 'SIGKILL'));
+  const key = keyIn(0, 7);
+  const c = await connect(d.socket, { reconnect: false, shardAware: false });
+  await c.put(key, Buffer.alloc(1 << 20, 7));
+  await c.close();
+  const idle = rssOf(d.child.pid!);
+  const s0 = join(dir, 'd.sock.shard0');
+  const s = createConnection(s0);
+  s.on('error', () => undefined);
+  await new Promise<void>((resolve) => s.on('connect', () => resolve()));
+  s.pause(); // never reads an answer
+  s.write(frame(Op.HELLO, 1));
+  const gets = 2000; // 2 GiB of answers
+  for (let i = 0; i < gets; i++) s.write(getFrame(2 + i, 0xffff, key));
+  let most = idle;
+  for (let i = 0; i < 40; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    most = Math.max(most, rssOf(d.child.pid!));
+  }
+  s.destroy();
+  const bound = (maxInFlight + 8 + 64) * 2 ** 20; // in-flight answers + the high water + slack
+  t.ok(most - idle < bound, `daemon RSS grew by ${((most - idle) / 2 ** 20).toFixed(0)} MiB (bound ${bound / 2 ** 20} MiB) with ${gets} unread 1 MiB answers`);
 });

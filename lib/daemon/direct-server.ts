@@ -15,8 +15,9 @@
  *   store; a write arriving meanwhile waits, with everything behind it on its connection, until the flag
  *   clears (Atomics.waitAsync), exactly as the router holds its own writes. So a checkpoint is a consistent
  *   cut whichever socket the writes came through.
- * - Backpressure and limits as on the main socket: at most `maxInFlight` requests per connection are being
- *   handled (then it stops reading), `maxConnections` connections, frames up to `maxFrameBytes`.
+ * - Backpressure and limits as on the main socket, by the same code (lib/daemon/frame-connection.ts): at
+ *   most `maxInFlight` requests per connection in hand and WRITE_HIGH_WATER bytes of unread answers (then
+ *   it stops reading), `maxConnections` connections, frames up to `maxFrameBytes`.
  * - Socket file mode 0600; a stale socket file is replaced. `close()` stops accepting, waits (bounded) for
  *   the requests in flight, sends their answers and closes every connection; the router then closes the
  *   shard.
@@ -28,7 +29,8 @@ import { FloeError } from '../errors.js';
 import { defaultKeyGroup } from '../keys.js';
 import type { LsmStore } from '../lsm/lsm-store.js';
 import { asFloeError, DEFAULT_KG, MAX_PING_BYTES, negotiateHello, Op, opName, RESPONSE_BIT, writeErrorFrame, writeHelloOk } from '../protocol/protocol.js';
-import { FRAME_HEADER_BYTES, FrameParser, readU32, Writer } from '../protocol/wire.js';
+import { FRAME_HEADER_BYTES, readU32, Writer } from '../protocol/wire.js';
+import { FrameConnection } from './frame-connection.js';
 import { prepareSocketPath } from './server.js';
 import { ShardService } from './shard-service.js';
 import type { KeyGroupRange } from './shard-map.js';
@@ -122,7 +124,8 @@ export class DirectServer {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)));
-    await Promise.race([Promise.all([...this.connections].map((c) => c.drain())), timeout]);
+    for (const c of this.connections) c.startDrain();
+    await Promise.race([Promise.all([...this.connections].map((c) => c.drained)), timeout]);
     clearTimeout(timer);
     for (const c of this.connections) c.end();
     await closed;
@@ -135,63 +138,26 @@ function isDirectOp(op: number): boolean {
   return op === Op.PUT || op === Op.GET || op === Op.DELETE || op === Op.MERGE;
 }
 
-class DirectConnection {
-  private readonly parser: FrameParser;
-  private readonly out = new Writer(1024);
+class DirectConnection extends FrameConnection {
   private service: ShardService | undefined;
-  private inFlight = 0;
   /** Frames waiting for a checkpoint to finish (a held write and everything after it), in order. */
   private held: Buffer[] | null = null;
   private waiting = false;
-  private paused = false;
-  private pumping = false;
-  private closing = false;
-  private draining = false;
-  private onIdle: (() => void) | undefined;
 
   constructor(
-    private readonly socket: Socket,
+    socket: Socket,
     private readonly owner: DirectServer,
   ) {
-    this.parser = new FrameParser(owner.init.maxFrameBytes);
+    super(socket, owner.init.maxFrameBytes, owner.init.maxInFlight, 1024);
     socket.on('error', () => undefined);
-    socket.on('data', (chunk: Buffer) => {
-      if (this.closing) return;
-      this.parser.push(chunk);
-      this.pump();
-    });
+    this.startReading();
   }
 
-  private pump(): void {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      const max = this.owner.init.maxInFlight;
-      while (!this.closing && !this.draining && this.inFlight < max) {
-        let frame: Buffer | undefined;
-        try {
-          frame = this.parser.next();
-        } catch (e) {
-          this.violation(0, asFloeError(e));
-          return;
-        }
-        if (frame === undefined) break;
-        this.handle(frame);
-      }
-      const mustWait = this.draining || this.inFlight >= max;
-      if (mustWait && !this.paused) {
-        this.socket.pause();
-        this.paused = true;
-      } else if (!mustWait && this.paused && !this.closing) {
-        this.paused = false;
-        this.socket.resume();
-      }
-    } finally {
-      this.pumping = false;
-    }
+  protected override idle(): boolean {
+    return this.inFlight === 0 && this.held === null;
   }
 
-  private handle(frame: Buffer): void {
+  protected handle(frame: Buffer): void {
     const op = frame[4]!;
     const id = readU32(frame, 5);
     if (this.service === undefined) return this.hello(op, id, frame);
@@ -203,7 +169,7 @@ class DirectConnection {
     if (misrouted !== undefined) {
       if (misrouted.code === 'PROTOCOL') return this.violation(id, misrouted);
       writeErrorFrame(this.out, id, misrouted);
-      this.flushOut();
+      this.flushNow();
       return;
     }
     this.inFlight++;
@@ -254,7 +220,7 @@ class DirectConnection {
         server: init.serverName,
       });
       this.service = new ShardService(this.owner.lsm, (batch) => this.answered(batch), () => undefined);
-      this.flushOut();
+      this.flushNow();
     } catch (e) {
       this.violation(id, asFloeError(e));
     }
@@ -268,7 +234,7 @@ class DirectConnection {
     const start = this.out.beginFrame(Op.PING | RESPONSE_BIT, id);
     this.out.raw(payload);
     this.out.endFrame(start);
-    this.flushOut();
+    this.flushNow();
   }
 
   /** Waits for the router's checkpoint to finish, then runs the held frames in order. */
@@ -298,45 +264,6 @@ class DirectConnection {
     for (let at = 0; at + 4 <= bytes.length; at += 4 + readU32(bytes, at)) frames++;
     this.inFlight -= frames;
     if (!this.socket.destroyed && !this.closing) this.socket.write(bytes);
-    if (this.inFlight === 0 && this.held === null) this.onIdle?.();
-    if (this.paused || this.parser.buffered > 0) this.pump();
-  }
-
-  private flushOut(): void {
-    if (this.out.length === 0 || this.socket.destroyed) return;
-    this.socket.write(this.out.take());
-  }
-
-  private violation(id: number, e: FloeError): void {
-    if (this.closing) return;
-    writeErrorFrame(this.out, id, e);
-    this.closing = true;
-    this.parser.clear();
-    this.flushOut();
-    this.end();
-  }
-
-  /** Stops reading; resolves once every request in flight is answered. */
-  drain(): Promise<void> {
-    this.draining = true;
-    if (!this.paused) {
-      this.socket.pause();
-      this.paused = true;
-    }
-    if (this.inFlight === 0 && this.held === null) return Promise.resolve();
-    return new Promise((resolve) => (this.onIdle = resolve));
-  }
-
-  end(): void {
-    this.closing = true;
-    this.flushOut();
-    if (this.socket.destroyed) return;
-    this.socket.end();
-    setTimeout(() => this.socket.destroy(), 2000).unref();
-  }
-
-  onClosed(): void {
-    this.closing = true;
-    this.onIdle?.();
+    this.afterAnswers();
   }
 }

@@ -36,7 +36,8 @@ import {
   writeHelloOk,
 } from '../protocol/protocol.js';
 import type { LogFn, Reply, Router, RouterSession } from './router.js';
-import { Coalescer, FRAME_HEADER_BYTES, FrameParser, readU32, Writer } from '../protocol/wire.js';
+import { Coalescer, FRAME_HEADER_BYTES, readU32, Writer } from '../protocol/wire.js';
+import { FrameConnection } from './frame-connection.js';
 import { writeShardMap } from '../protocol/shard-map.js';
 
 export interface ServerOptions {
@@ -59,16 +60,6 @@ export interface ServerStats {
   /** Request bytes received and not yet handled, over all connections (partial frames, backlog). */
   bufferedBytes: number;
 }
-
-/** Response bytes waiting in the socket before we stop reading requests from that client. */
-const WRITE_HIGH_WATER = 8 * 2 ** 20;
-/**
- * Request bytes a connection at its in-flight cap (or with WRITE_HIGH_WATER answers unread) is still read
- * ahead before the daemon stops reading it. A client's unread requests sit in the kernel within its socket
- * send buffer (Linux default `net.core.wmem_default`, 208 KiB, counted with overhead), so reading this far
- * reaches the EOF of a client that closed, and frees its slot at once instead of after its requests finish.
- */
-const CAPPED_READ_AHEAD = 256 * 1024;
 
 export class DaemonServer {
   private server: Server | undefined;
@@ -194,84 +185,28 @@ export class DaemonServer {
   }
 }
 
-class Connection {
-  private readonly parser: FrameParser;
+class Connection extends FrameConnection {
   private session: RouterSession | undefined;
-  inFlight = 0;
-  private out = new Writer(16 * 1024);
   private readonly flusher = new Coalescer(() => this.flushNow(), process.nextTick);
-  private paused = false;
-  private pumping = false;
-  private closing = false;
-  private draining = false;
-  private markDrained!: () => void;
-  readonly drained: Promise<void>;
   /** One Reply for every request of this connection; the tag is the client's request id. */
   private readonly onReply: Reply = (op, payload, id) => this.respond(id, op, payload);
 
   constructor(
     readonly id: number,
-    private readonly socket: Socket,
+    socket: Socket,
     private readonly server: DaemonServer,
   ) {
-    this.parser = new FrameParser(server.options.maxFrameBytes);
-    this.drained = new Promise((resolve) => (this.markDrained = resolve));
+    super(socket, server.options.maxFrameBytes, server.options.maxInFlight, 16 * 1024);
     socket.pause();
     socket.on('error', (e) => this.server.options.log('debug', 'connection_error', { connection: id, error: e.message }));
   }
 
-  get bufferedBytes(): number {
-    return this.parser.buffered;
-  }
-
   /** Starts reading (once the server has its router). */
   begin(): void {
-    this.socket.on('data', (chunk: Buffer) => {
-      // A closing connection handles no more frames: what its peer still sends is read (so its close is
-      // seen at once) and dropped, never buffered.
-      if (this.closing) return;
-      this.parser.push(chunk);
-      this.pump();
-    });
-    this.socket.on('drain', () => this.pump());
-    this.socket.resume();
+    this.startReading();
   }
 
-  /** Parses and dispatches buffered frames while the connection may take more work. */
-  private pump(): void {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      const max = this.server.options.maxInFlight;
-      while (!this.closing && !this.draining && this.inFlight < max && this.socket.writableLength < WRITE_HIGH_WATER) {
-        let frame: Buffer | undefined;
-        try {
-          frame = this.parser.next();
-        } catch (e) {
-          this.violation(0, asFloeError(e));
-          return;
-        }
-        if (frame === undefined) break;
-        this.handle(frame);
-      }
-      // At its cap the connection keeps being read, up to CAPPED_READ_AHEAD bytes of unhandled requests:
-      // a client that queued a backlog and then closed is only seen closing (EOF) once the daemon has read
-      // past that backlog, and until then it would hold its connection slot and descriptor.
-      const capped = this.inFlight >= max || this.socket.writableLength >= WRITE_HIGH_WATER;
-      const mustWait = this.draining || (capped && this.parser.buffered >= CAPPED_READ_AHEAD);
-      if (mustWait && !this.paused) {
-        this.socket.pause();
-        this.paused = true;
-      } else if (!mustWait && this.paused && !this.closing) {
-        this.paused = false;
-        this.socket.resume();
-      }
-    } finally {
-      this.pumping = false;
-    }
-  }
-
-  private handle(frame: Buffer): void {
+  protected handle(frame: Buffer): void {
     const op = frame[4]!;
     const id = readU32(frame, 5);
     const server = this.server;
@@ -353,50 +288,17 @@ class Connection {
       }
       this.flusher.schedule();
     }
-    if (this.draining && this.inFlight === 0) this.markDrained();
-    // Read-ahead frames may wait in the parser of a connection that is still being read (not paused).
-    else if (this.paused || this.parser.buffered > 0) this.pump();
+    this.afterAnswers();
   }
 
-  /** Answers a protocol violation with one ERROR frame and closes this connection only. */
-  private violation(id: number, e: FloeError): void {
-    if (this.closing) return;
+  protected override onViolation(e: FloeError): void {
     this.server.protocolViolations++;
     this.server.options.log('warn', 'protocol_violation', { connection: this.id, error: e });
-    writeErrorFrame(this.out, id, e);
-    this.closing = true;
-    this.parser.clear();
-    this.flushNow();
-    this.end();
   }
 
-  private flushNow(): void {
-    if (this.out.length === 0 || this.socket.destroyed) return;
-    this.socket.write(this.out.take());
-  }
-
-  startDrain(): void {
-    this.draining = true;
-    if (!this.paused) {
-      this.socket.pause();
-      this.paused = true;
-    }
-    if (this.inFlight === 0) this.markDrained();
-  }
-
-  /** Flushes pending answers and closes the socket (destroyed if the peer does not close within 2 s). */
-  end(): void {
-    this.closing = true;
-    this.flushNow();
-    if (this.socket.destroyed) return;
-    this.socket.end();
-    setTimeout(() => this.socket.destroy(), 2000).unref();
-  }
-
-  onClosed(): void {
-    this.closing = true;
+  override onClosed(): void {
+    super.onClosed();
     this.session?.close();
-    this.markDrained();
   }
 }
 
