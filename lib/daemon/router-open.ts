@@ -148,7 +148,7 @@ async function startShards(
       ...(mode === 'restore' ? { restore: { handles: o.restore!.handles } } : {}),
     };
     const describe = `shard ${i} (instance ${s.instanceId}, key groups [${s.keyGroups[0]}, ${s.keyGroups[1]}])`;
-    const link = inline ? await startInlineShard(init, cache) : await startWorkerShard(init, descriptor, describe);
+    const link = inline ? await startInlineShard(init, cache, o.clock) : await startWorkerShard(init, descriptor, describe);
     const { restore: _restored, ...reopenInit } = init;
     return new Shard(i, s.instanceId, s.keyGroups, link, { init: { ...reopenInit, expectExisting: true }, inline });
   });

@@ -292,6 +292,7 @@ class Connection {
           server: server.options.serverName,
         });
         this.session = router.openSession();
+        this.session.version = version;
         this.flusher.schedule();
       } catch (e) {
         this.violation(id, asFloeError(e));
