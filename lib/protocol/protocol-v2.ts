@@ -30,9 +30,9 @@ const ITER_FLAGS = 0x1ff;
 export const RangeFlag = { keyGroup: 1, gte: 2, lt: 4 } as const;
 export const NextFlag = { seek: 1 } as const;
 
-/** Open iterators (and, separately, open snapshots) per connection. */
+/** Open iterators, and open snapshots, per connection (abstract-level's suite holds 100 snapshots at once). */
 export const MAX_ITERATORS = 64;
-export const MAX_SNAPSHOTS = 64;
+export const MAX_SNAPSHOTS = 256;
 /** Byte budget of one iterator page (ITERATOR_NEXT answers at least one entry, then stop near this). */
 export const ITERATOR_PAGE_BYTES = 256 * 1024;
 

@@ -23,16 +23,22 @@ export async function startInProcessDaemon(dir: string, options: StoreOptions, e
     socketPath: socket,
     maxInFlight: DEFAULT_MAX_IN_FLIGHT,
     maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
-    maxConnections: 256,
+    maxConnections: 4096,
     serverName: 'floe test',
     log: () => undefined,
   });
   await server.listen();
-  const router = await Router.open({
-    options,
-    ...(extra.clock ? { clock: extra.clock } : {}),
-    ...(extra.inline !== undefined ? { inline: extra.inline } : {}),
-  });
+  let router: Router;
+  try {
+    router = await Router.open({
+      options,
+      ...(extra.clock ? { clock: extra.clock } : {}),
+      ...(extra.inline !== undefined ? { inline: extra.inline } : {}),
+    });
+  } catch (e) {
+    await server.shutdown(0);
+    throw e;
+  }
   server.start(router);
   return {
     socket,
