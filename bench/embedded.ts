@@ -13,7 +13,8 @@
  *           time limit left out; then put-random (overwrites of random existing keys), awaited and 64.
  *   settle  flush, close, reopen (cold block caches), wait for background compaction to go idle.
  *   reads   get-hit, get-miss (random keys), scan-100 (100 entries from a random start), awaited and 64,
- *           with the default 64 MiB block caches: the ~120 MB data set of 1M keys is ~2x the cache.
+ *           with the default 64 MiB block caches: the ~120 MB data set of 1M keys is ~2x the cache. Scans
+ *           run in interleaved rounds (SCAN_ROUNDS) so every system samples the same spells of load.
  *   in cache  every system is reopened with a 256 MiB block cache and warmed by one full read of its data
  *           (unmeasured), then get-hit-in-cache and scan-100-in-cache: the data set is inside the cache.
  * Every workload stops at its operation count or the time limit, whichever comes first. Reads check their
@@ -23,6 +24,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import * as hdr from 'hdr-histogram-js';
 import type { StoreOptions } from '../lib/api.js';
 import { defaultKeyGroup } from '../lib/keys.js';
 import { defaults as floeDefaults } from '../lib/options.js';
@@ -37,6 +39,13 @@ const VALUE_BYTES = 100;
 const INFLIGHT = 64;
 const BATCH_OPS = 100;
 const SCAN_ENTRIES = 100;
+/**
+ * Scans are measured in this many interleaved rounds: each round gives every system (in rotating order) a
+ * 1/SCAN_ROUNDS share of the time limit on the next slice of the same start sequence. A scan run is short
+ * and allocation-heavy, so on a shared machine one system's 10 s window could land in a quiet spell and the
+ * other's in a busy one; interleaved, both systems sample the same spells.
+ */
+const SCAN_ROUNDS = 5;
 const FILL_BATCH = 1000;
 const VALUE_POOL_BYTES = 4 * MiB;
 /** Floe's default block cache size, given to every system. */
@@ -228,6 +237,51 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     return r;
   };
 
+  /**
+   * Runs `workload` on every system in SCAN_ROUNDS interleaved rounds (see SCAN_ROUNDS) and records one
+   * measurement per system: the rounds' operations over their summed time; awaited latencies from one
+   * histogram over all rounds. `opFor(s)(i)` runs operation i of the shared sequence for system s.
+   */
+  const measureRounds = async (workload: WorkloadId, mode: Mode, count: number, opFor: (s: Sys) => (i: number) => Promise<unknown>): Promise<void> => {
+    const per = Math.ceil(count / SCAN_ROUNDS);
+    const totals = new Map<Sys, { ops: number; seconds: number; stoppedBy: RunResult['stoppedBy']; histogram: hdr.Histogram }>();
+    for (const s of opened) totals.set(s, { ops: 0, seconds: 0, stoppedBy: 'count', histogram: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: 3 }) });
+    try {
+      for (let round = 0; round < SCAN_ROUNDS; round++) {
+        const base = round * per;
+        const n = Math.max(0, Math.min(per, count - base));
+        await eachSystem(async (s) => {
+          const t = totals.get(s)!;
+          const op = opFor(s);
+          const timed = async (i: number): Promise<void> => {
+            const t0 = performance.now();
+            await op(base + i);
+            t.histogram.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1e6)));
+          };
+          const limits = { count: n, seconds: plan.seconds / SCAN_ROUNDS };
+          const r = mode === 'awaited' ? await runAwaited(timed, limits) : await runInFlight((i) => op(base + i), limits, INFLIGHT);
+          t.ops += r.ops;
+          t.seconds += r.seconds;
+          if (r.stoppedBy === 'time') t.stoppedBy = 'time';
+        });
+      }
+      const loadAvg1m = Math.round(loadavg()[0]! * 100) / 100;
+      for (const s of opened) {
+        const t = totals.get(s)!;
+        const us = (q: number): number => Math.round(t.histogram.getValueAtPercentile(q) / 100) / 10;
+        const latencyUs = mode === 'awaited' && t.ops > 0 ? { latencyUs: { p50: us(50), p99: us(99), p999: us(99.9), max: Math.round(t.histogram.maxValue / 100) / 10 } } : {};
+        const r = { ops: t.ops, seconds: t.seconds, opsPerSec: t.ops / t.seconds, stoppedBy: t.stoppedBy, ...latencyUs };
+        measurements.push({ workload, mode, system: s.name, ...(UNITS[workload] ? { unit: UNITS[workload] } : {}), ...r, loadAvg1m });
+        args.log(
+          `  ${s.name.padEnd(8)} ${`${workload} (${mode})`.padEnd(26)} ${Math.round(r.opsPerSec).toLocaleString('en-US').padStart(10)} ops/s  ` +
+            `${r.ops} ops in ${r.seconds.toFixed(1)} s over ${SCAN_ROUNDS} interleaved rounds${r.latencyUs ? `  p50 ${r.latencyUs.p50} µs  p99 ${r.latencyUs.p99} µs` : ''}  (load ${loadAvg1m})`,
+        );
+      }
+    } finally {
+      for (const t of totals.values()) t.histogram.destroy();
+    }
+  };
+
   try {
     for (const name of systems) {
       const dir = await mkdtemp(join(tmpdir(), `floe-bench-${name}-`));
@@ -304,13 +358,20 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
         if (!hit && v !== undefined) throw new Error(`${s.name}: get of absent key #${seq[i]} returned ${v.length} bytes`);
       });
     };
-    const scanRun = async (w: 'scan-100' | 'scan-100-in-cache', mode: Mode, s: Sys): Promise<void> => {
-      const seq = data.sequence(`scan-100/${mode}`, plan.scanCount, plan.keys);
-      await measure(s, w, mode, seq.length, async (i) => {
+    /** Operation i of a scan run over start sequence `seq` on system s: the count of entries is checked. */
+    const scanOp =
+      (seq: Uint32Array) =>
+      (s: Sys) =>
+      async (i: number): Promise<void> => {
         const { index, expect } = data.scanStart(seq[i]!, s.kv.scanOrder);
         const n = await s.kv.scan(existingKey(index), SCAN_ENTRIES);
         if (n !== expect) throw new Error(`${s.name}: scan from key #${index} returned ${n} entries, expected ${expect}`);
-      });
+      };
+    /** A scan workload, interleaved in rounds (SCAN_ROUNDS); with --profile in one run per system, as the profiler wants. */
+    const scanRuns = async (w: 'scan-100' | 'scan-100-in-cache', mode: Mode): Promise<void> => {
+      const seq = data.sequence(`scan-100/${mode}`, plan.scanCount, plan.keys);
+      if (args.profileDir !== undefined) await eachSystem(async (s) => void (await measure(s, w, mode, seq.length, scanOp(seq)(s))));
+      else await measureRounds(w, mode, seq.length, scanOp(seq));
     };
     for (const w of ['get-hit', 'get-miss'] as const) {
       if (!wanted(w)) continue;
@@ -318,7 +379,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     }
     if (wanted('scan-100') || wanted('scan-100-in-cache')) data.prepareScans(opened.map((s) => s.kv.scanOrder));
     if (wanted('scan-100')) {
-      for (const mode of MODES) await eachSystem((s) => scanRun('scan-100', mode, s));
+      for (const mode of MODES) await scanRuns('scan-100', mode);
     }
     if (wanted('get-hit-in-cache') || wanted('scan-100-in-cache')) {
       await eachSystem(async (s) => {
@@ -329,7 +390,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
         note(`${s.name}: reopened with a ${IN_CACHE_BYTES / MiB} MiB block cache and read all ${read.toLocaleString('en-US')} entries in ${((performance.now() - warmStart) / 1000).toFixed(1)} s`);
       });
       if (wanted('get-hit-in-cache')) for (const mode of MODES) await eachSystem((s) => getRun('get-hit-in-cache', mode, s));
-      if (wanted('scan-100-in-cache')) for (const mode of MODES) await eachSystem((s) => scanRun('scan-100-in-cache', mode, s));
+      if (wanted('scan-100-in-cache')) for (const mode of MODES) await scanRuns('scan-100-in-cache', mode);
     }
     for (const s of opened) {
       const seen = s.kv.observe();

@@ -76,6 +76,8 @@ const BLOCK_CACHE_SHARE = 0.03;
 const ZIPF_S = 0.99;
 const WRITE_BATCH = 1000;
 const SEQUENCE_LENGTH = 1 << 21;
+/** Untimed gets on a throwaway store before the first measured run of each backend (see warmUpProcess). */
+const WARMUP_SECONDS = 2;
 /** SlateDB attempts (fresh child process each) and the grace past the run's seconds before one counts as hung. */
 const SLATEDB_ATTEMPTS = 3;
 const SLATEDB_GRACE_S = 45;
@@ -176,6 +178,8 @@ export interface SlateDbRun {
   keysPerSec: number;
   /** GETs the server answered during the run ÷ keys read. */
   getsPerKey: number;
+  /** Object bytes the server sent in GET responses during the run ÷ those GETs. */
+  bytesPerGet: number;
   cpuUsPerKey: number;
   loadAvg1m: number;
 }
@@ -338,6 +342,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     };
 
     for (const backend of backends) {
+      await warmUpProcess(options(backend, await mkdtemp(join(scratch, `${backend}-warmup-`))), sequence('uniform'), backend, ++seedCounter, args.log);
       let cursor = 0; // position in the index sequences; every run reads keys no earlier run of this backend read
       let uniformColdCursor: number | undefined;
       let avgColdGetBytes = 64 * 1024;
@@ -419,7 +424,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
             loadAvg1m: peer.loadAvg1m,
           });
           const floe = details.runs.find((x) => x.backend === 's3' && x.workload === 'uniform-get' && x.phase === 'cold');
-          args.log(`  ${config} uniform-get cold: ${Math.round(peer.keysPerSec)} keys/s, ${peer.getsPerKey.toFixed(2)} GETs/key, CPU ${peer.cpuUsPerKey.toFixed(0)} µs/key`);
+          args.log(`  ${config} uniform-get cold: ${Math.round(peer.keysPerSec)} keys/s, ${peer.getsPerKey.toFixed(2)} GETs/key (${peer.bytesPerGet} B each), CPU ${peer.cpuUsPerKey.toFixed(0)} µs/key`);
           if (floe !== undefined) note(`s3 cold uniform gets, Floe ÷ ${config}: ${(floe.keysPerSec / peer.keysPerSec).toFixed(2)} (target ≥ 1.0); ${config} ${Math.round(peer.keysPerSec)} keys/s with ${peer.getsPerKey.toFixed(2)} GETs per key, Floe ${Math.round(floe.keysPerSec)} keys/s`);
         }
       }
@@ -564,11 +569,14 @@ async function runSlateDb(s3: S3Env, config: SlateDbConfig, n: number, seed: num
   };
   let r: SlateDbRunResult | undefined;
   let gets = 0;
+  let bytes = 0;
   for (let attempt = 1; attempt <= SLATEDB_ATTEMPTS && r === undefined; attempt++) {
     await s3.server.setLatency(0); // the child opens at 0 ms and sets 10 ms itself before reading
-    const gets0 = (await s3.server.requestCounts()).GET ?? 0;
+    const c0 = await s3.server.requestCounts();
     r = await runSlateDbChild(request, (seconds + SLATEDB_GRACE_S) * 1000);
-    gets = ((await s3.server.requestCounts()).GET ?? 0) - gets0;
+    const c1 = await s3.server.requestCounts();
+    gets = (c1.GET ?? 0) - (c0.GET ?? 0);
+    bytes = (c1.GET_BYTES ?? 0) - (c0.GET_BYTES ?? 0);
     if (r === undefined) hung.push(attempt);
   }
   await s3.server.setLatency(LATENCY_MS);
@@ -579,9 +587,34 @@ async function runSlateDb(s3: S3Env, config: SlateDbConfig, n: number, seed: num
     seconds: round(r.seconds, 3),
     keysPerSec: r.keysPerSec,
     getsPerKey: r.keys > 0 ? round(gets / r.keys, 3) : 0,
+    bytesPerGet: gets > 0 ? Math.round(bytes / gets) : 0,
     cpuUsPerKey: round(r.cpuUsPerKey, 1),
     loadAvg1m: round(r.loadAvg1m),
   };
+}
+
+/**
+ * Untimed: WARMUP_SECONDS of uniform gets (with the disk cache) on a throwaway store with its own empty local
+ * folder and block cache, reading keys from the second half of the sequence (the runs read from its start),
+ * so that the first measured run does not pay the process's one-time JIT compilation of the read path
+ * (measured: the first cold run in the process cost ~90 µs more CPU per GET than the same run done later).
+ */
+async function warmUpProcess(opts: StoreOptions, seq: Uint32Array, backend: Backend, seed: number, log: (line: string) => void): Promise<void> {
+  const lsm = await openLsmStore(opts, { blockCache: SharedBlockCache.create(opts.blockCacheBytes ?? MiB), inject: latencyWrapper(backend, seed) });
+  try {
+    const base = seq.length >>> 1;
+    const r = await runInFlight(
+      async (i) => {
+        await lsm.get(benchKey(seq[(base + i) % seq.length]!));
+      },
+      { count: Number.MAX_SAFE_INTEGER, seconds: WARMUP_SECONDS },
+      CALLERS,
+    );
+    log(`  warm-up (untimed, throwaway store) ${LABEL[backend]}: ${r.ops} gets in ${r.seconds.toFixed(1)} s`);
+  } finally {
+    await lsm.close();
+    await rm(opts.localDir!, { recursive: true, force: true });
+  }
 }
 
 /** Runs one workload on an open store until the time limit and returns its figures. */

@@ -100,6 +100,7 @@ function getObject(req: IncomingMessage, res: ServerResponse, o: StoredObject | 
   const range = req.headers.range;
   if (range === undefined) {
     if (head) return send(res, 200, undefined, { ...objectHeaders(o), 'content-length': size });
+    counts.GET_BYTES = (counts.GET_BYTES ?? 0) + size;
     return send(res, 200, o.bytes, objectHeaders(o));
   }
   const m = /^bytes=(\d*)-(\d*)$/.exec(range);
@@ -116,6 +117,7 @@ function getObject(req: IncomingMessage, res: ServerResponse, o: StoredObject | 
   if (start >= size || end < start) return error(res, 416, 'InvalidRange', `range ${range} is outside ${size} bytes`);
   const headers = { ...objectHeaders(o), 'content-range': `bytes ${start}-${end}/${size}` };
   if (head) return send(res, 206, undefined, { ...headers, 'content-length': end - start + 1 });
+  counts.GET_BYTES = (counts.GET_BYTES ?? 0) + (end - start + 1);
   send(res, 206, o.bytes.subarray(start, end + 1), headers);
 }
 

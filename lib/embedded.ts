@@ -26,6 +26,11 @@ export interface OpenInternals {
   /** A block cache shared with other stores (shard workers attach one SharedArrayBuffer arena). */
   blockCache?: BlockCache;
   clock?: Clock;
+  /**
+   * The clock state TTLs are measured on (default: `clock`). Like Flink's TtlTimeProvider, it lets tests and
+   * the simulator step TTL time on its own, apart from the time retries, leases and GC grace run on.
+   */
+  ttlClock?: Clock;
   /** Local file I/O of the disk cache (tests: the simulator's in-memory disk). Default: the real filesystem. */
   localFs?: LocalFs;
   random?: Random;
@@ -84,6 +89,7 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
       diskCache,
       executor,
       clock,
+      ttlClock: internals.ttlClock ?? clock,
       random,
       onClose: cleanup,
       checkpoints: checkpointOps,
@@ -91,11 +97,16 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
     });
     if (log !== undefined) {
       lsm.replayLog(log.replay);
-      if (options.durability !== 'wal') {
+      if (options.durability === 'wal' && log.replay.length > 0) {
+        // Make the replayed writes durable in SSTs before the store serves (as RocksDB flushes what it
+        // recovers); the log is then truncated behind them. Otherwise a crash loop of short lives, none of
+        // which fills a memtable, grows the log, and every next open reads and replays all of it again.
+        await lsm.flush();
+      } else if (options.durability !== 'wal') {
         // Opened without the WAL over an instance that had one: make the replayed writes durable in SSTs,
         // then the log is redundant.
         await lsm.flush();
-        await log.log.truncate(lsm.internals().state.lastSequence);
+        await log.log.truncate(lsm.internals().state);
       }
     }
     lsm.startBackgroundWork();
@@ -112,7 +123,7 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
  */
 async function openLog(store: ObjectStore, o: ResolvedOptions, state: ManifestState, clock: Clock): Promise<WalOpenResult | undefined> {
   if (o.durability !== 'wal' && (await listSegments(store, state.instanceId)).length === 0) return undefined;
-  const opened = await WalLog.open(store, state.instanceId, state.epoch, { walSeq: state.walSeq ?? 0, afterSequence: state.lastSequence }, clock, () =>
+  const opened = await WalLog.open(store, state.instanceId, state.epoch, { walSeq: state.walSeq ?? 0, afterSequence: state.lastSequence, ...(state.walFloor !== undefined ? { walFloor: state.walFloor } : {}) }, clock, () =>
     checkNotFenced(store, state.instanceId, state.epoch, 'the write-ahead log'),
   );
   if (opened.tornTail) {

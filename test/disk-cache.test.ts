@@ -6,7 +6,7 @@ import { DiskCacheFolder, type DiskCacheOptions } from '../lib/cache/disk-cache.
 import { DATA_FILE, INDEX_FILE, SLOT_HEADER_BYTES, diskCacheGeometry, diskUsageBound } from '../lib/cache/disk-cache-layout.js';
 import type { ByteSource } from '../lib/cache/byte-source.js';
 import { FloeError } from '../lib/errors.js';
-import { nodeLocalFs, type LocalFile, type LocalFs } from '../lib/store/local-file.js';
+import { nodeLocalFs, remainingParts, writeParts, type LocalFile, type LocalFs } from '../lib/store/local-file.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 import { diskUse } from './support/disk-use.js';
 
@@ -524,4 +524,86 @@ t.test('injected torn and failing local writes never produce wrong bytes', async
   t.equal(wrong, 0, `seed ${seed}: no wrong bytes`);
   t.ok(fs.torn > 0 && fs.failed > 0, `faults were injected (${fs.torn} torn, ${fs.failed} failed)`);
   t.equal(ioErrors, fs.failed, 'every failed write counted');
+});
+
+t.test('page-count persists are at most one per persistMinIntervalMs (each persist fsyncs the data file)', async (t) => {
+  const dir = tempDir(t);
+  let now = 1_000_000;
+  const clock = { now: () => now, sleep: () => Promise.resolve() };
+  let renames = 0;
+  const fs: LocalFs = {
+    ...nodeLocalFs,
+    async rename(from, to) {
+      renames++;
+      await nodeLocalFs.rename(from, to);
+    },
+  };
+  const pageBytes = 4096;
+  const bytes = new Random(seed ^ 0x9e75).bytes(64 * pageBytes);
+  const cache = await open({ dir, capacityBytes: 1024 * KiB, pageBytes, persistEveryPages: 4, persistMinIntervalMs: 1000, clock, fs });
+  for (let p = 0; p < 32; p++) await cache.admit('busy', bytes.subarray(p * pageBytes, (p + 1) * pageBytes), p * pageBytes);
+  await cache.settle();
+  t.equal(renames, 0, '32 admissions within the interval: no index write yet (8 page-count triggers)');
+  now += 1000;
+  await cache.admit('busy', bytes.subarray(32 * pageBytes, 33 * pageBytes), 32 * pageBytes);
+  await cache.settle();
+  t.equal(renames, 1, 'the next trigger after the interval persists once');
+  for (let p = 33; p < 40; p++) await cache.admit('busy', bytes.subarray(p * pageBytes, (p + 1) * pageBytes), p * pageBytes);
+  await cache.settle();
+  t.equal(renames, 1, 'and the interval starts again');
+  await cache.close();
+  t.equal(renames, 2, 'close persists what is left');
+  const again = await open({ dir, capacityBytes: 1024 * KiB, pageBytes, clock });
+  t.ok(again.isCached('busy', 0, 40 * pageBytes), 'all 40 pages in the index after close');
+  await again.close();
+});
+
+t.test('writev (pwritev of header + page) writes what write of the concatenation writes; short writes resume', async (t) => {
+  const dir = tempDir(t);
+  await nodeLocalFs.mkdirp(dir);
+  const random = new Random(seed ^ 0x3177);
+  const a = await nodeLocalFs.open(join(dir, 'a'), 'truncate');
+  const b = await nodeLocalFs.open(join(dir, 'b'), 'truncate');
+  t.ok(a.writev !== undefined, 'the node file has writev');
+  for (let i = 0; i < 20; i++) {
+    const parts = Array.from({ length: random.range(1, 4) }, () => random.bytes(random.int(70_000)));
+    const at = random.int(200_000);
+    await writeParts(a, at, parts);
+    // Fallback: a file without writev gets one write of the concatenation.
+    await writeParts({ ...b, path: b.path, read: b.read.bind(b), write: b.write.bind(b), sync: b.sync.bind(b), truncate: b.truncate.bind(b), size: b.size.bind(b), close: b.close.bind(b), writev: undefined }, at, parts);
+  }
+  const size = await a.size();
+  t.equal(size, await b.size(), 'same length');
+  t.ok(same(await a.read(0, size), await b.read(0, size)), 'same bytes');
+  await a.close();
+  await b.close();
+  const parts = [Uint8Array.of(1, 2, 3), Uint8Array.of(), Uint8Array.of(4, 5), Uint8Array.of(6)];
+  const flat = (ps: Uint8Array[]): number[] => ps.flatMap((p) => [...p]);
+  for (let skip = 0; skip <= 6; skip++) t.same(flat(remainingParts(parts, skip)), [1, 2, 3, 4, 5, 6].slice(skip), `resume after ${skip} bytes`);
+});
+
+t.test('a hit reads only the chunks it needs; a chunk corrupted on disk while open is caught and re-read from remote', async (t) => {
+  const dir = tempDir(t);
+  const pageBytes = 16 * KiB;
+  const bytes = new Random(seed ^ 0xc4c).bytes(4 * pageBytes + 999);
+  const remote = new FakeRemote(bytes);
+  const cache = await open({ dir, capacityBytes: 512 * KiB, pageBytes });
+  await cache.admit('chunks', bytes);
+  const src = cache.source('chunks', bytes.length, remote);
+  const check = async (offset: number, length: number, what: string): Promise<void> => {
+    t.ok(same(await src.read(offset, length), bytes.subarray(offset, offset + length)), what);
+  };
+  await check(5000, 1000, 'chunk 1 of page 0');
+  await check(4 * pageBytes + 10, 900, 'the short last page');
+  await check(pageBytes - 100, 200, 'across two pages');
+  t.equal(remote.calls.length, 0, 'all served from disk');
+  const g = diskCacheGeometry(512 * KiB, pageBytes);
+  t.equal(corruptEverySlot(dir, g.slotBytes, 100), 5, 'flipped byte 100 (chunk 0) of every slot');
+  await check(5000, 1000, 'chunk 1 of page 0 after the flip');
+  t.equal(remote.calls.length, 0, 'an intact chunk is still served from disk');
+  await check(50, 100, 'chunk 0 of page 0');
+  t.equal(remote.calls.length, 1, 'the corrupted chunk failed its checksum: read from remote');
+  await check(2 * pageBytes + 64, 64, 'chunk 0 of page 2');
+  t.equal(remote.calls.length, 2, 'and again for another corrupted page');
+  await cache.close();
 });

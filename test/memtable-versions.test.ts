@@ -16,7 +16,7 @@ t.test('open snapshots read what they saw; released ones leave single versions',
   const seed = seedFromEnv();
   const rnd = new Random(seed);
   for (let round = 0; round < 20; round++) {
-    const m = new Memtable(rnd.fork());
+    const m = new Memtable();
     let seq = 0;
     const open: Array<{ seq: number; want: string[]; release: () => void }> = [];
     for (let op = 0; op < 400; op++) {

@@ -54,7 +54,7 @@ t.test('point resolution, combine and the memtable agree with a model on random 
     for (const [i, h] of history.slice(1).entries()) folded = combine({ key: b('k'), kind: h.kind, seq: i + 2, value: b(h.value) }, folded);
     const bottom = folded.kind === EntryKind.Delete ? undefined : Buffer.from(folded.value).toString();
     t.equal(bottom, model, `round ${round}: compaction's combine at the bottom`);
-    const mem = new Memtable(r.fork());
+    const mem = new Memtable();
     const release = r.int(2) === 0 ? mem.pinSnapshot(1) : () => undefined; // with a snapshot, versions stack
     history.forEach((h, i) => {
       mem.apply(b('k'), h.kind, b(h.value), i + 1);

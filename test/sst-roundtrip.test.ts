@@ -118,9 +118,15 @@ for (const compression of ['none', 'lz4', 'zstd'] as Compression[]) {
           if (gte && lt && cmp(gte, lt) > 0 && rng.bool(0.8)) [gte, lt] = [lt, gte];
           const got: Entry[] = [];
           const prefetch = rng.pick([0, 1, 4, 16]);
-          for await (const chunk of reader.blocks({ ...(gte ? { gte } : {}), ...(lt ? { lt } : {}), prefetch, fillCache: rng.bool() })) got.push(...chunk);
+          // Decoding in pages (short scans) must give the same entries, never more than a page at a time.
+          const page = rng.pick([undefined, 1, 2, 7, 100]);
+          for await (const chunk of reader.blocks({ ...(gte ? { gte } : {}), ...(lt ? { lt } : {}), prefetch, fillCache: rng.bool(), ...(page ? { pageEntries: page } : {}) })) {
+            if (page !== undefined && chunk.length > page) bad ??= `pageEntries ${page}: a chunk of ${chunk.length} entries`;
+            if (chunk.length === 0) bad ??= 'blocks() yielded an empty array';
+            got.push(...chunk);
+          }
           const d = diffEntries(got, modelRange(entries, gte, lt));
-          if (d !== undefined) bad ??= `range [${gte ? hex(gte) : '-'}, ${lt ? hex(lt) : '-'}) prefetch ${prefetch}: ${d}`;
+          if (d !== undefined) bad ??= `range [${gte ? hex(gte) : '-'}, ${lt ? hex(lt) : '-'}) prefetch ${prefetch} page ${page}: ${d}`;
         }
         t.equal(bad, undefined, `${mode}: blocks() over random ranges (seed ${seed})`);
 

@@ -4,12 +4,12 @@
  * every record the stale writer acknowledged is replayed by the new owner.
  */
 import t from 'tap';
-import { WAL_RANGE_DELETE, decodeSegment, encodeSegment, type WalOp } from '../lib/wal/format.js';
+import { WAL_RANGE_DELETE, decodeSegment, encodePlug, encodeSegment, type WalOp } from '../lib/wal/format.js';
 import { FENCE_RETENTION_MS, listSegments, WAL_LEASE_MS, WAL_MAX_IN_FLIGHT, WalLog } from '../lib/wal/log.js';
 import { EntryKind } from '../lib/sst/entry.js';
 import { openMemStore } from '../lib/store/mem.js';
 import type { ObjectStore } from '../lib/store/object-store.js';
-import { walPath } from '../lib/store/paths.js';
+import { parseWalPath, walPath } from '../lib/store/paths.js';
 import { Random } from '../lib/util/random.js';
 import { systemClock, type Clock } from '../lib/util/clock.js';
 import { FloeError } from '../lib/errors.js';
@@ -44,7 +44,16 @@ t.test('segment format: round trip, torn tail of the last segment, damage elsewh
     [5, [[EntryKind.Put, 'a', '1']]],
     [6, [[EntryKind.Put, 'b', '2'], [EntryKind.Delete, 'c', '']]],
   ]);
-  t.equal(decodeSegment(encodeSegment(3, [], true), 'plug', false).fence, true, 'a fence segment');
+  t.equal(decodeSegment(encodeSegment(3, [], true), 'plug', false).fence, true, 'a fence segment of the older format');
+  t.equal(decodeSegment(encodeSegment(3, [], true), 'plug', false).plugTime, undefined, 'which has no plug time');
+  const plug = encodePlug(4, 1_764_460_800_123);
+  t.same(decodeSegment(plug, 'plug', false), { epoch: 4, fence: true, plugTime: 1_764_460_800_123, records: [] }, 'a fence plug with its plug time');
+  for (const at of [16, 23, 27]) {
+    const bad = Buffer.from(plug);
+    bad[at] = bad[at]! ^ 0xff;
+    t.throws(() => decodeSegment(bad, 'plug', true), { code: 'CORRUPTION', message: /plug/ }, `a plug with a flipped byte at ${at} is CORRUPTION`);
+  }
+  t.throws(() => decodeSegment(plug.subarray(0, 20), 'plug', true), { code: 'CORRUPTION' }, 'a short plug is CORRUPTION, even as the last segment');
   const torn = bytes.subarray(0, bytes.length - 3);
   const cut = decodeSegment(torn, 'seg', true);
   t.equal(cut.records.length, 1, 'a torn tail of the last segment is cut back to the last whole record');
@@ -85,7 +94,7 @@ t.test('truncation deletes the prefix made redundant', async (t) => {
   for (let i = 1; i <= 30; i++) await log.append(i, [op(`k${i}`, 'v')]);
   clock.advance(FENCE_RETENTION_MS + 1); // the fence plugs of the open may go now
   const before = await listSegments(store, 'i');
-  await log.truncate(20);
+  await log.truncate({ lastSequence: 20 });
   const after = await listSegments(store, 'i');
   t.ok(after.length < before.length, `segments ${before.length} → ${after.length}`);
   const { replay } = await openLog(store, 'i', 2, log.nextSequence, 20);
@@ -147,6 +156,60 @@ t.test('a new owner fences a stale writer with uploads in flight; nothing acknow
 });
 const ownerSaw = new Map<number, Set<number>>();
 
+t.test('a stale writer that truncated its log under manifests of random floors is fenced; nothing acknowledged is lost', async (t) => {
+  // As above, but the stale writer also "writes manifests" at random moments (a durable sequence at or below
+  // its acknowledged prefix, with the walSeq and walFloor it would record) and truncates after each, so
+  // segments go behind its young plugs; the new owner opens from the latest such manifest.
+  for (let seed = 1; seed <= 40; seed++) {
+    const r = new Random(1000 + seed);
+    const store = freshStore();
+    const { log: stale } = await openLog(jittered(store, r.fork()), 'i', 1, 0, 0);
+    const acked = new Set<number>();
+    let ackedPrefix = 0;
+    let manifest: { walSeq: number; walFloor: number; afterSequence: number } = { walSeq: 0, walFloor: 0, afterSequence: 0 };
+    const writes: Array<Promise<void>> = [];
+    let replayed: Set<number> | undefined;
+    let fenced = 0;
+    const takeoverAfter = 50 + r.int(300);
+    for (let s = 1; s <= 400; s++) {
+      writes.push(
+        stale.append(s, [op(`k${s}`, 'v')]).then(
+          () => {
+            acked.add(s);
+            while (acked.has(ackedPrefix + 1)) ackedPrefix++;
+          },
+          (e: { code?: string }) => {
+            if (e.code === 'FENCED') fenced++;
+            else throw e;
+          },
+        ),
+      );
+      if (replayed === undefined && r.int(10) === 0 && ackedPrefix > manifest.afterSequence) {
+        const durable = manifest.afterSequence + 1 + r.int(ackedPrefix - manifest.afterSequence);
+        manifest = { walSeq: stale.nextSequence, walFloor: stale.floorFor(durable), afterSequence: durable };
+        void stale.truncate({ lastSequence: durable, walFloor: manifest.walFloor });
+      }
+      if (s === takeoverAfter) {
+        owner.set(store.uri, 2);
+        writes.push(
+          WalLog.open(store, 'i', 2, manifest, systemClock, async () => undefined).then(({ replay }) => {
+            replayed = new Set(replay.map((x) => x.firstSeq));
+          }),
+        );
+      }
+      if (r.int(8) === 0) await new Promise((res) => setTimeout(res, r.int(3)));
+    }
+    await Promise.allSettled(writes);
+    const after = manifest.afterSequence;
+    const lost = [...acked].filter((s) => s > after && !replayed!.has(s));
+    if (lost.length > 0 || fenced === 0) {
+      t.fail(`seed ${seed}: ${acked.size} acknowledged, ${fenced} fenced, manifest ${JSON.stringify(manifest)}, lost ${lost.slice(0, 5).join(',')}`);
+      return;
+    }
+  }
+  t.pass('40 seeds: every record acknowledged above the manifest was replayed by the new owner, and the stale writer was fenced');
+});
+
 t.test('an upload failure fails the record and every later one', async (t) => {
   const store = freshStore();
   let failNext = false;
@@ -157,7 +220,8 @@ t.test('an upload failure fails the record and every later one', async (t) => {
   await t.rejects(log.append(2, [op('b', '2')]), /injected/);
   failNext = false;
   await t.rejects(log.append(3, [op('c', '3')]), /injected/, 'later appends fail too: the log stops at the first failure');
-  t.ok(await store.head(walPath('i', log.nextSequence - 2)) !== undefined || true);
+  t.ok((await store.head(walPath('i', log.nextSequence - 2))) !== undefined, 'the segment acknowledged before the failure is there');
+  t.equal(await store.head(walPath('i', log.nextSequence - 1)), undefined, 'the failed upload left nothing');
 });
 
 t.test('the lease: past it, a stale writer acknowledges nothing without a fencing check; plugs outlive every lease', async (t) => {
@@ -170,13 +234,13 @@ t.test('the lease: past it, a stale writer acknowledges nothing without a fencin
   t.same(replay.map((r) => r.firstSeq), [1], 'the new owner replays what was acknowledged');
   // The new owner flushes everything and truncates: its plugs stay until FENCE_RETENTION_MS has passed.
   await owner2.append(2, [op('b', '2')]);
-  await owner2.truncate(2);
+  await owner2.truncate({ lastSequence: 2 });
   const plugsLeft = (await listSegments(store, 'i')).length;
   t.ok(plugsLeft >= WAL_MAX_IN_FLIGHT, `fence plugs are kept after truncation (${plugsLeft} segments left)`);
   // The stale writer's next append lands beyond the plugs? It cannot: its next number is a plug.
   await t.rejects(stale.append(3, [op('c', '3')]), { code: 'FENCED' }, 'the stale writer is fenced (by a plug, or by its lease check)');
   clock.advance(FENCE_RETENTION_MS + 1);
-  await owner2.truncate(2);
+  await owner2.truncate({ lastSequence: 2 });
   t.ok((await listSegments(store, 'i')).length < plugsLeft, 'plugs go once no stale lease can be valid');
 });
 
@@ -255,3 +319,69 @@ t.test('opening a log of thousands of segments reads them with bounded concurren
   t.equal(replay.length, 2000, 'every record is replayed');
   t.ok(most <= 64, `at most 64 segment reads at once (saw ${most})`);
 });
+
+t.test('a fence plug ages from when it was written, not from each later open', async (t) => {
+  // Every open used to date the plugs it found to its own start, so in a crash loop (lives shorter than
+  // FENCE_RETENTION_MS) no plug ever aged, truncation stopped at the oldest one, and segments piled up.
+  const store = freshStore();
+  const clock = new ManualClock(Date.now());
+  const { log: first } = await openLog(store, 'i', 1, 0, 0, clock);
+  await first.append(1, [op('a', '1')]);
+  const firstPlugs = WAL_MAX_IN_FLIGHT; // the first open plugs 1..32; its segment is 33
+  clock.advance(FENCE_RETENTION_MS + 1);
+  const { log: second, replay } = await openLog(store, 'i', 2, first.nextSequence, 0, clock);
+  t.same(replay.map((r) => r.firstSeq), [1]);
+  await second.append(2, [op('b', '2')]);
+  await second.truncate({ lastSequence: 2 });
+  const left = await listSegments(store, 'i');
+  t.ok(left.every((seq) => seq > firstPlugs + 1), `the first writer's old plugs and its segment are deleted (left: ${left[0]}..${left[left.length - 1]})`);
+  t.ok(left.length >= WAL_MAX_IN_FLIGHT, `the second writer's young plugs stay (${left.length} segments left)`);
+});
+
+for (const recorded of ['walSeq only (an older manifest)', 'walSeq and walFloor'] as const) {
+t.test(`a stale writer cannot acknowledge uploads in flight below the walSeq its manifest recorded: ${recorded}`, async (t) => {
+  // A manifest records the writer's NEXT segment number; uploads below it may still be in flight. If the
+  // log was truncated up to the writer's durable prefix and a later upload landed first, a new owner that
+  // plugged only from the lowest listed segment left the in-flight numbers open: the stale writer's uploads
+  // landed there after the new owner's listing, and it acknowledged writes the new owner never replayed.
+  const store = freshStore();
+  const clock = new ManualClock(Date.now());
+  const held = new Map<number, () => void>();
+  let hold = false;
+  const gated = overrideStore(store, {
+    put: async (path, body, o) => {
+      const seq = parseWalPath(path)?.seq;
+      if (hold && seq !== undefined) await new Promise<void>((res) => held.set(seq, res));
+      return store.put(path, body, o);
+    },
+  });
+  const { log: stale } = await openLog(gated, 'i', 1, 0, 0, clock);
+  await stale.append(1, [op('a', '1')]);
+  clock.advance(FENCE_RETENTION_MS + 1); // its own plugs may go; the next acknowledgement renews its lease
+  hold = true;
+  const acked: number[] = [];
+  const refused: string[] = [];
+  const appends = [2, 3, 4].map((s) =>
+    stale.append(s, [op(`k${s}`, 'v')]).then(
+      () => void acked.push(s),
+      (e: { code?: string }) => void refused.push(String(e.code)),
+    ),
+  );
+  while (held.size < 3) await new Promise((res) => setImmediate(res));
+  const [first, second, third] = [...held.keys()].sort((a, b) => a - b) as [number, number, number];
+  // What a manifest written now records; it made segment 1's record durable, and the log is cut up to it.
+  const manifest = { walSeq: stale.nextSequence, ...(recorded === 'walSeq and walFloor' ? { walFloor: stale.floorFor(1) } : {}) };
+  await stale.truncate({ lastSequence: 1, ...manifest });
+  held.get(third)!(); // the last upload lands first
+  while ((await listSegments(store, 'i')).length === 0) await new Promise((res) => setImmediate(res));
+  owner.set(store.uri, 2);
+  const { replay } = await WalLog.open(store, 'i', 2, { afterSequence: 1, ...manifest }, clock, async () => undefined);
+  held.get(first)!();
+  held.get(second)!();
+  await Promise.all(appends);
+  const replayed = new Set(replay.map((r) => r.firstSeq));
+  const lost = acked.filter((s) => !replayed.has(s));
+  t.same(lost, [], `every write the stale writer acknowledged is replayed by the new owner (acknowledged: ${acked.join(',') || 'none'})`);
+  t.same(refused, ['FENCED', 'FENCED', 'FENCED'], 'the stale writer is fenced instead');
+});
+}

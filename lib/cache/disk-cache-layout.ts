@@ -74,16 +74,15 @@ export interface SlotKey {
   length: number;
 }
 
-/** Header + data, ready to write at the slot's offset. */
-export function encodeSlot(key: SlotKey, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(SLOT_HEADER_BYTES + data.length);
+/** The 32-byte slot header for `data` (its CRC covers the header's first 20 bytes, then the data). */
+export function encodeSlotHeader(key: SlotKey, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(SLOT_HEADER_BYTES);
   const v = new DataView(out.buffer);
   v.setUint32(0, SLOT_MAGIC, true);
   v.setUint32(4, key.hi, true);
   v.setUint32(8, key.lo, true);
   v.setUint32(12, key.page, true);
   v.setUint32(16, data.length, true);
-  out.set(data, SLOT_HEADER_BYTES);
   v.setUint32(20, crc32c(data, crc32c(out.subarray(0, 20))), true);
   return out;
 }

@@ -16,8 +16,9 @@
  *   block alone: no page-sized read, no checksum, no local write (ForSt's cache admits the same way).
  *   A read that ends at the file's end (an SST's footer + index + filter, read when a table opens) is
  *   admitted at once.
- * - The index is persisted on close, and after `persistEveryPages` admissions or `persistEveryMs` (checked on
- *   admission; no timers). It is only a hint: a slot whose header does not match is never returned.
+ * - The index is persisted on close, and after `persistEveryPages` admissions (at most once per
+ *   `persistMinIntervalMs`) or `persistEveryMs` (checked on admission; no timers). It is only a hint: a slot
+ *   whose header does not match is never returned.
  *
  * - The folder holds only the cache's own files: anything else found there on open (an older version's
  *   per-instance sub-folders) is removed, so the folder stays within the budget.
@@ -28,10 +29,11 @@
  */
 import { join } from 'node:path';
 import { FloeError } from '../errors.js';
-import { nodeLocalFs, type LocalFile, type LocalFs } from '../store/local-file.js';
+import { nodeLocalFs, writeParts, type LocalFile, type LocalFs } from '../store/local-file.js';
 import { abortable } from '../util/abortable.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { ByteSource } from './byte-source.js';
+import { CHUNK_BYTES, ChunkChecksums } from './chunk-checksums.js';
 import { cacheFileKey } from './file-key.js';
 import {
   DATA_FILE,
@@ -42,7 +44,7 @@ import {
   decodeIndex,
   diskCacheGeometry,
   encodeIndex,
-  encodeSlot,
+  encodeSlotHeader,
   verifySlot,
   type IndexEntry,
 } from './disk-cache-layout.js';
@@ -60,6 +62,14 @@ export interface DiskCacheOptions {
   persistEveryPages?: number;
   /** ...or on the first admission this long after the last persist. Default 60 s. */
   persistEveryMs?: number;
+  /**
+   * The page-count trigger persists at most once per this many ms. Default 5 s. Why: every persist fsyncs
+   * the data file and writes, fsyncs and renames the index; a small cache under a uniform miss stream
+   * admits thousands of pages a second, and persisting every `persistEveryPages` of them cost several
+   * fsyncs a second on the I/O threads the cache's reads wait for. The index is only a hint (every slot is
+   * verified when read), so a later persist loses nothing but warmth after a crash.
+   */
+  persistMinIntervalMs?: number;
   /**
    * Admit a page only when it is missed a second time while still remembered (see above). Default false:
    * every fetched page is admitted. Reads with `fillCache: false` never admit either way.
@@ -99,6 +109,7 @@ export interface DiskCache {
 const KiB = 1024;
 const DEFAULT_PAGE_BYTES = 64 * KiB;
 const DEFAULT_PERSIST_MS = 60_000;
+const DEFAULT_PERSIST_MIN_INTERVAL_MS = 5_000;
 
 const FREE = 0;
 const READY = 1;
@@ -148,6 +159,7 @@ export class DiskCacheFolder implements DiskCache {
   private readonly data: LocalFile | undefined;
   private readonly persistEveryPages: number;
   private readonly persistEveryMs: number;
+  private readonly persistMinIntervalMs: number;
   /** Pages missed once and not admitted ("<hi>:<lo>:<page>"), oldest first; at most `slotCount`. */
   private readonly ghosts: Set<string> | undefined;
 
@@ -159,6 +171,8 @@ export class DiskCacheFolder implements DiskCache {
   private readonly slotFile: (FileRecord | undefined)[];
   private readonly slotPage: Uint32Array;
   private readonly slotLen: Uint32Array;
+  /** Chunk checksums of pages written by this process: hits then read only the chunks they need. */
+  private readonly chunks: ChunkChecksums;
   private readonly free: number[] = [];
   /** Slots below this exist in the data file; the file grows one slot at a time up to slotCount. */
   private grown: number;
@@ -199,6 +213,7 @@ export class DiskCacheFolder implements DiskCache {
     this.grown = o.grown;
     this.persistEveryPages = o.options.persistEveryPages ?? Math.max(64, Math.floor(o.slotCount / 8));
     this.persistEveryMs = o.options.persistEveryMs ?? DEFAULT_PERSIST_MS;
+    this.persistMinIntervalMs = o.options.persistMinIntervalMs ?? DEFAULT_PERSIST_MIN_INTERVAL_MS;
     this.ghosts = o.options.admitOnSecondAccess === true ? new Set() : undefined;
     this.lastPersistAt = this.clock.now();
     const n = o.slotCount;
@@ -209,6 +224,7 @@ export class DiskCacheFolder implements DiskCache {
     this.slotFile = new Array<FileRecord | undefined>(n).fill(undefined);
     this.slotPage = new Uint32Array(n);
     this.slotLen = new Uint32Array(n);
+    this.chunks = new ChunkChecksums(n, o.pageBytes);
   }
 
   /**
@@ -227,6 +243,10 @@ export class DiskCacheFolder implements DiskCache {
     }
     for (const [name, v] of [['persistEveryPages', options.persistEveryPages], ['persistEveryMs', options.persistEveryMs]] as const) {
       if (v !== undefined && (!Number.isFinite(v) || v < 1)) throw new FloeError('CONFIG', `disk cache ${name} must be a positive number, got ${v}`);
+    }
+    const minInterval = options.persistMinIntervalMs;
+    if (minInterval !== undefined && (!Number.isFinite(minInterval) || minInterval < 0)) {
+      throw new FloeError('CONFIG', `disk cache persistMinIntervalMs must be a non-negative number, got ${minInterval}`);
     }
     const fs = options.fs ?? nodeLocalFs;
     const g = diskCacheGeometry(capacity, pageBytes);
@@ -461,9 +481,13 @@ export class DiskCacheFolder implements DiskCache {
       for (let p = p0; p <= p1; p++) {
         const slot = rec.pages.get(p);
         if (slot === undefined || this.slotLen[slot] !== pageLen(p)) continue;
+        // Only the chunks the request covers when their checksums are known (see chunk-checksums.ts).
+        const c0 = Math.floor((Math.max(offset, p * P) - p * P) / CHUNK_BYTES);
+        const c1 = Math.floor((Math.min(offset + length, (p + 1) * P) - 1 - p * P) / CHUNK_BYTES);
+        const partial = this.chunks.has(slot) ? { from: c0 * CHUNK_BYTES, to: Math.min(pageLen(p), (c1 + 1) * CHUNK_BYTES) } : undefined;
         reads.push(
-          this.readSlot(rec, slot, p, pageLen(p)).then((bytes) => {
-            if (bytes !== undefined) pieces[p - p0] = { bytes, base: p * P, shared: false };
+          this.readSlot(rec, slot, p, pageLen(p), partial).then((bytes) => {
+            if (bytes !== undefined) pieces[p - p0] = { bytes, base: p * P + (partial?.from ?? 0), shared: false };
           }),
         );
       }
@@ -596,20 +620,30 @@ export class DiskCacheFolder implements DiskCache {
     return first;
   }
 
-  /** The verified page in `slot`, or undefined (the slot is then dropped unless it was reused meanwhile). */
-  private async readSlot(rec: FileRecord, slot: number, page: number, length: number): Promise<Uint8Array | undefined> {
+  /**
+   * The verified page in `slot` (or, with `part`, its bytes [part.from, part.to) checked against the chunk
+   * checksums), or undefined (the slot is then dropped unless it was reused meanwhile).
+   */
+  private async readSlot(rec: FileRecord, slot: number, page: number, length: number, part?: { from: number; to: number }): Promise<Uint8Array | undefined> {
     const generation = this.gen[slot]!;
     this.pins[slot]!++;
     let raw: Uint8Array | undefined;
     try {
       // Held so that close() does not close the data file under it.
-      raw = await this.hold(this.data!.read(slot * this.slotBytes, SLOT_HEADER_BYTES + length));
+      const at = slot * this.slotBytes;
+      raw = await this.hold(part === undefined ? this.data!.read(at, SLOT_HEADER_BYTES + length) : this.data!.read(at + SLOT_HEADER_BYTES + part.from, part.to - part.from));
     } catch {
       this.errors++;
     } finally {
       this.pins[slot]!--;
     }
-    const bytes = raw === undefined ? undefined : verifySlot(raw, { hi: rec.hi, lo: rec.lo, page, length });
+    let bytes: Uint8Array | undefined;
+    if (raw !== undefined && part !== undefined) {
+      if (raw.length === part.to - part.from && this.gen[slot] === generation && this.chunks.verify(slot, part.from / CHUNK_BYTES, raw)) bytes = raw;
+    } else if (raw !== undefined) {
+      bytes = verifySlot(raw, { hi: rec.hi, lo: rec.lo, page, length });
+      if (bytes !== undefined && this.gen[slot] === generation && !this.chunks.has(slot)) this.chunks.record(slot, bytes);
+    }
     if (bytes !== undefined) {
       this.ref[slot] = 1;
       return bytes;
@@ -630,6 +664,7 @@ export class DiskCacheFolder implements DiskCache {
   }
 
   private publish(slot: number, rec: FileRecord, page: number, length: number): void {
+    this.chunks.forget(slot);
     this.state[slot] = READY;
     this.slotFile[slot] = rec;
     this.slotPage[slot] = page;
@@ -647,6 +682,7 @@ export class DiskCacheFolder implements DiskCache {
     this.state[slot] = FREE;
     this.slotFile[slot] = undefined;
     this.gen[slot]!++;
+    this.chunks.forget(slot);
     this.dropIfEmpty(rec);
   }
 
@@ -705,7 +741,9 @@ export class DiskCacheFolder implements DiskCache {
     rec.writing.add(page);
     let ok = false;
     try {
-      await this.data.write(slot * this.slotBytes, encodeSlot({ hi: rec.hi, lo: rec.lo, page, length: bytes.length }, bytes));
+      // Header and page in one pwritev: no page-sized copy (the page is a view of the fetched bytes).
+      const header = encodeSlotHeader({ hi: rec.hi, lo: rec.lo, page, length: bytes.length }, bytes);
+      await writeParts(this.data, slot * this.slotBytes, [header, bytes]);
       ok = true;
     } catch {
       this.errors++;
@@ -722,9 +760,11 @@ export class DiskCacheFolder implements DiskCache {
     // Publish first, then drop a shorter copy of the page, so the record is never momentarily empty.
     const old = target.pages.get(page);
     this.publish(slot, target, page, bytes.length);
+    this.chunks.record(slot, bytes);
     if (old !== undefined) this.release(old);
     this.changesSincePersist++;
-    if (this.changesSincePersist >= this.persistEveryPages || this.clock.now() - this.lastPersistAt >= this.persistEveryMs) {
+    const sinceLast = this.clock.now() - this.lastPersistAt;
+    if ((this.changesSincePersist >= this.persistEveryPages && sinceLast >= this.persistMinIntervalMs) || sinceLast >= this.persistEveryMs) {
       this.schedulePersist();
     }
   }

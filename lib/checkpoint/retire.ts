@@ -59,7 +59,7 @@ export async function retireOn(store: ObjectStore, instanceId: string, clock: Cl
     // A writer still logging to the instance must fail now, not at its next lease check: plug its log.
     let walSeq = latest.walSeq;
     if (walSeq !== undefined || (await listSegments(store, instanceId)).length > 0) {
-      const { log } = await WalLog.open(store, instanceId, epoch, { walSeq: walSeq ?? 0, afterSequence: Number.MAX_SAFE_INTEGER }, clock, () =>
+      const { log } = await WalLog.open(store, instanceId, epoch, { walSeq: walSeq ?? 0, afterSequence: Number.MAX_SAFE_INTEGER, ...(latest.walFloor !== undefined ? { walFloor: latest.walFloor } : {}) }, clock, () =>
         checkNotFenced(store, instanceId, epoch, 'retiring the instance'),
       );
       walSeq = log.nextSequence; // recorded in the final manifest: GC then knows there is a log to collect

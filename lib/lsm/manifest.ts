@@ -50,6 +50,8 @@ export interface ManifestState {
   retired?: string;
   /** The writer's next WAL segment sequence when this manifest was written (lib/wal/log.ts fencing). */
   walSeq?: number;
+  /** Below this WAL segment number every segment is redundant or a fence plug (lib/wal/log.ts floorFor). */
+  walFloor?: number;
 }
 
 interface ManifestJson {
@@ -68,6 +70,7 @@ interface ManifestJson {
   writtenAt: string;
   retired?: string;
   walSeq?: number;
+  walFloor?: number;
   rangeTombstones?: RangeTombstoneJson[];
 }
 
@@ -88,6 +91,7 @@ export function encodeManifest(m: ManifestState, now: number): Uint8Array {
     writtenAt: new Date(now).toISOString(),
     ...(m.retired !== undefined ? { retired: m.retired } : {}),
     ...(m.walSeq !== undefined ? { walSeq: m.walSeq } : {}),
+    ...(m.walFloor !== undefined ? { walFloor: m.walFloor } : {}),
     ...(m.version.rangeTombstones.length > 0 ? { rangeTombstones: m.version.rangeTombstones.map(tombstoneToJson) } : {}),
   };
   const body = Buffer.from(JSON.stringify(json), 'utf8');
@@ -135,6 +139,7 @@ export function decodeManifest(bytes: Uint8Array, path: string): ManifestState {
     writer: String(json.writer ?? ''),
     ...(typeof json.retired === 'string' ? { retired: json.retired } : {}),
     ...(Number.isSafeInteger(json.walSeq) ? { walSeq: json.walSeq } : {}),
+    ...(Number.isSafeInteger(json.walFloor) ? { walFloor: json.walFloor } : {}),
   };
 }
 

@@ -2,8 +2,8 @@
  * The memtable: an ordered, multi-version map from physical key to the writes not yet flushed.
  *
  * Point lookups go through a hash map (physical keys as latin1 strings, whose JS order equals byte order);
- * ordered access goes through a skip list over the same strings. Each key holds a chain of versions, newest
- * first. A version is only pushed (rather than updated in place) when an open snapshot could see the
+ * ordered access goes through a sorted index over the same strings (memtable-index.ts). Each key holds a
+ * chain of versions, newest first. A version is only pushed (rather than updated in place) when an open snapshot could see the
  * current head; otherwise the head is replaced or, for merges, extended — so without open scans every key
  * has exactly one version and memory stays proportional to live data.
  *
@@ -11,9 +11,10 @@
  */
 import { EntryKind, type Entry } from '../sst/entry.js';
 import { combineVersions, joinParts } from './merge-values.js';
-import type { Random } from '../util/random.js';
 import type { TtlSegments } from './ttl.js';
 import type { RangeTombstone } from './range-tombstones.js';
+import { MemtableIndex } from './memtable-index.js';
+import { isShared } from './value-arena.js';
 
 /** One version of a key. `parts` are concatenated to form the value (merge operands append parts). */
 export interface MemVersion {
@@ -25,7 +26,6 @@ export interface MemVersion {
   ttl?: TtlSegments;
 }
 
-const MAX_LEVEL = 16;
 /** Rough per-key bookkeeping cost (node, map slot, string), for the memory budget. */
 const KEY_OVERHEAD = 96;
 const VERSION_OVERHEAD = 48;
@@ -35,15 +35,12 @@ const PACK_SLICE = 4096;
 const TTL_NUMBER_BYTES = 8;
 const EMPTY = new Uint8Array(0);
 
-class SkipNode {
-  readonly next: Array<SkipNode | undefined>;
+/** One key of the memtable: its versions, newest first. */
+class MemNode {
   constructor(
     readonly key: string,
     public head: MemVersion,
-    level: number,
-  ) {
-    this.next = new Array<SkipNode | undefined>(level).fill(undefined);
-  }
+  ) {}
 }
 
 // Buffer's native latin1 decoder applied to any Uint8Array, without wrapping it in a Buffer first.
@@ -58,9 +55,8 @@ export function stringToKey(s: string): Uint8Array {
 }
 
 export class Memtable {
-  private readonly map = new Map<string, SkipNode>();
-  private readonly headNode = new SkipNode('', undefined as unknown as MemVersion, MAX_LEVEL);
-  private level = 1;
+  private readonly map = new Map<string, MemNode>();
+  private readonly index = new MemtableIndex<MemNode>();
   private bytes = 0;
   private maxSeq = 0;
   /** Sequence numbers of open snapshots that read this memtable (count per seq). */
@@ -69,10 +65,8 @@ export class Memtable {
   /** Oldest open snapshot (+Infinity when none): versions it cannot see behind one it can are garbage. */
   private minSnapshot = Number.POSITIVE_INFINITY;
   /** Nodes whose chain holds more than one version (candidates for trim()). */
-  private readonly versioned = new Set<SkipNode>();
+  private readonly versioned = new Set<MemNode>();
   private readonly tombstones: RangeTombstone[] = [];
-
-  constructor(private readonly random: Random) {}
 
   get approximateBytes(): number {
     return this.bytes;
@@ -99,7 +93,9 @@ export class Memtable {
     this.maxSeq = seq;
     const node = this.map.get(k);
     if (node === undefined) {
-      this.insertNode(k, withTtl({ seq, kind, parts: kind === EntryKind.Delete ? [] : [value], older: undefined }, ttl));
+      const created = new MemNode(k, withTtl({ seq, kind, parts: kind === EntryKind.Delete ? [] : [value], older: undefined }, ttl));
+      this.index.insert(created);
+      this.map.set(k, created);
       this.bytes += KEY_OVERHEAD + 2 * k.length + value.length + TTL_NUMBER_BYTES * (ttl?.length ?? 0);
       return;
     }
@@ -111,7 +107,9 @@ export class Memtable {
       const before = partsLength(head.parts);
       const beforeTtl = head.ttl?.length ?? 0;
       const folded = combineVersions(kind, parts, head.kind, head.parts, true, ttl, head.ttl);
-      this.bytes += partsLength(folded.parts) - before - value.length + TTL_NUMBER_BYTES * ((folded.ttl?.length ?? 0) - beforeTtl);
+      // Replaced bytes carved from a shared slab stay held (value-arena.ts): they remain charged.
+      const held = sharedBytesDropped(head.parts, folded.parts);
+      this.bytes += partsLength(folded.parts) - before + held - value.length + TTL_NUMBER_BYTES * ((folded.ttl?.length ?? 0) - beforeTtl);
       head.kind = folded.kind;
       head.parts = folded.parts;
       head.seq = seq;
@@ -136,7 +134,11 @@ export class Memtable {
     const lo = keyToString(gte);
     const hi = keyToString(lt);
     const keys: string[] = [];
-    for (let node = this.firstAfter(lo, false); node !== undefined && node.key < hi; node = node.next[0]) keys.push(node.key);
+    for (let p = this.index.seek(lo, false); p !== undefined; p = this.index.next(p)) {
+      const k = this.index.at(p).key;
+      if (k >= hi) break;
+      keys.push(k);
+    }
     for (const k of keys) this.applyString(k, EntryKind.Delete, EMPTY, seq, undefined);
     this.maxSeq = seq;
     this.tombstones.push({ start: Uint8Array.from(gte), end: Uint8Array.from(lt), seq });
@@ -213,7 +215,7 @@ export class Memtable {
         const kept: MemVersion = collapsed === v ? { ...v, older: undefined } : collapsed;
         if (newer === undefined) node.head = kept;
         else newer.older = kept;
-        this.bytes -= before - chainCost(kept);
+        this.bytes -= before - chainCost(kept) - sharedBytesDropped(chainParts(v), chainParts(kept));
       }
       if (node.head.older === undefined) this.versioned.delete(node);
     }
@@ -225,15 +227,15 @@ export class Memtable {
    */
   range(gte: string | undefined, lt: string | undefined, snapshot: number, limit: number, after?: string): Entry[] {
     const out: Entry[] = [];
-    let node: SkipNode | undefined;
-    if (after !== undefined) node = this.firstAfter(after, true);
-    else node = gte === undefined ? this.headNode.next[0] : this.firstAfter(gte, false);
-    if (after !== undefined && gte !== undefined && node !== undefined && node.key < gte) node = this.firstAfter(gte, false);
-    for (; node !== undefined && out.length < limit; node = node.next[0]) {
+    const index = this.index;
+    let p = after !== undefined ? index.seek(after, true) : gte === undefined ? index.first() : index.seek(gte, false);
+    if (after !== undefined && gte !== undefined && p !== undefined && index.at(p).key < gte) p = index.seek(gte, false);
+    for (; p !== undefined && out.length < limit; p = index.next(p)) {
+      const node = index.at(p);
       if (lt !== undefined && node.key >= lt) break;
       const v = visible(node.head, snapshot);
       if (v === undefined) continue;
-      const e: Entry = { key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: concatParts(v.parts) };
+      const e: Entry = { key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: valueCopy(v.parts) };
       if (v.ttl !== undefined) e.ttl = v.ttl;
       out.push(e);
     }
@@ -242,43 +244,33 @@ export class Memtable {
 
   /**
    * As `range`, in descending key order, starting strictly before `before` when given (reverse iterators,
-   * lib/lsm/reverse-scan.ts). The skip list has no back links: each step is one O(log n) descent.
+   * lib/lsm/reverse-scan.ts). Each step is one move back in the index.
    */
   rangeBackward(gte: string | undefined, lt: string | undefined, snapshot: number, limit: number, before?: string): Entry[] {
     const out: Entry[] = [];
     const bound = before !== undefined && (lt === undefined || before < lt) ? before : lt;
-    for (let node = this.lastBefore(bound); node !== undefined && out.length < limit; node = this.lastBefore(node.key)) {
+    const index = this.index;
+    for (let p = index.before(bound); p !== undefined && out.length < limit; p = index.prev(p)) {
+      const node = index.at(p);
       if (gte !== undefined && node.key < gte) break;
       const v = visible(node.head, snapshot);
       if (v === undefined) continue;
-      const e: Entry = { key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: concatParts(v.parts) };
+      const e: Entry = { key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: valueCopy(v.parts) };
       if (v.ttl !== undefined) e.ttl = v.ttl; // as in range(): reverse reads judge expiry too
       out.push(e);
     }
     return out;
   }
 
-  /** The last node with a key below `k` (the last node when `k` is undefined). */
-  private lastBefore(k: string | undefined): SkipNode | undefined {
-    let x = this.headNode;
-    for (let i = this.level - 1; i >= 0; i--) {
-      for (;;) {
-        const n = x.next[i];
-        if (n === undefined || (k !== undefined && n.key >= k)) break;
-        x = n;
-      }
-    }
-    return x === this.headNode ? undefined : x;
-  }
-
   /** The first key at or after `k` with any version (visible at some snapshot or not). */
   firstKeyAtOrAfter(k: string): string | undefined {
-    return this.firstAfter(k, false)?.key;
+    const p = this.index.seek(k, false);
+    return p === undefined ? undefined : this.index.at(p).key;
   }
 
   /**
    * Every key's newest version packed for a flush worker (format of lib/lsm/entry-pack.ts), written
-   * straight from the skip list without intermediate entry objects.
+   * straight from the index without intermediate entry objects.
    */
   pack(): Uint8Array {
     const steps = this.packSteps();
@@ -299,7 +291,7 @@ export class Memtable {
   }
 
   /**
-   * The packing work, one pass over the skip list; yields after every PACK_SLICE keys. The output is sized
+   * The packing work, one pass over the index; yields after every PACK_SLICE keys. The output is sized
    * from the memory budget count, which exceeds the packed size (a key counts KEY_OVERHEAD + 2 bytes per
    * key byte against 21 + 1 packed, every version's bytes are counted), and grows should that ever fall short.
    */
@@ -308,7 +300,8 @@ export class Memtable {
     let dv = new DataView(out.buffer);
     let pos = 0;
     let n = 0;
-    for (let node = this.headNode.next[0]; node !== undefined; node = node.next[0]) {
+    for (let p = this.index.first(); p !== undefined; p = this.index.next(p)) {
+      const node = this.index.at(p);
       const v = visible(node.head, Number.MAX_SAFE_INTEGER)!;
       const k = node.key;
       const kl = k.length;
@@ -344,46 +337,6 @@ export class Memtable {
     }
     return out.subarray(0, pos);
   }
-
-  private firstAfter(k: string, strict: boolean): SkipNode | undefined {
-    let x = this.headNode;
-    for (let i = this.level - 1; i >= 0; i--) {
-      for (;;) {
-        const n = x.next[i];
-        if (n === undefined || (strict ? n.key > k : n.key >= k)) break;
-        x = n;
-      }
-    }
-    return x.next[0];
-  }
-
-  /** Scratch for insertNode (reused: no allocation per insert). */
-  private readonly update: SkipNode[] = new Array<SkipNode>(MAX_LEVEL);
-
-  private insertNode(k: string, version: MemVersion): void {
-    const update = this.update;
-    let x = this.headNode;
-    for (let i = this.level - 1; i >= 0; i--) {
-      for (;;) {
-        const n = x.next[i];
-        if (n === undefined || n.key >= k) break;
-        x = n;
-      }
-      update[i] = x;
-    }
-    // Geometric level with p = 1/4: two leading zero bits of a random word per extra level.
-    const lvl = Math.min(MAX_LEVEL, 1 + (Math.clz32(this.random.nextU32() | 1) >>> 1));
-    if (lvl > this.level) {
-      for (let i = this.level; i < lvl; i++) update[i] = this.headNode;
-      this.level = lvl;
-    }
-    const node = new SkipNode(k, version, lvl);
-    for (let i = 0; i < lvl; i++) {
-      node.next[i] = update[i]!.next[i];
-      update[i]!.next[i] = node;
-    }
-    this.map.set(k, node);
-  }
 }
 
 /**
@@ -413,10 +366,32 @@ function chainCost(v: MemVersion | undefined): number {
   return n;
 }
 
+/** Every part of a version chain. */
+function chainParts(v: MemVersion | undefined): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (; v !== undefined; v = v.older) out.push(...v.parts);
+  return out;
+}
+
+/** Bytes of the shared-slab parts of `old` that `kept` no longer holds (still in memory: see value-arena.ts). */
+function sharedBytesDropped(old: Uint8Array[], kept: Uint8Array[]): number {
+  let n = 0;
+  for (const p of old) if (isShared(p) && !kept.includes(p)) n += p.length;
+  return n;
+}
+
 function partsLength(parts: Uint8Array[]): number {
   let n = 0;
   for (const p of parts) n += p.length;
   return n;
+}
+
+/**
+ * A value's bytes that the caller owns: scans hand entries to users, who may change them (and a single part
+ * is the memtable's own array, often a view of a shared slab).
+ */
+function valueCopy(parts: Uint8Array[]): Uint8Array {
+  return parts.length === 1 ? new Uint8Array(parts[0]!) : concatParts(parts);
 }
 
 /** One byte array for a value's parts (the memtable's name for merge-values' joinParts). */

@@ -1,7 +1,7 @@
 /**
  * Reverse range scans: the mirror of lib/lsm/scan.ts, yielding resolved entries in DESCENDING key order.
  *
- * Sources, newest first as in a forward scan: memtables (paged backward, one skip-list descent per entry),
+ * Sources, newest first as in a forward scan: memtables (paged backward, one index step per entry),
  * each L0 file, then one source per deeper level walking its files last to first. An SST is read block by
  * block from its last block in range towards its first (the index gives every block's handle, so no block
  * is read that the scan does not need); the entries of one block are decoded forward and consumed from the

@@ -83,6 +83,9 @@ export class MemtableSource implements Source {
 }
 
 /** Consecutive non-overlapping files (one L0 file, or a whole deeper level) read block by block. */
+/** Scans with a limit up to this decode blocks in steps of `limit` entries (MergeScan's constructor). */
+const SHORT_SCAN_DECODE = 1024;
+
 class FilesSource implements Source {
   private fileIndex = 0;
   private batches: AsyncIterator<Entry[]> | undefined;
@@ -95,6 +98,8 @@ class FilesSource implements Source {
     private readonly range: ScanRange,
     private readonly tables: TableCache,
     private readonly prefetch: number,
+    /** Entries decoded per step of a block (undefined: whole blocks); see MergeScan's constructor. */
+    private readonly pageEntries: number | undefined,
   ) {}
 
   head(): Entry | undefined {
@@ -135,7 +140,7 @@ class FilesSource implements Source {
       this.current = file;
       const reader = await this.tables.get(file);
       this.batches = reader
-        .blocks({ ...rangeWithin(this.range, file), prefetch: this.prefetch })
+        .blocks({ ...rangeWithin(this.range, file), prefetch: this.prefetch, ...(this.pageEntries !== undefined ? { pageEntries: this.pageEntries } : {}) })
         [Symbol.asyncIterator]();
     }
   }
@@ -193,10 +198,13 @@ export class MergeScan implements PageSource {
     this.done = limit <= 0;
     if (this.done) return;
     for (const m of view.memtables) this.sources.push(new MemtableSource(m, range, view.snapshot));
-    for (const f of filesInRange(view.version.levels[0]!, range)) this.sources.push(new FilesSource([f], range, view.tables, view.prefetchBlocks));
+    // A short scan takes at most `limit` entries from any one source: decoding a whole 16 KiB block (~130
+    // entries) from each of several sources was most of a 100-entry scan's decoding. More is decoded on demand.
+    const page = limit <= SHORT_SCAN_DECODE ? limit : undefined;
+    for (const f of filesInRange(view.version.levels[0]!, range)) this.sources.push(new FilesSource([f], range, view.tables, view.prefetchBlocks, page));
     for (let level = 1; level < view.version.levels.length; level++) {
       const files = filesInRange(view.version.levels[level]!, range);
-      if (files.length > 0) this.sources.push(new FilesSource(files, range, view.tables, view.prefetchBlocks));
+      if (files.length > 0) this.sources.push(new FilesSource(files, range, view.tables, view.prefetchBlocks, page));
     }
   }
 

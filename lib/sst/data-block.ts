@@ -177,14 +177,23 @@ export class DataBlock {
    * are views of the block bytes; other keys are views of fresh copies (an arena shared by several keys).
    */
   entries(gte?: Uint8Array, lt?: Uint8Array): Entry[] {
+    return this.entriesUpTo(gte, lt, Number.POSITIVE_INFINITY).entries;
+  }
+
+  /**
+   * As `entries`, decoding at most `max` entries: a short scan need not decode the rest of a 16 KiB block
+   * from each of its sources. PROMISES `resume`, when more entries in range follow, is the key of the first
+   * of them (call again with it as `gte`: keys in a block are strictly increasing, so nothing repeats).
+   */
+  entriesUpTo(gte: Uint8Array | undefined, lt: Uint8Array | undefined, max: number): { entries: Entry[]; resume: Uint8Array | undefined } {
     try {
-      return this.decodeRange(gte, lt);
+      return this.decodeRange(gte, lt, max);
     } catch (e) {
       this.fail(e);
     }
   }
 
-  private decodeRange(gte: Uint8Array | undefined, lt: Uint8Array | undefined): Entry[] {
+  private decodeRange(gte: Uint8Array | undefined, lt: Uint8Array | undefined, max: number): { entries: Entry[]; resume: Uint8Array | undefined } {
     const bytes = this.bytes;
     const end = this.restartsAt;
     const out: Entry[] = [];
@@ -242,6 +251,7 @@ export class DataBlock {
       this.c.pos = ve;
       if (gte !== undefined && compareRange(scratch, 0, len, gte, 0, gte.length) < 0) continue;
       if (lt !== undefined && compareRange(scratch, 0, len, lt, 0, lt.length) >= 0) break;
+      if (out.length >= max) return { entries: out, resume: scratch.slice(0, len) };
       let key: Uint8Array;
       if (shared === 0) {
         key = bytes.subarray(ks, ke);
@@ -258,6 +268,6 @@ export class DataBlock {
       if (kind & TTL_FLAG) out.push({ key, kind: (kind & ~TTL_FLAG) as EntryKind, seq, ...decodeTtlValue(bytes, vs, ve) });
       else out.push({ key, kind: kind as EntryKind, seq, value: bytes.subarray(vs, ve) });
     }
-    return out;
+    return { entries: out, resume: undefined };
   }
 }

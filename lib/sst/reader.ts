@@ -55,6 +55,8 @@ export interface BlockRange {
   prefetch?: number;
   /** As for readBlock (default true). */
   fillCache?: boolean;
+  /** At most this many entries per yielded array, decoded as they are asked for (default: whole blocks). */
+  pageEntries?: number;
 }
 
 interface InFlight {
@@ -274,6 +276,7 @@ export class SstReader {
     const { gte, lt } = range;
     const prefetch = Math.max(0, Math.floor(range.prefetch ?? 4));
     const fill = range.fillCache ?? true;
+    const pageEntries = Math.max(1, Math.floor(range.pageEntries ?? Number.POSITIVE_INFINITY));
     if (gte !== undefined && lt !== undefined && Buffer.compare(gte, lt) >= 0) return;
     if (lt !== undefined && Buffer.compare(lt, this.info.smallestKey) <= 0) return;
     const first = gte === undefined ? 0 : this.index.find(gte);
@@ -294,8 +297,13 @@ export class SstReader {
         next++;
       }
       const block = await pending.shift()!;
-      const entries = block.entries(i === first ? gte : undefined, i === last ? lt : undefined);
-      if (entries.length > 0) yield entries;
+      const upper = i === last ? lt : undefined;
+      for (let from = i === first ? gte : undefined; ; ) {
+        const { entries, resume } = block.entriesUpTo(from, upper, pageEntries);
+        if (entries.length > 0) yield entries;
+        if (resume === undefined) break;
+        from = resume;
+      }
     }
   }
 

@@ -19,6 +19,12 @@ export interface LocalFile {
   read(position: number, length: number): Promise<Uint8Array>;
   /** Writes all of `bytes` at `position` (extending the file if needed). Not durable until `sync`. */
   write(position: number, bytes: Uint8Array): Promise<void>;
+  /**
+   * Optional: writes `parts` back to back at `position` with one gathering syscall (pwritev), so a caller
+   * need not copy a header and a payload into one buffer first. Same contract as `write` of their
+   * concatenation. Wrappers that do not provide it get `write` of the concatenation (see `writeParts`).
+   */
+  writev?(position: number, parts: readonly Uint8Array[]): Promise<void>;
   /** fsync: data and size written so far survive a crash. */
   sync(): Promise<void>;
   /** Sets the file length; growing makes a sparse hole (no disk blocks used until written). */
@@ -122,6 +128,20 @@ class NodeLocalFile implements LocalFile {
     }
   }
 
+  async writev(position: number, parts: readonly Uint8Array[]): Promise<void> {
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    let done = 0;
+    try {
+      while (done < total) {
+        const rest = done === 0 ? (parts as Uint8Array[]) : remainingParts(parts, done);
+        const { bytesWritten } = await this.handle.writev(rest, position + done);
+        done += bytesWritten;
+      }
+    } catch (e) {
+      throw localIoError(e, 'write', this.path);
+    }
+  }
+
   async sync(): Promise<void> {
     try {
       await this.handle.sync();
@@ -155,6 +175,33 @@ class NodeLocalFile implements LocalFile {
       throw localIoError(e, 'close', this.path);
     }
   }
+}
+
+/** What is left of `parts` after their first `skip` bytes (a short pwritev resumes there). */
+export function remainingParts(parts: readonly Uint8Array[], skip: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let left = skip;
+  for (const p of parts) {
+    if (left >= p.length) {
+      left -= p.length;
+      continue;
+    }
+    out.push(left > 0 ? p.subarray(left) : p);
+    left = 0;
+  }
+  return out;
+}
+
+/** Writes `parts` back to back at `position`: one `writev` when the file has it, else one `write` of their concatenation. */
+export function writeParts(file: LocalFile, position: number, parts: readonly Uint8Array[]): Promise<void> {
+  if (file.writev !== undefined) return file.writev(position, parts);
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return file.write(position, all);
 }
 
 /** The real local filesystem. */

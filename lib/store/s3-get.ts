@@ -14,6 +14,7 @@ import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Pool } from 'undici';
 import type { Clock } from '../util/clock.js';
+import { EMPTY_SHA256, GetSigner } from './s3-sign.js';
 
 /** AWS credentials as the SDK resolves them. */
 export interface S3Identity {
@@ -103,8 +104,6 @@ function toBytes(data: string | ArrayBuffer | ArrayBufferView): Uint8Array {
   return new Uint8Array(data);
 }
 
-/** sha256 of the empty body: GETs send it as x-amz-content-sha256, so the signer hashes nothing. */
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 /** Error bodies are small XML documents; never buffer more than this of one. */
 const MAX_ERROR_BODY = 64 * 1024;
 
@@ -119,7 +118,12 @@ export interface RangeReaderConfig {
   /** Headers and body timeouts, each (ms). */
   requestTimeoutMs: number;
   clock: Clock;
-  /** Hash for the signer (default NodeSha256); the benchmark compares it with @aws-crypto/sha256-js. */
+  /**
+   * Which SigV4 signer signs each GET: 'lean' (default; lib/store/s3-sign.ts, byte-identical output) or the
+   * SDK's SignatureV4 ('sdk'), kept so that bench/s3-get-cost.ts can measure the difference.
+   */
+  signer?: 'lean' | 'sdk';
+  /** Hash for the SDK signer (default NodeSha256); the benchmark compares it with @aws-crypto/sha256-js. */
   sha256?: SignerInit['sha256'];
 }
 
@@ -145,7 +149,8 @@ export function encodeKey(key: string): string {
  */
 export class S3RangeReader {
   private readonly pool: Pool;
-  private readonly signer: SignatureV4;
+  private readonly sdkSigner: SignatureV4 | undefined;
+  private readonly leanSigner: GetSigner;
   private readonly basePath: string;
   private readonly host: string;
   private readonly hostname: string;
@@ -168,7 +173,8 @@ export class S3RangeReader {
       bodyTimeout: config.requestTimeoutMs,
       connectTimeout: Math.min(config.requestTimeoutMs, 10_000),
     });
-    this.signer = new SignatureV4({
+    this.leanSigner = new GetSigner(config.signingRegion, config.signingService);
+    this.sdkSigner = config.signer !== 'sdk' ? undefined : new SignatureV4({
       service: config.signingService,
       region: config.signingRegion,
       credentials: () => config.credentials.get(),
@@ -190,15 +196,11 @@ export class S3RangeReader {
    */
   async get(key: string, offset: number, length: number | undefined, signal?: AbortSignal): Promise<RangeResult> {
     const path = this.basePath + encodeKey(key);
-    const headers: Record<string, string> = { host: this.host, 'x-amz-content-sha256': EMPTY_SHA256 };
     const ranged = offset > 0 || length !== undefined;
-    if (ranged) headers.range = length === undefined ? `bytes=${offset}-` : `bytes=${offset}-${offset + length - 1}`;
-    const signed = await this.signer.sign(
-      { method: 'GET', protocol: this.protocol, hostname: this.hostname, port: this.port, path, query: {}, headers },
-      { signingDate: new Date(this.config.clock.now()) },
-    );
+    const range = !ranged ? undefined : length === undefined ? `bytes=${offset}-` : `bytes=${offset}-${offset + length - 1}`;
+    const headers = await this.sign(path, range);
     this.sent++;
-    const res = await this.dispatch(path, signed.headers, signal);
+    const res = await this.dispatch(path, headers, signal);
     const status = res.status;
     if (status === 200 || status === 206) {
       if (status === 200 && ranged) {
@@ -212,6 +214,20 @@ export class S3RangeReader {
     if (status === 416) return { kind: 'unsatisfiable' };
     const body = Buffer.from(res.body.buffer, res.body.byteOffset, res.body.length).toString('utf8');
     return { kind: 'error', status, body, bucketRegion: res.bucketRegion };
+  }
+
+  /** The headers of a signed GET of `path` (credentials resolved through the cache: no await when fresh). */
+  private async sign(path: string, range: string | undefined): Promise<Record<string, string>> {
+    const identity = await this.config.credentials.get();
+    const now = this.config.clock.now();
+    if (this.sdkSigner === undefined) return this.leanSigner.sign(path, this.host, range, identity, now);
+    const headers: Record<string, string> = { host: this.host, 'x-amz-content-sha256': EMPTY_SHA256 };
+    if (range !== undefined) headers.range = range;
+    const signed = await this.sdkSigner.sign(
+      { method: 'GET', protocol: this.protocol, hostname: this.hostname, port: this.port, path, query: {}, headers },
+      { signingDate: new Date(now) },
+    );
+    return signed.headers;
   }
 
   /**

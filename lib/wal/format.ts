@@ -2,7 +2,8 @@
  * Write-ahead log segments: `wal/<instanceId>/<seq>.log`, each an immutable object written once
  * (create-if-absent) by the group commit (lib/wal/writer.ts). Documented in docs/format.md, "WAL segment".
  *
- *   header (16 bytes): "FLOEWAL1" | u32 BE writer epoch | u8 flags (bit 0: fence) | 3 bytes zero
+ *   header (16 bytes): "FLOEWAL1" | u32 BE writer epoch | u8 flags (bit 0: fence, bit 1: plug time) | 3 bytes zero
+ *   plug time (12 bytes, only with flag bit 1): f64 BE ms since the Unix epoch | u32 BE CRC32C of those 8
  *   records, each:     u32 BE body length | u32 BE CRC32C of body | body
  *   body:              f64 BE first write sequence | u32 BE op count | ops
  *   op:                u8 kind (EntryKind) | u32 BE key length | physical key | u32 BE value length | value
@@ -11,7 +12,10 @@
  *
  * One record is one acknowledged write call (a put, delete, merge, or a whole atomic batch); its ops take
  * sequence numbers first, first+1, ... A fence segment (no records) is written by a new owner to end the
- * previous writer's log (see writer.ts).
+ * previous writer's log (see log.ts). It carries the time its writer opened the log (the plug time), so that
+ * every later writer ages it from then: dating a plug by each reader's own open re-aged it at every restart,
+ * and a crash loop of short lives never let one go. Plugs written before the plug time existed (no flag
+ * bit 1) are aged from the reader's open, as before.
  *
  * Damage: a record that runs past the end of the LAST segment is a torn tail (cut back to the last whole
  * record, and reported); any other damage (bad magic, checksum mismatch, a short record elsewhere) is
@@ -25,6 +29,8 @@ import { TTL_FLAG, decodeTtlValue, encodeTtlValue } from '../sst/ttl-value.js';
 const MAGIC = Buffer.from('FLOEWAL1', 'ascii');
 export const WAL_HEADER_BYTES = 16;
 const FLAG_FENCE = 1;
+const FLAG_PLUG_TIME = 2;
+const PLUG_TIME_BYTES = 12;
 
 /** WAL op kind of a range delete (not an SST entry kind). */
 export const WAL_RANGE_DELETE = 3;
@@ -52,6 +58,8 @@ export interface WalRecord {
 export interface DecodedSegment {
   epoch: number;
   fence: boolean;
+  /** A fence plug's plug time (ms since the Unix epoch, its writer's clock); undefined for older plugs. */
+  plugTime?: number;
   records: WalRecord[];
   /** Set when the segment ended inside a record (only tolerated for the last segment). */
   tornAt?: number;
@@ -64,14 +72,30 @@ export function recordBytes(ops: readonly WalOp[]): number {
   return n;
 }
 
-/** Encodes a segment. REQUIRES: records in ascending sequence order. */
+/** Encodes a fence plug written at `plugTime` (ms since the Unix epoch). */
+export function encodePlug(epoch: number, plugTime: number): Uint8Array {
+  const out = Buffer.alloc(WAL_HEADER_BYTES + PLUG_TIME_BYTES);
+  writeHeader(out, epoch, FLAG_FENCE | FLAG_PLUG_TIME);
+  out.writeDoubleBE(plugTime, WAL_HEADER_BYTES);
+  out.writeUInt32BE(crc32c(out.subarray(WAL_HEADER_BYTES, WAL_HEADER_BYTES + 8)), WAL_HEADER_BYTES + 8);
+  return out;
+}
+
+function writeHeader(out: Buffer, epoch: number, flags: number): void {
+  MAGIC.copy(out, 0);
+  out.writeUInt32BE(epoch, 8);
+  out.writeUInt32BE(flags << 24, 12);
+}
+
+/**
+ * Encodes a segment of records. `fence` without a plug time is the format before plug times (kept for
+ * tests of old logs); new plugs use encodePlug. REQUIRES: records in ascending sequence order.
+ */
 export function encodeSegment(epoch: number, records: readonly WalRecord[], fence = false): Uint8Array {
   let size = WAL_HEADER_BYTES;
   for (const r of records) size += recordBytes(r.ops);
   const out = Buffer.allocUnsafe(size);
-  MAGIC.copy(out, 0);
-  out.writeUInt32BE(epoch, 8);
-  out.writeUInt32BE(fence ? FLAG_FENCE << 24 : 0, 12);
+  writeHeader(out, epoch, fence ? FLAG_FENCE : 0);
   let pos = WAL_HEADER_BYTES;
   for (const r of records) {
     const bodyStart = pos + 8;
@@ -111,7 +135,9 @@ export function decodeSegment(bytes: Uint8Array, path: string, last: boolean): D
     throw corrupt('bad magic or truncated header');
   }
   const epoch = buf.readUInt32BE(8);
-  const fence = (buf.readUInt32BE(12) >>> 24 & FLAG_FENCE) !== 0;
+  const flags = buf.readUInt32BE(12) >>> 24;
+  const fence = (flags & FLAG_FENCE) !== 0;
+  if ((flags & FLAG_PLUG_TIME) !== 0) return { epoch, fence, plugTime: decodePlugTime(buf, corrupt), records: [] };
   const records: WalRecord[] = [];
   let pos = WAL_HEADER_BYTES;
   while (pos < buf.length) {
@@ -131,6 +157,22 @@ export function decodeSegment(bytes: Uint8Array, path: string, last: boolean): D
     pos = end;
   }
   return { epoch, fence, records };
+}
+
+/**
+ * Whether an object of `size` bytes can be a fence plug rather than a data segment (a segment with a
+ * record is larger): lets an opener find the plugs among segments it does not read.
+ */
+export function isPlugSized(size: number): boolean {
+  return size <= WAL_HEADER_BYTES + PLUG_TIME_BYTES;
+}
+
+/** A plug is written whole by one create-if-absent PUT: anything but exactly its 12 bytes is damage. */
+function decodePlugTime(buf: Buffer, corrupt: (what: string) => FloeError): number {
+  if (buf.length !== WAL_HEADER_BYTES + PLUG_TIME_BYTES) throw corrupt(`a fence plug of ${buf.length} bytes (${WAL_HEADER_BYTES + PLUG_TIME_BYTES} expected)`);
+  const time = buf.subarray(WAL_HEADER_BYTES, WAL_HEADER_BYTES + 8);
+  if (crc32c(time) !== buf.readUInt32BE(WAL_HEADER_BYTES + 8)) throw corrupt('checksum mismatch in the fence plug time');
+  return time.readDoubleBE(0);
 }
 
 function decodeBody(body: Buffer, malformed: () => FloeError): WalRecord {

@@ -24,7 +24,7 @@ import type { ObjectStore } from '../store/object-store.js';
 import { listNumbered } from '../store/list-numbered.js';
 import { parseWalPath, walPath, walPrefix } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
-import { decodeSegment, encodeSegment, recordBytes, type DecodedSegment, type WalOp, type WalRecord } from './format.js';
+import { decodeSegment, encodePlug, encodeSegment, isPlugSized, recordBytes, type DecodedSegment, type WalOp, type WalRecord } from './format.js';
 import { mapBounded } from '../util/map-bounded.js';
 
 /** Segment uploads one writer may have in flight: part of the log format (the fence plugs this many). */
@@ -35,12 +35,18 @@ export const WAL_MAX_IN_FLIGHT = 32;
  * instance could not be reopened.
  */
 const OPEN_CONCURRENCY = 64;
+/** Segment deletes at once while truncating (a flush after a crash loop can make thousands redundant). */
+const TRUNCATE_CONCURRENCY = 16;
 /**
  * A writer acknowledges WAL records only while its lease is valid: until WAL_LEASE_MS after the last fencing
  * check it SENT that found no newer epoch. Part of the log's protocol (fence plugs rely on it).
  */
 export const WAL_LEASE_MS = 10_000;
-/** Fence plugs are kept this long after a claim: beyond any stale writer's lease, with margin for clocks. */
+/**
+ * Fence plugs are kept this long after their plug time: beyond any stale writer's lease, with margin for
+ * clocks. A plug is dated by the clock of the writer that wrote it and aged by the clock of a later one, so
+ * writers' clocks may disagree by up to FENCE_RETENTION_MS - WAL_LEASE_MS (20 s) without a plug going early.
+ */
 export const FENCE_RETENTION_MS = 3 * WAL_LEASE_MS;
 /** A segment holds at most this many bytes of records (more pending records wait for the next one). */
 const MAX_SEGMENT_BYTES = 4 * 2 ** 20;
@@ -57,7 +63,7 @@ interface Segment {
   seq: number;
   /** Highest write sequence it holds (-1 for none: a fence plug). */
   maxSeq: number;
-  /** For a fence plug: when this writer first knew of it (it may be deleted FENCE_RETENTION_MS later). */
+  /** For a fence plug: its plug time (lib/wal/format.ts); it may be deleted FENCE_RETENTION_MS later. */
   plugSince?: number;
 }
 
@@ -102,64 +108,55 @@ export class WalLog {
   }
 
   /**
-   * Fences the previous writers' logs and reads what to replay. `walSeq`: the next WAL sequence recorded in
-   * the latest manifest (0 if none); `afterSequence`: the manifest's lastSequence.
+   * Fences the previous writers' logs and reads what to replay. From the latest manifest: `walSeq`, the
+   * next WAL sequence it recorded (0 if none); `walFloor`, the floor it recorded (see floorFor; absent in
+   * manifests written before floors existed); `afterSequence`, its lastSequence.
    * REQUIRES: `epoch` was just claimed (lib/lsm/fencing.ts) for this instance.
    */
   static async open(
     store: ObjectStore,
     instanceId: string,
     epoch: number,
-    position: { walSeq: number; afterSequence: number },
+    position: { walSeq: number; afterSequence: number; walFloor?: number },
     clock: Clock,
     fenceCheck: FenceCheck,
   ): Promise<WalOpenResult> {
     const opened = clock.now();
-    const existing = await listSegments(store, instanceId);
+    const listed = await listSegmentSizes(store, instanceId);
+    const existing = listed.map((s) => s.seq);
     const highest = Math.max(position.walSeq - 1, existing.length > 0 ? existing[existing.length - 1]! : 0);
-    const lowest = existing.length > 0 ? Math.min(existing[0]!, Math.max(1, position.walSeq)) : Math.max(1, position.walSeq);
-    const present = new Set(existing);
-    const plug = encodeSegment(epoch, [], true);
-    const plugs: number[] = [];
-    for (let seq = lowest; seq <= highest + WAL_MAX_IN_FLIGHT; seq++) if (!present.has(seq)) plugs.push(seq);
-    const plugged = await mapBounded(plugs, OPEN_CONCURRENCY, async (seq) => {
-        try {
-          await store.put(walPath(instanceId, seq), plug, { ifNoneMatch: true });
-          return true;
-        } catch (e) {
-          if (isFloeError(e, 'ALREADY_EXISTS')) return false; // a late upload landed first: replay it
-          throw e;
-        }
-    });
-    const toRead = [...existing, ...plugs.filter((_, i) => !plugged[i])].sort((a, b) => a - b);
-    const live: Segment[] = plugs.filter((_, i) => plugged[i]).map((seq) => ({ seq, maxSeq: -1, plugSince: opened }));
-    const replay: WalRecord[] = [];
-    let tornTail: WalOpenResult['tornTail'];
-    const lastData = toRead[toRead.length - 1];
-    const segments = await mapBounded(toRead, OPEN_CONCURRENCY, (seq) => readSegment(store, instanceId, seq, seq === lastData));
-    for (const [i, seq] of toRead.entries()) {
-      const seg = segments[i];
-      if (seg === undefined) continue; // truncated by the previous writer after a manifest we build on
-      const path = walPath(instanceId, seq);
-      if (seg.tornAt !== undefined) tornTail = { path: `${store.uri}/${path}`, offset: seg.tornAt };
-      if (seg.epoch > epoch) {
-        throw new FloeError('FENCED', `instance ${instanceId} on ${store.uri} was taken over while opening (WAL segment ${path} has epoch ${seg.epoch})`, { path });
-      }
-      let maxSeq = -1;
-      for (const r of seg.records) {
-        const last = r.firstSeq + r.ops.length - 1;
-        maxSeq = Math.max(maxSeq, last);
-        if (last > position.afterSequence) replay.push(r);
-      }
-      live.push({ seq, maxSeq, ...(seg.fence ? { plugSince: opened } : {}) });
-    }
+    const lowest = lowestToPlug(existing, position);
+    const plugs = missingBetween(existing, lowest, highest + WAL_MAX_IN_FLIGHT);
+    const plugged = await writePlugs(store, instanceId, plugs, encodePlug(epoch, opened));
+    // Below the floor a data segment holds only records the manifest made durable: not read, only deleted
+    // by the next truncation. Plugs there are read for their plug time (how long they must stay).
+    const floor = position.walFloor ?? 0;
+    const redundant = listed.filter((s) => s.seq < floor && !isPlugSized(s.size)).map((s) => s.seq);
+    const skipped = new Set(redundant);
+    const toRead = [...existing.filter((seq) => !skipped.has(seq)), ...plugs.filter((_, i) => !plugged[i])].sort((a, b) => a - b);
+    const live: Segment[] = [
+      ...plugs.filter((_, i) => plugged[i]).map((seq) => ({ seq, maxSeq: -1, plugSince: opened })),
+      ...redundant.map((seq) => ({ seq, maxSeq: -1 })),
+    ];
+    const { replay, tornTail } = await readLog(store, instanceId, epoch, toRead, position.afterSequence, opened, live);
     live.sort((a, b) => a.seq - b.seq);
-    replay.sort((a, b) => a.firstSeq - b.firstSeq);
     // The lease starts with a fencing check made after the plugs exist.
     const leaseFrom = clock.now();
     await fenceCheck();
     const log = new WalLog(store, instanceId, epoch, clock, fenceCheck, highest + WAL_MAX_IN_FLIGHT + 1, live, leaseFrom);
     return { log, replay, ...(tornTail ? { tornTail } : {}) };
+  }
+
+  /**
+   * The floor to record in a manifest whose lastSequence is `durableSequence`: the lowest segment number
+   * that may still hold a record above it, or still be uploading. Every number below it was written and
+   * acknowledged (or is a fence plug), so no writer can still land an acknowledged upload there: a later
+   * owner plugs only from the floor up, and truncation deletes the data segments below it whatever plugs
+   * lie between.
+   */
+  floorFor(durableSequence: number): number {
+    for (const seg of this.live) if (seg.plugSince === undefined && seg.maxSeq > durableSequence) return seg.seq;
+    return this.window[0]?.seq ?? this.nextSegment;
   }
 
   /** The next segment sequence this writer will use (recorded in manifests as `walSeq`). */
@@ -276,23 +273,31 @@ export class WalLog {
   }
 
   /**
-   * Deletes the oldest segments whose records all have write sequence <= `durableSequence` (made redundant
-   * by a manifest). Best effort: a segment left behind is replayed and skipped on the next open.
+   * Deletes what a durable manifest made redundant: the data segments below its `walFloor` (or, for a
+   * manifest without one, below the floor for its lastSequence now), and every fence plug older than
+   * FENCE_RETENTION_MS, wherever it lies. A young plug no longer holds back the segments behind it: in a
+   * crash loop every life plugs anew, and waiting behind them kept every segment. Best effort: a segment
+   * left behind is skipped (below the floor) or replayed and skipped (above it) on the next open.
    */
-  truncate(durableSequence: number): Promise<void> {
+  truncate(durable: { lastSequence: number; walFloor?: number }): Promise<void> {
     this.truncating = this.truncating.then(async () => {
-      while (this.live.length > 0 && this.live[0]!.maxSeq <= durableSequence) {
-        const seg = this.live[0]!;
-        // A fence plug must outlive every stale writer's chance to acknowledge an upload landing on its
-        // number: their leases expire within WAL_LEASE_MS of this writer's claim.
-        if (seg.plugSince !== undefined && this.clock.now() < seg.plugSince + FENCE_RETENTION_MS) return;
+      const floor = durable.walFloor ?? this.floorFor(durable.lastSequence);
+      const now = this.clock.now();
+      // A fence plug must outlive every stale writer's chance to acknowledge an upload landing on its
+      // number: their leases expire within WAL_LEASE_MS of its plug time.
+      const doomed = this.live.filter((seg) =>
+        seg.plugSince !== undefined ? now >= seg.plugSince + FENCE_RETENTION_MS : seg.seq < floor && seg.maxSeq <= durable.lastSequence,
+      );
+      const deleted = await mapBounded(doomed, TRUNCATE_CONCURRENCY, async (seg) => {
         try {
           await this.store.delete(walPath(this.instanceId, seg.seq));
+          return true;
         } catch (e) {
-          if (!isFloeError(e, 'NOT_FOUND')) return;
+          return isFloeError(e, 'NOT_FOUND');
         }
-        this.live.shift();
-      }
+      });
+      const gone = new Set(doomed.filter((_, i) => deleted[i]).map((seg) => seg.seq));
+      if (gone.size > 0) this.live.splice(0, this.live.length, ...this.live.filter((seg) => !gone.has(seg.seq)));
     });
     return this.truncating;
   }
@@ -309,6 +314,78 @@ export class WalLog {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+/**
+ * The lowest segment number a stale writer may still be uploading to: from the manifest's floor when it
+ * has one; else from WAL_MAX_IN_FLIGHT below its walSeq (a writer's uploads in flight lie at most that far
+ * below its next number), or from the lowest listed segment if lower.
+ */
+function lowestToPlug(existing: number[], position: { walSeq: number; walFloor?: number }): number {
+  if (position.walFloor !== undefined) return Math.max(1, position.walFloor);
+  const fromWalSeq = position.walSeq - WAL_MAX_IN_FLIGHT;
+  return Math.max(1, existing.length > 0 ? Math.min(existing[0]!, fromWalSeq) : fromWalSeq);
+}
+
+/** Numbers in [from, to] not in `present` (ascending). */
+function missingBetween(present: number[], from: number, to: number): number[] {
+  const have = new Set(present);
+  const out: number[] = [];
+  for (let seq = from; seq <= to; seq++) if (!have.has(seq)) out.push(seq);
+  return out;
+}
+
+/** Writes `plug` at each number (create-if-absent); false where a late upload landed first (replay it). */
+function writePlugs(store: ObjectStore, instanceId: string, seqs: number[], plug: Uint8Array): Promise<boolean[]> {
+  return mapBounded(seqs, OPEN_CONCURRENCY, async (seq) => {
+    try {
+      await store.put(walPath(instanceId, seq), plug, { ifNoneMatch: true });
+      return true;
+    } catch (e) {
+      if (isFloeError(e, 'ALREADY_EXISTS')) return false;
+      throw e;
+    }
+  });
+}
+
+/**
+ * Reads the segments `seqs` (ascending), adds each to `live`, and collects the records above
+ * `afterSequence` to replay, in write-sequence order. FENCED if a newer writer already wrote one.
+ */
+async function readLog(
+  store: ObjectStore,
+  instanceId: string,
+  epoch: number,
+  seqs: number[],
+  afterSequence: number,
+  opened: number,
+  live: Segment[],
+): Promise<{ replay: WalRecord[]; tornTail?: WalOpenResult['tornTail'] }> {
+  const replay: WalRecord[] = [];
+  let tornTail: WalOpenResult['tornTail'];
+  const lastData = seqs[seqs.length - 1];
+  const segments = await mapBounded(seqs, OPEN_CONCURRENCY, (seq) => readSegment(store, instanceId, seq, seq === lastData));
+  for (const [i, seq] of seqs.entries()) {
+    const seg = segments[i];
+    if (seg === undefined) continue; // truncated by the previous writer after a manifest we build on
+    const path = walPath(instanceId, seq);
+    if (seg.tornAt !== undefined) tornTail = { path: `${store.uri}/${path}`, offset: seg.tornAt };
+    if (seg.epoch > epoch) {
+      throw new FloeError('FENCED', `instance ${instanceId} on ${store.uri} was taken over while opening (WAL segment ${path} has epoch ${seg.epoch})`, { path });
+    }
+    let maxSeq = -1;
+    for (const r of seg.records) {
+      const last = r.firstSeq + r.ops.length - 1;
+      maxSeq = Math.max(maxSeq, last);
+      if (last > afterSequence) replay.push(r);
+    }
+    // A plug ages from its plug time (its writer opened after claiming, so no lease it ends outlives that
+    // time + WAL_LEASE_MS); a plug from before plug times existed, from this open, as it always was.
+    if (seg.fence) live.push({ seq, maxSeq, plugSince: seg.plugTime ?? opened });
+    else live.push({ seq, maxSeq });
+  }
+  replay.sort((a, b) => a.firstSeq - b.firstSeq);
+  return { replay, ...(tornTail ? { tornTail } : {}) };
 }
 
 /**
@@ -343,4 +420,14 @@ const SEGMENT_READ_ATTEMPTS = 6;
 /** Sequence numbers of the instance's WAL segments, ascending. */
 export function listSegments(store: ObjectStore, instanceId: string): Promise<number[]> {
   return listNumbered(store, walPrefix(instanceId), (path) => parseWalPath(path)?.seq);
+}
+
+/** The instance's WAL segments with their sizes (a fence plug is told by its size), ascending. */
+async function listSegmentSizes(store: ObjectStore, instanceId: string): Promise<Array<{ seq: number; size: number }>> {
+  const out: Array<{ seq: number; size: number }> = [];
+  for (const o of await store.list(walPrefix(instanceId))) {
+    const seq = parseWalPath(o.path)?.seq;
+    if (seq !== undefined) out.push({ seq, size: o.size });
+  }
+  return out.sort((a, b) => a.seq - b.seq);
 }

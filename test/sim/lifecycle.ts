@@ -18,6 +18,7 @@ import { Model } from '../support/model.js';
 import { SimDisk } from './disk.js';
 import type { CrashDuring } from './ops.js';
 import { Violation } from './violation.js';
+import { TtlClock } from '../support/manual-clock.js';
 import { Tracked, clipModel, describeDiff, fingerprint, modelFingerprint, unionModels, type Apply } from './tracked.js';
 import { Proc, type Scheduler, Stuck, type FaultConfig } from './world.js';
 
@@ -63,6 +64,11 @@ export class Lifecycle {
   /** Instances replaced by a rescale or restore: no process uses them; they may be retired. */
   replaced: string[] = [];
   readonly maxKg: number;
+  /**
+   * State-TTL time: moves only with 'advance' ops, so expiry is exact between ops (the world's clock also
+   * moves inside ops, in retries and timeouts, which would leave a write's expiry unknown to the model).
+   */
+  readonly ttlClock = new TtlClock(1_000_000);
 
   constructor(
     readonly sched: Scheduler,
@@ -84,8 +90,15 @@ export class Lifecycle {
     return this.base.durability === 'wal';
   }
 
+  /** An empty model judged at the TTL clock's time. */
+  newModel(): Model {
+    const m = new Model();
+    m.timeSource = () => this.ttlClock.now();
+    return m;
+  }
+
   internals(proc: Proc): OpenInternals {
-    return { clock: this.sched.clock, random: new Random(this.random.nextU32()), inject: (b) => proc.wrap(b), localFs: this.disk.viewFor(() => !proc.crashed) };
+    return { clock: this.sched.clock, ttlClock: this.ttlClock, random: new Random(this.random.nextU32()), inject: (b) => proc.wrap(b), localFs: this.disk.viewFor(() => !proc.crashed) };
   }
 
   private readonly procs: Proc[] = [];
@@ -147,7 +160,7 @@ export class Lifecycle {
           proc = this.newProc(instanceId);
         }
       }
-      this.live.push({ instanceId, range, proc, store, t: new Tracked(new Model(), this.wal), broken: false, localDir: this.base.localDir! });
+      this.live.push({ instanceId, range, proc, store, t: new Tracked(this.newModel(), this.wal), broken: false, localDir: this.base.localDir! });
     }
   }
 
@@ -235,7 +248,7 @@ export class Lifecycle {
     }
     const files: string[] = [];
     for (const h of handles) files.push(...(await readCheckpointRecord(this.raw, checkpointPath(h.checkpointId))).files);
-    const ck: Retained = { handles, model: unionModels(models), files };
+    const ck: Retained = { handles, model: unionModels(this.newModel(), models), files };
     this.retained.push(ck);
     return ck;
   }

@@ -180,6 +180,18 @@ function crashDuring(r: Random): CrashDuring {
   return r.pick(['idle', 'flush', 'checkpoint', 'compact', 'gc', 'write', 'close'] as const);
 }
 
+/**
+ * The state TTL of a write item in ms (undefined: none), derived from the item so that op lists stay what
+ * they were before TTLs existed: about one put or merge in five expires, after 0.2 s to 2 min of TTL time
+ * (which only 'advance' ops move).
+ */
+export function itemTtl(item: WriteItem): number | undefined {
+  if (item.type === 'delete' || item.fill % 5 !== 0) return undefined;
+  return TTL_CHOICES[(item.fill >>> 3) % TTL_CHOICES.length];
+}
+
+const TTL_CHOICES = [200, 1_000, 5_000, 30_000, 120_000];
+
 /** Value bytes of a write item (deterministic from the item). */
 export function itemValue(item: WriteItem): Uint8Array {
   const out = new Uint8Array(item.len);

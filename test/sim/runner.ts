@@ -14,7 +14,7 @@ import { hex } from '../support/model.js';
 import { checkFiles } from './checks.js';
 import { Lifecycle, type Inst, type Zombie } from './lifecycle.js';
 import { fence, outage, zombieAct } from './takeover.js';
-import { itemValue, type Op, type WriteItem } from './ops.js';
+import { itemTtl, itemValue, type Op, type WriteItem } from './ops.js';
 import type { SimOptions } from './options.js';
 import { fingerprint, keyBytes, type Apply } from './tracked.js';
 import { Violation } from './violation.js';
@@ -176,6 +176,7 @@ class Sim {
         return;
       case 'advance':
         this.sched.clock.advance(op.ms);
+        this.life.ttlClock.advance(op.ms);
         return;
       case 'background':
         await this.sched.run(op.steps);
@@ -197,12 +198,16 @@ class Sim {
       const key = keyBytes(item.key);
       const value = itemValue(item);
       const kgOpt = item.kg === undefined ? {} : { keyGroup: kg };
-      if (item.type === 'put') ops.push({ type: 'put', key, value, ...kgOpt });
+      const ttlMs = itemTtl(item);
+      const ttlOpt = ttlMs === undefined ? {} : { ttlMs };
+      // The expiry is fixed now: an apply may run much later, on a copy, when replaying a crash's survivors.
+      const ttl = ttlMs === undefined ? undefined : { expiresAt: this.life.ttlClock.now() + ttlMs, ttlMs };
+      if (item.type === 'put') ops.push({ type: 'put', key, value, ...kgOpt, ...ttlOpt });
       else if (item.type === 'delete') ops.push({ type: 'delete', key, ...kgOpt });
-      else ops.push({ type: 'merge', key, value, ...kgOpt });
+      else ops.push({ type: 'merge', key, value, ...kgOpt, ...ttlOpt });
       applies.push({
         kg,
-        apply: (m) => (item.type === 'put' ? m.put(kg, key, value) : item.type === 'delete' ? m.delete(kg, key) : m.merge(kg, key, value)),
+        apply: (m) => (item.type === 'put' ? m.put(kg, key, value, ttl) : item.type === 'delete' ? m.delete(kg, key) : m.merge(kg, key, value, ttl)),
       });
     }
     return { ops, applies };
@@ -223,12 +228,14 @@ class Sim {
       const hadError = (inst.store as unknown as { backgroundError?: unknown }).backgroundError !== undefined;
       const single = g.ops.length === 1 && items.length === 1;
       const o = g.ops[0]!;
+      const kgOpt = o.keyGroup === undefined ? {} : { keyGroup: o.keyGroup };
+      const ttlOpt = o.type !== 'delete' && o.ttlMs !== undefined ? { ttlMs: o.ttlMs } : {};
       const p = single
         ? o.type === 'put'
-          ? inst.store.put(o.key, o.value, o.keyGroup === undefined ? undefined : { keyGroup: o.keyGroup })
+          ? inst.store.put(o.key, o.value, { ...kgOpt, ...ttlOpt })
           : o.type === 'delete'
             ? inst.store.delete(o.key, o.keyGroup === undefined ? undefined : { keyGroup: o.keyGroup })
-            : inst.store.merge(o.key, o.value, o.keyGroup === undefined ? undefined : { keyGroup: o.keyGroup })
+            : inst.store.merge(o.key, o.value, { ...kgOpt, ...ttlOpt })
         : inst.store.write(g.ops);
       try {
         await this.drive(p, `write on ${inst.instanceId}`);

@@ -11,7 +11,7 @@
  * durable is lost, and nothing appears that was never written.
  */
 import { Buffer } from 'node:buffer';
-import { Model, hex } from '../support/model.js';
+import { type Model, hex } from '../support/model.js';
 
 export type Apply = (m: Model) => void;
 
@@ -26,18 +26,15 @@ export function modelFingerprint(m: Model, range?: [number, number]): string {
   return fingerprint(m.scan({}).filter((e) => range === undefined || (e.keyGroup >= range[0] && e.keyGroup <= range[1])));
 }
 
-/** A copy of `m` holding only key groups in `range`. */
+/** A copy of `m` holding only key groups in `range` (TTLs kept: they expire in the copy too). */
 export function clipModel(m: Model, range: [number, number]): Model {
-  const out = new Model();
-  for (const e of m.scan({})) if (e.keyGroup >= range[0] && e.keyGroup <= range[1]) out.put(e.keyGroup, e.key, e.value);
-  return out;
+  return m.filtered((kg) => kg >= range[0] && kg <= range[1]);
 }
 
-/** Merges disjoint models. */
-export function unionModels(parts: Model[]): Model {
-  const out = new Model();
-  for (const m of parts) for (const e of m.scan({})) out.put(e.keyGroup, e.key, e.value);
-  return out;
+/** Merges disjoint models into `into` (TTLs kept); returns it. */
+export function unionModels(into: Model, parts: Model[]): Model {
+  for (const m of parts) into.absorb(m);
+  return into;
 }
 
 export class Tracked {

@@ -39,8 +39,20 @@ export interface ModelTtl {
 
 export class Model {
   private readonly map = new Map<string, Stored>();
+  /**
+   * Where `now` comes from when set (the simulator's TTL clock); shared by clones and copies, so a model kept
+   * for a checkpoint is judged at the time it is compared, not the time it was taken.
+   */
+  timeSource: (() => number) | undefined;
+  private fixedNow = 0;
   /** The store clock's time (tests with TTL keep it in step); values expired at `now` are absent. */
-  now = 0;
+  get now(): number {
+    return this.timeSource?.() ?? this.fixedNow;
+  }
+
+  set now(ms: number) {
+    this.fixedNow = ms;
+  }
   /** TTL update type: 'OnReadAndWrite' renews the TTL of what get and multiGet return. */
   refreshOnRead = false;
 
@@ -146,11 +158,22 @@ export class Model {
   }
 
   clone(): Model {
+    return this.filtered(() => true);
+  }
+
+  /** A copy holding only the key groups `keep` accepts, TTLs and time source included. */
+  filtered(keep: (keyGroup: number) => boolean): Model {
     const m = new Model();
-    m.now = this.now;
+    m.now = this.fixedNow;
+    m.timeSource = this.timeSource;
     m.refreshOnRead = this.refreshOnRead;
-    for (const [k, v] of this.map) m.map.set(k, { ...v, segments: v.segments.slice() });
+    for (const [k, v] of this.map) if (keep(v.keyGroup)) m.map.set(k, { ...v, segments: v.segments.slice() });
     return m;
+  }
+
+  /** Adds every entry of `other` as stored, TTLs included. REQUIRES: their key groups are disjoint. */
+  absorb(other: Model): void {
+    for (const [k, v] of other.map) this.map.set(k, { ...v, segments: v.segments.slice() });
   }
 
   /** Keys with a visible value. */

@@ -58,19 +58,28 @@ final class FloeAsyncCodec<K, N> {
     }
   }
 
+  /** The task thread's output buffer (the shared codings take it as an argument). */
+  DataOutputSerializer out() {
+    return out.get();
+  }
+
   <T> byte[] serialize(T value, TypeSerializer<T> serializer) throws IOException {
-    DataOutputSerializer o = out.get();
-    o.clear();
-    serializer.serialize(value, o);
-    return o.getCopyOfBuffer();
+    return FloeStateCoding.serialize(value, serializer, out.get());
   }
 
   /** Deserializes on any thread; failures become unchecked (they fail the request's future). */
   <T> T deserialize(byte[] bytes, int offset, TypeSerializer<T> serializer) {
-    DataInputDeserializer i = in.get();
-    i.setBuffer(bytes, offset, bytes.length - offset);
     try {
-      return serializer.deserialize(i);
+      return FloeStateCoding.deserialize(bytes, offset, serializer, in.get());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** A stored MapState value, on any thread. */
+  <V> V deserializeMapValue(byte[] bytes, TypeSerializer<V> serializer) {
+    try {
+      return FloeStateCoding.decodeMapValue(bytes, serializer, in.get());
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -80,22 +89,21 @@ final class FloeAsyncCodec<K, N> {
    * The value-like requests (value, reducing and aggregating state hold one serialized value per key and
    * namespace): GETs read it, UPDATE/ADD put it (null deletes), CLEAR deletes.
    */
-  <V> void executeValue(StateRequest<?, ?, ?, ?> r, FloeBatch b, TypeSerializer<V> serializer, ThreadLocal<TypeSerializer<V>> readSerializer)
-      throws IOException {
+  <V> void executeValue(StateRequest<?, ?, ?, ?> r, FloeBatch b, Values<V> values) throws IOException {
     byte[] key = key(r);
     int kg = keyGroup(r);
     switch (r.getRequestType()) {
       case VALUE_GET:
       case REDUCING_GET:
       case AGGREGATING_GET:
-        b.read(r, () -> b.client().get(kg, key).thenApply(v -> v == null ? null : deserialize(v, 0, readSerializer.get())));
+        b.get(r, kg, key, v -> v == null ? null : deserialize(v, 0, values.read.get()));
         return;
       case VALUE_UPDATE:
       case REDUCING_ADD:
       case AGGREGATING_ADD: {
         @SuppressWarnings("unchecked")
         V value = (V) r.getPayload();
-        b.write(r, value == null ? WriteOp.delete(kg, key) : WriteOp.put(kg, key, serialize(value, serializer)));
+        b.write(r, value == null ? WriteOp.delete(kg, key) : WriteOp.put(kg, key, serialize(value, values.serializer)));
         return;
       }
       case CLEAR:
@@ -103,6 +111,17 @@ final class FloeAsyncCodec<K, N> {
         return;
       default:
         throw unsupported(r);
+    }
+  }
+
+  /** The serializer of a value-like state: one for the task thread, one per reader thread. */
+  static final class Values<V> {
+    final TypeSerializer<V> serializer;
+    final ThreadLocal<TypeSerializer<V>> read;
+
+    Values(TypeSerializer<V> serializer) {
+      this.serializer = serializer.duplicate();
+      this.read = ThreadLocal.withInitial(serializer::duplicate);
     }
   }
 

@@ -37,6 +37,8 @@ import org.apache.flink.runtime.state.v2.ttl.TtlStateFactory;
  */
 public final class FloeAsyncKeyedStateBackend<K> implements AsyncKeyedStateBackend<K> {
   private final FloeStore store;
+  /** MapState entries per iterator page. */
+  private final int pageEntries;
   private final TypeSerializer<K> keySerializer;
   private final ExecutionConfig executionConfig;
   private final TtlTimeProvider ttlTimeProvider;
@@ -46,8 +48,9 @@ public final class FloeAsyncKeyedStateBackend<K> implements AsyncKeyedStateBacke
   private StateRequestHandler handler;
   private boolean disposed;
 
-  FloeAsyncKeyedStateBackend(StateBackend.KeyedStateBackendParameters<K> p, FloeStore store) {
+  FloeAsyncKeyedStateBackend(StateBackend.KeyedStateBackendParameters<K> p, FloeStore store, int pageEntries) {
     this.store = store;
+    this.pageEntries = pageEntries;
     this.keySerializer = p.getKeySerializer();
     this.executionConfig = p.getEnv().getExecutionConfig();
     this.ttlTimeProvider = p.getTtlTimeProvider();
@@ -77,8 +80,10 @@ public final class FloeAsyncKeyedStateBackend<K> implements AsyncKeyedStateBacke
   @Override
   @SuppressWarnings({"unchecked", "rawtypes"})
   public <N, S extends InternalKeyedState, SV> S createStateInternal(@Nonnull N defaultNamespace, @Nonnull TypeSerializer<N> namespaceSerializer,
-      @Nonnull StateDescriptor<SV> stateDesc) {
+      @Nonnull StateDescriptor<SV> stateDesc) throws Exception {
     if (handler == null) throw new IllegalStateException("setup(StateRequestHandler) must come before creating states");
+    TypeSerializer<?> userKey = stateDesc instanceof MapStateDescriptor<?, ?> m ? m.getUserKeySerializer() : null;
+    store.meta.register(stateDesc.getStateId(), stateDesc.getType().name(), namespaceSerializer, stateDesc.getSerializer(), userKey);
     FloeAsyncCodec<K, N> codec = new FloeAsyncCodec<>(stateDesc.getStateId(), keySerializer, namespaceSerializer);
     switch (stateDesc.getType()) {
       case VALUE:
@@ -87,7 +92,7 @@ public final class FloeAsyncKeyedStateBackend<K> implements AsyncKeyedStateBacke
         return (S) new FloeAsyncListState<>(handler, codec, stateDesc.getSerializer());
       case MAP: {
         MapStateDescriptor m = (MapStateDescriptor) stateDesc;
-        return (S) new FloeAsyncMapState<>(handler, codec, m.getUserKeySerializer(), m.getSerializer());
+        return (S) new FloeAsyncMapState<>(handler, codec, m.getUserKeySerializer(), m.getSerializer(), pageEntries);
       }
       case REDUCING:
         return (S) new FloeAsyncValueStates.Reducing<>(handler, codec, ((ReducingStateDescriptor<SV>) stateDesc).getReduceFunction(), stateDesc.getSerializer());

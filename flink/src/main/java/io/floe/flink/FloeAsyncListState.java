@@ -10,7 +10,6 @@ import java.util.List;
 import java.util.Objects;
 import org.apache.flink.api.common.state.v2.StateFuture;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
-import org.apache.flink.core.memory.DataInputDeserializer;
 import org.apache.flink.core.memory.DataOutputSerializer;
 import org.apache.flink.core.state.StateFutureUtils;
 import org.apache.flink.runtime.asyncprocessing.StateRequest;
@@ -42,36 +41,15 @@ final class FloeAsyncListState<K, N, V> extends AbstractListState<K, N, V> imple
   }
 
   private byte[] encode(Collection<V> values) throws IOException {
-    out.clear();
-    for (V v : values) {
-      Objects.requireNonNull(v, "You cannot add null to a ListState.");
-      int at = out.length();
-      out.writeInt(0);
-      serializer.serialize(v, out);
-      int len = out.length() - at - 4;
-      byte[] b = out.getSharedBuffer();
-      b[at] = (byte) (len >>> 24);
-      b[at + 1] = (byte) (len >>> 16);
-      b[at + 2] = (byte) (len >>> 8);
-      b[at + 3] = (byte) len;
-    }
-    return out.getCopyOfBuffer();
+    return FloeStateCoding.encodeList(values, serializer, out);
   }
 
   private List<V> decode(byte[] bytes) {
-    List<V> list = new ArrayList<>();
-    if (bytes == null) return list;
-    DataInputDeserializer d = new DataInputDeserializer(bytes);
-    TypeSerializer<V> s = readSerializer.get();
     try {
-      while (d.available() > 0) {
-        d.readInt();
-        list.add(s.deserialize(d));
-      }
+      return FloeStateCoding.decodeList(bytes, readSerializer.get());
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    return list;
   }
 
   @Override
@@ -81,7 +59,7 @@ final class FloeAsyncListState<K, N, V> extends AbstractListState<K, N, V> imple
     int kg = FloeAsyncCodec.keyGroup(r);
     switch (r.getRequestType()) {
       case LIST_GET:
-        b.read(r, () -> b.client().get(kg, key).thenApply(v -> new CompleteStateIterator<>(decode(v))));
+        b.get(r, kg, key, v -> new CompleteStateIterator<>(decode(v)));
         return;
       case LIST_ADD:
         b.write(r, WriteOp.merge(kg, key, encode(List.of((V) Objects.requireNonNull(r.getPayload(), "You cannot add null to a ListState.")))));
@@ -103,7 +81,7 @@ final class FloeAsyncListState<K, N, V> extends AbstractListState<K, N, V> imple
       case CUSTOMIZED: {
         Raw raw = (Raw) r.getPayload();
         if (!raw.append()) {
-          b.read(r, () -> b.client().get(kg, key));
+          b.get(r, kg, key, v -> v);
           return;
         }
         List<WriteOp> ops = new ArrayList<>();

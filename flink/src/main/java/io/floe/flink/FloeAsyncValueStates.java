@@ -19,55 +19,49 @@ final class FloeAsyncValueStates {
 
   static final class Value<K, N, V> extends AbstractValueState<K, N, V> implements FloeAsyncState {
     private final FloeAsyncCodec<K, N> codec;
-    private final TypeSerializer<V> serializer;
-    private final ThreadLocal<TypeSerializer<V>> readSerializer;
+    private final FloeAsyncCodec.Values<V> values;
 
     Value(StateRequestHandler handler, FloeAsyncCodec<K, N> codec, TypeSerializer<V> serializer) {
       super(handler, serializer);
       this.codec = codec;
-      this.serializer = serializer.duplicate();
-      this.readSerializer = ThreadLocal.withInitial(serializer::duplicate);
+      this.values = new FloeAsyncCodec.Values<>(serializer);
     }
 
     @Override
     public void execute(StateRequest<?, ?, ?, ?> r, FloeBatch b) throws IOException {
-      codec.executeValue(r, b, serializer, readSerializer);
+      codec.executeValue(r, b, values);
     }
   }
 
   static final class Reducing<K, N, V> extends AbstractReducingState<K, N, V> implements FloeAsyncState {
     private final FloeAsyncCodec<K, N> codec;
-    private final TypeSerializer<V> serializer;
-    private final ThreadLocal<TypeSerializer<V>> readSerializer;
+    private final FloeAsyncCodec.Values<V> values;
 
     Reducing(StateRequestHandler handler, FloeAsyncCodec<K, N> codec, ReduceFunction<V> reduce, TypeSerializer<V> serializer) {
       super(handler, reduce, serializer);
       this.codec = codec;
-      this.serializer = serializer.duplicate();
-      this.readSerializer = ThreadLocal.withInitial(serializer::duplicate);
+      this.values = new FloeAsyncCodec.Values<>(serializer);
     }
 
     @Override
     public void execute(StateRequest<?, ?, ?, ?> r, FloeBatch b) throws IOException {
-      codec.executeValue(r, b, serializer, readSerializer);
+      codec.executeValue(r, b, values);
     }
   }
 
   static final class Aggregating<K, N, IN, ACC, OUT> extends AbstractAggregatingState<K, N, IN, ACC, OUT> implements FloeAsyncState {
     private final FloeAsyncCodec<K, N> codec;
-    private final TypeSerializer<ACC> serializer;
-    private final ThreadLocal<TypeSerializer<ACC>> readSerializer;
+    private final FloeAsyncCodec.Values<ACC> values;
 
     Aggregating(StateRequestHandler handler, FloeAsyncCodec<K, N> codec, AggregateFunction<IN, ACC, OUT> function, TypeSerializer<ACC> serializer) {
       super(handler, function, serializer);
       this.codec = codec;
-      this.serializer = serializer.duplicate();
-      this.readSerializer = ThreadLocal.withInitial(serializer::duplicate);
+      this.values = new FloeAsyncCodec.Values<>(serializer);
     }
 
     @Override
     public void execute(StateRequest<?, ?, ?, ?> r, FloeBatch b) throws IOException {
-      codec.executeValue(r, b, serializer, readSerializer);
+      codec.executeValue(r, b, values);
     }
   }
 }

@@ -46,9 +46,10 @@ import org.slf4j.LoggerFactory;
  *   <li>A bounded cache of values ({@link FloeValueCache}, {@code state.backend.floe.cache-size}) answers reads
  *       of keys this backend read or wrote before without a round trip (exact: the backend is the store's
  *       only writer).</li>
- *   <li>Reads wait for their answer; writes are pipelined (sent, not awaited): the daemon answers in request
- *       order, so a later read sees them, and the first failed write fails every later state access and the
- *       next snapshot.</li>
+ *   <li>Reads wait for their answer; writes are buffered and sent in batches (one WRITE frame of up to 256
+ *       ops), never awaited: the buffer is sent before any read the cache cannot answer, any scan and any
+ *       snapshot, and the daemon answers in request order, so every read sees the writes before it; the
+ *       first failed write fails every later state access and the next snapshot.</li>
  *   <li>Checkpoints by reference, their release and restore: {@link FloeStore}.</li>
  *   <li>Timers: heap priority queues, checkpointed by Flink as raw keyed state.</li>
  * </ul>
@@ -64,6 +65,11 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
   private final FloeValueCache cache;
   private final HeapPriorityQueueSetFactory timers;
   private boolean disposed;
+  /** Most writes (ops, bytes) the write-back buffer holds before it sends them. */
+  static final int WRITE_BATCH_OPS = 256;
+  static final int WRITE_BATCH_BYTES = 1 << 20;
+  private final List<WriteOp> unsent = new ArrayList<>();
+  private long unsentBytes;
 
   private FloeKeyedStateBackend(StateBackend.KeyedStateBackendParameters<K> p, FloeStore store, long cacheBytes, LatencyTrackingStateConfig latency,
       SizeTrackingStateConfig size) {
@@ -110,6 +116,7 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
         return v;
       }
     }
+    sendWrites(); // the daemon must have them before it answers
     byte[] v = await(client.get(kg, key), "get");
     if (cache != null) cache.put(kg, key, v);
     return v;
@@ -120,8 +127,7 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
   }
 
   void putAt(int kg, byte[] key, byte[] value) throws IOException {
-    pipeline(client.put(kg, key, value));
-    if (cache != null) cache.put(kg, key, value);
+    queue(WriteOp.put(kg, key, value));
   }
 
   void delete(byte[] key) throws IOException {
@@ -129,29 +135,60 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
   }
 
   void deleteAt(int kg, byte[] key) throws IOException {
-    pipeline(client.delete(kg, key));
-    if (cache != null) cache.put(kg, key, null);
+    queue(WriteOp.delete(kg, key));
   }
 
   void merge(byte[] key, byte[] operand) throws IOException {
-    int kg = getCurrentKeyGroupIndex();
-    pipeline(client.merge(kg, key, operand));
-    if (cache != null) cache.merge(kg, key, operand);
+    queue(WriteOp.merge(getCurrentKeyGroupIndex(), key, operand));
   }
 
   void write(List<WriteOp> ops) throws IOException {
-    if (ops.isEmpty()) return;
-    pipeline(client.write(ops));
-    if (cache != null) for (WriteOp op : ops) cache.apply(op);
+    for (WriteOp op : ops) queue(op);
+  }
+
+  /**
+   * Write-back: a write goes into the value cache at once (so reads of it are answered locally) and into a
+   * small buffer of unsent ops, sent as one pipelined WRITE frame when it holds {@link #WRITE_BATCH_OPS} ops
+   * or {@link #WRITE_BATCH_BYTES} bytes, and before anything that must see it: a read the cache cannot
+   * answer, a scan, a snapshot. Frames leave in request order, so the daemon applies the writes in call order.
+   */
+  private void queue(WriteOp op) throws IOException {
+    checkWrites();
+    unsent.add(op);
+    unsentBytes += op.key().length + (op.value() == null ? 0 : op.value().length) + 12;
+    if (cache != null) cache.apply(op);
+    if (unsent.size() >= WRITE_BATCH_OPS || unsentBytes >= WRITE_BATCH_BYTES) sendWrites();
+  }
+
+  /** Sends the buffered writes (if any) as one WRITE frame, not awaited. */
+  void sendWrites() throws IOException {
+    if (unsent.isEmpty()) return;
+    List<WriteOp> ops = new ArrayList<>(unsent);
+    unsent.clear();
+    unsentBytes = 0;
+    pipeline(ops.size() == 1 ? single(ops.get(0)) : client.write(ops));
+  }
+
+  private CompletableFuture<Void> single(WriteOp op) {
+    switch (op.type()) {
+      case PUT:
+        return client.put(op.keyGroup(), op.key(), op.value());
+      case MERGE:
+        return client.merge(op.keyGroup(), op.key(), op.value());
+      default:
+        return client.delete(op.keyGroup(), op.key());
+    }
   }
 
   /** Every entry under {@code prefix} in the current key group. */
   List<ScanEntry> scanCurrent(byte[] prefix) throws IOException {
+    sendWrites();
     return await(client.scanAll(ScanOptions.all().keyGroup(getCurrentKeyGroupIndex()).prefix(prefix)), "scan");
   }
 
   /** Every entry under {@code prefix} in the whole store. */
   List<ScanEntry> scanAll(byte[] prefix) throws IOException {
+    sendWrites();
     return await(client.scanAll(ScanOptions.all().prefix(prefix)), "scan");
   }
 
@@ -218,6 +255,7 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
   public <N, SV, SEV, S extends State, IS extends S> IS createOrUpdateInternalState(@Nonnull TypeSerializer<N> namespaceSerializer,
       @Nonnull StateDescriptor<S, SV> stateDesc, @Nonnull StateSnapshotTransformFactory<SEV> snapshotTransformFactory,
       boolean allowFutureMetadataUpdates) throws Exception {
+    store.meta.register(stateDesc.getName(), stateDesc.getType().name(), namespaceSerializer, FloeStates.valueSerializer(stateDesc), FloeStates.userKeySerializer(stateDesc));
     FloeState<K, N, ?> state = FloeStates.create(this, namespaceSerializer, stateDesc);
     floeStates.put(stateDesc.getName(), state);
     @SuppressWarnings("unchecked")
@@ -270,6 +308,7 @@ public final class FloeKeyedStateBackend<K> extends AbstractKeyedStateBackend<K>
   @Override
   public RunnableFuture<SnapshotResult<KeyedStateHandle>> snapshot(long checkpointId, long timestamp, @Nonnull CheckpointStreamFactory streamFactory,
       @Nonnull CheckpointOptions checkpointOptions) throws Exception {
+    sendWrites(); // the checkpoint must hold every write before the barrier
     return store.snapshot(checkpointId, checkpointOptions);
   }
 

@@ -1,12 +1,10 @@
 package io.floe.flink;
 
 import java.io.IOException;
-import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Objects;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
-import org.apache.flink.core.memory.DataInputDeserializer;
 import org.apache.flink.runtime.state.internal.InternalListState;
 
 /**
@@ -22,32 +20,11 @@ final class FloeListState<K, N, T> extends FloeState<K, N, List<T>> implements I
   }
 
   private byte[] encode(Collection<T> values) throws IOException {
-    out.clear();
-    for (T v : values) {
-      Objects.requireNonNull(v, "You cannot add null to a ListState.");
-      int at = out.length();
-      out.writeInt(0);
-      elementSerializer.serialize(v, out);
-      int len = out.length() - at - 4;
-      byte[] b = out.getSharedBuffer();
-      b[at] = (byte) (len >>> 24);
-      b[at + 1] = (byte) (len >>> 16);
-      b[at + 2] = (byte) (len >>> 8);
-      b[at + 3] = (byte) len;
-    }
-    return out.getCopyOfBuffer();
+    return FloeStateCoding.encodeList(values, elementSerializer, out);
   }
 
   private List<T> decode(byte[] bytes) throws IOException {
-    List<T> list = new ArrayList<>();
-    DataInputDeserializer d = new DataInputDeserializer(bytes);
-    while (d.available() > 0) {
-      int len = d.readInt();
-      int end = d.getPosition() + len;
-      list.add(elementSerializer.deserialize(d));
-      if (d.getPosition() != end) throw new IOException("a ListState element decoded to " + (d.getPosition() - end + len) + " bytes, stored as " + len);
-    }
-    return list;
+    return FloeStateCoding.decodeList(bytes, elementSerializer);
   }
 
   @Override

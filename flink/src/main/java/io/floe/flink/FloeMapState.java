@@ -34,15 +34,11 @@ final class FloeMapState<K, N, UK, UV> extends FloeState<K, N, Map<UK, UV>> impl
   }
 
   private byte[] encodeValue(UV value) throws IOException {
-    out.clear();
-    out.writeBoolean(value == null);
-    if (value != null) userValueSerializer.serialize(value, out);
-    return out.getCopyOfBuffer();
+    return FloeStateCoding.encodeMapValue(value, userValueSerializer, out);
   }
 
   private UV decodeValue(byte[] bytes) throws IOException {
-    in.setBuffer(bytes);
-    return in.readBoolean() ? null : userValueSerializer.deserialize(in);
+    return FloeStateCoding.decodeMapValue(bytes, userValueSerializer, in);
   }
 
   @Override

@@ -34,6 +34,11 @@ public final class FloeOptions {
       .defaultValue(MemorySize.parse("32mb"))
       .withDescription("Per subtask (classic API): a cache of values read or written before, answering reads without a round trip to the daemon. Exact (the subtask is its store's only writer); 0 disables it.");
 
+  public static final ConfigOption<Integer> ITERATOR_PAGE_ENTRIES = ConfigOptions.key("state.backend.floe.iterator-page-entries")
+      .intType()
+      .defaultValue(256)
+      .withDescription("State V2: how many MapState entries one page of a map iterator reads (one prefix scan each); the next page is read when the iterator reaches the end of the previous one.");
+
   public static final ConfigOption<String> STORE_PREFIX = ConfigOptions.key("state.backend.floe.store-prefix")
       .stringType()
       .defaultValue("flink")

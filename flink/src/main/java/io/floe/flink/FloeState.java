@@ -65,14 +65,11 @@ abstract class FloeState<K, N, V> implements InternalKvState<K, N, V> {
   }
 
   <T> byte[] serialize(T value, TypeSerializer<T> serializer) throws IOException {
-    out.clear();
-    serializer.serialize(value, out);
-    return out.getCopyOfBuffer();
+    return FloeStateCoding.serialize(value, serializer, out);
   }
 
   <T> T deserialize(byte[] bytes, TypeSerializer<T> serializer) throws IOException {
-    in.setBuffer(bytes);
-    return serializer.deserialize(in);
+    return FloeStateCoding.deserialize(bytes, 0, serializer, in);
   }
 
   @Override

@@ -34,6 +34,7 @@ public class FloeStateBackend extends AbstractStateBackend implements Configurab
   private final int retainedCheckpoints;
   private final String storePrefix;
   private final long cacheBytes;
+  private final int pageEntries;
 
   /** Unconfigured: {@link #configure} (or the factory) supplies at least the socket. */
   public FloeStateBackend() {
@@ -43,11 +44,12 @@ public class FloeStateBackend extends AbstractStateBackend implements Configurab
   /** A backend talking to the daemon at {@code socket}, the other settings at their defaults. */
   public FloeStateBackend(String socket) {
     this(socket, FloeOptions.CONNECT_TIMEOUT.defaultValue(), FloeOptions.MAX_IN_FLIGHT.defaultValue(), 1, FloeOptions.STORE_PREFIX.defaultValue(),
-        FloeOptions.CACHE_SIZE.defaultValue().getBytes());
+        FloeOptions.CACHE_SIZE.defaultValue().getBytes(), FloeOptions.ITERATOR_PAGE_ENTRIES.defaultValue());
   }
 
-  private FloeStateBackend(String socket, Duration connectTimeout, int maxInFlight, int retainedCheckpoints, String storePrefix, long cacheBytes) {
+  private FloeStateBackend(String socket, Duration connectTimeout, int maxInFlight, int retainedCheckpoints, String storePrefix, long cacheBytes, int pageEntries) {
     this.cacheBytes = cacheBytes;
+    this.pageEntries = pageEntries;
     this.socket = socket;
     this.connectTimeout = connectTimeout;
     this.maxInFlight = maxInFlight;
@@ -67,7 +69,9 @@ public class FloeStateBackend extends AbstractStateBackend implements Configurab
     int inFlight = config.get(FloeOptions.MAX_IN_FLIGHT);
     if (inFlight < 1) throw new IllegalConfigurationException(FloeOptions.MAX_IN_FLIGHT.key() + " must be at least 1, got " + inFlight);
     String prefix = config.get(FloeOptions.STORE_PREFIX);
-    FloeStateBackend b = new FloeStateBackend(s, config.get(FloeOptions.CONNECT_TIMEOUT), inFlight, retained, prefix, config.get(FloeOptions.CACHE_SIZE).getBytes());
+    int page = config.get(FloeOptions.ITERATOR_PAGE_ENTRIES);
+    if (page < 1) throw new IllegalConfigurationException(FloeOptions.ITERATOR_PAGE_ENTRIES.key() + " must be at least 1, got " + page);
+    FloeStateBackend b = new FloeStateBackend(s, config.get(FloeOptions.CONNECT_TIMEOUT), inFlight, retained, prefix, config.get(FloeOptions.CACHE_SIZE).getBytes(), page);
     b.latencyTrackingConfigBuilder = latencyTrackingConfigBuilder.configure(config);
     b.sizeTrackingConfigBuilder = sizeTrackingConfigBuilder.configure(config);
     return b;
@@ -117,7 +121,7 @@ public class FloeStateBackend extends AbstractStateBackend implements Configurab
   public <K> AsyncKeyedStateBackend<K> createAsyncKeyedStateBackend(KeyedStateBackendParameters<K> parameters) throws BackendBuildingException {
     FloeClient client = connect(parameters);
     try {
-      return new FloeAsyncKeyedStateBackend<>(parameters, FloeStore.open(parameters, client, new FloeStore.Settings(storePrefix, retainedCheckpoints), "-async"));
+      return new FloeAsyncKeyedStateBackend<>(parameters, FloeStore.open(parameters, client, new FloeStore.Settings(storePrefix, retainedCheckpoints), "-async"), pageEntries);
     } catch (RuntimeException | BackendBuildingException e) {
       throw failedOpen(parameters, client, e);
     }

@@ -14,6 +14,18 @@ import org.apache.flink.util.FlinkRuntimeException;
 final class FloeStates {
   private FloeStates() {}
 
+  /** The serializer of the stored values (FloeStateMeta): a list's element, a map's user value, else the state's. */
+  static TypeSerializer<?> valueSerializer(StateDescriptor<?, ?> desc) {
+    if (desc instanceof ListStateDescriptor<?> l) return l.getElementSerializer();
+    if (desc instanceof MapStateDescriptor<?, ?> m) return m.getValueSerializer();
+    return desc.getSerializer();
+  }
+
+  /** A MapState's user key serializer, else null. */
+  static TypeSerializer<?> userKeySerializer(StateDescriptor<?, ?> desc) {
+    return desc instanceof MapStateDescriptor<?, ?> m ? m.getKeySerializer() : null;
+  }
+
   @SuppressWarnings({"unchecked", "rawtypes"})
   static <K, N, SV> FloeState<K, N, ?> create(FloeKeyedStateBackend<K> backend, TypeSerializer<N> ns, StateDescriptor<?, SV> desc) {
     String name = desc.getName();

@@ -15,6 +15,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.apache.flink.runtime.checkpoint.CheckpointOptions;
 import org.apache.flink.runtime.execution.Environment;
 import org.apache.flink.runtime.state.BackendBuildingException;
+import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.runtime.state.KeyGroupRange;
 import org.apache.flink.runtime.state.KeyedStateHandle;
 import org.apache.flink.runtime.state.SnapshotResult;
@@ -53,8 +54,13 @@ final class FloeStore implements AutoCloseable {
   /** Checkpoints this store releases, by Flink checkpoint id. */
   private final TreeMap<Long, List<CompletableFuture<CheckpointHandle>>> releasable = new TreeMap<>();
   private final TreeMap<Long, Boolean> completed = new TreeMap<>();
+  /** The states of this store and their serializers (checked on restore, written into each checkpoint handle). */
+  final FloeStateMeta meta;
+  private final TypeSerializer<?> keySerializer;
 
-  private FloeStore(FloeClient client, String name, String jobId, KeyGroupRange range, int retainedCheckpoints) {
+  private FloeStore(FloeClient client, String name, String jobId, KeyGroupRange range, int retainedCheckpoints, TypeSerializer<?> keySerializer, FloeStateMeta meta) {
+    this.keySerializer = keySerializer;
+    this.meta = meta;
     this.client = client;
     this.name = name;
     this.jobId = jobId;
@@ -70,12 +76,18 @@ final class FloeStore implements AutoCloseable {
       throws BackendBuildingException {
     List<FloeStateHandles.Taken> taken = FloeStateHandles.restoreHandles(p.getStateHandles());
     List<CheckpointHandle> restore = new ArrayList<>();
-    for (FloeStateHandles.Taken t : taken) restore.add(t.handle());
+    List<byte[]> metas = new ArrayList<>();
+    for (FloeStateHandles.Taken t : taken) {
+      restore.add(t.handle());
+      metas.add(t.meta());
+    }
+    FloeStateMeta meta = new FloeStateMeta();
+    meta.restore(metas, p.getKeySerializer(), p.getEnv().getUserCodeClassLoader().asClassLoader()); // before opening anything
     String name = storeName(settings.storePrefix(), p.getEnv(), p.getOperatorIdentifier(), kind);
     KeyGroupRange range = p.getKeyGroupRange();
     client.openStore(new StoreOptions(name, p.getNumberOfKeyGroups(), range.getStartKeyGroup(), range.getEndKeyGroup(), restore, true)).join();
     LOG.info("Floe store {} opened for key groups {} (restored from {} checkpoint(s))", name, range, restore.size());
-    FloeStore s = new FloeStore(client, name, p.getJobID().toString(), range, settings.retainedCheckpoints());
+    FloeStore s = new FloeStore(client, name, p.getJobID().toString(), range, settings.retainedCheckpoints(), p.getKeySerializer(), meta);
     s.adopt(taken, p.getEnv());
     return s;
   }
@@ -144,10 +156,11 @@ final class FloeStore implements AutoCloseable {
     checkWrites();
     // Sent now, in request order after every write so far: the checkpoint holds exactly the state at the barrier.
     CompletableFuture<CheckpointHandle> handle = client.checkpoint();
+    byte[] states = meta.write(keySerializer);
     if (!options.getCheckpointType().isSavepoint()) releasable.computeIfAbsent(checkpointId, id -> new ArrayList<>()).add(handle);
     return new FutureTask<>(() -> {
       CheckpointHandle h = await(handle, "checkpoint " + checkpointId);
-      return SnapshotResult.of(FloeStateHandles.wrap(h, range, checkpointId, jobId));
+      return SnapshotResult.of(FloeStateHandles.wrap(h, range, checkpointId, jobId, states));
     });
   }
 

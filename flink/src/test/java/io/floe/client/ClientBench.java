@@ -30,6 +30,16 @@ public final class ClientBench {
         try (FloeClient c = FloeClient.connect(d.socket, ClientOptions.defaults().maxInFlight(w))) {
           run(c, "put", n, w, i -> c.put(i % 16, key(i), value));
           run(c, "get", n, w, i -> c.get(i % 16, key(i)));
+          run(c, "mget x8", n / 8, w, i -> {
+            List<byte[]> keys = new ArrayList<>(8);
+            for (int j = 0; j < 8; j++) keys.add(key(i * 8 + j));
+            return c.multiGet(i % 16, keys);
+          });
+          run(c, "put x100", n / 100, w, i -> {
+            List<WriteOp> ops = new ArrayList<>(100);
+            for (int j = 0; j < 100; j++) ops.add(WriteOp.put(j % 16, key(i * 100 + j), value));
+            return c.write(ops);
+          });
           run(c, "write x10", n / 10, w, i -> {
             List<WriteOp> ops = new ArrayList<>(10);
             for (int j = 0; j < 10; j++) ops.add(WriteOp.merge(j, key(i * 10 + j), value));

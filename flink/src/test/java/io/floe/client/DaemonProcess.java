@@ -102,6 +102,18 @@ public final class DaemonProcess implements AutoCloseable {
     return process.pid();
   }
 
+  /** The retained checkpoints on this daemon's primary, one line each, as `floe checkpoints list` prints them. */
+  public java.util.List<String> checkpoints() throws IOException, InterruptedException {
+    Path bin = Golden.root().resolve("dist/bin/floe.js");
+    Process p = new ProcessBuilder("node", bin.toString(), "checkpoints", "list", "--config", dir.resolve("floe.json").toString())
+        .directory(dir.toFile()).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    if (p.waitFor() != 0) throw new IOException("floe checkpoints list failed: " + out);
+    java.util.List<String> lines = new java.util.ArrayList<>();
+    for (String l : out.split("\n")) if (!l.isBlank() && !l.startsWith("no retained checkpoints")) lines.add(l);
+    return lines;
+  }
+
   /** SIGKILL, and waits for the exit. */
   public void kill() throws InterruptedException {
     process.destroyForcibly();

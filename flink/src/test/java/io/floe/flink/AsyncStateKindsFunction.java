@@ -3,6 +3,7 @@ package io.floe.flink;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.TreeMap;
+import org.apache.flink.core.state.StateFutureUtils;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.CheckpointListener;
 import org.apache.flink.api.common.state.v2.AggregatingState;
@@ -92,6 +93,13 @@ public class AsyncStateKindsFunction extends KeyedProcessFunction<String, Tuple2
         .thenCompose(m -> sum.asyncGet().thenAccept(s -> out.collect(StateKindsFunction.summary(key, c, list[0], list[1], hist, m, s)))))
         .thenCompose(ignored -> count.asyncClear())
         .thenCompose(ignored -> values.asyncClear())
+        // Unchained: the put is issued in the same batch as the clear, after it; it must survive the clear's
+        // deletes (bucket 0 exists for most keys, so the clear's scan finds it).
+        .thenCompose(ignored -> StateFutureUtils.combineAll(java.util.List.of(histogram.asyncClear(), histogram.asyncPut(0L, 42L))))
+        .thenCompose(ignored -> histogram.asyncGet(0L))
+        .thenAccept(v -> {
+          if (v == null || v != 42L) out.collect("LOST PUT AFTER CLEAR " + key + ": " + v);
+        })
         .thenCompose(ignored -> histogram.asyncClear())
         .thenCompose(ignored -> max.asyncClear())
         .thenCompose(ignored -> sum.asyncClear())

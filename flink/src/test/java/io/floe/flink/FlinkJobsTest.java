@@ -130,7 +130,9 @@ class FlinkJobsTest {
   @Test
   void asyncStateV2GivesExactResults() throws Exception {
     long n = 5000;
-    StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(daemon.socket, 0), 2);
+    Configuration c = cluster.jobConfig(daemon.socket, 0);
+    c.set(FloeOptions.ITERATOR_PAGE_ENTRIES, 2); // a histogram of 7 buckets is read in 4 pages
+    StreamExecutionEnvironment env = FlinkCluster.env(c, 2);
     stateKindsJob(env, n, 0, 0, "async-kinds", true);
     cluster.run(env, null);
     assertSameLines(StateKindsFunction.expected(records(n)), CollectingSink.results("async-kinds"));
@@ -331,6 +333,70 @@ class FlinkJobsTest {
       if (restarted != null) restarted.close();
       else own.close();
     }
+  }
+
+  @Test
+  void everyStateKindGivesExactResultsWithoutTheValueCache() throws Exception {
+    // Every read goes to the daemon: the write-back buffer must be sent before each one.
+    long n = 3000;
+    Configuration c = cluster.jobConfig(daemon.socket, 0);
+    c.set(FloeOptions.CACHE_SIZE, org.apache.flink.configuration.MemorySize.ZERO);
+    StreamExecutionEnvironment env = FlinkCluster.env(c, 2);
+    stateKindsJob(env, n, 0, 0, "kinds-uncached");
+    cluster.run(env, null);
+    assertSameLines(StateKindsFunction.expected(records(n)), CollectingSink.results("kinds-uncached"));
+  }
+
+  @Test
+  void completedCheckpointsReleaseTheFloeCheckpointsTheySubsume() throws Exception {
+    DaemonProcess own = DaemonProcess.start(); // its own primary: only this job's Floe checkpoints are on it
+    try {
+      StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(own.socket, 0), 1);
+      stateKindsJob(env, 100_000, 20, 0, "subsumed");
+      JobID job = cluster.submit(env, null);
+      FlinkCluster.waitFor("10 completed checkpoints", 60_000, () -> StateKindsFunction.CHECKPOINTS.get() >= 10);
+      List<String> left = own.checkpoints();
+      cluster.cancel(job);
+      // retained-checkpoints is 1: the newest completed one, plus at most one taken whose completion has not
+      // been announced yet and one in progress. Without release all 10+ would still be there.
+      assertTrue(left.size() >= 1 && left.size() <= 3, () -> left.size() + " Floe checkpoints on the primary after 10 completed: " + left);
+    } finally {
+      own.close();
+    }
+  }
+
+  /** Job B of the serializer test: "count" of the state-kinds operator, now a ValueState of String. */
+  static final class StringCount extends org.apache.flink.streaming.api.functions.KeyedProcessFunction<String, Tuple2<String, Long>, String> {
+    private static final long serialVersionUID = 1L;
+    private transient org.apache.flink.api.common.state.ValueState<String> count;
+
+    @Override
+    public void open(org.apache.flink.api.common.functions.OpenContext ctx) {
+      count = getRuntimeContext().getState(new org.apache.flink.api.common.state.ValueStateDescriptor<>("count", Types.STRING));
+    }
+
+    @Override
+    public void processElement(Tuple2<String, Long> in, Context ctx, Collector<String> out) throws Exception {
+      out.collect(in.f0 + " " + count.value());
+    }
+  }
+
+  @Test
+  void restoringAStateWithAnIncompatibleSerializerFailsNamingTheState() throws Exception {
+    StreamExecutionEnvironment env = FlinkCluster.env(cluster.jobConfig(daemon.socket, 0), 1);
+    stateKindsJob(env, 4000, 100, 0, "serializers");
+    JobID job = cluster.submit(env, null);
+    FlinkCluster.waitFor("two checkpoints", 30_000, () -> StateKindsFunction.CHECKPOINTS.get() >= 2);
+    cluster.cancel(job);
+    String restore = cluster.latestCheckpoint(job).orElseThrow().toUri().toString();
+    // The same operator (uid "state-kinds") with "count" a ValueState<String> instead of ValueState<Long>.
+    StreamExecutionEnvironment env2 = FlinkCluster.env(cluster.jobConfig(daemon.socket, 0), 1);
+    DataGeneratorSource<Tuple2<String, Long>> source = new DataGeneratorSource<>(FlinkJobsTest::record, 10, RateLimiterStrategy.noOp(), Types.TUPLE(Types.STRING, Types.LONG));
+    env2.fromSource(source, WatermarkStrategy.noWatermarks(), "records").uid("records")
+        .keyBy(r -> r.f0).process(new StringCount()).uid("state-kinds")
+        .sinkTo(new CollectingSink("serializers-2")).uid("sink").setParallelism(1);
+    String all = failureChain(cluster.await(cluster.submit(env2, restore)));
+    assertTrue(all.contains("cannot restore state 'count': its new value serializer StringSerializer is incompatible"), all);
   }
 
   /** The messages of a failed job's exception chain, one per line. */
