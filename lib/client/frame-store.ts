@@ -37,7 +37,6 @@ import {
   parseJson,
   parseMultiGetOk,
   parsePage,
-  PROTOCOL_VERSION,
   RESPONSE_BIT,
   writeJson,
   writeScanPayload,

@@ -443,8 +443,8 @@ export class SessionHandles {
       );
     };
     it.busy = true;
-    if (want <= 0) return finish(), true;
-    step();
+    if (want <= 0) finish();
+    else step();
     return true;
   }
 
