@@ -63,6 +63,17 @@ interface RouterIterator {
 
 const ok = (op: number, reply: Answer): void => reply(op | RESPONSE_BIT, EMPTY);
 
+/** Shard-side handles (snapshot and iterator parts) opened and not yet released, per router (its bus). */
+const openParts = new WeakMap<ShardBus, number>();
+const count = (bus: ShardBus, n: number): void => {
+  openParts.set(bus, (openParts.get(bus) ?? 0) + n);
+};
+
+/** The shard-side snapshot and iterator parts the router's sessions hold (STATS, tests of release). */
+export function openShardHandles(bus: ShardBus): number {
+  return openParts.get(bus) ?? 0;
+}
+
 /** One session's snapshots and iterators, and the stateless v2 requests. */
 export class SessionHandles {
   private readonly snapshots = new Map<number, SnapshotHandle>();
@@ -132,6 +143,7 @@ export class SessionHandles {
     const parts = route.targets.map((target) => ({ target, handle: this.bus.nextCursorId() }));
     const handle: SnapshotHandle = { parts: new Map(parts.map((p, i) => [i, p])) };
     this.snapshots.set(id, handle);
+    count(this.bus, parts.length);
     this.bus.fanOut(
       parts.map((p) => ({ target: p.target, write: false, encode: (w: Writer) => w.u32(p.handle) })),
       InternalOp.SHARD_SNAPSHOT,
@@ -139,7 +151,10 @@ export class SessionHandles {
         const failed = results.find((x) => x.op === ERROR_OP);
         if (failed === undefined) return ok(Op.SNAPSHOT, reply);
         if (this.snapshots.get(id) === handle) this.snapshots.delete(id);
-        for (const x of results) if (x.op !== ERROR_OP) this.releasePart(parts[x.index]!.target, parts[x.index]!.handle);
+        for (const x of results) {
+          if (x.op !== ERROR_OP) this.releasePart(parts[x.index]!.target, parts[x.index]!.handle);
+          else count(this.bus, -1); // never opened on that shard
+        }
         reply(ERROR_OP, failed.payload);
       },
     );
@@ -258,6 +273,7 @@ export class SessionHandles {
       closed: false,
     };
     this.iterators.set(id, it);
+    count(this.bus, it.parts.length);
     const options = payload.subarray(optionsAt);
     this.bus.fanOut(
       it.parts.map((p) => ({
@@ -390,6 +406,7 @@ export class SessionHandles {
   }
 
   private releasePart(target: Target, handle: number): void {
+    count(this.bus, -1);
     if (target.shard.dead !== undefined || target.gone !== undefined || this.bus.closed) return;
     this.bus.send(target, InternalOp.SHARD_RELEASE, (w) => w.u32(handle), () => undefined);
   }

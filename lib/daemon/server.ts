@@ -36,6 +36,7 @@ import {
   writeHelloOk,
 } from '../protocol/protocol.js';
 import type { LogFn, Reply, Router, RouterSession } from './router.js';
+import { openShardHandles } from './route-handles.js';
 import { Coalescer, FRAME_HEADER_BYTES, FrameParser, readU32, Writer } from '../protocol/wire.js';
 
 export interface ServerOptions {
@@ -57,6 +58,8 @@ export interface ServerStats {
   protocolViolations: number;
   /** Request bytes received and not yet handled, over all connections (partial frames, backlog). */
   bufferedBytes: number;
+  /** Shard-side snapshot and iterator parts (protocol 2) open for all connections (one per shard spanned). */
+  readHandles: number;
 }
 
 /** Response bytes waiting in the socket before we stop reading requests from that client. */
@@ -170,6 +173,7 @@ export class DaemonServer {
       errors: Object.fromEntries(this.errorCounts),
       protocolViolations: this.protocolViolations,
       bufferedBytes,
+      readHandles: this.routerRef === undefined ? 0 : openShardHandles(this.routerRef.bus),
     };
   }
 
