@@ -37,7 +37,11 @@ export async function startDaemonChild(dir: string, config: Record<string, unkno
   delete env.NODE_OPTIONS; // no test-runner or profiler hooks in the daemon
   if (options.latencyMs !== undefined) env.FLOE_INJECT_LATENCY_MS = String(options.latencyMs);
   else delete env.FLOE_INJECT_LATENCY_MS;
-  const child = spawn(process.execPath, [floeBin, 'daemon', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  // FLOE_BENCH_DAEMON_PROF=DIR: V8 CPU profiles of the daemon's threads (main and every shard worker, one
+  // .cpuprofile each, written when it exits), summarised by `node dist/bench/cpu-profile.js FILE`.
+  const profDir = process.env.FLOE_BENCH_DAEMON_PROF;
+  const prof = profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '200'] : [];
+  const child = spawn(process.execPath, [...prof, floeBin, 'daemon', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env });
   const tail: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const d: DaemonChild = { child, socket: join(dir, 'd.sock'), exited, tail };

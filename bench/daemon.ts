@@ -175,7 +175,11 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       } else {
         const shards = name === 'daemon-2-shards' ? 2 : 1;
         sys.daemon = await startDaemon(dir, shards);
-        for (let c = 0; c < maxConns; c++) sys.clients.push(await connect(sys.daemon.socket, { reconnect: false }));
+        // FLOE_BENCH_SHARD_AWARE=0: every request through the daemon socket and the router thread (the Java
+        // client's path) instead of the shards' own sockets.
+        const shardAware = process.env.FLOE_BENCH_SHARD_AWARE !== '0';
+        for (let c = 0; c < maxConns; c++) sys.clients.push(await connect(sys.daemon.socket, { reconnect: false, shardAware }));
+        if (name === 'daemon-2-shards') note(`daemon clients: ${shardAware ? "shard-aware (single-key requests on the shards' own sockets)" : 'daemon socket only (FLOE_BENCH_SHARD_AWARE=0)'}`);
         sys.stores = sys.clients;
         args.log(`[daemon] ${name}: pid ${sys.daemon.child.pid}, ${dir}, ${maxConns} connections`);
       }

@@ -4,7 +4,9 @@
  * bit flips, truncations, length-field lies, huge and tiny declared lengths, unknown/internal/response
  * opcodes, trailing junk; HELLO-less junk; split writes; floods without reading; half-sent large frames;
  * over-the-cap lengths followed by a stream of body bytes)
- * while a healthy client does puts, gets, deletes, multi-gets and flushes checked against a model.
+ * while a healthy client does puts, gets, deletes, multi-gets and flushes checked against a model. A quarter
+ * of the sessions go to the shards' own sockets (docs/protocol.md, "Shard sockets"); the healthy client is
+ * shard-aware, so its single-key requests take that path too.
  *
  * Asserts: the daemon never exits; the healthy client's answers stay right and none takes longer than
  * HANG_MS; a session of valid frames only is answered exactly once per request (within PIPELINE_HANG_MS)
@@ -147,8 +149,12 @@ class RawConn {
 }
 
 /** One fuzzing session on a fresh connection; returns the number of frames sent. */
-async function fuzzSession(path: string, r: Random, limits: FuzzLimits, tally: Tally, budget: number): Promise<number> {
-  const kind = r.pick(['junk', 'bad-hello', 'mixed', 'mixed', 'mixed', 'mixed', 'valid-pipeline', 'valid-pipeline', 'flood', 'half-frame', 'huge-stream', 'v2-mixed', 'v2-mixed', 'v2-pipeline'] as const);
+async function fuzzSession(path: string, r: Random, limits: FuzzLimits, tally: Tally, budget: number, shardSocket = false): Promise<number> {
+  // A shard's own socket serves only single-key requests: valid frames of other opcodes are violations
+  // there, so it gets every session kind but the all-valid pipeline.
+  const kind = shardSocket
+    ? r.pick(['junk', 'bad-hello', 'mixed', 'mixed', 'mixed', 'flood', 'half-frame', 'huge-stream'] as const)
+    : r.pick(['junk', 'bad-hello', 'mixed', 'mixed', 'mixed', 'mixed', 'valid-pipeline', 'valid-pipeline', 'flood', 'half-frame', 'huge-stream', 'v2-mixed', 'v2-mixed', 'v2-pipeline'] as const);
   tally.sessions[kind] = (tally.sessions[kind] ?? 0) + 1;
   const conn = new RawConn(path, kind !== 'flood');
   let sent = 0;
@@ -404,7 +410,10 @@ t.test('protocol fuzzing: the daemon stays up, serves a healthy client correctly
     while (!outOfBudget()) {
       try {
         // Not `tally.frames += await ...`: that reads the total before the await and loses other fuzzers' counts.
-        const sent = await fuzzSession(d.socket, r, limits, tally, Math.max(1, MAX_FRAMES - tally.frames));
+        // A quarter of the sessions go to the shards' own sockets (shard-aware clients' path).
+        const shard = r.bool(0.25) ? r.int(CONFIG.shards) : -1;
+        const path = shard < 0 ? d.socket : `${d.socket}.shard${shard}`;
+        const sent = await fuzzSession(path, r, limits, tally, Math.max(1, MAX_FRAMES - tally.frames), shard >= 0);
         tally.frames += sent;
       } catch (e) {
         tally.failures.push(`fuzzer ${i}: ${(e as Error).message}`);

@@ -61,7 +61,7 @@ for (const durability of ['wal', 'checkpoint'] as const) {
       const killAfter = r.range(150, 900);
       const killAt = Date.now() + killAfter;
       const ackedBefore = view.acked.size;
-      for (const until = Date.now() + 15_000; view.acked.size === ackedBefore && Date.now() < until; ) await new Promise((res) => setTimeout(res, 10));
+      for (const until = Date.now() + 60_000; view.acked.size === ackedBefore && Date.now() < until; ) await new Promise((res) => setTimeout(res, 10));
       await new Promise((res) => setTimeout(res, Math.max(killAt - Date.now(), 20)));
       d.child.kill('SIGKILL');
       await d.exited;

@@ -15,9 +15,12 @@ import { SharedBlockCache, type SharedBlockCacheDescriptor } from '../lib/cache/
 import { asFloeError } from '../lib/protocol/protocol.js';
 import { ShardHost } from '../lib/daemon/shard-host.js';
 import { openShardStore, type ShardInit } from '../lib/daemon/shard-service.js';
+import { DirectServer, type DirectSocketInit } from '../lib/daemon/direct-server.js';
 
 interface WorkerData {
   init: ShardInit;
+  /** Serve the shard's own socket too (shard-aware clients, lib/daemon/direct-server.ts). */
+  direct?: DirectSocketInit;
   /** Rewrite pool jobs go to the main thread's pool over this port (lib/lsm/rewrite-relay.ts). */
   rewritePort: MessagePort;
   cache?: SharedBlockCacheDescriptor;
@@ -26,8 +29,10 @@ interface WorkerData {
 async function main(): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error('shard-worker.js must run as a worker thread (it is started by the router)');
-  const { init, cache, rewritePort } = workerData as WorkerData;
+  const { init, cache, rewritePort, direct } = workerData as WorkerData;
   let host: ShardHost;
+  let directServer: DirectServer | undefined;
+  let directError: string | undefined;
   try {
     const blockCache = cache ? SharedBlockCache.attach(cache) : undefined;
     const rewrites = relayRunner(rewritePort);
@@ -38,8 +43,17 @@ async function main(): Promise<void> {
       (named) => openShardStore(named, blockCache, rewrites),
       (batch) => port.postMessage(batch, [batch]),
       () => port.close(),
+      () => directServer?.close() ?? Promise.resolve(),
     );
-    port.postMessage({ type: 'ready', instanceId: lsm.instanceId, keyGroups: lsm.keyGroups });
+    // The shard's own socket is an optimisation: when it cannot be bound the shard serves through the
+    // router only (the router logs why).
+    if (direct !== undefined) {
+      directServer = await DirectServer.listen(direct, lsm, init.keyGroups).catch((e: unknown) => {
+        directError = asFloeError(e).message;
+        return undefined;
+      });
+    }
+    port.postMessage({ type: 'ready', instanceId: lsm.instanceId, keyGroups: lsm.keyGroups, directSocket: directServer ? direct!.socketPath : undefined, directError });
   } catch (e) {
     port.postMessage({ type: 'failed', error: asFloeError(e).toJSON() });
     port.close();

@@ -21,6 +21,8 @@ import { FrameStore, type FrameReply, type FrameTransport } from './frame-store.
 import { decodeError, ERROR_OP, errorPayload, Op, parseHelloOk, RESPONSE_BIT, writeHello, type ServerHello } from '../protocol/protocol.js';
 import { encodeCloseStore, encodeOpenStore, parseOpenStoreOk, type OpenStoreRequest, type OpenStoreResult } from '../protocol/named-store.js';
 import { Coalescer, FrameParser, FRAME_HEADER_BYTES, readU32, Writer } from '../protocol/wire.js';
+import { parseShardMap, type ShardMapEntry } from '../protocol/shard-map.js';
+import { ShardLinks } from './shard-links.js';
 
 export interface ConnectOptions {
   /** Reconnect on the next request after the connection broke. Default true. */
@@ -29,6 +31,11 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** `close()` flushes the daemon before disconnecting. Default true. */
   flushOnClose?: boolean;
+  /**
+   * Send PUT/GET/DELETE/MERGE of the default store straight to the shard that owns the key, on the shard's
+   * own socket, when the daemon has several worker shards (lib/client/shard-links.ts). Default true.
+   */
+  shardAware?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -47,6 +54,8 @@ class SocketTransport implements FrameTransport {
   private nextId = 1;
   private idleWaiters: Array<() => void> = [];
   hello: ServerHello | undefined;
+  /** Connections to the shards' own sockets (shard-aware routing), when opened and usable. */
+  private links: ShardLinks | undefined;
 
   /** The version agreed in HELLO (undefined before the first handshake). */
   get version(): number | undefined {
@@ -55,7 +64,7 @@ class SocketTransport implements FrameTransport {
 
   constructor(
     readonly path: string,
-    private readonly options: Required<ConnectOptions>,
+    private readonly options: Required<Omit<ConnectOptions, 'shardAware'>>,
   ) {}
 
   get connectTimeoutMs(): number {
@@ -72,7 +81,7 @@ class SocketTransport implements FrameTransport {
       return;
     }
     let id = this.nextId;
-    while (this.pending.has(id)) id = (id + 1) >>> 0 || 1;
+    while (this.pending.has(id) || this.links?.has(id)) id = (id + 1) >>> 0 || 1;
     this.nextId = (id + 1) >>> 0 || 1;
     const w = this.out;
     const start = w.length;
@@ -88,19 +97,69 @@ class SocketTransport implements FrameTransport {
       w.truncate(start);
       throw new FloeError('INVALID_ARGUMENT', `the request is ${size} bytes, over the daemon's maximum frame size of ${max}; split it (smaller batches, fewer keys)`);
     }
+    // One path busy at a time keeps the client's requests in the order sent: a request goes to its shard's
+    // own socket only while nothing is pending on the main one; main-socket frames wait (unsent) until
+    // the shard sockets have answered everything (see directIdle).
+    const links = this.links;
+    if (links !== undefined && this.pending.size === 0) {
+      const link = links.route(w.buf, start, w.length);
+      if (link !== undefined) {
+        link.send(w.buf.subarray(start, w.length), id, reply);
+        w.truncate(start);
+        return;
+      }
+    }
     this.pending.set(id, reply);
     if (this.state === 'ready') this.flusher.schedule();
     else if (this.state === 'broken') this.reconnect();
   }
 
   private flushNow(): void {
-    if (this.state !== 'ready' || this.out.length === 0) return;
+    if (this.state !== 'ready' || this.out.length === 0 || (this.links !== undefined && this.links.inFlight > 0)) return;
     this.socket!.write(this.out.take());
+  }
+
+  /** The shard sockets have nothing in flight: send what waited for them, wake close(). */
+  private readonly directIdle = (): void => {
+    if (this.out.length > 0) this.flusher.schedule();
+    if (this.pending.size === 0) this.wakeIdle();
+  };
+
+  /**
+   * Asks the daemon for its shard map and connects to the shards' own sockets. PROMISES: resolves (never
+   * rejects): without a map or a reachable shard socket every request simply uses the main socket.
+   */
+  async openShardLinks(): Promise<void> {
+    if (this.hello === undefined || this.hello.shards < 2) return;
+    const map = await new Promise<ShardMapEntry[] | undefined>((resolve) => {
+      this.request(
+        (w, id) => w.endFrame(w.beginFrame(Op.SHARD_MAP, id)),
+        (op, payload) => {
+          try {
+            resolve(op === (Op.SHARD_MAP | RESPONSE_BIT) ? parseShardMap(payload) : undefined);
+          } catch {
+            resolve(undefined);
+          }
+        },
+      );
+    });
+    if (map === undefined || !map.some((e) => e.socket !== undefined) || this.state === 'closed') return;
+    const links = await ShardLinks.open(map, this.hello.maxKeyGroups, this.options.connectTimeoutMs, this.directIdle);
+    if ((this.state as State) === 'closed') await links?.close();
+    else if (links !== undefined) {
+      const old = this.links;
+      this.links = links;
+      void old?.close();
+    }
   }
 
   private reconnect(): void {
     this.open().then(
-      () => this.flushNow(),
+      () => {
+        this.flushNow();
+        // A restarted daemon has new shard sockets: the old links are dead.
+        if (this.links !== undefined && !this.links.usable) void this.openShardLinks();
+      },
       (e: unknown) => this.failAll(e instanceof FloeError ? e : new FloeError('IO', String(e), { retryable: true })),
     );
   }
@@ -177,7 +236,7 @@ class SocketTransport implements FrameTransport {
     if (reply === undefined) return;
     this.pending.delete(id);
     reply(op, payload);
-    if (this.pending.size === 0) this.wakeIdle();
+    if (this.pending.size === 0 && (this.links?.inFlight ?? 0) === 0) this.wakeIdle();
   }
 
   private onBroken(socket: Socket, error: Error | undefined): void {
@@ -199,7 +258,7 @@ class SocketTransport implements FrameTransport {
     const replies = [...this.pending.values()];
     this.pending.clear();
     for (const r of replies) r(ERROR_OP, payload);
-    this.wakeIdle();
+    if ((this.links?.inFlight ?? 0) === 0) this.wakeIdle();
   }
 
   private wakeIdle(): void {
@@ -210,8 +269,10 @@ class SocketTransport implements FrameTransport {
 
   /** Waits for outstanding requests, then disconnects. Later requests fail with CLOSED. */
   async close(): Promise<void> {
-    if (this.pending.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    while (this.pending.size > 0 || (this.links?.inFlight ?? 0) > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     this.state = 'closed';
+    await this.links?.close();
+    this.links = undefined;
     const socket = this.socket;
     this.socket = undefined;
     if (socket !== undefined && !socket.destroyed) {
@@ -348,5 +409,6 @@ export async function connect(socketPath: string, options: ConnectOptions = {}):
     flushOnClose: options.flushOnClose ?? true,
   });
   await transport.open();
+  if (options.shardAware ?? true) await transport.openShardLinks();
   return new FloeClient(transport, options.flushOnClose ?? true);
 }

@@ -37,6 +37,8 @@ export interface DaemonConfig {
   /** Port of the Prometheus endpoint on 127.0.0.1; undefined = no HTTP server. 0 = any free port. */
   metricsPort: number | undefined;
   logLevel: LogLevel;
+  /** Worker shards also serve their own sockets, `<socket>.shard<i>` (shard-aware clients). Default true. */
+  shardSockets: boolean;
 }
 
 export const daemonDefaults = {
@@ -50,7 +52,7 @@ export const daemonDefaults = {
 };
 
 /** Keys of the daemon itself. */
-const DAEMON_KEYS = ['socket', 'shards', 'name', 'metricsPort', 'maxInFlightPerConnection', 'maxFrameBytes', 'maxConnections', 'shutdownTimeoutMs', 'logLevel'];
+const DAEMON_KEYS = ['socket', 'shards', 'name', 'metricsPort', 'maxInFlightPerConnection', 'maxFrameBytes', 'maxConnections', 'shutdownTimeoutMs', 'logLevel', 'shardSockets'];
 /** Keys passed to the store (validated by lib/options.ts). */
 const STORE_KEYS = [
   'primary', 'localDir', 'maxKeyGroups', 'blockCacheBytes', 'diskCacheBytes', 's3', 'hdfs', 'memtableBytes', 'maxImmutableMemtables',
@@ -150,6 +152,8 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
   const shards = int('shards', Math.min(availableParallelism(), maxKeyGroups), 1, Math.min(256, maxKeyGroups));
   const logLevel = str('logLevel', daemonDefaults.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  const shardSockets = values.shardSockets ?? true;
+  if (typeof shardSockets !== 'boolean') fail('shardSockets', `must be true or false, got ${JSON.stringify(shardSockets)}`);
   const metricsPort = values.metricsPort === undefined || values.metricsPort === null ? undefined : int('metricsPort', 0, 0, 65535);
 
   const store: StoreOptions = { primary, localDir, maxKeyGroups, shards, instanceId: name };
@@ -174,6 +178,7 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
     shutdownTimeoutMs: int('shutdownTimeoutMs', daemonDefaults.shutdownTimeoutMs, 0, 3_600_000),
     metricsPort,
     logLevel,
+    shardSockets: shardSockets as boolean,
   };
 }
 

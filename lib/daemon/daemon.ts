@@ -82,6 +82,17 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
         shardsExplicit: config.shardsExplicit || run.restore !== undefined,
         ...(run.restore ? { restore: { handles: run.restore } } : {}),
         log,
+        ...(config.shardSockets
+          ? {
+              direct: {
+                socketOf: (i: number) => shardSocketPath(config.socket, i),
+                maxFrameBytes: config.maxFrameBytes,
+                maxInFlight: config.maxInFlightPerConnection,
+                maxConnections: config.maxConnections,
+                serverName: `floe ${run.version}`,
+              },
+            }
+          : {}),
         onShardCrash: (shard, error) => {
           if (stopping) return;
           stopping = true;
@@ -153,4 +164,9 @@ export async function runDaemon(run: DaemonRun): Promise<number> {
 function processMemory(): { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } {
   const m = process.memoryUsage();
   return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+}
+
+/** Where worker shard `i` serves its own socket: beside the daemon's (`floe.sock` → `floe.sock.shard1`). */
+export function shardSocketPath(socket: string, i: number): string {
+  return `${socket}.shard${i}`;
 }

@@ -10,7 +10,7 @@ import { FloeError, isFloeError, type FloeErrorCode } from '../errors.js';
 import { checkKey, checkValue, defaultKeyGroup } from '../keys.js';
 import { checkTtlMs } from '../lsm/ttl.js';
 import { ABSENT, decodeError, DEFAULT_KG, ERROR_OP, errorPayload, Op, opName, RESPONSE_BIT, WriteType } from '../protocol/protocol.js';
-import { FRAME_HEADER_BYTES, protocolError, readU32, Reader, Writer } from '../protocol/wire.js';
+import { FRAME_HEADER_BYTES, protocolError, readU32, Reader, type Writer } from '../protocol/wire.js';
 import { EMPTY, type Answer, type Reply, type ShardBus, type Target } from './shard-bus.js';
 
 /**
@@ -127,7 +127,8 @@ export function writeBatch(bus: ShardBus, route: StoreRoute, payload: Uint8Array
     else groups.set(o.target, [o]);
   }
   if (groups.size === 1) {
-    bus.send(route.targets[ops[0]!.target]!, Op.WRITE, (w) => writeGroup(w, ops), reply, true);
+    // One shard: the validated batch goes on as it came (the shard resolves default key groups the same way).
+    bus.send(route.targets[ops[0]!.target]!, Op.WRITE, (w) => w.raw(payload), reply, true);
     return;
   }
   const targetsOf = [...groups.keys()];
@@ -162,14 +163,14 @@ export function multiGet(bus: ShardBus, route: StoreRoute, payload: Uint8Array, 
   const keys: Uint8Array[] = new Array(n);
   for (let i = 0; i < n; i++) keys[i] = r.bytes32();
   r.done();
-  const encode = (w: Writer, indexes: number[] | undefined): void => {
+  const encode = (w: Writer, indexes: number[]): void => {
     w.u16(rawKg);
-    w.u32(indexes ? indexes.length : n);
-    for (const i of indexes ?? keys.keys()) w.bytes32(keys[i]!);
+    w.u32(indexes.length);
+    for (const i of indexes) w.bytes32(keys[i]!);
   };
   if (rawKg !== DEFAULT_KG) {
     const kg = resolveGroup(route, rawKg, EMPTY);
-    bus.send(route.targets[route.targetOf(kg)]!, Op.MULTI_GET, (w) => encode(w, undefined), reply);
+    bus.send(route.targets[route.targetOf(kg)]!, Op.MULTI_GET, (w) => w.raw(payload), reply);
     return;
   }
   // Default key groups: each key to the shard of its own key group; the shard hashes again.
@@ -182,7 +183,8 @@ export function multiGet(bus: ShardBus, route: StoreRoute, payload: Uint8Array, 
   });
   if (byTarget.size <= 1) {
     const t = byTarget.size === 1 ? [...byTarget.keys()][0]! : 0;
-    bus.send(route.targets[t]!, Op.MULTI_GET, (w) => encode(w, undefined), reply);
+    // All keys on one shard: the request goes on as it came (validated above), no re-encoding.
+    bus.send(route.targets[t]!, Op.MULTI_GET, (w) => w.raw(payload), reply);
     return;
   }
   const targetsOf = [...byTarget.keys()];
@@ -209,11 +211,21 @@ export function gatherValues(n: number, results: Array<{ index: number; payload:
       values[indexes[j]!] = len === ABSENT ? undefined : rr.take(len);
     }
   }
-  const w = new Writer(64 * 1024);
-  w.u32(n);
+  // Exact size: no 64 KiB Writer (mostly unused) allocated per multiGet.
+  let bytes = 4;
+  for (const v of values) bytes += v === undefined ? 4 : 4 + v.length;
+  const out = Buffer.allocUnsafe(bytes);
+  out.writeUInt32BE(n, 0);
+  let at = 4;
   for (const v of values) {
-    if (v === undefined) w.u32(ABSENT);
-    else w.bytes32(v);
+    if (v === undefined) {
+      out.writeUInt32BE(ABSENT, at);
+      at += 4;
+    } else {
+      out.writeUInt32BE(v.length, at);
+      out.set(v, at + 4);
+      at += 4 + v.length;
+    }
   }
-  return w.view();
+  return out;
 }

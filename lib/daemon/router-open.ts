@@ -22,6 +22,7 @@ import { freshLayout, readLatestLayout, restoredLayout, sameLayout, writeLayout,
 import { Shard, type LogFn } from './shard-bus.js';
 import type { ShardInit } from './shard-service.js';
 import { startInlineShard, startWorkerShard } from './shard-link.js';
+import type { DirectSocketInit } from './direct-server.js';
 import { ShardMap } from './shard-map.js';
 
 export interface RouterOptions {
@@ -38,6 +39,11 @@ export interface RouterOptions {
   onShardCrash?: (shard: number, error: FloeError) => void;
   /** Run the shards on this thread instead of worker threads. Default: only when there is one shard. */
   inline?: boolean;
+  /**
+   * Each worker shard also serves its own socket at `socketOf(i)` (shard-aware clients,
+   * lib/daemon/direct-server.ts); the daemon's limits apply there too. Not for inline shards.
+   */
+  direct?: { socketOf: (shard: number) => string; maxFrameBytes: number; maxInFlight: number; maxConnections: number; serverName: string };
 }
 
 /** Everything a Router is made of. */
@@ -56,6 +62,8 @@ export interface RouterParts {
   random: Random;
   clock: Clock;
   log: LogFn;
+  /** Int32 slot 0, shared with every shard socket: nonzero while a checkpoint is cut (direct-server.ts). */
+  directHold: Int32Array;
 }
 
 type Mode = 'fresh' | 'existing' | 'restore';
@@ -82,12 +90,13 @@ export async function openRouterParts(o: RouterOptions): Promise<RouterParts> {
     // Shards split the disk budget; folders of other shard counts go, so disk use stays within it across restarts.
     const localPath = o.options.localDir ?? defaultLocalDir(resolved.primary, resolved.instanceId);
     local = await claimShardedLocalDir({ localDir: localPath, capacityBytes: resolved.diskCacheBytes, shards: layout.shards.length });
-    const started = await startShards(o, layout, mode, cache, localPath, local.shardBytes);
+    const hold = new SharedArrayBuffer(4);
+    const started = await startShards(o, layout, mode, cache, localPath, local.shardBytes, hold);
     shards = started.shards;
     if (started.failure !== undefined) throw started.failure;
     if (mode !== 'existing') await commitLayout(o, store, layout, previous, mode, clock, random, log);
     const { shards: _count, ...baseOptions } = o.options;
-    return { options: resolved, layout, map, shards, store, cache, localDir: local, localPath, baseOptions, random, clock, log };
+    return { options: resolved, layout, map, shards, store, cache, localDir: local, localPath, baseOptions, random, clock, log, directHold: new Int32Array(hold) };
   } catch (e) {
     await Promise.all(shards.map((s) => s.link.terminate().catch(() => undefined)));
     await local?.release();
@@ -133,6 +142,7 @@ async function startShards(
   cache: SharedBlockCache | undefined,
   localPath: string,
   shardBytes: number,
+  hold: SharedArrayBuffer,
 ): Promise<{ shards: Shard[]; failure: unknown }> {
   const n = layout.shards.length;
   const descriptor = cache?.shareable();
@@ -148,9 +158,14 @@ async function startShards(
       ...(mode === 'restore' ? { restore: { handles: o.restore!.handles } } : {}),
     };
     const describe = `shard ${i} (instance ${s.instanceId}, key groups [${s.keyGroups[0]}, ${s.keyGroups[1]}])`;
-    const link = inline ? await startInlineShard(init, cache, o.clock) : await startWorkerShard(init, descriptor, describe);
+    let direct: DirectSocketInit | undefined;
+    if (o.direct !== undefined && !inline) {
+      const { socketOf, ...limits } = o.direct;
+      direct = { ...limits, socketPath: socketOf(i), shards: n, maxKeyGroups: layout.maxKeyGroups, hold };
+    }
+    const link = inline ? await startInlineShard(init, cache, o.clock) : await startWorkerShard(init, descriptor, describe, direct);
     const { restore: _restored, ...reopenInit } = init;
-    return new Shard(i, s.instanceId, s.keyGroups, link, { init: { ...reopenInit, expectExisting: true }, inline });
+    return new Shard(i, s.instanceId, s.keyGroups, link, { init: { ...reopenInit, expectExisting: true }, inline, ...(direct ? { direct } : {}) });
   });
   const results = await Promise.allSettled(started);
   const shards = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));

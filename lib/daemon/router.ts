@@ -43,6 +43,7 @@ import { multiGet, singleKey, writeBatch, type StoreRoute } from './route-keyed.
 import { NamedStores } from './named-stores.js';
 import { RouterSession, settle, type SessionHost } from './router-session.js';
 import { openRouterParts, type RouterOptions } from './router-open.js';
+import type { ShardMapEntry } from '../protocol/shard-map.js';
 import { ShardBus, type Answer, type LogFn, type Reply, type Shard } from './shard-bus.js';
 import type { KeyGroupRange, ShardMap } from './shard-map.js';
 
@@ -73,13 +74,15 @@ export class Router implements SessionHost {
   private readonly store: ObjectStore;
   private readonly cache: SharedBlockCache | undefined;
   private readonly localDir: ShardedLocalDir;
+  /** Set while a checkpoint is cut: writes arriving on the shards' own sockets wait (direct-server.ts). */
+  private readonly directHold: Int32Array;
   private readonly random: Random;
   private readonly clock: Clock;
   readonly log: LogFn;
 
   private constructor(parts: Awaited<ReturnType<typeof openRouterParts>>, onShardCrash: RouterOptions['onShardCrash']) {
     ({ options: this.options, layout: this.layout, map: this.map, shards: this.shards, store: this.store } = parts);
-    ({ cache: this.cache, localDir: this.localDir, random: this.random, clock: this.clock, log: this.log } = parts);
+    ({ cache: this.cache, localDir: this.localDir, random: this.random, clock: this.clock, log: this.log, directHold: this.directHold } = parts);
     this.bus = new ShardBus(this.shards, { options: this.options, cache: this.cache, localDir: this.localDir, clock: this.clock, log: this.log, onShardCrash });
     const map = this.map;
     this.defaultRoute = { maxKeyGroups: this.options.maxKeyGroups, targets: this.shards.map((s) => s.main), targetOf: (kg) => map.shardOf(kg) };
@@ -103,6 +106,9 @@ export class Router implements SessionHost {
    */
   static async open(o: RouterOptions): Promise<Router> {
     const router = new Router(await openRouterParts(o), o.onShardCrash);
+    for (const s of router.shards) {
+      if (s.link.directError !== undefined) router.log('warn', 'shard_socket_failed', { shard: s.index, error: s.link.directError, note: 'clients reach this shard through the daemon socket' });
+    }
     // Ephemeral named stores of an earlier run that ended without closing them (a crash) retire now. A
     // failure only delays that to the next start (their files stay until then): it must not stop the daemon.
     await router.named.sweepEphemeral().catch((e: unknown) => router.log('warn', 'named_store_sweep_failed', { error: asFloeError(e).message }));
@@ -120,6 +126,11 @@ export class Router implements SessionHost {
   /** Instance ids and ranges of the shards, in shard order. */
   describeShards(): Array<{ shard: number; instanceId: string; keyGroups: KeyGroupRange; alive: boolean }> {
     return this.shards.map((s) => ({ shard: s.index, instanceId: s.instanceId, keyGroups: s.keyGroups, alive: s.dead === undefined }));
+  }
+
+  /** SHARD_MAP: each shard's key groups and its own socket (when it serves one and is up). */
+  shardMap(): ShardMapEntry[] {
+    return this.shards.map((s) => ({ keyGroups: [s.keyGroups[0], s.keyGroups[1]], socket: s.dead === undefined ? s.link.directSocket : undefined }));
   }
 
   openSession(): RouterSession {
@@ -213,6 +224,7 @@ export class Router implements SessionHost {
   private async checkpointOnce(): Promise<CheckpointHandle> {
     this.checkOpen();
     for (const t of this.defaultRoute.targets) t.holding = true;
+    Atomics.store(this.directHold, 0, 1);
     let records: CheckpointRecord[];
     let handle: CheckpointHandle;
     try {
@@ -235,6 +247,8 @@ export class Router implements SessionHost {
       });
     } finally {
       this.bus.releaseHolds(this.defaultRoute.targets);
+      Atomics.store(this.directHold, 0, 0);
+      Atomics.notify(this.directHold, 0);
     }
     // The combined record now protects every file; the per-shard records are redundant. Best effort: a
     // leftover record only keeps files alive longer (GC), it never loses data.

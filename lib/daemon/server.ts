@@ -1,6 +1,6 @@
 /**
  * The daemon's Unix-socket server: accepts connections, cuts their byte streams into frames
- * (docs/protocol.md), handles HELLO and PING itself and hands every other request to the router.
+ * (docs/protocol.md), handles HELLO, PING and SHARD_MAP itself and hands every other request to the router.
  *
  * - Socket file: mode 0600 (created under umask 0177, then chmod'ed). A leftover socket nobody listens on
  *   is removed; a live one is an error ("another daemon is listening"); a non-socket file is left alone.
@@ -38,6 +38,7 @@ import {
 import type { LogFn, Reply, Router, RouterSession } from './router.js';
 import { openShardHandles } from './route-handles.js';
 import { Coalescer, FRAME_HEADER_BYTES, FrameParser, readU32, Writer } from '../protocol/wire.js';
+import { writeShardMap } from '../protocol/shard-map.js';
 
 export interface ServerOptions {
   socketPath: string;
@@ -315,6 +316,13 @@ class Connection {
       }
       const start = this.out.beginFrame(Op.PING | RESPONSE_BIT, id);
       this.out.raw(payload);
+      this.out.endFrame(start);
+      this.flusher.schedule();
+      return;
+    }
+    if (op === Op.SHARD_MAP) {
+      const start = this.out.beginFrame(Op.SHARD_MAP | RESPONSE_BIT, id);
+      writeShardMap(this.out, server.router.shardMap());
       this.out.endFrame(start);
       this.flusher.schedule();
       return;

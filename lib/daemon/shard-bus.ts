@@ -22,6 +22,7 @@ import { decodeError, ERROR_OP, errorPayload } from '../protocol/protocol.js';
 import { Coalescer, FRAME_HEADER_BYTES, readU32, Writer, writeU32 } from '../protocol/wire.js';
 import type { Clock } from '../util/clock.js';
 import type { ShardInit } from './shard-service.js';
+import type { DirectSocketInit } from './direct-server.js';
 import { startInlineShard, startWorkerShard, type ShardLink } from './shard-link.js';
 import type { KeyGroupRange } from './shard-map.js';
 
@@ -88,7 +89,7 @@ export class Shard {
     readonly keyGroups: KeyGroupRange,
     public link: ShardLink,
     /** How to start it again: the same instance, reopened (never restored twice). */
-    readonly reopen: { init: ShardInit; inline: boolean },
+    readonly reopen: { init: ShardInit; inline: boolean; direct?: DirectSocketInit },
   ) {
     this.main = new Target(this, 0);
     this.host = new Target(this, HOST_SLOT, 1024);
@@ -325,10 +326,10 @@ export class ShardBus {
     await s.link.terminate().catch(() => undefined);
     s.dead = new FloeError('IO', `${s.describe()} is restarting after a crash; retry the request`, { retryable: true });
     try {
-      const { init, inline } = s.reopen;
+      const { init, inline, direct } = s.reopen;
       // The terminated thread could not release its folder's lock; a shard in this thread shares its registry entry.
       if (!inline) await localDir.clearShardLock(s.index);
-      const link = inline ? await startInlineShard(init, cache, this.ctx.clock) : await startWorkerShard(init, cache?.shareable(), s.describe());
+      const link = inline ? await startInlineShard(init, cache, this.ctx.clock) : await startWorkerShard(init, cache?.shareable(), s.describe(), direct);
       if (this.closed) {
         await link.terminate().catch(() => undefined);
         return;

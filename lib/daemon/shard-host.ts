@@ -31,8 +31,10 @@ export class ShardHost {
     private readonly post: (batch: ArrayBuffer) => void,
     /** Called once the shard's own instance is closed (after every named store here). */
     onClosed: () => void,
+    /** Runs when the shard is asked to close, before its instance closes (its own socket drains). */
+    beforeClose?: () => Promise<void>,
   ) {
-    this.services.set(0, new ShardService(main, post, () => void this.closeNamed().then(onClosed)));
+    this.services.set(0, new ShardService(main, post, () => void this.closeNamed().then(onClosed), beforeClose));
     this.stores.set(0, main);
   }
 

@@ -11,6 +11,7 @@ import { FloeError, type FloeErrorCode } from '../errors.js';
 import { ShardHost } from './shard-host.js';
 import { openShardStore, type ShardInit } from './shard-service.js';
 import type { Clock } from '../util/clock.js';
+import type { DirectSocketInit } from './direct-server.js';
 import { serveRewriteRelay } from '../lsm/rewrite-relay.js';
 
 /** What a link tells the router. */
@@ -30,6 +31,10 @@ export interface ShardLink {
   terminate(): Promise<void>;
   /** Connects the router. PROMISES: events that happened before are delivered now, in order. */
   attach(hooks: ShardHooks): void;
+  /** The shard's own socket (direct-server.ts), when it serves one. */
+  directSocket?: string;
+  /** Why the shard's own socket could not be bound, when it was asked to serve one. */
+  directError?: string;
 }
 
 const workerUrl = new URL('../../workers/shard-worker.js', import.meta.url);
@@ -66,12 +71,12 @@ class HookRelay implements ShardHooks {
  * Starts a worker thread for the shard and waits until its instance is open.
  * PROMISES: rejects (with the shard's FloeError, rebuilt from its JSON) and leaves no thread behind.
  */
-export function startWorkerShard(init: ShardInit, cache: SharedBlockCacheDescriptor | undefined, describe: string): Promise<ShardLink> {
+export function startWorkerShard(init: ShardInit, cache: SharedBlockCacheDescriptor | undefined, describe: string, direct?: DirectSocketInit): Promise<ShardLink> {
   // The shard's rewrite jobs come back over their own port and run on this process's one pool.
   const rewrites = new MessageChannel();
   serveRewriteRelay(rewrites.port1);
   const worker = new Worker(workerUrl, {
-    workerData: { init, rewritePort: rewrites.port2, ...(cache ? { cache } : {}) },
+    workerData: { init, rewritePort: rewrites.port2, ...(cache ? { cache } : {}), ...(direct ? { direct } : {}) },
     transferList: [rewrites.port2],
     execArgv: workerExecArgv(),
   });
@@ -96,9 +101,11 @@ export function startWorkerShard(init: ShardInit, cache: SharedBlockCacheDescrip
         relay.onBatch(new Uint8Array(m));
         return;
       }
-      const msg = m as { type?: string; error?: { code: FloeErrorCode; message: string; retryable: boolean; path?: string } };
+      const msg = m as { type?: string; directSocket?: string; directError?: string; error?: { code: FloeErrorCode; message: string; retryable: boolean; path?: string } };
       if (msg?.type === 'ready' && !ready) {
         ready = true;
+        if (msg.directSocket !== undefined) link.directSocket = msg.directSocket;
+        if (msg.directError !== undefined) link.directError = msg.directError;
         resolve(link);
       } else if (msg?.type === 'failed') {
         const e = msg.error!;

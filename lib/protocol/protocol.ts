@@ -40,6 +40,8 @@ export const Op = {
   OPEN_STORE: 0x30,
   /** Unbinds it (back to the default store); optionally retires the store. */
   CLOSE_STORE: 0x31,
+  /** The default store's shards and their own sockets (lib/protocol/shard-map.ts). */
+  SHARD_MAP: 0x32,
   // ---- protocol version 2 (lib/protocol/protocol-v2.ts)
   /** PUT with a TTL: u16 kg, u64 ttlMs, bytes32 key, rest value. */
   PUT_TTL: 0x19,

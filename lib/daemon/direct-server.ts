@@ -1,0 +1,342 @@
+/**
+ * A shard's own socket (shard-aware clients, docs/protocol.md "Shard sockets"): a shard worker thread
+ * listens on it and serves the single-key requests of the default store — PUT, GET, DELETE, MERGE — for
+ * the key groups it owns, with no hop through the router's thread. Everything else (batches, multiGet,
+ * scans, checkpoints, named stores, ...) stays on the daemon's main socket.
+ *
+ * - Same framing, HELLO and PING as the main socket (lib/protocol); any other opcode is a protocol
+ *   violation (ERROR frame, connection closed). A key group this shard does not own is answered with
+ *   INVALID_ARGUMENT (the connection stays open).
+ * - Each connection has its own ShardService over the shard's instance: its requests take effect in the
+ *   order received (read-your-writes for pipelined requests on it), like requests through the router.
+ *   There is no order between a shard socket and the main socket: the client keeps at most one of the
+ *   two paths busy at a time (lib/client/shard-links.ts).
+ * - Checkpoints: `hold` (Int32 slot 0) is set by the router while it cuts a checkpoint of the default
+ *   store; a write arriving meanwhile waits, with everything behind it on its connection, until the flag
+ *   clears (Atomics.waitAsync), exactly as the router holds its own writes. So a checkpoint is a consistent
+ *   cut whichever socket the writes came through.
+ * - Backpressure and limits as on the main socket: at most `maxInFlight` requests per connection are being
+ *   handled (then it stops reading), `maxConnections` connections, frames up to `maxFrameBytes`.
+ * - Socket file mode 0600; a stale socket file is replaced. `close()` stops accepting, waits (bounded) for
+ *   the requests in flight, sends their answers and closes every connection; the router then closes the
+ *   shard.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { chmod, mkdtemp, rename, rm, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FloeError } from '../errors.js';
+import { defaultKeyGroup } from '../keys.js';
+import type { LsmStore } from '../lsm/lsm-store.js';
+import { asFloeError, DEFAULT_KG, MAX_PING_BYTES, negotiateHello, Op, opName, RESPONSE_BIT, writeErrorFrame, writeHelloOk } from '../protocol/protocol.js';
+import { FRAME_HEADER_BYTES, FrameParser, readU32, Writer } from '../protocol/wire.js';
+import { prepareSocketPath } from './server.js';
+import { ShardService } from './shard-service.js';
+import type { KeyGroupRange } from './shard-map.js';
+
+/** How a shard worker serves its own socket (part of its ShardInit; structured-cloned, `hold` shared). */
+export interface DirectSocketInit {
+  socketPath: string;
+  /** The daemon's shard count and maxKeyGroups, as its HELLO answer says. */
+  shards: number;
+  maxKeyGroups: number;
+  maxFrameBytes: number;
+  maxInFlight: number;
+  maxConnections: number;
+  serverName: string;
+  /** Int32Array slot 0: nonzero while the router cuts a checkpoint (direct writes wait). */
+  hold: SharedArrayBuffer;
+}
+
+const CLOSE_WAIT_MS = 10_000;
+
+export class DirectServer {
+  private readonly connections = new Set<DirectConnection>();
+  private closing = false;
+  readonly holdFlag: Int32Array;
+
+  private constructor(
+    readonly init: DirectSocketInit,
+    readonly lsm: LsmStore,
+    readonly keyGroups: KeyGroupRange,
+    private readonly server: Server,
+  ) {
+    this.holdFlag = new Int32Array(init.hold);
+  }
+
+  /** Binds the shard's socket. PROMISES: rejects (IO/CONFIG/BUSY) and leaves nothing listening on failure. */
+  static async listen(init: DirectSocketInit, lsm: LsmStore, keyGroups: KeyGroupRange): Promise<DirectServer> {
+    await prepareSocketPath(init.socketPath, () => undefined);
+    const server = createServer({ allowHalfOpen: false });
+    // A worker cannot set the umask: the socket is bound in a private folder (0700), made 0600 there and
+    // only then renamed into place, so it is never reachable with a wider mode.
+    const dir = await mkdtemp(`${init.socketPath}.tmp-`);
+    try {
+      await chmod(dir, 0o700);
+      const bound = join(dir, 's');
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(bound, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      await chmod(bound, 0o600);
+      await rename(bound, init.socketPath);
+    } catch (e) {
+      server.close();
+      throw new FloeError('IO', `cannot listen on the shard socket ${init.socketPath}: ${(e as Error).message}`, { cause: e });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const direct = new DirectServer(init, lsm, keyGroups, server);
+    server.on('connection', (socket) => direct.accept(socket));
+    server.on('error', () => undefined);
+    return direct;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.closing || this.connections.size >= this.init.maxConnections) {
+      const w = new Writer(256);
+      writeErrorFrame(
+        w,
+        0,
+        this.closing
+          ? new FloeError('CLOSED', 'the shard is closing; send requests to the daemon socket', { retryable: true })
+          : new FloeError('BUSY', `the shard socket already serves ${this.init.maxConnections} connections (maxConnections)`, { retryable: true }),
+      );
+      socket.end(w.take());
+      return;
+    }
+    const c = new DirectConnection(socket, this);
+    this.connections.add(c);
+    socket.on('close', () => {
+      this.connections.delete(c);
+      c.onClosed();
+    });
+  }
+
+  /** Stops accepting, answers what is in flight (at most CLOSE_WAIT_MS), closes every connection. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)));
+    await Promise.race([Promise.all([...this.connections].map((c) => c.drain())), timeout]);
+    clearTimeout(timer);
+    for (const c of this.connections) c.end();
+    await closed;
+    await unlink(this.init.socketPath).catch(() => undefined);
+  }
+}
+
+/** The key-value opcodes a shard socket serves. */
+function isDirectOp(op: number): boolean {
+  return op === Op.PUT || op === Op.GET || op === Op.DELETE || op === Op.MERGE;
+}
+
+class DirectConnection {
+  private readonly parser: FrameParser;
+  private readonly out = new Writer(1024);
+  private service: ShardService | undefined;
+  private inFlight = 0;
+  /** Frames waiting for a checkpoint to finish (a held write and everything after it), in order. */
+  private held: Buffer[] | null = null;
+  private waiting = false;
+  private paused = false;
+  private pumping = false;
+  private closing = false;
+  private draining = false;
+  private onIdle: (() => void) | undefined;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly owner: DirectServer,
+  ) {
+    this.parser = new FrameParser(owner.init.maxFrameBytes);
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      if (this.closing) return;
+      this.parser.push(chunk);
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      const max = this.owner.init.maxInFlight;
+      while (!this.closing && !this.draining && this.inFlight < max) {
+        let frame: Buffer | undefined;
+        try {
+          frame = this.parser.next();
+        } catch (e) {
+          this.violation(0, asFloeError(e));
+          return;
+        }
+        if (frame === undefined) break;
+        this.handle(frame);
+      }
+      const mustWait = this.draining || this.inFlight >= max;
+      if (mustWait && !this.paused) {
+        this.socket.pause();
+        this.paused = true;
+      } else if (!mustWait && this.paused && !this.closing) {
+        this.paused = false;
+        this.socket.resume();
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private handle(frame: Buffer): void {
+    const op = frame[4]!;
+    const id = readU32(frame, 5);
+    if (this.service === undefined) return this.hello(op, id, frame);
+    if (op === Op.PING) return this.ping(id, frame);
+    if (!isDirectOp(op)) {
+      return this.violation(id, new FloeError('PROTOCOL', `a shard socket serves only PUT, GET, DELETE and MERGE, got ${opName(op)}; send it to the daemon's main socket`));
+    }
+    const misrouted = this.checkKeyGroup(op, frame);
+    if (misrouted !== undefined) {
+      if (misrouted.code === 'PROTOCOL') return this.violation(id, misrouted);
+      writeErrorFrame(this.out, id, misrouted);
+      this.flushOut();
+      return;
+    }
+    this.inFlight++;
+    const write = op !== Op.GET;
+    if (this.held !== null || (write && Atomics.load(this.owner.holdFlag, 0) !== 0)) {
+      (this.held ??= []).push(frame);
+      this.waitForRelease();
+      return;
+    }
+    this.service.handleBatch(frame);
+  }
+
+  /** undefined when this shard owns the frame's key group, else the error to answer with (PROTOCOL: malformed). */
+  private checkKeyGroup(op: number, frame: Buffer): FloeError | undefined {
+    const p = FRAME_HEADER_BYTES;
+    const withValue = op === Op.PUT || op === Op.MERGE;
+    if (frame.length < p + (withValue ? 6 : 2)) return new FloeError('PROTOCOL', `malformed ${opName(op)} payload: ${frame.length - p} bytes`);
+    const { maxKeyGroups } = this.owner.init;
+    const keyStart = withValue ? p + 6 : p + 2;
+    const keyEnd = withValue ? keyStart + readU32(frame, p + 2) : frame.length;
+    if (keyEnd > frame.length) return new FloeError('PROTOCOL', `malformed ${opName(op)} payload: key length ${keyEnd - keyStart} exceeds the frame`);
+    let kg = (frame[p]! << 8) | frame[p + 1]!;
+    if (kg === DEFAULT_KG) {
+      kg = defaultKeyGroup(frame.subarray(keyStart, keyEnd), maxKeyGroups);
+    } else if (kg >= maxKeyGroups) {
+      return new FloeError('INVALID_ARGUMENT', `keyGroup must be an integer in [0, ${maxKeyGroups}), got ${kg}; omit it to use the default hash`);
+    }
+    const [lo, hi] = this.owner.keyGroups;
+    if (kg < lo || kg > hi) {
+      return new FloeError('INVALID_ARGUMENT', `key group ${kg} is not on this shard (it owns [${lo}, ${hi}]); send the request to the shard that owns it (SHARD_MAP) or to the daemon's main socket`);
+    }
+    return undefined;
+  }
+
+  private hello(op: number, id: number, frame: Buffer): void {
+    if (op !== Op.HELLO) {
+      return this.violation(id, new FloeError('PROTOCOL', `the first frame on a connection must be HELLO (0x01), got ${opName(op)}; see docs/protocol.md`));
+    }
+    try {
+      const { init } = this.owner;
+      const version = negotiateHello(frame.subarray(FRAME_HEADER_BYTES));
+      writeHelloOk(this.out, id, {
+        version,
+        shards: init.shards,
+        maxKeyGroups: init.maxKeyGroups,
+        maxFrameBytes: init.maxFrameBytes,
+        maxInFlight: init.maxInFlight,
+        server: init.serverName,
+      });
+      this.service = new ShardService(this.owner.lsm, (batch) => this.answered(batch), () => undefined);
+      this.flushOut();
+    } catch (e) {
+      this.violation(id, asFloeError(e));
+    }
+  }
+
+  private ping(id: number, frame: Buffer): void {
+    const payload = frame.subarray(FRAME_HEADER_BYTES);
+    if (payload.length > MAX_PING_BYTES) {
+      return this.violation(id, new FloeError('PROTOCOL', `PING payload of ${payload.length} bytes is over the limit of ${MAX_PING_BYTES}`));
+    }
+    const start = this.out.beginFrame(Op.PING | RESPONSE_BIT, id);
+    this.out.raw(payload);
+    this.out.endFrame(start);
+    this.flushOut();
+  }
+
+  /** Waits for the router's checkpoint to finish, then runs the held frames in order. */
+  private waitForRelease(): void {
+    if (this.waiting) return;
+    this.waiting = true;
+    const flag = this.owner.holdFlag;
+    const release = (): void => {
+      this.waiting = false;
+      if (Atomics.load(flag, 0) !== 0) return this.waitForRelease();
+      const held = this.held ?? [];
+      this.held = null;
+      for (const f of held) {
+        if (this.service === undefined) break;
+        this.service.handleBatch(f);
+      }
+    };
+    const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync(flag, 0, 1);
+    if (waited.async) void (waited.value as Promise<string>).then(release);
+    else queueMicrotask(release);
+  }
+
+  /** A batch of answers from this connection's ShardService (one per request, in one buffer). */
+  private answered(batch: ArrayBuffer): void {
+    const bytes = new Uint8Array(batch);
+    let frames = 0;
+    for (let at = 0; at + 4 <= bytes.length; at += 4 + readU32(bytes, at)) frames++;
+    this.inFlight -= frames;
+    if (!this.socket.destroyed && !this.closing) this.socket.write(bytes);
+    if (this.inFlight === 0 && this.held === null) this.onIdle?.();
+    if (this.paused || this.parser.buffered > 0) this.pump();
+  }
+
+  private flushOut(): void {
+    if (this.out.length === 0 || this.socket.destroyed) return;
+    this.socket.write(this.out.take());
+  }
+
+  private violation(id: number, e: FloeError): void {
+    if (this.closing) return;
+    writeErrorFrame(this.out, id, e);
+    this.closing = true;
+    this.parser.clear();
+    this.flushOut();
+    this.end();
+  }
+
+  /** Stops reading; resolves once every request in flight is answered. */
+  drain(): Promise<void> {
+    this.draining = true;
+    if (!this.paused) {
+      this.socket.pause();
+      this.paused = true;
+    }
+    if (this.inFlight === 0 && this.held === null) return Promise.resolve();
+    return new Promise((resolve) => (this.onIdle = resolve));
+  }
+
+  end(): void {
+    this.closing = true;
+    this.flushOut();
+    if (this.socket.destroyed) return;
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
+
+  onClosed(): void {
+    this.closing = true;
+    this.onIdle?.();
+  }
+}
