@@ -233,8 +233,26 @@ export interface FloeIterator<E = IteratorEntry> extends AsyncIterable<E> {
   readonly count: number;
 }
 
+/**
+ * The `Store` contract extended with state TTL per write, range deletes, iterators and snapshots: what an
+ * embedded store offers, and what the daemon client and the in-process sharded store offer over protocol
+ * version 2 (docs/protocol.md). Over the protocol, per-read TTL options (`ttlVisibility`, `ttlUpdate`) and
+ * scans at a snapshot are not carried (INVALID_ARGUMENT), and a snapshot's `sequence` is 0 (a sharded
+ * snapshot has one sequence per shard).
+ */
+export interface ExtendedStore extends Store {
+  put(key: Bytes, value: Bytes, options?: WriteOptions): Promise<void>;
+  merge(key: Bytes, operand: Bytes, options?: WriteOptions): Promise<void>;
+  deleteRange(options: DeleteRangeOptions): Promise<void>;
+  deleteKeyGroups(range: [number, number]): Promise<void>;
+  get(key: Bytes, options?: ReadOptions): Promise<Uint8Array | undefined>;
+  multiGet(keys: Bytes[], options?: ReadOptions): Promise<Array<Uint8Array | undefined>>;
+  iterator<O extends IteratorOptions = IteratorOptions>(options?: O): FloeIterator<IteratorEntry<O>>;
+  snapshot(): Snapshot;
+}
+
 /** A store that runs in this process (what `openStore` returns without `shards`): iterators and snapshots. */
-export interface EmbeddedStore extends Store {
+export interface EmbeddedStore extends ExtendedStore {
   /** With `ttlMs` (state TTL; docs/architecture.md "State TTL"). */
   put(key: Bytes, value: Bytes, options?: WriteOptions): Promise<void>;
   merge(key: Bytes, operand: Bytes, options?: WriteOptions): Promise<void>;
@@ -284,7 +302,7 @@ export interface Store {
   get(key: Bytes, options?: KeyGroupOption): Promise<Uint8Array | undefined>;
   delete(key: Bytes, options?: KeyGroupOption): Promise<void>;
   merge(key: Bytes, operand: Bytes, options?: KeyGroupOption): Promise<void>;
-  /** A batch op's `ttlMs` is honoured by embedded stores; the daemon protocol does not carry it yet. */
+  /** A batch op's `ttlMs` is honoured by embedded stores, and over protocol version 2 (docs/protocol.md). */
   write(ops: WriteOp[]): Promise<void>;
   multiGet(keys: Bytes[], options?: KeyGroupOption): Promise<Array<Uint8Array | undefined>>;
   scan(options?: ScanOptions): AsyncIterable<ScanEntry>;

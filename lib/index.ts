@@ -10,6 +10,7 @@ export type {
   CheckpointHandle,
   DeleteRangeOptions,
   EmbeddedStore,
+  ExtendedStore,
   FloeIterator,
   IteratorEntry,
   IteratorOptions,

@@ -24,10 +24,10 @@ import { writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type FloeClient } from '../lib/client/client.js';
-import { decodeError, ERROR_OP, opName, RESPONSE_BIT } from '../lib/protocol/protocol.js';
+import { decodeError, ERROR_OP, Op, opName, RESPONSE_BIT } from '../lib/protocol/protocol.js';
 import { FrameParser } from '../lib/protocol/wire.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
-import { helloFrame, junk, mutate, validFrame, type FuzzLimits } from './support/fuzz-frames.js';
+import { helloFrame, junk, mutate, openStoreFrame, validFrame, validFrameV2, type FuzzLimits } from './support/fuzz-frames.js';
 import { makeDir, startDaemon, stopDaemon, writeConfig } from './support/daemon-process.js';
 import { daemonRssBound, MiB, ProcSampler } from './support/proc-sampler.js';
 
@@ -154,7 +154,7 @@ async function fuzzSession(path: string, r: Random, limits: FuzzLimits, tally: T
   // there, so it gets every session kind but the all-valid pipeline.
   const kind = shardSocket
     ? r.pick(['junk', 'bad-hello', 'mixed', 'mixed', 'mixed', 'flood', 'half-frame', 'huge-stream'] as const)
-    : r.pick(['junk', 'bad-hello', 'mixed', 'mixed', 'mixed', 'mixed', 'valid-pipeline', 'valid-pipeline', 'flood', 'half-frame', 'huge-stream'] as const);
+    : r.pick(['junk', 'bad-hello', 'mixed', 'mixed', 'mixed', 'mixed', 'valid-pipeline', 'valid-pipeline', 'flood', 'half-frame', 'huge-stream', 'v2-mixed', 'v2-mixed', 'v2-pipeline'] as const);
   tally.sessions[kind] = (tally.sessions[kind] ?? 0) + 1;
   const conn = new RawConn(path, kind !== 'flood');
   let sent = 0;
@@ -180,6 +180,31 @@ async function fuzzSession(path: string, r: Random, limits: FuzzLimits, tally: T
         sent = frames.length;
         await conn.writeSplit(r, Buffer.concat(frames));
         await conn.waitFor(() => false, 300 + r.int(1500));
+        break;
+      }
+      case 'v2-mixed':
+      case 'v2-pipeline': {
+        // Protocol 2 (TTL writes, range deletes, snapshots, iterators) on a connection bound to an ephemeral
+        // named store: range deletes, valid or mutated, stay away from the healthy client's default store.
+        const frames = [helloFrame(1, 2), openStoreFrame(2, `fuzz/${r.int(3)}`, limits)];
+        const n = Math.min(budget, kind === 'v2-mixed' ? 1 + r.int(80) : 20 + r.int(200));
+        for (let i = 0; i < n; i++) {
+          const f = validFrameV2(r, 3 + i, limits);
+          frames.push(kind === 'v2-mixed' && r.bool(0.15) ? unbindable(mutate(r, f, limits)) : f);
+        }
+        sent = frames.length;
+        await conn.writeSplit(r, Buffer.concat(frames));
+        if (kind === 'v2-mixed') {
+          await conn.waitFor(() => false, 300 + r.int(1500));
+          break;
+        }
+        const all = (): boolean => conn.responses.length >= frames.length;
+        let answered = await conn.waitFor(all, HANG_MS);
+        if (!answered) {
+          tally.slowPipelines++;
+          answered = await conn.waitFor(all, PIPELINE_HANG_MS - HANG_MS);
+        }
+        checkValidSession(conn, frames, answered, tally);
         break;
       }
       case 'valid-pipeline': {
@@ -252,6 +277,12 @@ async function fuzzSession(path: string, r: Random, limits: FuzzLimits, tally: T
 }
 
 /** Valid frames only: every request answered exactly once, with its opcode or ERROR, never PROTOCOL. */
+/** A mutated frame may not unbind (or rebind) its connection: CLOSE_STORE / OPEN_STORE become PING. */
+function unbindable(frame: Buffer): Buffer {
+  if (frame.length > 4 && (frame[4] === Op.CLOSE_STORE || frame[4] === Op.OPEN_STORE)) frame[4] = Op.PING;
+  return frame;
+}
+
 function checkValidSession(conn: RawConn, frames: Buffer[], answered: boolean, tally: Tally): void {
   if (!answered) {
     // Frame i carries request id i + 1 (HELLO is 1): name the opcodes left unanswered.

@@ -213,7 +213,7 @@ t.test('daemon: model, concurrency, socket mode, malformed frames', async (t) =>
       runCli(['ping', '--socket', join(dir, 'nobody.sock')]),
     ]);
     t.equal(ping.code, 0);
-    t.match(ping.stdout, /^pong from floe .*protocol 1, 2 shard\(s\), maxKeyGroups 16/);
+    t.match(ping.stdout, /^pong from floe .*protocol 2, 2 shard\(s\), maxKeyGroups 16/);
     t.equal(stats.code, 0);
     t.ok(JSON.parse(stats.stdout).lsm, 'stats JSON');
     t.equal(down.code, 1, 'ping fails when nobody listens');

@@ -107,7 +107,7 @@ t.test('random operations agree with classic-level', async (t) => {
     counts[name] = (counts[name] ?? 0) + 1;
   }
   await both('final contents', (db) => db.iterator().all());
-  t.ok(floe.store.stats().lsm.levels.some((l) => l.files > 0), 'data reached SSTs');
+  t.ok((await floe.store.stats()).lsm.levels.some((l) => l.files > 0), 'data reached SSTs');
   await Promise.all([floe.close(), classic.close()]);
   t.pass(`seed ${seed}: ${JSON.stringify(counts)}`);
 });

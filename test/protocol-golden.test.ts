@@ -17,6 +17,7 @@ import {
   ERROR_OP,
   negotiateHello,
   Op,
+  opVersion,
   parseGetOk,
   parseHelloOk,
   parseMultiGetOk,
@@ -35,7 +36,21 @@ import {
   parseOpenStoreOk,
   writeOpenStoreOk,
 } from '../lib/protocol/named-store.js';
-import { FrameParser, Writer } from '../lib/protocol/wire.js';
+import { FrameParser, Reader, Writer } from '../lib/protocol/wire.js';
+import {
+  encodeDeleteKeyGroups,
+  encodeDeleteRange,
+  encodeGetAt,
+  encodeIdFrame,
+  encodeIterator,
+  encodeIteratorNext,
+  encodeKeyValueTtl,
+  encodeMultiGetAt,
+  parseIteratorPage,
+  readDeleteRange,
+  readIteratorNext,
+  readIteratorOptions,
+} from '../lib/protocol/protocol-v2.js';
 import { flinkRanges, ShardMap } from '../lib/daemon/shard-map.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 
@@ -126,6 +141,53 @@ t.test('more pinned payloads: WRITE, MULTI_GET, SCAN, HELLO ok, page', async (t)
   );
 });
 
+t.test('protocol version 2 frames (TTL writes, range deletes, snapshots, iterators)', async (t) => {
+  const g = (name: string): string => golden(name).toString('hex');
+  t.equal(frame((w) => writeHello(w, 1, 1, 2)), g('hello-v2'), 'HELLO versions 1..2');
+  t.equal(frame((w) => writeHello(w, 1)), g('hello-v2'), 'the bundled client asks for 1..2');
+  t.equal(frame((w) => encodeKeyValueTtl(w, Op.PUT_TTL, 14, 'k', 'v', { keyGroup: 7, ttlMs: 60000 })), g('put-ttl'), 'PUT_TTL');
+  t.equal(frame((w) => encodeKeyValueTtl(w, Op.MERGE_TTL, 15, 'k', '+', { ttlMs: 1 })), g('merge-ttl'), 'MERGE_TTL');
+  t.equal(
+    frame((w) =>
+      encodeWrite(w, 16, [
+        { type: 'put', key: 'a', value: 'b', keyGroup: 1, ttlMs: 1000 },
+        { type: 'merge', key: 'c', value: 'd', ttlMs: 0 },
+      ]),
+    ),
+    g('write-ttl'),
+    'WRITE with op types 4 and 5',
+  );
+  t.equal(frame((w) => encodeDeleteRange(w, 17, { keyGroup: 3, gte: 'a', lt: 'm' })), g('delete-range'), 'DELETE_RANGE');
+  t.same(readDeleteRange(golden('delete-range').subarray(9)), { keyGroup: 3, gte: Buffer.from('a'), lt: Buffer.from('m') }, 'DELETE_RANGE decodes');
+  t.equal(frame((w) => encodeDeleteKeyGroups(w, 18, [2, 5])), g('delete-key-groups'), 'DELETE_KEY_GROUPS');
+  t.equal(frame((w) => encodeIdFrame(w, Op.SNAPSHOT, 19, 1)), g('snapshot'), 'SNAPSHOT');
+  t.equal(frame((w) => encodeIdFrame(w, Op.RELEASE_SNAPSHOT, 20, 1)), g('release-snapshot'), 'RELEASE_SNAPSHOT');
+  t.equal(frame((w) => encodeGetAt(w, 21, 1, 'k', { keyGroup: 7 })), g('get-at'), 'GET_AT');
+  t.equal(frame((w) => encodeMultiGetAt(w, 22, 1, ['x', 'yz'], undefined)), g('multi-get-at'), 'MULTI_GET_AT');
+  const itOptions = { keyGroup: 3, gte: 'a', lt: 'm', reverse: true, limit: 10, values: false };
+  t.equal(frame((w) => encodeIterator(w, 23, 2, 1, itOptions)), g('iterator'), 'ITERATOR');
+  const it = golden('iterator');
+  const parsed = readIteratorOptions(new Reader(it, 9 + 8, it.length, 'ITERATOR options'));
+  t.same(
+    { ...parsed, gte: Buffer.from(parsed.gte!).toString(), lt: Buffer.from(parsed.lt!).toString() },
+    { keyGroup: 3, limit: 10, gt: undefined, gte: 'a', lt: 'm', lte: undefined, reverse: true, keys: true, values: false },
+    'ITERATOR options decode',
+  );
+  t.equal(frame((w) => encodeIteratorNext(w, 24, 2, 100, { keyGroup: 3, key: 'c' })), g('iterator-next'), 'ITERATOR_NEXT with a seek');
+  t.same(readIteratorNext(golden('iterator-next').subarray(9)), { iterator: 2, maxEntries: 100, seek: { keyGroup: 3, key: Buffer.from('c') } });
+  t.equal(frame((w) => encodeIdFrame(w, Op.ITERATOR_CLOSE, 25, 2)), g('iterator-close'), 'ITERATOR_CLOSE');
+  const page = parseIteratorPage(golden('iterator-page.payload'), true, true);
+  t.same(
+    { done: page.done, entries: page.entries.map((e) => [e.keyGroup, Buffer.from(e.key!).toString(), Buffer.from(e.value!).toString()]) },
+    { done: true, entries: [[3, 'c', 'v'], [3, 'a', 'w']] },
+    'an iterator page decodes',
+  );
+  t.equal(opVersion(Op.PUT), 1, 'v1 opcodes need version 1');
+  for (const op of [Op.PUT_TTL, Op.MERGE_TTL, Op.DELETE_RANGE, Op.DELETE_KEY_GROUPS, Op.GET_AT, Op.MULTI_GET_AT, Op.SNAPSHOT, Op.RELEASE_SNAPSHOT, Op.ITERATOR, Op.ITERATOR_NEXT, Op.ITERATOR_CLOSE]) {
+    t.equal(opVersion(op), 2, `opcode 0x${op.toString(16)} needs version 2`);
+  }
+});
+
 t.test('named stores: OPEN_STORE and CLOSE_STORE frames', async (t) => {
   const request = { name: 'job-3f2a/op-7/sub-0', maxKeyGroups: 128, keyGroups: [0, 63] as [number, number], ephemeral: true };
   t.equal(frame((w) => encodeOpenStore(w, 12, request)), golden('open-store').toString('hex'), 'OPEN_STORE id 12');
@@ -192,8 +254,9 @@ t.test('version negotiation', async (t) => {
     return w.take();
   };
   t.equal(negotiateHello(payload(1, 1)), 1);
-  t.equal(negotiateHello(payload(1, 9)), 1, 'picks the highest common version');
-  t.throws(() => negotiateHello(payload(2, 9)), { code: 'VERSION' });
+  t.equal(negotiateHello(payload(1, 9)), 2, 'picks the highest common version (this daemon speaks 1..2)');
+  t.equal(negotiateHello(payload(2, 2)), 2, 'a client that needs version 2');
+  t.throws(() => negotiateHello(payload(3, 9)), { code: 'VERSION' }, 'a client that needs a newer version');
   t.throws(() => negotiateHello(payload(0, 0)), { code: 'VERSION' });
   t.throws(() => negotiateHello(payload(1, 1, 'HTTP')), { code: 'PROTOCOL' });
   t.throws(() => negotiateHello(Uint8Array.of(0x46, 0x4c)), { code: 'PROTOCOL' }, 'truncated');

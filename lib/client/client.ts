@@ -57,6 +57,11 @@ class SocketTransport implements FrameTransport {
   /** Connections to the shards' own sockets (shard-aware routing), when opened and usable. */
   private links: ShardLinks | undefined;
 
+  /** The version agreed in HELLO (undefined before the first handshake). */
+  get version(): number | undefined {
+    return this.hello?.version;
+  }
+
   constructor(
     readonly path: string,
     private readonly options: Required<Omit<ConnectOptions, 'shardAware'>>,
@@ -324,6 +329,7 @@ export class FloeClient extends FrameStore {
 
   /** Flushes the daemon (unless `flushOnClose: false`), then disconnects. Idempotent. */
   close(): Promise<void> {
+    this.storeClosed = true;
     this.closing ??= (async () => {
       let flushError: unknown;
       if (this.flushOnClose && this.socketTransport.usable) {
@@ -368,6 +374,7 @@ export class FloeNamedStoreClient extends FloeClient {
    * closes without error (the store belongs to the restore that fenced it).
    */
   override close(options: { drop?: boolean } = {}): Promise<void> {
+    this.storeClosed = true;
     this.ending ??= (async () => {
       let failure: unknown;
       if (this.boundTransport.usable) {

@@ -8,6 +8,7 @@
  */
 import { FloeError, isFloeError, type FloeErrorCode } from '../errors.js';
 import { checkKey, checkValue, defaultKeyGroup } from '../keys.js';
+import { checkTtlMs } from '../lsm/ttl.js';
 import { ABSENT, decodeError, DEFAULT_KG, ERROR_OP, errorPayload, Op, opName, RESPONSE_BIT, WriteType } from '../protocol/protocol.js';
 import { FRAME_HEADER_BYTES, protocolError, readU32, Reader, type Writer } from '../protocol/wire.js';
 import { EMPTY, type Answer, type Reply, type ShardBus, type Target } from './shard-bus.js';
@@ -67,6 +68,8 @@ interface BatchOp {
   kg: number;
   key: Uint8Array;
   value: Uint8Array | undefined;
+  /** Types 4 and 5 (protocol 2) only. */
+  ttlMs: number | undefined;
   target: number;
 }
 
@@ -79,19 +82,21 @@ function parseBatch(route: StoreRoute, payload: Uint8Array): BatchOp[] {
     const type = r.u8();
     const rawKg = r.u16();
     const key = r.bytes32();
-    if (type !== WriteType.put && type !== WriteType.delete && type !== WriteType.merge) {
-      throw protocolError(`WRITE op ${i} has unknown type ${type} (1 put, 2 delete, 3 merge)`);
+    if (type < WriteType.put || type > WriteType.mergeTtl) {
+      throw protocolError(`WRITE op ${i} has unknown type ${type} (1 put, 2 delete, 3 merge, 4 put with TTL, 5 merge with TTL)`);
     }
+    const ttlMs = type >= WriteType.putTtl ? r.u64() : undefined;
     const value = type === WriteType.delete ? undefined : r.bytes32();
     const where = `write(): operation ${i}: `;
     try {
       checkKey(key);
       if (value !== undefined) checkValue(value, `operation ${i} value`);
+      if (ttlMs !== undefined) checkTtlMs(ttlMs, 'ttlMs');
     } catch (e) {
       throw isFloeError(e) && !e.message.startsWith('operation') ? new FloeError(e.code, where + e.message) : e;
     }
     const kg = resolveGroup(route, rawKg, key, where);
-    ops.push({ type, kg, key, value, target: route.targetOf(kg, where) });
+    ops.push({ type, kg, key, value, ttlMs, target: route.targetOf(kg, where) });
   }
   r.done();
   return ops;
@@ -100,10 +105,11 @@ function parseBatch(route: StoreRoute, payload: Uint8Array): BatchOp[] {
 function writeGroup(w: Writer, group: BatchOp[]): void {
   w.u32(group.length);
   for (const o of group) {
-    w.ensure(11 + o.key.length + (o.value?.length ?? 0));
+    w.ensure(19 + o.key.length + (o.value?.length ?? 0));
     w.u8(o.type);
     w.u16(o.kg);
     w.bytes32(o.key);
+    if (o.ttlMs !== undefined) w.u64(o.ttlMs);
     if (o.value !== undefined) w.bytes32(o.value);
   }
 }
@@ -194,7 +200,7 @@ export function multiGet(bus: ShardBus, route: StoreRoute, payload: Uint8Array, 
 }
 
 /** Puts the per-shard MULTI_GET answers back in request order. */
-function gatherValues(n: number, results: Array<{ index: number; payload: Uint8Array }>, indexesOf: (part: number) => number[]): Uint8Array {
+export function gatherValues(n: number, results: Array<{ index: number; payload: Uint8Array }>, indexesOf: (part: number) => number[]): Uint8Array {
   const values: Array<Uint8Array | undefined> = new Array(n);
   for (const x of results) {
     const rr = new Reader(x.payload, 0, x.payload.length, 'MULTI_GET response');

@@ -163,7 +163,7 @@ async function startShards(
       const { socketOf, ...limits } = o.direct;
       direct = { ...limits, socketPath: socketOf(i), shards: n, maxKeyGroups: layout.maxKeyGroups, hold };
     }
-    const link = inline ? await startInlineShard(init, cache) : await startWorkerShard(init, descriptor, describe, direct);
+    const link = inline ? await startInlineShard(init, cache, o.clock) : await startWorkerShard(init, descriptor, describe, direct);
     const { restore: _restored, ...reopenInit } = init;
     return new Shard(i, s.instanceId, s.keyGroups, link, { init: { ...reopenInit, expectExisting: true }, inline, ...(direct ? { direct } : {}) });
   });

@@ -16,6 +16,8 @@ import { Writer } from '../protocol/wire.js';
 import type { StoreStats } from '../api.js';
 import type { NamedStore, NamedStores } from './named-stores.js';
 import { ScanCursors } from './route-scan.js';
+import { SessionHandles } from './route-handles.js';
+import { PROTOCOL_VERSION } from '../protocol/protocol.js';
 import type { Answer, Reply, ShardBus } from './shard-bus.js';
 
 /** What a session needs of its router. */
@@ -38,6 +40,10 @@ interface Queued {
 
 export class RouterSession {
   readonly scans: ScanCursors;
+  /** Snapshots and iterators (protocol version 2). */
+  readonly handles: SessionHandles;
+  /** The protocol version negotiated in HELLO (the in-process store speaks the newest). */
+  version = PROTOCOL_VERSION;
   closed = false;
   /** The named store this session is bound to (undefined: the default store). */
   binding: NamedStore | undefined;
@@ -46,6 +52,7 @@ export class RouterSession {
 
   constructor(private readonly host: SessionHost) {
     this.scans = new ScanCursors(host.bus);
+    this.handles = new SessionHandles(host.bus);
   }
 
   /**
@@ -65,6 +72,8 @@ export class RouterSession {
     if (this.closed) return;
     this.closed = true;
     this.scans.closeAll();
+    this.handles.closed = true;
+    this.handles.closeAll();
     const queued = this.queue ?? [];
     this.queue = undefined;
     const closed = errorPayload(new FloeError('CLOSED', 'the connection closed'));
@@ -81,6 +90,7 @@ export class RouterSession {
     }
     const req = parseOpenStore(payload);
     this.scans.closeCursors();
+    this.handles.closeAll();
     this.queue = [];
     this.host.named.open(this, req).then(
       ({ store, result }) => {
@@ -121,6 +131,7 @@ export class RouterSession {
     if (b === undefined) return ok();
     this.binding = undefined;
     this.scans.closeCursors();
+    this.handles.closeAll();
     const released = this.host.named.release(this, b, drop);
     this.host.track(released);
     released.then(ok, (e: unknown) => reply(ERROR_OP, errorPayload(asFloeError(e))));

@@ -168,6 +168,7 @@ export class Router implements SessionHost {
         case Op.CLOSE_STORE:
           return session.closeStore(payload, reply);
         default:
+          if (session.handles.dispatch(session.version, route, op, payload, reply)) return;
           if (bound !== undefined && session.namedControl(bound, op, payload, reply)) return;
           return this.dispatchControl(op, payload, reply);
       }

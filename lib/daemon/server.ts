@@ -36,6 +36,7 @@ import {
   writeHelloOk,
 } from '../protocol/protocol.js';
 import type { LogFn, Reply, Router, RouterSession } from './router.js';
+import { openShardHandles } from './route-handles.js';
 import { Coalescer, FRAME_HEADER_BYTES, readU32, Writer } from '../protocol/wire.js';
 import { FrameConnection } from './frame-connection.js';
 import { writeShardMap } from '../protocol/shard-map.js';
@@ -59,6 +60,8 @@ export interface ServerStats {
   protocolViolations: number;
   /** Request bytes received and not yet handled, over all connections (partial frames, backlog). */
   bufferedBytes: number;
+  /** Shard-side snapshot and iterator parts (protocol 2) open for all connections (one per shard spanned). */
+  readHandles: number;
 }
 
 export class DaemonServer {
@@ -162,6 +165,7 @@ export class DaemonServer {
       errors: Object.fromEntries(this.errorCounts),
       protocolViolations: this.protocolViolations,
       bufferedBytes,
+      readHandles: this.routerRef === undefined ? 0 : openShardHandles(this.routerRef.bus),
     };
   }
 
@@ -228,6 +232,7 @@ class Connection extends FrameConnection {
           server: server.options.serverName,
         });
         this.session = router.openSession();
+        this.session.version = version;
         this.flusher.schedule();
       } catch (e) {
         this.violation(id, asFloeError(e));

@@ -329,7 +329,7 @@ export class ShardBus {
       const { init, inline, direct } = s.reopen;
       // The terminated thread could not release its folder's lock; a shard in this thread shares its registry entry.
       if (!inline) await localDir.clearShardLock(s.index);
-      const link = inline ? await startInlineShard(init, cache) : await startWorkerShard(init, cache?.shareable(), s.describe(), direct);
+      const link = inline ? await startInlineShard(init, cache, this.ctx.clock) : await startWorkerShard(init, cache?.shareable(), s.describe(), direct);
       if (this.closed) {
         await link.terminate().catch(() => undefined);
         return;

@@ -10,6 +10,7 @@ import type { SharedBlockCacheDescriptor } from '../cache/shared-block-cache.js'
 import { FloeError, type FloeErrorCode } from '../errors.js';
 import { ShardHost } from './shard-host.js';
 import { openShardStore, type ShardInit } from './shard-service.js';
+import type { Clock } from '../util/clock.js';
 import type { DirectSocketInit } from './direct-server.js';
 import { serveRewriteRelay } from '../lsm/rewrite-relay.js';
 
@@ -123,13 +124,13 @@ export function startWorkerShard(init: ShardInit, cache: SharedBlockCacheDescrip
 }
 
 /** Opens the shard's instance on this thread. */
-export async function startInlineShard(init: ShardInit, cache: BlockCache | undefined): Promise<ShardLink> {
-  const lsm = await openShardStore(init, cache);
+export async function startInlineShard(init: ShardInit, cache: BlockCache | undefined, clock?: Clock): Promise<ShardLink> {
+  const lsm = await openShardStore(init, cache, undefined, clock);
   const relay = new HookRelay();
   let gone = false;
   const host = new ShardHost(
     lsm,
-    (named) => openShardStore(named, cache),
+    (named) => openShardStore(named, cache, undefined, clock),
     (batch) => relay.onBatch(new Uint8Array(batch)),
     () => {
       gone = true;

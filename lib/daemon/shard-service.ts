@@ -37,7 +37,10 @@ import {
   writePageEntry,
   WriteType,
 } from '../protocol/protocol.js';
+import { readDeleteRange } from '../protocol/protocol-v2.js';
 import { injectFromEnv } from './inject.js';
+import type { Clock } from '../util/clock.js';
+import { ShardHandles } from './shard-handles.js';
 import type { KeyGroupRange } from './shard-map.js';
 import { Coalescer, FRAME_HEADER_BYTES, protocolError, readU32, Reader, Writer } from '../protocol/wire.js';
 
@@ -56,9 +59,15 @@ export interface ShardInit {
 }
 
 /** Opens the shard's instance. PROMISES: its key-group range is exactly `init.keyGroups`. */
-export async function openShardStore(init: ShardInit, blockCache: BlockCache | undefined, rewriteRunner?: PoolRunner): Promise<LsmStore> {
+export async function openShardStore(init: ShardInit, blockCache: BlockCache | undefined, rewriteRunner?: PoolRunner, clock?: Clock): Promise<LsmStore> {
   const inject = injectFromEnv();
-  const internals = { ...(blockCache ? { blockCache } : {}), ...(rewriteRunner ? { rewriteRunner } : {}), ...(inject ? { inject } : {}) };
+  const internals = {
+    ...(blockCache ? { blockCache } : {}),
+    ...(rewriteRunner ? { rewriteRunner } : {}),
+    ...(inject ? { inject } : {}),
+    // Inline shards only (a clock cannot cross to a worker thread): tests of state TTL through the router.
+    ...(clock ? { clock } : {}),
+  };
   const range = init.keyGroups;
   const instanceId = init.options.instanceId!;
   const what = init.what ?? `shard ${init.shard}`;
@@ -111,6 +120,8 @@ export class ShardService {
   private waitingForWrites = false;
   private readonly kgOptions: Array<{ keyGroup: number } | undefined> = [];
   private readonly cursors = new Map<number, Cursor>();
+  /** Snapshots and iterator parts of protocol version 2. */
+  private readonly handles: ShardHandles;
   private closed = false;
 
   constructor(
@@ -120,7 +131,9 @@ export class ShardService {
     private readonly onClosed: () => void,
     /** Runs on SHARD_CLOSE before the store closes (the shard's own socket drains: direct-server.ts). */
     private readonly beforeClose?: () => Promise<void>,
-  ) {}
+  ) {
+    this.handles = new ShardHandles(lsm);
+  }
 
   /** Executes every frame of a batch. A malformed frame is answered with PROTOCOL (a router bug). */
   handleBatch(batch: Uint8Array): void {
@@ -266,6 +279,7 @@ export class ShardService {
           await this.beforeClose?.().catch(() => undefined);
           for (const c of this.cursors.values()) if (!c.done) await c.iter.return?.().catch(() => undefined);
           this.cursors.clear();
+          await this.handles.closeAll().catch(() => undefined);
           this.closed = true;
           try {
             await lsm.close();
@@ -278,7 +292,104 @@ export class ShardService {
         });
         return;
       default:
+        if (this.executeV2(op, id, payload)) return;
         throw protocolError(`shard worker received unknown opcode ${opName(op)}`);
+    }
+  }
+
+  /**
+   * Protocol version 2 requests (lib/protocol/protocol-v2.ts): TTL writes and range deletes in write order;
+   * snapshots, iterator opens and snapshot reads after the earlier writes (shard-handles.ts). False: not one.
+   */
+  private executeV2(op: number, id: number, payload: Uint8Array): boolean {
+    const lsm = this.lsm;
+    switch (op) {
+      case Op.PUT_TTL:
+      case Op.MERGE_TTL: {
+        const r = new Reader(payload, 0, payload.length, `${opName(op)} payload`);
+        const o = { ...this.keyGroupOption(r.u16()), ttlMs: r.u64() };
+        const key = r.bytes32();
+        const value = r.rest();
+        this.inOrderWrite(() => this.trackWrite(op, id, op === Op.PUT_TTL ? lsm.put(key, value, o) : lsm.merge(key, value, o)));
+        return true;
+      }
+      case Op.DELETE_RANGE: {
+        const range = readDeleteRange(payload);
+        this.inOrderWrite(() => this.trackWrite(op, id, lsm.deleteRange(range)));
+        return true;
+      }
+      case Op.DELETE_KEY_GROUPS: {
+        const r = new Reader(payload, 0, payload.length, 'DELETE_KEY_GROUPS payload');
+        const range: [number, number] = [r.u16(), r.u16()];
+        r.done();
+        this.inOrderWrite(() => this.trackWrite(op, id, lsm.deleteKeyGroups(range)));
+        return true;
+      }
+      case Op.GET_AT: {
+        const r = new Reader(payload, 0, payload.length, 'GET_AT payload');
+        const snap = r.u32();
+        const o = this.keyGroupOption(r.u16());
+        const key = r.rest();
+        this.afterWrites(id, async () => {
+          const v = await lsm.get(key, { ...o, snapshot: this.handles.snapshotOf(snap) });
+          this.respond(op, id, (w) => {
+            w.u8(v === undefined ? 0 : 1);
+            if (v !== undefined) w.raw(v);
+          });
+        });
+        return true;
+      }
+      case Op.MULTI_GET_AT: {
+        const r = new Reader(payload, 0, payload.length, 'MULTI_GET_AT payload');
+        const snap = r.u32();
+        const o = this.keyGroupOption(r.u16());
+        const keys: Uint8Array[] = [];
+        for (let i = r.u32(); i > 0; i--) keys.push(r.bytes32());
+        r.done();
+        this.afterWrites(id, async () => {
+          const values = await lsm.multiGet(keys, { ...o, snapshot: this.handles.snapshotOf(snap) });
+          this.respond(op, id, (w) => {
+            w.u32(values.length);
+            for (const v of values) {
+              if (v === undefined) w.u32(ABSENT);
+              else w.bytes32(v);
+            }
+          });
+        });
+        return true;
+      }
+      case InternalOp.SHARD_SNAPSHOT: {
+        const handle = new Reader(payload, 0, payload.length, 'SHARD_SNAPSHOT payload').u32();
+        this.afterWrites(id, async () => {
+          this.handles.snapshot(handle);
+          this.respond(op, id);
+        });
+        return true;
+      }
+      case InternalOp.SHARD_ITER_OPEN: {
+        const r = new Reader(Uint8Array.prototype.slice.call(payload), 0, payload.length, 'SHARD_ITER_OPEN payload');
+        this.afterWrites(id, async () => {
+          this.handles.openIterator(r);
+          this.respond(op, id);
+        });
+        return true;
+      }
+      case InternalOp.SHARD_ITER_NEXT: {
+        // The part reads at a fixed snapshot: no ordering with writes needed.
+        const r = new Reader(Uint8Array.prototype.slice.call(payload), 0, payload.length, 'SHARD_ITER_NEXT payload');
+        this.handles.next(r).then(
+          (fill) => this.respond(op, id, fill),
+          (e: unknown) => this.respondError(id, asFloeError(e)),
+        );
+        return true;
+      }
+      case InternalOp.SHARD_RELEASE: {
+        const handle = new Reader(payload, 0, payload.length, 'SHARD_RELEASE payload').u32();
+        this.afterWrites(id, () => this.handles.release(handle).then(() => this.respond(op, id)));
+        return true;
+      }
+      default:
+        return false;
     }
   }
 
@@ -427,7 +538,11 @@ export function parseWriteOps(payload: Uint8Array): WriteOp[] {
     if (type === WriteType.put) ops.push({ type: 'put', key, value: r.bytes32(), ...keyGroup });
     else if (type === WriteType.merge) ops.push({ type: 'merge', key, value: r.bytes32(), ...keyGroup });
     else if (type === WriteType.delete) ops.push({ type: 'delete', key, ...keyGroup });
-    else throw protocolError(`WRITE op ${i} has unknown type ${type} (1 put, 2 delete, 3 merge)`);
+    else if (type === WriteType.putTtl || type === WriteType.mergeTtl) {
+      // Protocol 2: a put or merge carrying its own TTL.
+      const ttlMs = r.u64();
+      ops.push({ type: type === WriteType.putTtl ? 'put' : 'merge', key, value: r.bytes32(), ttlMs, ...keyGroup });
+    } else throw protocolError(`WRITE op ${i} has unknown type ${type} (1 put, 2 delete, 3 merge, 4 put with TTL, 5 merge with TTL)`);
   }
   r.done();
   return ops;

@@ -19,9 +19,12 @@ import { FrameStore, type FrameReply, type FrameTransport } from '../client/fram
 import type { ShardLayout } from './layout.js';
 import { Router, type RouterOptions, type RouterSession } from './router.js';
 import { Writer } from '../protocol/wire.js';
+import { PROTOCOL_VERSION } from '../protocol/protocol.js';
 
 class SessionTransport implements FrameTransport {
   private readonly w = new Writer(16 * 1024);
+  /** The router serves the newest protocol version to in-process sessions. */
+  readonly version = PROTOCOL_VERSION;
 
   constructor(private readonly session: RouterSession) {}
 
@@ -65,6 +68,7 @@ export class ShardedStore extends FrameStore {
 
   /** Flushes and closes every shard. Idempotent. */
   close(): Promise<void> {
+    this.storeClosed = true;
     this.closing ??= (async () => {
       this.session.close();
       await this.router.close();

@@ -1,18 +1,21 @@
 /**
- * `floe/level`: an `abstract-level` 3 database on an embedded Floe store, so code written for `classic-level`
+ * `floe/level`: an `abstract-level` 3 database on an embedded Floe store or a Floe daemon (`{ socket }`:
+ * protocol version 2, docs/protocol.md), so code written for `classic-level`
  * (or any `level` database) runs on Floe: global key order, sublevels, get/getMany/has/hasMany, batches
  * (array and chained), clear, iterators with seek, implicit and explicit snapshots, and every encoding
  * abstract-level offers (the adapter stores bytes: the 'view' format; abstract-level transcodes the rest).
  *
  * Keys live in one Floe key group with a tag byte in front (lib/level/keyspace.ts, docs/level.md).
- * What `open()` does: opens (or creates) the store under `location` with `openStore`; `close()` closes it
- * (flushing memtables to primary storage). The `createIfMissing` and `errorIfExists` open options are not
+ * What `open()` does: opens (or creates) the store under `location` with `openStore`, or connects to the
+ * daemon at `socket` (its default store); `close()` closes the store (flushing memtables to primary storage),
+ * or flushes the daemon and disconnects. The `createIfMissing` and `errorIfExists` open options are not
  * supported (Floe always creates a missing store; docs/level.md says how to check first).
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AbstractLevel, AbstractSnapshot, type AbstractDatabaseOptions } from 'abstract-level';
-import type { EmbeddedStore, Snapshot, StoreOptions, WriteOp } from '../api.js';
+import type { ExtendedStore, Snapshot, StoreOptions, WriteOp } from '../api.js';
+import { connect, type ConnectOptions } from '../client/client.js';
 import { FloeError } from '../errors.js';
 import { openLsmStore } from '../embedded.js';
 import { checkKeyGroup, MAX_KEY_GROUPS } from '../keys.js';
@@ -26,6 +29,16 @@ export interface FloeLevelOptions<K, V> extends AbstractDatabaseOptions<K, V> {
   keyGroup?: number;
 }
 
+/** `new FloeLevel({ socket })`: the database lives in a Floe daemon (its default store). */
+export interface FloeLevelSocketOptions<K, V> extends AbstractDatabaseOptions<K, V> {
+  /** Path of the daemon's Unix socket (`floe daemon`); the daemon must speak protocol version 2. */
+  socket: string;
+  /** Options of the connection (`connect()`). */
+  connection?: ConnectOptions;
+  /** The key group holding the adapter's keys (default 0); below the daemon's maxKeyGroups. */
+  keyGroup?: number;
+}
+
 /** What abstract-level passes to `_get`, `_has` and friends (encoded already). */
 interface ReadOptions {
   snapshot?: unknown;
@@ -36,18 +49,28 @@ const CLEAR_BATCH = 1000;
 
 export class FloeLevel<KDefault = string, VDefault = string> extends AbstractLevel<Uint8Array, KDefault, VDefault> {
   readonly location: string;
-  /** The primary URI the store opens. */
-  readonly primary: string;
+  /** The primary URI the store opens (undefined with a daemon socket). */
+  readonly primary: string | undefined;
+  /** The daemon socket (undefined for an embedded store). */
+  readonly socket: string | undefined;
   readonly keyGroup: number;
   private readonly storeOptions: Omit<StoreOptions, 'primary' | 'shards'>;
-  private opened: EmbeddedStore | undefined;
+  private readonly connection: ConnectOptions;
+  private opened: ExtendedStore | undefined;
 
   /**
-   * `location`: a primary URI (file://, mem://, s3://, hdfs://) or a local folder path (becomes file://).
+   * `location`: a primary URI (file://, mem://, s3://, hdfs://) or a local folder path (becomes file://);
+   * or `{ socket, ...options }` for a daemon.
    */
-  constructor(location: string, options: FloeLevelOptions<KDefault, VDefault> = {}) {
+  constructor(location: string, options?: FloeLevelOptions<KDefault, VDefault>);
+  constructor(options: FloeLevelSocketOptions<KDefault, VDefault>);
+  constructor(locationOrSocket: string | FloeLevelSocketOptions<KDefault, VDefault>, options: FloeLevelOptions<KDefault, VDefault> = {}) {
+    const daemon = typeof locationOrSocket === 'object' && locationOrSocket !== null ? locationOrSocket : undefined;
+    const location = daemon === undefined ? locationOrSocket : daemon.socket;
     // Floe's own options stay here: abstract-level forwards the rest to open() and its postopen hooks.
-    const { store, keyGroup, ...levelOptions } = options;
+    const { store, keyGroup, ...levelOptions } = daemon === undefined ? options : { ...daemon, store: undefined };
+    delete (levelOptions as { socket?: unknown }).socket;
+    delete (levelOptions as { connection?: unknown }).connection;
     super(
       {
         encodings: { view: true },
@@ -57,28 +80,48 @@ export class FloeLevel<KDefault = string, VDefault = string> extends AbstractLev
         seek: true,
         createIfMissing: false,
         errorIfExists: false,
-        permanence: !location.startsWith('mem://'),
+        permanence: typeof location === 'string' && !location.startsWith('mem://'),
         additionalMethods: {},
       },
       levelOptions,
     );
     if (typeof location !== 'string' || location === '') {
-      throw new FloeError('INVALID_ARGUMENT', 'FloeLevel needs a location: a primary URI such as file:///var/lib/app/db, or a folder path');
+      throw new FloeError(
+        'INVALID_ARGUMENT',
+        daemon === undefined
+          ? 'FloeLevel needs a location: a primary URI such as file:///var/lib/app/db, or a folder path'
+          : 'FloeLevel({ socket }) needs the path of the daemon socket, e.g. /run/floe/floe.sock',
+      );
     }
     this.location = location;
-    this.primary = /^[a-z][a-z0-9+.-]*:\/\//i.test(location) ? location : pathToFileURL(resolve(location)).href;
+    this.socket = daemon === undefined ? undefined : location;
+    this.primary = daemon !== undefined ? undefined : /^[a-z][a-z0-9+.-]*:\/\//i.test(location) ? location : pathToFileURL(resolve(location)).href;
     this.storeOptions = store ?? {};
+    this.connection = daemon?.connection ?? {};
+    // The daemon checks the key group against its own maxKeyGroups.
     this.keyGroup = checkKeyGroup(keyGroup ?? 0, this.storeOptions.maxKeyGroups ?? MAX_KEY_GROUPS);
   }
 
-  /** The embedded store while the database is open (for Floe-only operations such as checkpoint()). */
-  get store(): EmbeddedStore {
+  /**
+   * The store while the database is open (for Floe-only operations such as checkpoint()): an embedded
+   * store, or the daemon client.
+   */
+  get store(): ExtendedStore {
     if (this.opened === undefined) throw new FloeError('CLOSED', 'the FloeLevel database is not open; await db.open() first');
     return this.opened;
   }
 
   async _open(): Promise<void> {
-    this.opened = await openLsmStore({ ...this.storeOptions, primary: this.primary });
+    if (this.socket !== undefined) {
+      const client = await connect(this.socket, this.connection);
+      if (client.server.version < 2) {
+        await client.close();
+        throw new FloeError('VERSION', `the floe daemon at ${this.socket} speaks protocol version ${client.server.version}; floe/level needs version 2 (iterators, snapshots); upgrade the daemon`);
+      }
+      this.opened = client;
+      return;
+    }
+    this.opened = await openLsmStore({ ...this.storeOptions, primary: this.primary! });
   }
 
   async _close(): Promise<void> {

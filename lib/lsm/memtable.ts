@@ -255,7 +255,9 @@ export class Memtable {
       if (gte !== undefined && node.key < gte) break;
       const v = visible(node.head, snapshot);
       if (v === undefined) continue;
-      out.push({ key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: valueCopy(v.parts) });
+      const e: Entry = { key: stringToKey(node.key), kind: v.kind, seq: v.seq, value: valueCopy(v.parts) };
+      if (v.ttl !== undefined) e.ttl = v.ttl; // as in range(): reverse reads judge expiry too
+      out.push(e);
     }
     return out;
   }

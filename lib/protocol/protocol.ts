@@ -8,9 +8,15 @@
 import type { CheckpointHandle, ScanEntry, ScanOptions, StoreStats, WriteOp } from '../api.js';
 import { FloeError, type FloeErrorCode } from '../errors.js';
 import { MAX_KEY_GROUPS } from '../keys.js';
+import { checkTtlMs } from '../lsm/ttl.js';
 import { protocolError, Reader, Writer } from './wire.js';
 
-export const PROTOCOL_VERSION = 1;
+/**
+ * Version 2 adds opcodes only (TTL writes, range deletes, snapshots, iterators: lib/protocol/protocol-v2.ts);
+ * every version-1 frame keeps its bytes and meaning. A connection that negotiated 1 is served exactly as
+ * before; a version-2 opcode on it is answered with VERSION (docs/protocol.md, "Versions").
+ */
+export const PROTOCOL_VERSION = 2;
 export const MIN_PROTOCOL_VERSION = 1;
 export const MAGIC = Uint8Array.of(0x46, 0x4c, 0x4f, 0x45); // "FLOE"
 
@@ -36,7 +42,42 @@ export const Op = {
   CLOSE_STORE: 0x31,
   /** The default store's shards and their own sockets (lib/protocol/shard-map.ts). */
   SHARD_MAP: 0x32,
+  // ---- protocol version 2 (lib/protocol/protocol-v2.ts)
+  /** PUT with a TTL: u16 kg, u64 ttlMs, bytes32 key, rest value. */
+  PUT_TTL: 0x19,
+  /** MERGE with a TTL: u16 kg, u64 ttlMs, bytes32 key, rest operand. */
+  MERGE_TTL: 0x1a,
+  DELETE_RANGE: 0x1b,
+  DELETE_KEY_GROUPS: 0x1c,
+  /** GET at a snapshot: u32 snapshot, then a GET payload. */
+  GET_AT: 0x1d,
+  /** MULTI_GET at a snapshot: u32 snapshot, then a MULTI_GET payload. */
+  MULTI_GET_AT: 0x1e,
+  SNAPSHOT: 0x24,
+  RELEASE_SNAPSHOT: 0x25,
+  ITERATOR: 0x26,
+  ITERATOR_NEXT: 0x27,
+  ITERATOR_CLOSE: 0x28,
 } as const;
+
+/** The protocol version an opcode needs (1 unless listed). */
+export function opVersion(op: number): number {
+  return V2_OPS.has(op) ? 2 : 1;
+}
+
+const V2_OPS = new Set<number>([
+  Op.PUT_TTL,
+  Op.MERGE_TTL,
+  Op.DELETE_RANGE,
+  Op.DELETE_KEY_GROUPS,
+  Op.GET_AT,
+  Op.MULTI_GET_AT,
+  Op.SNAPSHOT,
+  Op.RELEASE_SNAPSHOT,
+  Op.ITERATOR,
+  Op.ITERATOR_NEXT,
+  Op.ITERATOR_CLOSE,
+]);
 
 /** Router ↔ shard worker only (0x40–0x4F); a protocol violation on the socket. */
 export const InternalOp = {
@@ -49,6 +90,15 @@ export const InternalOp = {
   SHARD_COMPACT: 0x46,
   /** Opens (creates, restores) one more LSM instance in a shard worker, in a new slot (named stores). */
   SHARD_STORE_OPEN: 0x47,
+  // ---- protocol version 2: shard-side read handles (lib/daemon/shard-handles.ts)
+  /** u32 handle: takes a snapshot after the shard's earlier writes. */
+  SHARD_SNAPSHOT: 0x4c,
+  /** u32 handle, u32 snapshot handle (0: own snapshot), ITERATOR options. */
+  SHARD_ITER_OPEN: 0x4d,
+  /** u32 handle, u32 maxEntries, u32 pageBytes, u8 flags (1: seek first), [u16 kg, bytes32 target]. */
+  SHARD_ITER_NEXT: 0x4e,
+  /** u32 handle: releases a snapshot or iterator handle. */
+  SHARD_RELEASE: 0x4f,
 } as const;
 
 export const RESPONSE_BIT = 0x80;
@@ -57,7 +107,8 @@ export const ERROR_OP = 0xff;
 export const DEFAULT_KG = 0xffff;
 /** MULTI_GET response length meaning "absent". */
 export const ABSENT = 0xffffffff;
-export const WriteType = { put: 1, delete: 2, merge: 3 } as const;
+/** WRITE op types; 4 and 5 (protocol 2) carry a u64 ttlMs before the value. */
+export const WriteType = { put: 1, delete: 2, merge: 3, putTtl: 4, mergeTtl: 5 } as const;
 export const ScanFlag = { keyGroup: 1, limit: 2, gte: 4, lt: 8, prefix: 16 } as const;
 
 export const DEFAULT_MAX_FRAME_BYTES = 80 * 2 ** 20;
@@ -82,7 +133,16 @@ export function opName(op: number): string {
 }
 
 export function isWriteOp(op: number): boolean {
-  return op === Op.PUT || op === Op.DELETE || op === Op.MERGE || op === Op.WRITE;
+  return (
+    op === Op.PUT ||
+    op === Op.DELETE ||
+    op === Op.MERGE ||
+    op === Op.WRITE ||
+    op === Op.PUT_TTL ||
+    op === Op.MERGE_TTL ||
+    op === Op.DELETE_RANGE ||
+    op === Op.DELETE_KEY_GROUPS
+  );
 }
 
 // ------------------------------------------------------------------ errors
@@ -251,13 +311,17 @@ export function encodeWrite(w: Writer, id: number, ops: unknown): void {
     kgField(o.keyGroup, `write(): operation ${i}: `);
     checkBytesArg(o.key, `operation ${i} key`);
     if (o.type !== 'delete') checkBytesArg(o.value, `operation ${i} value`);
+    if (o.type !== 'delete' && o.ttlMs !== undefined) checkTtlMs(o.ttlMs, `write(): operation ${i}: ttlMs`);
   }
   const start = w.beginFrame(Op.WRITE, id);
   w.u32(ops.length);
   for (const o of ops as WriteOp[]) {
-    w.u8(WriteType[o.type]);
+    // A put or merge with its own ttlMs is type 4/5 (protocol 2); without one, the v1 bytes exactly.
+    const ttl = o.type === 'delete' ? undefined : o.ttlMs;
+    w.u8(ttl === undefined ? WriteType[o.type] : o.type === 'put' ? WriteType.putTtl : WriteType.mergeTtl);
     w.u16(kgField(o.keyGroup));
     w.bytes32(o.key);
+    if (ttl !== undefined) w.u64(ttl);
     if (o.type !== 'delete') w.bytes32(o.value);
   }
   w.endFrame(start);

@@ -64,6 +64,12 @@ export class Writer {
     this.length = o + 4;
   }
 
+  /** u64 as two u32 halves (high first). REQUIRES: 0 <= n <= 2^53 - 1 (a safe integer). */
+  u64(n: number): void {
+    this.u32(Math.floor(n / 0x1_0000_0000));
+    this.u32(n >>> 0);
+  }
+
   /** Raw bytes (no length prefix). */
   raw(bytes: Uint8Array): void {
     this.ensure(bytes.length);
@@ -233,6 +239,14 @@ export class Reader {
     const v = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
     this.pos = p + 4;
     return v;
+  }
+
+  /** u64 (high u32 first); a value above 2^53 - 1 is a PROTOCOL error (not representable exactly). */
+  u64(): number {
+    const hi = this.u32();
+    const lo = this.u32();
+    if (hi > 0x1f_ffff) throw protocolError(`malformed ${this.what}: u64 field ${hi} * 2^32 + ${lo} is above 2^53 - 1`);
+    return hi * 0x1_0000_0000 + lo;
   }
 
   /** A view of the next n bytes (no copy). */

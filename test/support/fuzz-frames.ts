@@ -10,6 +10,18 @@
 import { Buffer } from 'node:buffer';
 import { Op, writeHello, writeScanPayload, encodeKeyOnly, encodeKeyValue, encodeMultiGet, encodeWrite } from '../../lib/protocol/protocol.js';
 import { Writer } from '../../lib/protocol/wire.js';
+import { encodeOpenStore } from '../../lib/protocol/named-store.js';
+import {
+  encodeDeleteKeyGroups,
+  encodeDeleteRange,
+  encodeGetAt,
+  encodeIdFrame,
+  encodeIterator,
+  encodeIteratorNext,
+  encodeKeyValueTtl,
+  encodeMultiGetAt,
+  type WireIteratorOptions,
+} from '../../lib/protocol/protocol-v2.js';
 import type { WriteOp } from '../../lib/api.js';
 import type { Random } from '../../lib/util/random.js';
 
@@ -24,9 +36,10 @@ const VALID_OPS = [Op.PING, Op.PUT, Op.GET, Op.DELETE, Op.MERGE, Op.WRITE, Op.MU
 /** Relative weights of VALID_OPS: the costly whole-store requests (flush, checkpoint) are rare. */
 const WEIGHTS = [4, 10, 10, 4, 4, 4, 4, 3, 3, 2, 1, 1, 1, 0.25];
 
-export function helloFrame(id = 1): Buffer {
+/** HELLO for versions 1..maxVersion (1 by default: a v2 opcode on such a connection is a VERSION error). */
+export function helloFrame(id = 1, maxVersion = 1): Buffer {
   const w = new Writer(32);
-  writeHello(w, id);
+  writeHello(w, id, 1, maxVersion);
   return w.take();
 }
 
@@ -116,6 +129,98 @@ export function validFrame(r: Random, id: number, limits: FuzzLimits): Buffer {
       const start = w.beginFrame(op, id);
       w.endFrame(start);
     }
+  }
+  return w.take();
+}
+
+/**
+ * OPEN_STORE of an ephemeral named store covering every key group: protocol-2 fuzzing runs on such
+ * connections, so its range deletes (valid or mutated) cannot reach the default store's healthy keys.
+ */
+export function openStoreFrame(id: number, name: string, limits: FuzzLimits): Buffer {
+  const w = new Writer(256);
+  encodeOpenStore(w, id, { name, maxKeyGroups: limits.maxKeyGroups, keyGroups: [0, limits.maxKeyGroups - 1], ephemeral: true });
+  return w.take();
+}
+
+const V2_KINDS = ['v1', 'putTtl', 'mergeTtl', 'writeTtl', 'deleteRange', 'deleteKeyGroups', 'snapshot', 'release', 'getAt', 'multiGetAt', 'iterator', 'next', 'close'] as const;
+const V2_WEIGHTS = [6, 3, 2, 2, 1, 0.5, 2, 1.5, 3, 2, 3, 6, 2];
+
+/** A small handle id (so snapshots and iterators are often named again), sometimes any u32. */
+function handleId(r: Random): number {
+  return r.bool(0.9) ? 1 + r.int(8) : r.nextU32();
+}
+
+/** Protocol-2 iterator options: random bounds, direction, limit, keys/values, key group. */
+function iteratorOptions(r: Random, limits: FuzzLimits): WireIteratorOptions {
+  const o: WireIteratorOptions = { ...kgOption(r, limits) };
+  if (r.bool(0.3)) o[r.pick(['gt', 'gte'] as const)] = key(r);
+  if (r.bool(0.3)) o[r.pick(['lt', 'lte'] as const)] = key(r);
+  if (r.bool(0.5)) o.reverse = true;
+  if (r.bool(0.3)) o.limit = r.int(50);
+  if (r.bool(0.1)) o.keys = false;
+  if (r.bool(0.1)) o.values = false;
+  return o;
+}
+
+/** One valid request frame of protocol version 2 (or, weighted, of version 1). */
+export function validFrameV2(r: Random, id: number, limits: FuzzLimits): Buffer {
+  const total = V2_WEIGHTS.reduce((a, b) => a + b, 0);
+  let x = r.next() * total;
+  let kind: (typeof V2_KINDS)[number] = 'v1';
+  for (let i = 0; i < V2_KINDS.length; i++) {
+    x -= V2_WEIGHTS[i]!;
+    if (x < 0) {
+      kind = V2_KINDS[i]!;
+      break;
+    }
+  }
+  if (kind === 'v1') return validFrame(r, id, limits);
+  const w = new Writer(1024);
+  const ttl = (): number => r.pick([0, 1, 1000, 3_600_000, 2 ** 50]);
+  switch (kind) {
+    case 'putTtl':
+    case 'mergeTtl': {
+      const op = kind === 'putTtl' ? Op.PUT_TTL : Op.MERGE_TTL;
+      encodeKeyValueTtl(w, op, id, key(r), value(r, limits), { ...kgOption(r, limits), ttlMs: ttl() });
+      break;
+    }
+    case 'writeTtl': {
+      const ops: WriteOp[] = Array.from({ length: r.int(10) }, () => {
+        const type = r.pick(['put', 'delete', 'merge'] as const);
+        const kg = kgOption(r, limits);
+        return type === 'delete' ? { type, key: key(r), ...kg } : { type, key: key(r), value: value(r, limits), ttlMs: ttl(), ...kg };
+      });
+      encodeWrite(w, id, ops);
+      break;
+    }
+    case 'deleteRange':
+      encodeDeleteRange(w, id, { ...kgOption(r, limits), ...(r.bool(0.8) ? { gte: key(r) } : {}), ...(r.bool(0.8) ? { lt: key(r) } : {}) });
+      break;
+    case 'deleteKeyGroups': {
+      const first = r.int(limits.maxKeyGroups);
+      encodeDeleteKeyGroups(w, id, [first, Math.min(limits.maxKeyGroups - 1, first + r.int(3))]);
+      break;
+    }
+    case 'snapshot':
+    case 'release':
+      encodeIdFrame(w, kind === 'snapshot' ? Op.SNAPSHOT : Op.RELEASE_SNAPSHOT, id, handleId(r));
+      break;
+    case 'getAt':
+      encodeGetAt(w, id, handleId(r), key(r), kgOption(r, limits));
+      break;
+    case 'multiGetAt':
+      encodeMultiGetAt(w, id, handleId(r), Array.from({ length: r.int(20) }, () => key(r)), kgOption(r, limits));
+      break;
+    case 'iterator':
+      encodeIterator(w, id, handleId(r), r.bool(0.7) ? 0 : handleId(r), iteratorOptions(r, limits));
+      break;
+    case 'next':
+      encodeIteratorNext(w, id, handleId(r), r.pick([1, 10, 100, 0, 0xffffffff]), r.bool(0.3) ? { keyGroup: r.bool(0.5) ? 0xffff : r.int(limits.maxKeyGroups), key: key(r) } : undefined);
+      break;
+    case 'close':
+      encodeIdFrame(w, Op.ITERATOR_CLOSE, id, handleId(r));
+      break;
   }
   return w.take();
 }

@@ -45,7 +45,7 @@ export class IteratorChecker {
       this.snaps.push({ snap: s.snapshot(), model: model.clone() });
       return 'snapshot';
     }
-    if (p < 0.35 && this.snaps.length > 0) return this.readSnapshot(s);
+    if (p < 0.35 && this.snaps.length > 0) return this.readSnapshot(s, model.now);
     if (p < 0.42 && this.snaps.length > 0) {
       this.snaps.splice(this.r.int(this.snaps.length), 1)[0]!.snap.release();
       return 'snapshotRelease';
@@ -89,8 +89,10 @@ export class IteratorChecker {
     this.beforeClose();
   }
 
-  private async readSnapshot(s: EmbeddedStore): Promise<string> {
+  private async readSnapshot(s: EmbeddedStore, now: number): Promise<string> {
     const { snap, model } = this.snaps[this.r.int(this.snaps.length)]!;
+    // State TTL: a read at a snapshot judges expiry at the time of the read (an iterator: when it is created).
+    model.now = now;
     const t = this.r.int(4);
     if (t === 0) {
       const k = this.key();

@@ -30,7 +30,16 @@ export interface RandomOpsConfig {
    * State TTL: writes get random `ttlMs` and steps advance `clock` (the store's clock). `defaultTtlMs` and
    * `update` must match the store's options.
    */
-  ttl?: { clock: { now(): number; advance(ms: number): void }; defaultTtlMs?: number; update?: 'OnCreateAndWrite' | 'OnReadAndWrite' };
+  ttl?: {
+    clock: { now(): number; advance(ms: number): void };
+    defaultTtlMs?: number;
+    update?: 'OnCreateAndWrite' | 'OnReadAndWrite';
+    /**
+     * Awaited before each clock step (daemon tests): lets requests already sent but executed
+     * asynchronously (an iterator's open, which judges expiry when it runs) run before time moves.
+     */
+    beforeAdvance?: (store: Store) => Promise<void>;
+  };
   /** Range deletes (deleteRange, deleteKeyGroups); the store must own every key group. */
   rangeDeletes?: boolean;
   /** Also run iterator and snapshot steps (test/support/random-iterators.ts); the store must be embedded. */
@@ -197,6 +206,7 @@ export async function runRandomOps(c: RandomOpsConfig): Promise<{ store: Store; 
     const q = r.next();
     if (c.ttl && (q < 0.6 || !c.rangeDeletes)) {
       count('advance');
+      await c.ttl.beforeAdvance?.(store);
       c.ttl.clock.advance(r.int(1500));
       model.now = c.ttl.clock.now();
     } else if (q < 0.97) {
