@@ -71,9 +71,10 @@ class DaemonErrorsTest {
 
   @Test
   void anIncompatibleProtocolVersionIsAVersionError() {
-    FloeException e = thrown(() -> FloeClient.connect(daemon.socket, ClientOptions.defaults().versions(2, 3)));
+    // The daemon speaks protocol 1 and 2 (docs/protocol.md); a client that needs 9 or later is refused.
+    FloeException e = thrown(() -> FloeClient.connect(daemon.socket, ClientOptions.defaults().versions(9, 10)));
     assertEquals(FloeException.Code.VERSION, e.code());
-    assertTrue(e.getMessage().contains("2..3") && e.getMessage().contains("upgrade"), e.getMessage());
+    assertTrue(e.getMessage().contains("9..10") && e.getMessage().contains("upgrade"), e.getMessage());
     // The daemon is unaffected.
     try (FloeClient c = FloeClient.connect(daemon.socket)) {
       assertEquals(1, c.server().version());
