@@ -15,6 +15,7 @@ import type { FloeIterator, KeyGroupOption, Snapshot } from '../api.js';
 import { FloeError } from '../errors.js';
 import { checkBytesArg, DEFAULT_KG, kgField } from '../protocol/protocol.js';
 import type { SeekTarget, WireEntry } from '../protocol/protocol-v2.js';
+import { IteratorCalls } from '../iterator-calls.js';
 
 /** Entries one next() asks for when its buffer is empty. */
 const NEXT_AHEAD = 64;
@@ -36,76 +37,26 @@ const closeOnGc = new FinalizationRegistry<IteratorOps>((ops) => {
 });
 const releaseOnGc = new FinalizationRegistry<() => void>((release) => release());
 
-const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined }) as IteratorReturnResult<undefined>;
-
-export class FrameIterator<E> implements FloeIterator<E> {
+export class FrameIterator<E> extends IteratorCalls<E> implements FloeIterator<E> {
   private buffer: WireEntry[] = [];
   private at = 0;
   /** The daemon said the range is exhausted (until the next seek). */
   private drained = false;
   private seekTarget: SeekTarget | undefined;
-  private inCall = false;
-  private idle: (() => void) | undefined;
-  private closed = false;
-  private yielded = 0;
 
   constructor(
     private readonly ops: IteratorOps,
-    private readonly limit: number,
+    limit: number,
     private readonly keyGroup: number | undefined,
   ) {
+    super(limit);
     closeOnGc.register(this, ops, this);
   }
 
-  get count(): number {
-    return this.yielded;
-  }
-
-  async next(): Promise<E | undefined> {
-    this.enter('next');
-    try {
-      if (this.yielded >= this.limit) return undefined;
-      if (this.at >= this.buffer.length) await this.fill(NEXT_AHEAD);
-      if (this.at >= this.buffer.length) return undefined;
-      this.yielded++;
-      return this.buffer[this.at++] as E;
-    } finally {
-      this.leave();
-    }
-  }
-
-  async nextv(size: number): Promise<E[]> {
-    if (typeof size !== 'number' || Number.isNaN(size)) {
-      throw new FloeError('INVALID_ARGUMENT', `nextv(size): size must be a number, got ${JSON.stringify(size)}`);
-    }
-    this.enter('nextv');
-    try {
-      return await this.pull(Math.max(1, Math.floor(size)));
-    } finally {
-      this.leave();
-    }
-  }
-
-  async all(): Promise<E[]> {
-    try {
-      this.enter('all');
-      try {
-        return await this.pull(Number.POSITIVE_INFINITY);
-      } finally {
-        this.leave();
-      }
-    } finally {
-      await this.close();
-    }
-  }
-
   seek(target: Uint8Array | string, options?: KeyGroupOption): void {
-    this.checkUsable();
-    if (this.inCall) throw busy('seek');
+    this.checkSeekCall();
     const key = checkBytesArg(target, 'seek target');
-    if (options?.keyGroup !== undefined && this.keyGroup !== undefined && options.keyGroup !== this.keyGroup) {
-      throw new FloeError('INVALID_ARGUMENT', `seek(): this iterator covers key group ${this.keyGroup}, not ${String(options.keyGroup)}; omit keyGroup or create an iterator over that group`);
-    }
+    this.checkSeekGroup(options, this.keyGroup);
     const kg = options?.keyGroup === undefined ? DEFAULT_KG : kgField(options.keyGroup, 'seek(): ');
     this.seekTarget = { keyGroup: kg, key };
     this.buffer = [];
@@ -113,33 +64,14 @@ export class FrameIterator<E> implements FloeIterator<E> {
     this.drained = false;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.inCall) await new Promise<void>((resolve) => (this.idle = resolve));
-    this.buffer = [];
-    closeOnGc.unregister(this);
-    await this.ops.close();
+  protected async readOne(): Promise<E | undefined> {
+    if (this.at >= this.buffer.length) await this.fill(NEXT_AHEAD);
+    if (this.at >= this.buffer.length) return undefined;
+    return this.buffer[this.at++] as E;
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<E> {
-    return {
-      next: async (): Promise<IteratorResult<E>> => {
-        const e = await this.next();
-        if (e !== undefined) return { done: false, value: e };
-        await this.close();
-        return DONE;
-      },
-      return: async (): Promise<IteratorResult<E>> => {
-        await this.close();
-        return DONE;
-      },
-    };
-  }
-
-  private async pull(max: number): Promise<E[]> {
+  protected async readMany(room: number): Promise<E[]> {
     const out: E[] = [];
-    const room = Math.min(max, this.limit - this.yielded);
     while (out.length < room) {
       if (this.at >= this.buffer.length) {
         const want = room - out.length;
@@ -149,8 +81,17 @@ export class FrameIterator<E> implements FloeIterator<E> {
       const take = Math.min(room - out.length, this.buffer.length - this.at);
       for (let i = 0; i < take; i++) out.push(this.buffer[this.at++] as E);
     }
-    this.yielded += out.length;
     return out;
+  }
+
+  protected checkSource(): void {
+    this.ops.check();
+  }
+
+  protected async release(): Promise<void> {
+    this.buffer = [];
+    closeOnGc.unregister(this);
+    await this.ops.close();
   }
 
   /** Reads the next page into the buffer (nothing once the daemon said the range is exhausted). */
@@ -159,33 +100,11 @@ export class FrameIterator<E> implements FloeIterator<E> {
     await this.ops.opened;
     const seek = this.seekTarget;
     this.seekTarget = undefined;
-    const page = await this.ops.page(Math.min(maxEntries, this.limit - this.yielded), seek);
+    const page = await this.ops.page(Math.min(maxEntries, this.limit - this.count), seek);
     this.buffer = page.entries;
     this.at = 0;
     this.drained = page.done;
   }
-
-  private enter(what: string): void {
-    this.checkUsable();
-    if (this.inCall) throw busy(what);
-    this.inCall = true;
-  }
-
-  private leave(): void {
-    this.inCall = false;
-    const idle = this.idle;
-    this.idle = undefined;
-    idle?.();
-  }
-
-  private checkUsable(): void {
-    this.ops.check();
-    if (this.closed) throw new FloeError('CLOSED', 'this iterator was closed; create a new one with store.iterator()');
-  }
-}
-
-function busy(what: string): FloeError {
-  return new FloeError('BUSY', `iterator ${what}() called while another call on the same iterator is in progress; await it first`);
 }
 
 /** A snapshot over frames: `id` names it in GET_AT / MULTI_GET_AT / ITERATOR frames of its connection. */

@@ -21,6 +21,7 @@ import { prevKeyBefore, reverseEntries } from './reverse-scan.js';
 import { scanEntries, type ScanRange, type ScanView } from './scan.js';
 import { nextKeyAtOrAfter } from './scan-groups.js';
 import type { PinnedView } from './scan-iterator.js';
+import { IteratorCalls } from '../iterator-calls.js';
 
 type RawEntry = { key: Uint8Array; value: Uint8Array };
 
@@ -199,137 +200,59 @@ async function* walkBackward(view: ScanView, plan: IteratorPlan, seek: Position 
 
 const abandoned = new FinalizationRegistry<PinnedView>((pinned) => pinned.release());
 
-const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined }) as IteratorReturnResult<undefined>;
-
 /** The iterator object. REQUIRES: `pinned` is this iterator's own pin (released on close). */
-export class StoreIterator<E = IteratorEntry> implements FloeIterator<E> {
+export class StoreIterator<E = IteratorEntry> extends IteratorCalls<E> implements FloeIterator<E> {
   private gen: AsyncGenerator<RawEntry> | undefined;
   private position: Position | undefined;
-  /** A read call is in progress; `idle` (when set) is called when it ends. */
-  private inCall = false;
-  private idle: (() => void) | undefined;
-  private closed = false;
-  private yielded = 0;
 
   constructor(
     private readonly pinned: PinnedView,
     private readonly plan: IteratorPlan,
   ) {
+    super(plan.limit);
     abandoned.register(this, pinned, this);
   }
 
-  get count(): number {
-    return this.yielded;
-  }
-
-  async next(): Promise<E | undefined> {
-    this.enter('next');
-    try {
-      if (this.yielded >= this.plan.limit) return undefined;
-      this.gen ??= iterateRaw(this.pinned.view, this.plan, this.position);
-      const r = await this.gen.next();
-      if (r.done === true) return undefined;
-      this.yielded++;
-      return this.shape(r.value);
-    } catch (e) {
-      throw this.pinned.revoked ? closedError(e) : e;
-    } finally {
-      this.leave();
-    }
-  }
-
-  async nextv(size: number): Promise<E[]> {
-    if (typeof size !== 'number' || Number.isNaN(size)) {
-      throw new FloeError('INVALID_ARGUMENT', `nextv(size): size must be a number, got ${JSON.stringify(size)}`);
-    }
-    this.enter('nextv');
-    try {
-      return await this.pull(Math.max(1, Math.floor(size)));
-    } catch (e) {
-      throw this.pinned.revoked ? closedError(e) : e;
-    } finally {
-      this.leave();
-    }
-  }
-
-  async all(): Promise<E[]> {
-    try {
-      this.enter('all');
-      try {
-        return await this.pull(Number.POSITIVE_INFINITY);
-      } catch (e) {
-        throw this.pinned.revoked ? closedError(e) : e;
-      } finally {
-        this.leave();
-      }
-    } finally {
-      await this.close();
-    }
-  }
-
   seek(target: Bytes, options?: KeyGroupOption): void {
-    this.checkUsable();
-    if (this.inCall) throw busyError('seek');
+    this.checkSeekCall();
     const key = toBytes(target, 'seek target');
-    if (options?.keyGroup !== undefined && this.plan.keyGroup !== undefined && options.keyGroup !== this.plan.keyGroup) {
-      throw new FloeError('INVALID_ARGUMENT', `seek(): this iterator covers key group ${this.plan.keyGroup}, not ${String(options.keyGroup)}; omit keyGroup or create an iterator over that group`);
-    }
+    this.checkSeekGroup(options, this.plan.keyGroup);
     const kgOption = options?.keyGroup ?? this.plan.keyGroup;
     const group = kgOption === undefined ? defaultKeyGroup(key, this.plan.maxKeyGroups) : checkKeyGroup(kgOption, this.plan.maxKeyGroups);
     this.dropGenerator();
     this.position = { group, key };
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.inCall) await new Promise<void>((resolve) => (this.idle = resolve));
-    this.dropGenerator();
-    abandoned.unregister(this);
-    this.pinned.release();
+  protected async readOne(): Promise<E | undefined> {
+    this.gen ??= iterateRaw(this.pinned.view, this.plan, this.position);
+    const r = await this.gen.next();
+    return r.done === true ? undefined : this.shape(r.value);
   }
 
-  /** A `for await` loop: entries until the end; the iterator is closed however the loop ends. */
-  [Symbol.asyncIterator](): AsyncIterator<E> {
-    return {
-      next: async (): Promise<IteratorResult<E>> => {
-        const e = await this.next();
-        if (e !== undefined) return { done: false, value: e };
-        await this.close();
-        return DONE;
-      },
-      return: async (): Promise<IteratorResult<E>> => {
-        await this.close();
-        return DONE;
-      },
-    };
-  }
-
-  private enter(what: string): void {
-    this.checkUsable();
-    if (this.inCall) throw busyError(what);
-    this.inCall = true;
-  }
-
-  private leave(): void {
-    this.inCall = false;
-    const idle = this.idle;
-    this.idle = undefined;
-    idle?.();
-  }
-
-  private async pull(max: number): Promise<E[]> {
+  protected async readMany(room: number): Promise<E[]> {
     const out: E[] = [];
-    const room = Math.min(max, this.plan.limit - this.yielded);
-    if (room <= 0) return out;
     this.gen ??= iterateRaw(this.pinned.view, this.plan, this.position);
     while (out.length < room) {
       const r = await this.gen.next();
       if (r.done === true) break;
       out.push(this.shape(r.value));
     }
-    this.yielded += out.length;
     return out;
+  }
+
+  protected checkSource(): void {
+    if (this.pinned.revoked) throw closedError();
+  }
+
+  /** A read that failed because the store closed under it says so. */
+  protected override readError(e: unknown): unknown {
+    return this.pinned.revoked ? closedError(e) : e;
+  }
+
+  protected async release(): Promise<void> {
+    this.dropGenerator();
+    abandoned.unregister(this);
+    this.pinned.release();
   }
 
   private shape(e: RawEntry): E {
@@ -344,15 +267,6 @@ export class StoreIterator<E = IteratorEntry> implements FloeIterator<E> {
     this.gen = undefined;
     if (gen !== undefined && gen !== NOTHING) gen.return(undefined).catch(() => undefined);
   }
-
-  private checkUsable(): void {
-    if (this.pinned.revoked) throw closedError();
-    if (this.closed) throw new FloeError('CLOSED', 'this iterator was closed; create a new one with store.iterator()');
-  }
-}
-
-function busyError(what: string): FloeError {
-  return new FloeError('BUSY', `iterator ${what}() called while another call on the same iterator is in progress; await it first`);
 }
 
 function closedError(cause?: unknown): FloeError {
