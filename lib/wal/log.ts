@@ -21,7 +21,6 @@
  */
 import { FloeError, isFloeError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { listNumbered } from '../store/list-numbered.js';
 import { parseWalPath, walPath, walPrefix } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
 import { decodeSegment, encodePlug, encodeSegment, isPlugSized, recordBytes, type DecodedSegment, type WalOp, type WalRecord } from './format.js';
@@ -418,8 +417,8 @@ async function readSegment(store: ObjectStore, instanceId: string, seq: number, 
 const SEGMENT_READ_ATTEMPTS = 6;
 
 /** Sequence numbers of the instance's WAL segments, ascending. */
-export function listSegments(store: ObjectStore, instanceId: string): Promise<number[]> {
-  return listNumbered(store, walPrefix(instanceId), (path) => parseWalPath(path)?.seq);
+export async function listSegments(store: ObjectStore, instanceId: string): Promise<number[]> {
+  return (await listSegmentSizes(store, instanceId)).map((s) => s.seq);
 }
 
 /** The instance's WAL segments with their sizes (a fence plug is told by its size), ascending. */
