@@ -17,6 +17,7 @@ import { FrameParser, Writer } from '../lib/protocol/wire.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 import { DirectServer } from '../lib/daemon/direct-server.js';
 import { openShardStore } from '../lib/daemon/shard-service.js';
+import { rawExchange } from './support/raw-exchange.js';
 import { makeDir, runCli, startDaemon, stopDaemon, writeConfig } from './support/daemon-process.js';
 
 const MAX_KG = 16;
@@ -24,34 +25,7 @@ const MAX_KG = 16;
 type Frame = { op: number; id: number; payload: Buffer };
 
 /** Sends `frames` on a raw connection; collects answers until `want` frames came or the daemon closed it. */
-function exchange(socket: string, frames: Buffer[], want: number): Promise<{ frames: Frame[]; closedByServer: boolean }> {
-  return new Promise((resolve) => {
-    const s = createConnection(socket);
-    const parser = new FrameParser(1 << 30);
-    const got: Frame[] = [];
-    let closedByServer = true;
-    const timer = setTimeout(() => {
-      closedByServer = false;
-      s.destroy();
-    }, 10_000);
-    s.on('connect', () => {
-      for (const f of frames) s.write(f);
-    });
-    s.on('data', (chunk: Buffer) => {
-      parser.push(chunk);
-      for (let f = parser.next(); f; f = parser.next()) got.push({ op: f[4]!, id: f.readUInt32BE(5), payload: Buffer.from(f.subarray(9)) });
-      if (got.length >= want) {
-        closedByServer = false;
-        s.destroy();
-      }
-    });
-    s.on('error', () => undefined);
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve({ frames: got, closedByServer });
-    });
-  });
-}
+const exchange = (socket: string, frames: Buffer[], want: number): Promise<{ frames: Frame[]; closedByServer: boolean }> => rawExchange(socket, frames, { want });
 
 function frame(op: number, id: number, fill?: (w: Writer) => void): Buffer {
   const w = new Writer(256);

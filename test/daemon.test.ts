@@ -18,40 +18,11 @@ import { Random, seedFromEnv } from '../lib/util/random.js';
 import { Model, hex } from './support/model.js';
 import { runRandomOps } from './support/random-ops.js';
 import { makeDir, runCli, startDaemon, stopDaemon, writeConfig } from './support/daemon-process.js';
+import { rawExchange } from './support/raw-exchange.js';
 
 const MAX_KG = 16;
 
 /** Opens a raw socket, sends `bytes`, collects everything until the daemon closes it (or 10 s pass). */
-function rawExchange(socket: string, bytes: Uint8Array[], endAfter = false): Promise<{ frames: Array<{ op: number; id: number; payload: Buffer }>; closedByServer: boolean }> {
-  return new Promise((resolve) => {
-    const s = createConnection(socket);
-    const parser = new FrameParser(1 << 30);
-    const frames: Array<{ op: number; id: number; payload: Buffer }> = [];
-    let closedByServer = true;
-    const timer = setTimeout(() => {
-      closedByServer = false;
-      s.destroy();
-    }, 10_000);
-    s.on('connect', () => {
-      for (const b of bytes) s.write(b);
-      if (endAfter) s.end();
-    });
-    s.on('data', (chunk: Buffer) => {
-      parser.push(chunk);
-      try {
-        for (let f = parser.next(); f; f = parser.next()) frames.push({ op: f[4]!, id: f.readUInt32BE(5), payload: Buffer.from(f.subarray(9)) });
-      } catch {
-        // not our concern here
-      }
-    });
-    s.on('error', () => undefined);
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve({ frames, closedByServer });
-    });
-  });
-}
-
 const hello = (): Buffer => {
   const w = new Writer(32);
   writeHello(w, 1);
@@ -109,7 +80,7 @@ t.test('daemon: model, concurrency, socket mode, malformed frames', async (t) =>
     const good = await connect(d.socket);
     await good.put('alive', 'yes');
     const r = new Random(seed);
-    const randomRuns = Array.from({ length: 12 }, () => rawExchange(d.socket, [Buffer.from(r.bytes(r.range(1, 300)))], true));
+    const randomRuns = Array.from({ length: 12 }, () => rawExchange(d.socket, [Buffer.from(r.bytes(r.range(1, 300)))], { endAfter: true }));
     const helloThen = (...frames: Buffer[]): Promise<{ frames: Array<{ op: number; id: number; payload: Buffer }>; closedByServer: boolean }> =>
       rawExchange(d.socket, [hello(), ...frames]);
     const frameOf = (op: number, id: number, payload: number[] | Buffer): Buffer => {

@@ -7,7 +7,6 @@
  */
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type FloeClient } from '../lib/client/client.js';
@@ -15,33 +14,17 @@ import { FrameStore, type FrameReply, type FrameTransport } from '../lib/client/
 import type { FloeError } from '../lib/errors.js';
 import { encodeIdFrame, encodeIteratorNext, encodeKeyValueTtl, MAX_ITERATORS, MAX_SNAPSHOTS } from '../lib/protocol/protocol-v2.js';
 import { decodeError, ERROR_OP, Op, parseHelloOk, RESPONSE_BIT, writeHello } from '../lib/protocol/protocol.js';
-import { FrameParser, Writer } from '../lib/protocol/wire.js';
+import { Writer } from '../lib/protocol/wire.js';
 import { startInProcessDaemon } from './support/inprocess-daemon.js';
+import { rawExchange } from './support/raw-exchange.js';
 
 type Frame = { op: number; id: number; payload: Buffer };
 
-/** Sends `frames` on a new connection and collects `expect` answers (then closes). */
-function exchange(socket: string, frames: Buffer[], expect: number): Promise<Frame[]> {
-  return new Promise((resolve, reject) => {
-    const s = createConnection(socket);
-    const parser = new FrameParser(1 << 30);
-    const got: Frame[] = [];
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`only ${got.length} of ${expect} answers within 10 s`));
-    }, 10_000);
-    s.on('connect', () => s.write(Buffer.concat(frames)));
-    s.on('data', (chunk: Buffer) => {
-      parser.push(chunk);
-      for (let f = parser.next(); f; f = parser.next()) got.push({ op: f[4]!, id: f.readUInt32BE(5), payload: Buffer.from(f.subarray(9)) });
-      if (got.length >= expect) {
-        clearTimeout(timer);
-        s.end();
-        resolve(got);
-      }
-    });
-    s.on('error', reject);
-  });
+/** Sends `frames` on a new connection and collects `expect` answers (then closes); fewer is an error. */
+async function exchange(socket: string, frames: Buffer[], expect: number): Promise<Frame[]> {
+  const r = await rawExchange(socket, [Buffer.concat(frames)], { want: expect });
+  if (r.frames.length < expect) throw new Error(`only ${r.frames.length} of ${expect} answers within 10 s`);
+  return r.frames;
 }
 
 const frame = (fill: (w: Writer) => void): Buffer => {
