@@ -37,10 +37,10 @@ import {
   writePageEntry,
   WriteType,
 } from '../protocol/protocol.js';
-import { readDeleteRange } from '../protocol/protocol-v2.js';
 import { injectFromEnv } from './inject.js';
 import type { Clock } from '../util/clock.js';
 import { ShardHandles } from './shard-handles.js';
+import { executeV2 } from './shard-service-v2.js';
 import type { KeyGroupRange } from './shard-map.js';
 import { Coalescer, FRAME_HEADER_BYTES, protocolError, readU32, Reader, Writer } from '../protocol/wire.js';
 
@@ -121,11 +121,11 @@ export class ShardService {
   private readonly kgOptions: Array<{ keyGroup: number } | undefined> = [];
   private readonly cursors = new Map<number, Cursor>();
   /** Snapshots and iterator parts of protocol version 2. */
-  private readonly handles: ShardHandles;
+  readonly handles: ShardHandles;
   private closed = false;
 
   constructor(
-    private readonly lsm: LsmStore,
+    readonly lsm: LsmStore,
     private readonly send: (batch: ArrayBuffer) => void,
     /** Called once the store is closed and the CLOSE response is sent. */
     private readonly onClosed: () => void,
@@ -292,104 +292,8 @@ export class ShardService {
         });
         return;
       default:
-        if (this.executeV2(op, id, payload)) return;
+        if (executeV2(this, op, id, payload)) return;
         throw protocolError(`shard worker received unknown opcode ${opName(op)}`);
-    }
-  }
-
-  /**
-   * Protocol version 2 requests (lib/protocol/protocol-v2.ts): TTL writes and range deletes in write order;
-   * snapshots, iterator opens and snapshot reads after the earlier writes (shard-handles.ts). False: not one.
-   */
-  private executeV2(op: number, id: number, payload: Uint8Array): boolean {
-    const lsm = this.lsm;
-    switch (op) {
-      case Op.PUT_TTL:
-      case Op.MERGE_TTL: {
-        const r = new Reader(payload, 0, payload.length, `${opName(op)} payload`);
-        const o = { ...this.keyGroupOption(r.u16()), ttlMs: r.u64() };
-        const key = r.bytes32();
-        const value = r.rest();
-        this.inOrderWrite(() => this.trackWrite(op, id, op === Op.PUT_TTL ? lsm.put(key, value, o) : lsm.merge(key, value, o)));
-        return true;
-      }
-      case Op.DELETE_RANGE: {
-        const range = readDeleteRange(payload);
-        this.inOrderWrite(() => this.trackWrite(op, id, lsm.deleteRange(range)));
-        return true;
-      }
-      case Op.DELETE_KEY_GROUPS: {
-        const r = new Reader(payload, 0, payload.length, 'DELETE_KEY_GROUPS payload');
-        const range: [number, number] = [r.u16(), r.u16()];
-        r.done();
-        this.inOrderWrite(() => this.trackWrite(op, id, lsm.deleteKeyGroups(range)));
-        return true;
-      }
-      case Op.GET_AT: {
-        const r = new Reader(payload, 0, payload.length, 'GET_AT payload');
-        const snap = r.u32();
-        const o = this.keyGroupOption(r.u16());
-        const key = r.rest();
-        this.afterWrites(id, async () => {
-          const v = await lsm.get(key, { ...o, snapshot: this.handles.snapshotOf(snap) });
-          this.respond(op, id, (w) => {
-            w.u8(v === undefined ? 0 : 1);
-            if (v !== undefined) w.raw(v);
-          });
-        });
-        return true;
-      }
-      case Op.MULTI_GET_AT: {
-        const r = new Reader(payload, 0, payload.length, 'MULTI_GET_AT payload');
-        const snap = r.u32();
-        const o = this.keyGroupOption(r.u16());
-        const keys: Uint8Array[] = [];
-        for (let i = r.u32(); i > 0; i--) keys.push(r.bytes32());
-        r.done();
-        this.afterWrites(id, async () => {
-          const values = await lsm.multiGet(keys, { ...o, snapshot: this.handles.snapshotOf(snap) });
-          this.respond(op, id, (w) => {
-            w.u32(values.length);
-            for (const v of values) {
-              if (v === undefined) w.u32(ABSENT);
-              else w.bytes32(v);
-            }
-          });
-        });
-        return true;
-      }
-      case InternalOp.SHARD_SNAPSHOT: {
-        const handle = new Reader(payload, 0, payload.length, 'SHARD_SNAPSHOT payload').u32();
-        this.afterWrites(id, async () => {
-          this.handles.snapshot(handle);
-          this.respond(op, id);
-        });
-        return true;
-      }
-      case InternalOp.SHARD_ITER_OPEN: {
-        const r = new Reader(Uint8Array.prototype.slice.call(payload), 0, payload.length, 'SHARD_ITER_OPEN payload');
-        this.afterWrites(id, async () => {
-          this.handles.openIterator(r);
-          this.respond(op, id);
-        });
-        return true;
-      }
-      case InternalOp.SHARD_ITER_NEXT: {
-        // The part reads at a fixed snapshot: no ordering with writes needed.
-        const r = new Reader(Uint8Array.prototype.slice.call(payload), 0, payload.length, 'SHARD_ITER_NEXT payload');
-        this.handles.next(r).then(
-          (fill) => this.respond(op, id, fill),
-          (e: unknown) => this.respondError(id, asFloeError(e)),
-        );
-        return true;
-      }
-      case InternalOp.SHARD_RELEASE: {
-        const handle = new Reader(payload, 0, payload.length, 'SHARD_RELEASE payload').u32();
-        this.afterWrites(id, () => this.handles.release(handle).then(() => this.respond(op, id)));
-        return true;
-      }
-      default:
-        return false;
     }
   }
 
@@ -428,12 +332,14 @@ export class ShardService {
   }
 
   /** `{ keyGroup }` for a kg field (undefined for the default): one frozen object per key group, reused. */
-  private keyGroupOption(kg: number): { keyGroup: number } | undefined {
+  /** @internal (shard-service-v2.ts) */
+  keyGroupOption(kg: number): { keyGroup: number } | undefined {
     if (kg === DEFAULT_KG) return undefined;
     return (this.kgOptions[kg] ??= Object.freeze({ keyGroup: kg }));
   }
 
-  private trackWrite(op: number, id: number, p: Promise<void>): void {
+  /** @internal (shard-service-v2.ts) */
+  trackWrite(op: number, id: number, p: Promise<void>): void {
     this.writesPending++;
     p.then(
       () => {
@@ -461,7 +367,8 @@ export class ShardService {
    * Starts a write in arrival order: at once, unless an earlier non-write is still waiting (then behind it,
    * so that request's snapshot does not include this later write).
    */
-  private inOrderWrite(start: () => void): void {
+  /** @internal (shard-service-v2.ts) */
+  inOrderWrite(start: () => void): void {
     if (this.queueHead === this.queue.length) start();
     else this.queue.push({ write: true, start });
   }
@@ -470,7 +377,8 @@ export class ShardService {
    * Runs `fn` once every write received before it is applied and before any write received after it.
    * Its failure is answered as an error frame.
    */
-  private afterWrites(id: number, fn: () => Promise<void>): void {
+  /** @internal (shard-service-v2.ts) */
+  afterWrites(id: number, fn: () => Promise<void>): void {
     const start = (): void => {
       const fail = (e: unknown): void => this.respondError(id, asFloeError(e));
       try {
@@ -506,7 +414,8 @@ export class ShardService {
   }
 
   /** Queues the success response of request `id` (op | 0x80); `fill` writes its payload, if any. */
-  private respond(op: number, id: number, fill?: (w: Writer) => void): void {
+  /** @internal (shard-service-v2.ts) */
+  respond(op: number, id: number, fill?: (w: Writer) => void): void {
     const w = this.out;
     const start = w.beginFrame(op | RESPONSE_BIT, id);
     fill?.(w);
@@ -514,7 +423,8 @@ export class ShardService {
     this.flusher.schedule();
   }
 
-  private respondError(id: number, e: FloeError): void {
+  /** @internal (shard-service-v2.ts) */
+  respondError(id: number, e: FloeError): void {
     writeErrorFrame(this.out, id, e);
     this.flusher.schedule();
   }
