@@ -87,19 +87,28 @@ function parseBatch(route: StoreRoute, payload: Uint8Array): BatchOp[] {
     }
     const ttlMs = type >= WriteType.putTtl ? r.u64() : undefined;
     const value = type === WriteType.delete ? undefined : r.bytes32();
-    const where = `write(): operation ${i}: `;
-    try {
-      checkKey(key);
-      if (value !== undefined) checkValue(value, `operation ${i} value`);
-      if (ttlMs !== undefined) checkTtlMs(ttlMs, 'ttlMs');
-    } catch (e) {
-      throw isFloeError(e) && !e.message.startsWith('operation') ? new FloeError(e.code, where + e.message) : e;
-    }
+    const where = checkBatchOp(i, key, value, ttlMs);
     const kg = resolveGroup(route, rawKg, key, where);
     ops.push({ type, kg, key, value, ttlMs, target: route.targetOf(kg, where) });
   }
   r.done();
   return ops;
+}
+
+/**
+ * Validates op `i` of a WRITE batch as the embedded store does (INVALID_ARGUMENT, prefixed with the
+ * op's place). Returns that prefix, for later messages about the op. Shared with the shard sockets.
+ */
+export function checkBatchOp(i: number, key: Uint8Array, value: Uint8Array | undefined, ttlMs: number | undefined): string {
+  const where = `write(): operation ${i}: `;
+  try {
+    checkKey(key);
+    if (value !== undefined) checkValue(value, `operation ${i} value`);
+    if (ttlMs !== undefined) checkTtlMs(ttlMs, 'ttlMs');
+  } catch (e) {
+    throw isFloeError(e) && !e.message.startsWith('operation') ? new FloeError(e.code, where + e.message) : e;
+  }
+  return where;
 }
 
 function writeGroup(w: Writer, group: BatchOp[]): void {

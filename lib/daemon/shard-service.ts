@@ -40,6 +40,7 @@ import {
 import { injectFromEnv } from './inject.js';
 import type { Clock } from '../util/clock.js';
 import { ShardHandles } from './shard-handles.js';
+import { CROSS_IN_PROGRESS, CROSS_STARTED } from './direct-sync.js';
 import { executeV2 } from './shard-service-v2.js';
 import type { KeyGroupRange } from './shard-map.js';
 import { Coalescer, FRAME_HEADER_BYTES, protocolError, readU32, Reader, Writer } from '../protocol/wire.js';
@@ -131,6 +132,8 @@ export class ShardService {
     private readonly onClosed: () => void,
     /** Runs on SHARD_CLOSE before the store closes (the shard's own socket drains: direct-server.ts). */
     private readonly beforeClose?: () => Promise<void>,
+    /** Shard sockets: the router's cross-shard write counters (direct-sync.ts), for MULTI_GET_PART. */
+    private readonly crossWrites?: Int32Array,
   ) {
     this.handles = new ShardHandles(lsm);
   }
@@ -204,24 +207,29 @@ export class ShardService {
         );
         return;
       }
-      case Op.MULTI_GET: {
-        const r = new Reader(payload, 0, payload.length, 'MULTI_GET payload');
-        const kg = r.u16();
-        const n = r.u32();
-        const keys: Uint8Array[] = [];
-        for (let i = 0; i < n; i++) keys.push(r.bytes32());
-        r.done();
-        this.afterWrites(id, () =>
-          lsm.multiGet(keys, this.keyGroupOption(kg)).then((values) =>
-            this.respond(op, id, (w) => {
-              w.u32(values.length);
-              for (const v of values) {
-                if (v === undefined) w.u32(ABSENT);
-                else w.bytes32(v);
-              }
-            }),
-          ),
-        );
+      case Op.MULTI_GET:
+      case Op.MULTI_GET_PART: {
+        const { kg, keys } = readMultiGet(payload);
+        const o = this.keyGroupOption(kg);
+        if (op === Op.MULTI_GET) {
+          this.afterWrites(id, () => lsm.multiGet(keys, o).then((values) => this.respond(op, id, (w) => writeValues(w, values))));
+          return;
+        }
+        const stamp = this.crossWrites;
+        if (stamp === undefined) throw protocolError('MULTI_GET_PART is served on shard sockets only');
+        this.afterWrites(id, async () => {
+          // The stamp brackets the read: quiet when no cross-shard write was in progress when it began and
+          // none started before it ended (docs/protocol.md "Shard sockets"). In-progress first, then started.
+          const busy = Atomics.load(stamp, CROSS_IN_PROGRESS);
+          const before = Atomics.load(stamp, CROSS_STARTED);
+          const values = await lsm.multiGet(keys, o);
+          const after = Atomics.load(stamp, CROSS_STARTED);
+          this.respond(op, id, (w) => {
+            w.u8(busy === 0 && before === after ? 1 : 0);
+            w.u32(before >>> 0);
+            writeValues(w, values);
+          });
+        });
         return;
       }
       case Op.FLUSH:
@@ -432,6 +440,30 @@ export class ShardService {
   private flush(): void {
     if (this.out.length === 0) return;
     this.send(this.out.takeArrayBuffer());
+  }
+}
+
+/** A MULTI_GET payload: u16 kg, u32 count, count × bytes32 key (views into the payload). */
+export function readMultiGet(payload: Uint8Array): { kg: number; keys: Uint8Array[] } {
+  const r = new Reader(payload, 0, payload.length, 'MULTI_GET payload');
+  const kg = r.u16();
+  const n = r.u32();
+  if (n > (payload.length - 6) / 4) throw protocolError(`malformed MULTI_GET payload: ${n} keys cannot fit in ${payload.length} bytes`);
+  const keys: Uint8Array[] = new Array(n);
+  for (let i = 0; i < n; i++) keys[i] = r.bytes32();
+  r.done();
+  return { kg, keys };
+}
+
+/** A MULTI_GET answer body: u32 count, then each value (bytes32) or ABSENT. */
+export function writeValues(w: Writer, values: ReadonlyArray<Uint8Array | undefined>): void {
+  let bytes = 4;
+  for (const v of values) bytes += v === undefined ? 4 : 4 + v.length;
+  w.ensure(bytes);
+  w.u32(values.length);
+  for (const v of values) {
+    if (v === undefined) w.u32(ABSENT);
+    else w.bytes32(v);
   }
 }
 
