@@ -7,7 +7,7 @@
  * (the error names the shards that applied theirs) or across a crash (see docs/protocol.md).
  */
 import { FloeError, isFloeError, type FloeErrorCode } from '../errors.js';
-import { checkKey, checkValue, defaultKeyGroup } from '../keys.js';
+import { checkKey, checkValue, defaultKeyGroup, MAX_KEY_BYTES, MAX_VALUE_BYTES } from '../keys.js';
 import { checkTtlMs } from '../lsm/ttl.js';
 import { ABSENT, decodeError, DEFAULT_KG, ERROR_OP, errorPayload, Op, opName, RESPONSE_BIT, WriteType } from '../protocol/protocol.js';
 import { FRAME_HEADER_BYTES, protocolError, readU32, Reader, type Writer } from '../protocol/wire.js';
@@ -63,38 +63,6 @@ export function singleKey(bus: ShardBus, route: StoreRoute, op: number, frame: B
   w.endFrame(start);
 }
 
-interface BatchOp {
-  type: number;
-  kg: number;
-  key: Uint8Array;
-  value: Uint8Array | undefined;
-  /** Types 4 and 5 (protocol 2) only. */
-  ttlMs: number | undefined;
-  target: number;
-}
-
-/** Parses and validates a whole WRITE payload: an invalid op rejects the batch before any shard sees it. */
-function parseBatch(route: StoreRoute, payload: Uint8Array): BatchOp[] {
-  const r = new Reader(payload, 0, payload.length, 'WRITE payload');
-  const n = r.u32();
-  const ops: BatchOp[] = [];
-  for (let i = 0; i < n; i++) {
-    const type = r.u8();
-    const rawKg = r.u16();
-    const key = r.bytes32();
-    if (type < WriteType.put || type > WriteType.mergeTtl) {
-      throw protocolError(`WRITE op ${i} has unknown type ${type} (1 put, 2 delete, 3 merge, 4 put with TTL, 5 merge with TTL)`);
-    }
-    const ttlMs = type >= WriteType.putTtl ? r.u64() : undefined;
-    const value = type === WriteType.delete ? undefined : r.bytes32();
-    const where = checkBatchOp(i, key, value, ttlMs);
-    const kg = resolveGroup(route, rawKg, key, where);
-    ops.push({ type, kg, key, value, ttlMs, target: route.targetOf(kg, where) });
-  }
-  r.done();
-  return ops;
-}
-
 /**
  * Validates op `i` of a WRITE batch as the embedded store does (INVALID_ARGUMENT, prefixed with the
  * op's place). Returns that prefix, for later messages about the op. Shared with the shard sockets.
@@ -111,38 +79,82 @@ export function checkBatchOp(i: number, key: Uint8Array, value: Uint8Array | und
   return where;
 }
 
-function writeGroup(w: Writer, group: BatchOp[]): void {
-  w.u32(group.length);
-  for (const o of group) {
-    w.ensure(19 + o.key.length + (o.value?.length ?? 0));
-    w.u8(o.type);
-    w.u16(o.kg);
-    w.bytes32(o.key);
-    if (o.ttlMs !== undefined) w.u64(o.ttlMs);
-    if (o.value !== undefined) w.bytes32(o.value);
+/**
+ * One pass over a WRITE payload: every op validated as the embedded store validates it (an invalid op
+ * rejects the batch before any shard sees it) and its shard noted, without an object per op: op i is
+ * `payload[starts[i], starts[i + 1])`, bound for `targets[i]`. Key and value views are made only to hash a
+ * default key group and to word an error.
+ */
+function scanBatch(route: StoreRoute, payload: Uint8Array): { n: number; starts: Uint32Array; targets: Int32Array } {
+  const r = new Reader(payload, 0, payload.length, 'WRITE payload');
+  const n = r.u32();
+  if (n > payload.length / 7) throw protocolError(`malformed WRITE payload: ${n} ops cannot fit in ${payload.length} bytes`);
+  const starts = new Uint32Array(n + 1);
+  const targets = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    starts[i] = r.pos;
+    const type = r.u8();
+    const rawKg = r.u16();
+    const klen = r.u32();
+    const keyAt = r.pos;
+    skip(r, klen);
+    if (type < WriteType.put || type > WriteType.mergeTtl) {
+      throw protocolError(`WRITE op ${i} has unknown type ${type} (1 put, 2 delete, 3 merge, 4 put with TTL, 5 merge with TTL)`);
+    }
+    const ttlMs = type >= WriteType.putTtl ? r.u64() : undefined;
+    let vlen = -1;
+    if (type !== WriteType.delete) {
+      vlen = r.u32();
+      skip(r, vlen);
+    }
+    let where = `write(): operation ${i}: `;
+    if (klen === 0 || klen > MAX_KEY_BYTES || vlen > MAX_VALUE_BYTES || ttlMs !== undefined) {
+      const value = vlen < 0 ? undefined : payload.subarray(r.pos - vlen, r.pos);
+      where = checkBatchOp(i, payload.subarray(keyAt, keyAt + klen), value, ttlMs);
+    }
+    const kg = rawKg === DEFAULT_KG ? defaultKeyGroup(payload.subarray(keyAt, keyAt + klen), route.maxKeyGroups) : resolveGroup(route, rawKg, EMPTY, where);
+    targets[i] = route.targetOf(kg, where);
   }
+  starts[n] = r.pos;
+  r.done();
+  return { n, starts, targets };
+}
+
+function skip(r: Reader, n: number): void {
+  if (n > r.remaining) r.take(n); // throws the Reader's PROTOCOL error
+  r.pos += n;
 }
 
 export function writeBatch(bus: ShardBus, route: StoreRoute, payload: Uint8Array, reply: Answer): void {
-  const ops = parseBatch(route, payload);
-  if (ops.length === 0) {
+  const { n, starts, targets } = scanBatch(route, payload);
+  if (n === 0) {
     reply(Op.WRITE | RESPONSE_BIT, EMPTY);
     return;
   }
-  const groups = new Map<number, BatchOp[]>();
-  for (const o of ops) {
-    const g = groups.get(o.target);
-    if (g) g.push(o);
-    else groups.set(o.target, [o]);
-  }
-  if (groups.size === 1) {
+  // Ops per shard, in batch order (counts first: the part of shard t is `u32 count` + its ops' bytes, copied).
+  const counts = new Map<number, number>();
+  for (let i = 0; i < n; i++) counts.set(targets[i]!, (counts.get(targets[i]!) ?? 0) + 1);
+  if (counts.size === 1) {
     // One shard: the validated batch goes on as it came (the shard resolves default key groups the same way).
-    bus.send(route.targets[ops[0]!.target]!, Op.WRITE, (w) => w.raw(payload), reply, true);
+    bus.send(route.targets[targets[0]!]!, Op.WRITE, (w) => w.raw(payload), reply, true);
     return;
   }
-  const targetsOf = [...groups.keys()];
+  const targetsOf = [...counts.keys()];
+  const src = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.length);
+  const encodePart = (t: number) => (w: Writer) => {
+    w.ensure(4 + (starts[n]! - starts[0]!));
+    w.u32(counts.get(t)!);
+    // Runs of consecutive ops of this shard, copied without views.
+    for (let i = 0; i < n; i++) {
+      if (targets[i] !== t) continue;
+      let j = i + 1;
+      while (j < n && targets[j] === t) j++;
+      w.rawFrom(src, starts[i]!, starts[j]!);
+      i = j - 1;
+    }
+  };
   bus.fanOut(
-    targetsOf.map((t) => ({ target: route.targets[t]!, write: true, encode: (w: Writer) => writeGroup(w, groups.get(t)!) })),
+    targetsOf.map((t) => ({ target: route.targets[t]!, write: true, encode: encodePart(t) })),
     Op.WRITE,
     (results) => {
       const failed = results.filter((x) => x.op === ERROR_OP);
