@@ -471,19 +471,25 @@ export function writeValues(w: Writer, values: ReadonlyArray<Uint8Array | undefi
 export function parseWriteOps(payload: Uint8Array): WriteOp[] {
   const r = new Reader(payload, 0, payload.length, 'WRITE payload');
   const n = r.u32();
-  const ops: WriteOp[] = [];
+  if (n > payload.length / 7) throw protocolError(`malformed WRITE payload: ${n} ops cannot fit in ${payload.length} bytes`);
+  const ops: WriteOp[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const type = r.u8();
     const kg = r.u16();
     const key = r.bytes32();
-    const keyGroup = kg === DEFAULT_KG ? {} : { keyGroup: kg };
-    if (type === WriteType.put) ops.push({ type: 'put', key, value: r.bytes32(), ...keyGroup });
-    else if (type === WriteType.merge) ops.push({ type: 'merge', key, value: r.bytes32(), ...keyGroup });
-    else if (type === WriteType.delete) ops.push({ type: 'delete', key, ...keyGroup });
-    else if (type === WriteType.putTtl || type === WriteType.mergeTtl) {
+    // One object literal per op (no spread of a key-group object): this runs for every op of every batch.
+    if (type === WriteType.put || type === WriteType.merge) {
+      const t = type === WriteType.put ? 'put' : 'merge';
+      const value = r.bytes32();
+      ops[i] = kg === DEFAULT_KG ? { type: t, key, value } : { type: t, key, value, keyGroup: kg };
+    } else if (type === WriteType.delete) {
+      ops[i] = kg === DEFAULT_KG ? { type: 'delete', key } : { type: 'delete', key, keyGroup: kg };
+    } else if (type === WriteType.putTtl || type === WriteType.mergeTtl) {
       // Protocol 2: a put or merge carrying its own TTL.
+      const t = type === WriteType.putTtl ? 'put' : 'merge';
       const ttlMs = r.u64();
-      ops.push({ type: type === WriteType.putTtl ? 'put' : 'merge', key, value: r.bytes32(), ttlMs, ...keyGroup });
+      const value = r.bytes32();
+      ops[i] = kg === DEFAULT_KG ? { type: t, key, value, ttlMs } : { type: t, key, value, ttlMs, keyGroup: kg };
     } else throw protocolError(`WRITE op ${i} has unknown type ${type} (1 put, 2 delete, 3 merge, 4 put with TTL, 5 merge with TTL)`);
   }
   r.done();
