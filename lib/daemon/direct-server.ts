@@ -249,7 +249,7 @@ class DirectConnection extends FrameConnection {
         maxInFlight: init.maxInFlight,
         server: init.serverName,
       });
-      this.service = new ShardService(this.owner.lsm, (batch) => this.answered(batch), () => undefined, undefined, this.owner.holdFlag);
+      this.service = new ShardService(this.owner.lsm, (batch) => this.answered(new Uint8Array(batch)), () => undefined, undefined, this.owner.holdFlag, (bytes) => this.answered(bytes));
       this.flushNow();
     } catch (e) {
       this.violation(id, asFloeError(e));
@@ -288,8 +288,7 @@ class DirectConnection extends FrameConnection {
   }
 
   /** A batch of answers from this connection's ShardService (one per request, in one buffer). */
-  private answered(batch: ArrayBuffer): void {
-    const bytes = new Uint8Array(batch);
+  private answered(bytes: Uint8Array): void {
     let frames = 0;
     for (let at = 0; at + 4 <= bytes.length; at += 4 + readU32(bytes, at)) frames++;
     this.inFlight -= frames;

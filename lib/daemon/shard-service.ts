@@ -134,6 +134,11 @@ export class ShardService {
     private readonly beforeClose?: () => Promise<void>,
     /** Shard sockets: the router's cross-shard write counters (direct-sync.ts), for MULTI_GET_PART. */
     private readonly crossWrites?: Int32Array,
+    /**
+     * Shard sockets: answers go here as a Buffer (for a socket write; take() copies small answers into
+     * Node's buffer pool) instead of to `send` as a fresh ArrayBuffer (for a transfer to the router).
+     */
+    private readonly sendBytes?: (bytes: Buffer) => void,
   ) {
     this.handles = new ShardHandles(lsm);
   }
@@ -439,7 +444,9 @@ export class ShardService {
 
   private flush(): void {
     if (this.out.length === 0) return;
-    this.send(this.out.takeArrayBuffer());
+    // A socket write needs no ArrayBuffer of its own: take() copies small answers into Node's buffer pool.
+    if (this.sendBytes !== undefined) this.sendBytes(this.out.take());
+    else this.send(this.out.takeArrayBuffer());
   }
 }
 
