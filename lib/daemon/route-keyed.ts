@@ -181,43 +181,101 @@ export function multiGet(bus: ShardBus, route: StoreRoute, payload: Uint8Array, 
   const r = new Reader(payload, 0, payload.length, 'MULTI_GET payload');
   const rawKg = r.u16();
   const n = r.u32();
-  const keys: Uint8Array[] = new Array(n);
-  for (let i = 0; i < n; i++) keys[i] = r.bytes32();
+  if (n > (payload.length - 6) / 4) throw protocolError(`malformed MULTI_GET payload: ${n} keys cannot fit in ${payload.length} bytes`);
+  // Key i (its u32 length and bytes) is payload[starts[i], starts[i + 1]): offsets, no view per key.
+  const starts = new Uint32Array(n + 1);
+  for (let i = 0; i < n; i++) {
+    starts[i] = r.pos;
+    skipBytes(r, r.u32());
+  }
+  starts[n] = r.pos;
   r.done();
-  const encode = (w: Writer, indexes: number[]): void => {
-    w.u16(rawKg);
-    w.u32(indexes.length);
-    for (const i of indexes) w.bytes32(keys[i]!);
-  };
   if (rawKg !== DEFAULT_KG) {
     const kg = resolveGroup(route, rawKg, EMPTY);
     bus.send(route.targets[route.targetOf(kg)]!, Op.MULTI_GET, (w) => w.raw(payload), reply);
     return;
   }
   // Default key groups: each key to the shard of its own key group; the shard hashes again.
-  const byTarget = new Map<number, number[]>();
-  keys.forEach((k, i) => {
-    const t = route.targetOf(defaultKeyGroup(k, route.maxKeyGroups), `multiGet(): key ${i}: `);
-    const list = byTarget.get(t);
-    if (list) list.push(i);
-    else byTarget.set(t, [i]);
-  });
-  if (byTarget.size <= 1) {
-    const t = byTarget.size === 1 ? [...byTarget.keys()][0]! : 0;
+  const targets = new Int32Array(n);
+  const counts = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const t = route.targetOf(defaultKeyGroup(payload.subarray(starts[i]! + 4, starts[i + 1]!), route.maxKeyGroups), `multiGet(): key ${i}: `);
+    targets[i] = t;
+    counts.set(t, (counts.get(t) ?? 0) + 1);
+  }
+  if (counts.size <= 1) {
     // All keys on one shard: the request goes on as it came (validated above), no re-encoding.
-    bus.send(route.targets[t]!, Op.MULTI_GET, (w) => w.raw(payload), reply);
+    bus.send(route.targets[n > 0 ? targets[0]! : 0]!, Op.MULTI_GET, (w) => w.raw(payload), reply);
     return;
   }
-  const targetsOf = [...byTarget.keys()];
+  const src = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.length);
+  const targetsOf = [...counts.keys()];
   bus.fanOut(
-    targetsOf.map((t) => ({ target: route.targets[t]!, write: false, encode: (w: Writer) => encode(w, byTarget.get(t)!) })),
+    targetsOf.map((t) => ({
+      target: route.targets[t]!,
+      write: false,
+      encode: (w: Writer) => {
+        w.ensure(6 + (starts[n]! - starts[0]!));
+        w.u16(rawKg);
+        w.u32(counts.get(t)!);
+        copyRuns(w, src, starts, targets, t);
+      },
+    })),
     Op.MULTI_GET,
     (results) => {
       const failed = results.find((x) => x.op === ERROR_OP);
       if (failed) return reply(ERROR_OP, failed.payload);
-      reply(Op.MULTI_GET | RESPONSE_BIT, gatherValues(n, results, (i) => byTarget.get(targetsOf[i]!)!));
+      reply(Op.MULTI_GET | RESPONSE_BIT, gatherByTarget(n, targets, results.map((x) => ({ target: targetsOf[x.index]!, payload: x.payload }))));
     },
   );
+}
+
+function skipBytes(r: Reader, n: number): void {
+  if (n > r.remaining) r.take(n); // throws the Reader's PROTOCOL error
+  r.pos += n;
+}
+
+/** Copies the items of target `t` (item i is src[starts[i], starts[i + 1])) in runs of consecutive items. */
+function copyRuns(w: Writer, src: Buffer, starts: Uint32Array, targets: Int32Array, t: number): void {
+  const n = targets.length;
+  for (let i = 0; i < n; i++) {
+    if (targets[i] !== t) continue;
+    let j = i + 1;
+    while (j < n && targets[j] === t) j++;
+    w.rawFrom(src, starts[i]!, starts[j]!);
+    i = j - 1;
+  }
+}
+
+/**
+ * The MULTI_GET answer in request order from per-target answers (u32 count, values), where key i went to
+ * `targets[i]`: values are copied straight from the parts' answers, with no view or array per value.
+ */
+function gatherByTarget(n: number, targets: Int32Array, parts: Array<{ target: number; payload: Uint8Array }>): Uint8Array {
+  const partOf = new Map<number, { payload: Buffer; at: number }>();
+  let bytes = 4;
+  for (const p of parts) {
+    if (p.payload.length < 4) throw protocolError('malformed MULTI_GET response');
+    const b = p.payload;
+    partOf.set(p.target, { payload: Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length), at: 4 });
+    bytes += p.payload.length - 4;
+  }
+  const out = Buffer.allocUnsafe(bytes);
+  out.writeUInt32BE(n, 0);
+  let w = 4;
+  for (let i = 0; i < n; i++) {
+    const part = partOf.get(targets[i]!)!;
+    const a = part.payload;
+    if (part.at + 4 > a.length) throw protocolError('malformed MULTI_GET response: fewer values than keys');
+    const len = readU32(a, part.at);
+    const size = len === ABSENT ? 4 : 4 + len;
+    if (part.at + size > a.length) throw protocolError('malformed MULTI_GET response: a value exceeds the frame');
+    a.copy(out, w, part.at, part.at + size);
+    part.at += size;
+    w += size;
+  }
+  if (w !== bytes) throw protocolError('malformed MULTI_GET response: more values than keys');
+  return out;
 }
 
 /** Puts the per-shard MULTI_GET answers back in request order. */
