@@ -159,20 +159,34 @@ t.test('a split multiGet never sees half of a cross-shard batch', async (t) => {
     }
   })();
   const torn: string[] = [];
+  const early: string[] = [];
   let reads = 0;
-  const reading = async (): Promise<void> => {
-    for (let i = 0; i < 300; i++) {
+  const before = (await daemonRequests(writer)).MULTI_GET ?? 0;
+  // Each reader also owns a key and writes it right behind its multiGet (pipelined, not awaited): a
+  // multiGet sent again through the daemon socket must still not see that later write.
+  const reading = async (reader: FloeClient, own: string): Promise<void> => {
+    await reader.put(own, 'x0');
+    for (let i = 1; i <= 300; i++) {
       const [a, b] = pairs[r.int(pairs.length)]!;
-      const [va, vb] = (await reader.multiGet([b, a])).map(str);
+      const read = reader.multiGet([b, own, a]);
+      const write = reader.put(own, `x${i}`);
+      const [vb, vo, va] = (await read).map(str);
+      await write;
       reads++;
-      if (va !== vb) torn.push(`${a}=${vb} but ${b}=${va}`);
+      if (va !== vb) torn.push(`${a}=${va} but ${b}=${vb}`);
+      if (vo !== `x${i - 1}`) early.push(`multiGet ${i} saw ${own}=${vo}, want x${i - 1}`);
     }
   };
-  await Promise.all([reading(), reading(), reading(), reading()]);
+  const owners = [...keysIn(0, 7, 6).slice(4), ...keysIn(8, 15, 6).slice(4)];
+  await Promise.all(owners.map((own) => reading(reader, own)));
   stop = true;
   await writing;
+  const resent = ((await daemonRequests(writer)).MULTI_GET ?? 0) - before;
   t.ok(batches > 10, `${batches} cross-shard batches ran during ${reads} multiGets`);
   t.same(torn.slice(0, 5), [], `seed ${seed}: every multiGet saw each batch entirely or not at all`);
+  t.same(early.slice(0, 5), [], `seed ${seed}: no multiGet saw its client's later write`);
+  // Sent again after a part that was not quiet, or sent there at once behind a write that waits for the links.
+  t.ok(resent > 0, `some multiGets went through the daemon socket (${resent})`);
   await reader.close();
   await writer.close();
   t.equal(await stopDaemon(d), 0);
