@@ -14,7 +14,7 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { FloeError } from '../errors.js';
-import { defaultKeyGroup } from '../keys.js';
+import { defaultKeyGroupAt } from '../keys.js';
 import { DEFAULT_KG, decodeError, ERROR_OP, errorPayload, Op, RESPONSE_BIT, writeHello } from '../protocol/protocol.js';
 import type { ShardMapEntry } from '../protocol/shard-map.js';
 import { Coalescer, FRAME_HEADER_BYTES, FrameParser, readU32, Writer } from '../protocol/wire.js';
@@ -152,7 +152,7 @@ export class ShardLinks implements SplitLinks {
     if (kg === DEFAULT_KG) {
       const keyStart = withValue ? p + 6 : p + 2;
       const keyEnd = withValue ? keyStart + readU32(buf, p + 2) : end;
-      kg = defaultKeyGroup(buf.subarray(keyStart, keyEnd), this.maxKeyGroups);
+      kg = defaultKeyGroupAt(buf, keyStart, keyEnd, this.maxKeyGroups);
     } else if (kg >= this.maxKeyGroups) return undefined;
     const map = this.map;
     for (let i = 0; i < map.length; i++) {

@@ -12,8 +12,8 @@
  *
  * Parsing here trusts the frame: the client's own encoder wrote it (protocol.ts).
  */
-import { defaultKeyGroup } from '../keys.js';
-import { ABSENT, DEFAULT_KG, ERROR_OP, Op, RESPONSE_BIT, WriteType } from '../protocol/protocol.js';
+import { defaultKeyGroupAt } from '../keys.js';
+import { ABSENT, DEFAULT_KG, Op, RESPONSE_BIT, WriteType } from '../protocol/protocol.js';
 import { FRAME_HEADER_BYTES, readU32, type Writer } from '../protocol/wire.js';
 import type { FrameReply } from './frame-store.js';
 
@@ -43,7 +43,7 @@ export function writeShard(links: SplitLinks, buf: Uint8Array, start: number, en
     if (type >= WriteType.putTtl) at += 8;
     if (type !== WriteType.delete) at += 4 + readU32(buf, at);
     if (at > end) return -1;
-    if (kg === DEFAULT_KG) kg = defaultKeyGroup(buf.subarray(key, key + klen), links.maxKeyGroups);
+    if (kg === DEFAULT_KG) kg = defaultKeyGroupAt(buf, key, key + klen, links.maxKeyGroups);
     else if (kg >= links.maxKeyGroups) return -1;
     const s = links.shardOf(kg);
     if (shard === -2) shard = s;
@@ -52,18 +52,11 @@ export function writeShard(links: SplitLinks, buf: Uint8Array, start: number, en
   return shard < 0 ? -1 : shard;
 }
 
-interface Part {
-  shard: number;
-  /** Request positions of this part's keys, in order. */
-  indexes: number[];
-  /** Start and end offsets of each key (key bytes) in the request frame. */
-  keys: number[];
-}
-
 /**
  * Routes a MULTI_GET frame (`buf[start, end)`, request id `id`) over the links. False: it cannot (a
  * shard without a working link, an out-of-range key group) and the caller sends it on the daemon socket.
  * `fallback(frame)` sends a copy of the frame on the daemon socket later (see the file comment).
+ * No object per key: key offsets and shards live in typed arrays.
  */
 export function routeMultiGet(links: SplitLinks, buf: Uint8Array, start: number, end: number, id: number, reply: FrameReply, fallback: (frame: Uint8Array) => void, onSplit: (delta: number) => void): boolean {
   const p = start + FRAME_HEADER_BYTES;
@@ -71,104 +64,104 @@ export function routeMultiGet(links: SplitLinks, buf: Uint8Array, start: number,
   const n = readU32(buf, p + 2);
   if (rawKg !== DEFAULT_KG) {
     if (rawKg >= links.maxKeyGroups) return false;
-    const s = links.shardOf(rawKg);
-    if (!links.usable(s)) return false;
-    const frame = buf.subarray(start, end);
-    links.sendOn(s, id, reply, (w) => w.raw(frame));
-    return true;
+    return sendWhole(links, links.shardOf(rawKg), buf, start, end, id, reply);
   }
-  const parts = new Map<number, Part>();
+  // Key i (u32 length + bytes) is frame[starts[i], starts[i + 1]) (offsets relative to `start`).
+  const starts = new Uint32Array(n + 1);
+  const shards = new Int32Array(n);
+  let first = -1;
+  let spans = false;
   let at = p + 6;
   for (let i = 0; i < n; i++) {
-    const klen = readU32(buf, at);
+    starts[i] = at - start;
     const k = at + 4;
-    at = k + klen;
-    const s = links.shardOf(defaultKeyGroup(buf.subarray(k, at), links.maxKeyGroups));
-    let part = parts.get(s);
-    if (part === undefined) {
-      if (!links.usable(s)) return false;
-      parts.set(s, (part = { shard: s, indexes: [], keys: [] }));
-    }
-    part.indexes.push(i);
-    part.keys.push(k, at);
+    at = k + readU32(buf, at);
+    const s = links.shardOf(defaultKeyGroupAt(buf, k, at, links.maxKeyGroups));
+    shards[i] = s;
+    if (first === -1) first = s;
+    else if (s !== first) spans = true;
   }
-  if (parts.size <= 1) {
-    const s = parts.size === 1 ? parts.keys().next().value! : links.shardOf(0);
-    if (!links.usable(s)) return false;
-    const frame = buf.subarray(start, end);
-    links.sendOn(s, id, reply, (w) => w.raw(frame));
-    return true;
-  }
+  starts[n] = at - start;
+  if (!spans) return sendWhole(links, first === -1 ? links.shardOf(0) : first, buf, start, end, id, reply);
+  const counts = new Map<number, number>();
+  for (let i = 0; i < n; i++) counts.set(shards[i]!, (counts.get(shards[i]!) ?? 0) + 1);
+  for (const s of counts.keys()) if (!links.usable(s)) return false;
   const frame = Buffer.from(buf.subarray(start, end)); // a copy: `buf` is the caller's reused writer
-  const all = [...parts.values()];
-  const answers: Array<Uint8Array | undefined> = new Array(all.length);
-  let left = all.length;
-  let failed: Uint8Array | undefined;
+  const parts = [...counts.keys()];
+  const answers = new Map<number, Buffer>();
+  let left = parts.length;
+  let failed = false;
   onSplit(1);
-  all.forEach((part, j) => {
+  for (const s of parts) {
     const gather: FrameReply = (op, payload) => {
-      if (op === (Op.MULTI_GET_PART | RESPONSE_BIT)) answers[j] = Uint8Array.prototype.slice.call(payload) as Uint8Array;
-      else failed ??= op === ERROR_OP ? Uint8Array.prototype.slice.call(payload) : new Uint8Array(0);
+      // A copy: the answer is a view valid only until its link reads more.
+      if (op === (Op.MULTI_GET_PART | RESPONSE_BIT)) answers.set(s, Buffer.from(payload));
+      else failed = true;
       if (--left > 0) return;
       onSplit(-1);
-      const whole = failed === undefined ? assemble(n, all, answers as Uint8Array[]) : undefined;
+      const whole = failed ? undefined : assemble(shards, answers);
       if (whole !== undefined) reply(Op.MULTI_GET | RESPONSE_BIT, whole);
       else fallback(frame);
     };
-    links.sendOn(part.shard, id, gather, (w) => {
+    links.sendOn(s, id, gather, (w) => {
       const f = w.beginFrame(Op.MULTI_GET_PART, id);
       w.u16(DEFAULT_KG);
-      w.u32(part.indexes.length);
-      const keys = part.keys;
-      for (let i = 0; i < keys.length; i += 2) {
-        w.u32(keys[i + 1]! - keys[i]!);
-        w.rawFrom(frame, keys[i]! - start, keys[i + 1]! - start);
+      w.u32(counts.get(s)!);
+      w.ensure(starts[n]! - starts[0]!);
+      // Runs of consecutive keys of this shard, copied as they are in the frame.
+      for (let i = 0; i < n; i++) {
+        if (shards[i] !== s) continue;
+        let j = i + 1;
+        while (j < n && shards[j] === s) j++;
+        w.rawFrom(frame, starts[i]!, starts[j]!);
+        i = j - 1;
       }
       w.endFrame(f);
     });
-  });
+  }
+  return true;
+}
+
+/** Sends the frame as it is to shard `s`. False when `s` has no working link. */
+function sendWhole(links: SplitLinks, s: number, buf: Uint8Array, start: number, end: number, id: number, reply: FrameReply): boolean {
+  if (s < 0 || !links.usable(s)) return false;
+  const frame = buf.subarray(start, end);
+  links.sendOn(s, id, reply, (w) => w.raw(frame));
   return true;
 }
 
 /**
  * The MULTI_GET answer (u32 n, values in request order) from the parts' answers (u8 quiet, u32 epoch, u32
- * count, values), or undefined when the parts did not read one consistent cut (then: fallback).
+ * count, values), key i having gone to `shards[i]`; undefined when the parts did not read one consistent
+ * cut (then: fallback) or an answer does not match its part.
  */
-function assemble(n: number, parts: Part[], answers: Uint8Array[]): Uint8Array | undefined {
+function assemble(shards: Int32Array, answers: Map<number, Buffer>): Uint8Array | undefined {
   let epoch = -1;
   let bytes = 4;
-  for (const a of answers) {
+  const cursor = new Map<number, number>();
+  for (const [s, a] of answers) {
     if (a.length < 9 || a[0] !== 1) return undefined;
     const e = readU32(a, 1);
     if (epoch !== -1 && e !== epoch) return undefined;
     epoch = e;
     bytes += a.length - 9;
+    cursor.set(s, 9);
   }
-  // Where each value starts in its part's answer, by request position.
-  const from: Array<Uint8Array> = new Array(n);
-  const offset = new Int32Array(n);
-  for (let j = 0; j < parts.length; j++) {
-    const a = answers[j]!;
-    const idx = parts[j]!.indexes;
-    if (readU32(a, 5) !== idx.length) return undefined;
-    let at = 9;
-    for (const i of idx) {
-      from[i] = a;
-      offset[i] = at;
-      const len = readU32(a, at);
-      at += len === ABSENT ? 4 : 4 + len;
-    }
-  }
+  const n = shards.length;
   const out = Buffer.allocUnsafe(bytes);
   out.writeUInt32BE(n, 0);
   let w = 4;
   for (let i = 0; i < n; i++) {
-    const a = from[i]!;
-    const at = offset[i]!;
+    const s = shards[i]!;
+    const a = answers.get(s)!;
+    const at = cursor.get(s)!;
+    if (at + 4 > a.length) return undefined;
     const len = readU32(a, at);
     const size = len === ABSENT ? 4 : 4 + len;
-    out.set(a.subarray(at, at + size), w);
+    if (at + size > a.length) return undefined;
+    a.copy(out, w, at, at + size);
+    cursor.set(s, at + size);
     w += size;
   }
-  return out;
+  return w === bytes ? out : undefined;
 }

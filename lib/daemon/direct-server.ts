@@ -26,7 +26,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { chmod, mkdtemp, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FloeError } from '../errors.js';
-import { defaultKeyGroup } from '../keys.js';
+import { defaultKeyGroupAt } from '../keys.js';
 import type { LsmStore } from '../lsm/lsm-store.js';
 import { asFloeError, DEFAULT_KG, MAX_PING_BYTES, negotiateHello, Op, opName, RESPONSE_BIT, writeErrorFrame, writeHelloOk } from '../protocol/protocol.js';
 import { FRAME_HEADER_BYTES, readU32, Writer } from '../protocol/wire.js';
@@ -201,7 +201,7 @@ class DirectConnection extends FrameConnection {
     if (keyEnd > frame.length) return new FloeError('PROTOCOL', `malformed ${opName(op)} payload: key length ${keyEnd - keyStart} exceeds the frame`);
     let kg = (frame[p]! << 8) | frame[p + 1]!;
     if (kg === DEFAULT_KG) {
-      kg = defaultKeyGroup(frame.subarray(keyStart, keyEnd), maxKeyGroups);
+      kg = defaultKeyGroupAt(frame, keyStart, keyEnd, maxKeyGroups);
     } else if (kg >= maxKeyGroups) {
       return new FloeError('INVALID_ARGUMENT', `keyGroup must be an integer in [0, ${maxKeyGroups}), got ${kg}; omit it to use the default hash`);
     }

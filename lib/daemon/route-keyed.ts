@@ -7,7 +7,7 @@
  * (the error names the shards that applied theirs) or across a crash (see docs/protocol.md).
  */
 import { FloeError, isFloeError, type FloeErrorCode } from '../errors.js';
-import { checkKey, checkValue, defaultKeyGroup, MAX_KEY_BYTES, MAX_VALUE_BYTES } from '../keys.js';
+import { checkKey, checkValue, defaultKeyGroup, defaultKeyGroupAt, MAX_KEY_BYTES, MAX_VALUE_BYTES } from '../keys.js';
 import { checkTtlMs } from '../lsm/ttl.js';
 import { ABSENT, decodeError, DEFAULT_KG, ERROR_OP, errorPayload, Op, opName, RESPONSE_BIT, WriteType } from '../protocol/protocol.js';
 import { FRAME_HEADER_BYTES, protocolError, readU32, Reader, type Writer } from '../protocol/wire.js';
@@ -54,7 +54,7 @@ export function singleKey(bus: ShardBus, route: StoreRoute, op: number, frame: B
     if (keyEnd > frame.length) throw protocolError(`malformed ${opName(op)} payload: key length ${klen} exceeds the frame`);
   }
   const rawKg = (frame[p]! << 8) | frame[p + 1]!;
-  const kg = rawKg === DEFAULT_KG ? defaultKeyGroup(frame.subarray(keyStart, keyEnd), route.maxKeyGroups) : resolveGroup(route, rawKg, EMPTY);
+  const kg = rawKg === DEFAULT_KG ? defaultKeyGroupAt(frame, keyStart, keyEnd, route.maxKeyGroups) : resolveGroup(route, rawKg, EMPTY);
   const w = bus.frameTo(route.targets[route.targetOf(kg)]!, op !== Op.GET, reply, tag);
   if (w === undefined) return;
   const start = w.beginFrame(op, bus.lastId);
@@ -112,7 +112,7 @@ function scanBatch(route: StoreRoute, payload: Uint8Array): { n: number; starts:
       const value = vlen < 0 ? undefined : payload.subarray(r.pos - vlen, r.pos);
       where = checkBatchOp(i, payload.subarray(keyAt, keyAt + klen), value, ttlMs);
     }
-    const kg = rawKg === DEFAULT_KG ? defaultKeyGroup(payload.subarray(keyAt, keyAt + klen), route.maxKeyGroups) : resolveGroup(route, rawKg, EMPTY, where);
+    const kg = rawKg === DEFAULT_KG ? defaultKeyGroupAt(payload, keyAt, keyAt + klen, route.maxKeyGroups) : resolveGroup(route, rawKg, EMPTY, where);
     targets[i] = route.targetOf(kg, where);
   }
   starts[n] = r.pos;
@@ -199,7 +199,7 @@ export function multiGet(bus: ShardBus, route: StoreRoute, payload: Uint8Array, 
   const targets = new Int32Array(n);
   const counts = new Map<number, number>();
   for (let i = 0; i < n; i++) {
-    const t = route.targetOf(defaultKeyGroup(payload.subarray(starts[i]! + 4, starts[i + 1]!), route.maxKeyGroups), `multiGet(): key ${i}: `);
+    const t = route.targetOf(defaultKeyGroupAt(payload, starts[i]! + 4, starts[i + 1]!, route.maxKeyGroups), `multiGet(): key ${i}: `);
     targets[i] = t;
     counts.set(t, (counts.get(t) ?? 0) + 1);
   }
