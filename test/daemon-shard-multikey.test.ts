@@ -7,11 +7,14 @@
  */
 import t from 'tap';
 import { Buffer } from 'node:buffer';
+import { createConnection, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { FloeError } from '../lib/errors.js';
 import { connect, type FloeClient } from '../lib/client/client.js';
 import { defaultKeyGroup } from '../lib/keys.js';
-import { decodeError, ERROR_OP, Op, RESPONSE_BIT, writeHello } from '../lib/protocol/protocol.js';
-import { parseShardMap } from '../lib/protocol/shard-map.js';
-import { Writer } from '../lib/protocol/wire.js';
+import { decodeError, ERROR_OP, Op, RESPONSE_BIT, writeErrorFrame, writeHello } from '../lib/protocol/protocol.js';
+import { parseShardMap, writeShardMap } from '../lib/protocol/shard-map.js';
+import { FrameParser, Writer } from '../lib/protocol/wire.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 import { rawExchange } from './support/raw-exchange.js';
 import { makeDir, startDaemon, stopDaemon, writeConfig } from './support/daemon-process.js';
@@ -46,13 +49,13 @@ async function daemonRequests(c: FloeClient): Promise<Record<string, number>> {
 }
 
 /** Pipelined random multiGets and batches (and single-key writes) of one client against a model. */
-async function multiKeyModel(c: FloeClient, r: Random, rounds: number, keys: string[]): Promise<string[]> {
+async function multiKeyModel(c: FloeClient, r: Random, rounds: number, keys: string[], perRound = 20): Promise<string[]> {
   const failures: string[] = [];
   const model = new Map<string, string>();
   const pick = (): string => keys[r.int(keys.length)]!;
   for (let round = 0; round < rounds; round++) {
     const checks: Array<Promise<void>> = [];
-    const n = 1 + r.int(20);
+    const n = 1 + r.int(perRound);
     for (let i = 0; i < n; i++) {
       const op = r.int(100);
       if (op < 40) {
@@ -271,6 +274,97 @@ t.test('without shard sockets the client sends multiGets and batches through the
   t.same(failures.slice(0, 5), [], `seed ${seed}: matches the model`);
   const req = await daemonRequests(c);
   t.ok((req.MULTI_GET ?? 0) > 0 && (req.WRITE ?? 0) > 0, 'multiGets and batches went through the daemon socket');
+  await c.close();
+  t.equal(await stopDaemon(d), 0);
+});
+
+/**
+ * A proxy in front of `upstream`: frames pass both ways; `onRequest` may answer a request itself (then it
+ * returns the bytes to send back and whether to close), `onAnswer` may rewrite an answer frame.
+ */
+async function frameProxy(
+  path: string,
+  upstream: string,
+  onRequest: (f: Buffer) => { answer: Buffer; close: boolean } | undefined,
+  onAnswer: (f: Buffer) => Buffer = (f) => f,
+): Promise<Server> {
+  const server = createServer((client) => {
+    const up = createConnection(upstream);
+    const fromClient = new FrameParser(2 ** 31);
+    const fromUp = new FrameParser(2 ** 31);
+    let closed = false;
+    const close = (): void => {
+      closed = true;
+      client.destroy();
+      up.destroy();
+    };
+    client.on('data', (chunk: Buffer) => {
+      fromClient.push(chunk);
+      for (let f = fromClient.next(); f !== undefined && !closed; f = fromClient.next()) {
+        const own = onRequest(f);
+        if (own === undefined) up.write(Buffer.from(f));
+        else {
+          client.write(own.answer);
+          if (own.close) client.end(() => close());
+        }
+      }
+    });
+    up.on('data', (chunk: Buffer) => {
+      fromUp.push(chunk);
+      for (let f = fromUp.next(); f !== undefined; f = fromUp.next()) client.write(onAnswer(Buffer.from(f)));
+    });
+    client.on('error', close);
+    up.on('error', close);
+    client.on('close', close);
+    up.on('close', close);
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return server;
+}
+
+t.test('shard sockets of an older daemon (single-key requests only): batches and multiGets fall back to the daemon socket', async (t) => {
+  const seed = seedFromEnv();
+  const dir = makeDir(t);
+  writeConfig(dir);
+  const d = await startDaemon(dir);
+  t.teardown(() => void stopDaemon(d, 'SIGKILL'));
+  const map = parseShardMap((await rawExchange(d.socket, [frame(Op.HELLO, 1), frame(Op.SHARD_MAP, 2)], { want: 2 })).frames[1]!.payload);
+  const servers: Server[] = [];
+  t.teardown(() => {
+    for (const s of servers) s.close();
+  });
+  let refused = 0;
+  // Each shard socket behind a proxy that answers what the older shard sockets answered: a protocol
+  // violation for anything but HELLO, PING, PUT, GET, DELETE and MERGE, then the connection closes.
+  const old = new Set<number>([Op.HELLO, Op.PING, Op.PUT, Op.GET, Op.DELETE, Op.MERGE]);
+  for (const [i, e] of map.entries()) {
+    servers.push(
+      await frameProxy(join(dir, `old${i}.sock`), e.socket!, (f) => {
+        if (old.has(f[4]!)) return undefined;
+        refused++;
+        const w = new Writer(256);
+        writeErrorFrame(w, f.readUInt32BE(5), new FloeError('PROTOCOL', 'a shard socket serves only PUT, GET, DELETE and MERGE'));
+        return { answer: w.take(), close: true };
+      }),
+    );
+  }
+  const oldMap = map.map((e, i) => ({ keyGroups: e.keyGroups, socket: join(dir, `old${i}.sock`) }));
+  servers.push(
+    await frameProxy(join(dir, 'main.sock'), d.socket, () => undefined, (f) => {
+      if (f[4] !== (Op.SHARD_MAP | RESPONSE_BIT)) return f;
+      const w = new Writer(256);
+      const start = w.beginFrame(Op.SHARD_MAP | RESPONSE_BIT, f.readUInt32BE(5));
+      writeShardMap(w, oldMap);
+      w.endFrame(start);
+      return w.take();
+    }),
+  );
+  const c = await connect(join(dir, 'main.sock'));
+  // One request at a time: a request pipelined behind a refused one on the same link fails with a
+  // retryable IO error once (the older daemon closes the link; docs/protocol.md "Shard sockets").
+  const failures = await multiKeyModel(c, new Random(seed), 150, [...keysIn(0, 7, 10), ...keysIn(8, 15, 10)], 1);
+  t.same(failures.slice(0, 5), [], `seed ${seed}: matches the model; no request failed`);
+  t.ok(refused > 0, `the old shard sockets refused ${refused} multi-key request(s), which went through the daemon socket`);
   await c.close();
   t.equal(await stopDaemon(d), 0);
 });

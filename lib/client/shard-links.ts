@@ -176,11 +176,11 @@ export class ShardLinks implements SplitLinks {
     if (op === Op.WRITE) {
       const s = writeShard(this, buf, start, end);
       if (s < 0 || !this.usable(s)) return false;
-      this.links[s]!.send(buf.subarray(start, end), id, reply);
+      this.links[s]!.send(buf.subarray(start, end), id, olderShardFallback(buf, start, end, reply, fallback));
       return true;
     }
     if (op !== Op.MULTI_GET) return false;
-    return routeMultiGet(this, buf, start, end, id, reply, fallback, (d) => (this.splitInFlight += d));
+    return routeMultiGet(this, buf, start, end, id, olderShardFallback(buf, start, end, reply, fallback), fallback, (d) => (this.splitInFlight += d));
   }
 
   shardOf(kg: number): number {
@@ -260,4 +260,17 @@ function connectLink(path: string, owner: ShardLinks, timeoutMs: number): Promis
       socket.write(w.take());
     });
   });
+}
+
+/**
+ * A shard socket of a daemon from before multi-key requests on shard sockets answers WRITE and MULTI_GET
+ * with a PROTOCOL violation (not executed; it then closes the link): the request is sent again through the
+ * daemon socket instead of failing, and the broken link is not used any more.
+ */
+function olderShardFallback(buf: Uint8Array, start: number, end: number, reply: FrameReply, fallback: (frame: Uint8Array) => void): FrameReply {
+  const frame = Buffer.from(buf.subarray(start, end)); // a copy: `buf` is the caller's reused writer
+  return (op, payload) => {
+    if (op === ERROR_OP && decodeError(payload).code === 'PROTOCOL') fallback(frame);
+    else reply(op, payload);
+  };
 }
