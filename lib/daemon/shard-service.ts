@@ -14,7 +14,7 @@
  * exact-size ArrayBuffer per event-loop turn, meant to be transferred).
  */
 import type { PoolRunner } from '../lsm/rewrite-executor.js';
-import type { CheckpointHandle, ScanEntry, StoreOptions, WriteOp } from '../api.js';
+import type { CheckpointHandle, ScanEntry, StoreOptions } from '../api.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import { restoreStore } from '../checkpoint/restore.js';
 import { emptyInstanceState, openLsmStore } from '../embedded.js';
@@ -23,7 +23,6 @@ import type { LsmStore } from '../lsm/lsm-store.js';
 import type { ManifestState } from '../lsm/manifest.js';
 import { checkpointPath } from '../store/paths.js';
 import {
-  ABSENT,
   asFloeError,
   DEFAULT_KG,
   InternalOp,
@@ -35,12 +34,12 @@ import {
   writeErrorFrame,
   writeJson,
   writePageEntry,
-  WriteType,
 } from '../protocol/protocol.js';
 import { injectFromEnv } from './inject.js';
 import type { Clock } from '../util/clock.js';
 import { ShardHandles } from './shard-handles.js';
 import { CROSS_IN_PROGRESS, CROSS_STARTED } from './direct-sync.js';
+import { parseWriteOps, readMultiGet, writeValues } from './shard-codec.js';
 import { executeV2 } from './shard-service-v2.js';
 import type { KeyGroupRange } from './shard-map.js';
 import { Coalescer, FRAME_HEADER_BYTES, protocolError, readU32, Reader, Writer } from '../protocol/wire.js';
@@ -448,57 +447,4 @@ export class ShardService {
     if (this.sendBytes !== undefined) this.sendBytes(this.out.take());
     else this.send(this.out.takeArrayBuffer());
   }
-}
-
-/** A MULTI_GET payload: u16 kg, u32 count, count × bytes32 key (views into the payload). */
-export function readMultiGet(payload: Uint8Array): { kg: number; keys: Uint8Array[] } {
-  const r = new Reader(payload, 0, payload.length, 'MULTI_GET payload');
-  const kg = r.u16();
-  const n = r.u32();
-  if (n > (payload.length - 6) / 4) throw protocolError(`malformed MULTI_GET payload: ${n} keys cannot fit in ${payload.length} bytes`);
-  const keys: Uint8Array[] = new Array(n);
-  for (let i = 0; i < n; i++) keys[i] = r.bytes32();
-  r.done();
-  return { kg, keys };
-}
-
-/** A MULTI_GET answer body: u32 count, then each value (bytes32) or ABSENT. */
-export function writeValues(w: Writer, values: ReadonlyArray<Uint8Array | undefined>): void {
-  let bytes = 4;
-  for (const v of values) bytes += v === undefined ? 4 : 4 + v.length;
-  w.ensure(bytes);
-  w.u32(values.length);
-  for (const v of values) {
-    if (v === undefined) w.u32(ABSENT);
-    else w.bytes32(v);
-  }
-}
-
-/** WRITE payload → engine ops (views into the payload; the engine copies what it keeps). */
-export function parseWriteOps(payload: Uint8Array): WriteOp[] {
-  const r = new Reader(payload, 0, payload.length, 'WRITE payload');
-  const n = r.u32();
-  if (n > payload.length / 7) throw protocolError(`malformed WRITE payload: ${n} ops cannot fit in ${payload.length} bytes`);
-  const ops: WriteOp[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const type = r.u8();
-    const kg = r.u16();
-    const key = r.bytes32();
-    // One object literal per op (no spread of a key-group object): this runs for every op of every batch.
-    if (type === WriteType.put || type === WriteType.merge) {
-      const t = type === WriteType.put ? 'put' : 'merge';
-      const value = r.bytes32();
-      ops[i] = kg === DEFAULT_KG ? { type: t, key, value } : { type: t, key, value, keyGroup: kg };
-    } else if (type === WriteType.delete) {
-      ops[i] = kg === DEFAULT_KG ? { type: 'delete', key } : { type: 'delete', key, keyGroup: kg };
-    } else if (type === WriteType.putTtl || type === WriteType.mergeTtl) {
-      // Protocol 2: a put or merge carrying its own TTL.
-      const t = type === WriteType.putTtl ? 'put' : 'merge';
-      const ttlMs = r.u64();
-      const value = r.bytes32();
-      ops[i] = kg === DEFAULT_KG ? { type: t, key, value, ttlMs } : { type: t, key, value, ttlMs, keyGroup: kg };
-    } else throw protocolError(`WRITE op ${i} has unknown type ${type} (1 put, 2 delete, 3 merge, 4 put with TTL, 5 merge with TTL)`);
-  }
-  r.done();
-  return ops;
 }
