@@ -180,7 +180,7 @@ export class ShardLinks implements SplitLinks {
       return true;
     }
     if (op !== Op.MULTI_GET) return false;
-    return routeMultiGet(this, buf, start, end, id, olderShardFallback(buf, start, end, reply, fallback), fallback, (d) => (this.splitInFlight += d));
+    return routeMultiGet(this, buf, start, end, id, reply, fallback, (d) => (this.splitInFlight += d), () => olderShardFallback(buf, start, end, reply, fallback));
   }
 
   shardOf(kg: number): number {

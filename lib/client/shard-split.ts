@@ -58,13 +58,24 @@ export function writeShard(links: SplitLinks, buf: Uint8Array, start: number, en
  * `fallback(frame)` sends a copy of the frame on the daemon socket later (see the file comment).
  * No object per key: key offsets and shards live in typed arrays.
  */
-export function routeMultiGet(links: SplitLinks, buf: Uint8Array, start: number, end: number, id: number, reply: FrameReply, fallback: (frame: Uint8Array) => void, onSplit: (delta: number) => void): boolean {
+export function routeMultiGet(
+  links: SplitLinks,
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  id: number,
+  reply: FrameReply,
+  fallback: (frame: Uint8Array) => void,
+  onSplit: (delta: number) => void,
+  /** The reply for a multiGet sent whole to one shard (falls back if an older shard socket refuses it). */
+  wholeReply: () => FrameReply,
+): boolean {
   const p = start + FRAME_HEADER_BYTES;
   const rawKg = (buf[p]! << 8) | buf[p + 1]!;
   const n = readU32(buf, p + 2);
   if (rawKg !== DEFAULT_KG) {
     if (rawKg >= links.maxKeyGroups) return false;
-    return sendWhole(links, links.shardOf(rawKg), buf, start, end, id, reply);
+    return sendWhole(links, links.shardOf(rawKg), buf, start, end, id, wholeReply);
   }
   // Key i (u32 length + bytes) is frame[starts[i], starts[i + 1]) (offsets relative to `start`).
   const starts = new Uint32Array(n + 1);
@@ -82,7 +93,7 @@ export function routeMultiGet(links: SplitLinks, buf: Uint8Array, start: number,
     else if (s !== first) spans = true;
   }
   starts[n] = at - start;
-  if (!spans) return sendWhole(links, first === -1 ? links.shardOf(0) : first, buf, start, end, id, reply);
+  if (!spans) return sendWhole(links, first === -1 ? links.shardOf(0) : first, buf, start, end, id, wholeReply);
   const counts = new Map<number, number>();
   for (let i = 0; i < n; i++) counts.set(shards[i]!, (counts.get(shards[i]!) ?? 0) + 1);
   for (const s of counts.keys()) if (!links.usable(s)) return false;
@@ -123,10 +134,10 @@ export function routeMultiGet(links: SplitLinks, buf: Uint8Array, start: number,
 }
 
 /** Sends the frame as it is to shard `s`. False when `s` has no working link. */
-function sendWhole(links: SplitLinks, s: number, buf: Uint8Array, start: number, end: number, id: number, reply: FrameReply): boolean {
+function sendWhole(links: SplitLinks, s: number, buf: Uint8Array, start: number, end: number, id: number, reply: () => FrameReply): boolean {
   if (s < 0 || !links.usable(s)) return false;
   const frame = buf.subarray(start, end);
-  links.sendOn(s, id, reply, (w) => w.raw(frame));
+  links.sendOn(s, id, reply(), (w) => w.raw(frame));
   return true;
 }
 
