@@ -70,28 +70,28 @@ final class FloeAsyncMapState<K, N, UK, UV> extends AbstractMapState<K, N, UK, U
     switch (r.getRequestType()) {
       case MAP_GET: {
         byte[] key = codec.key(r, (UK) r.getPayload(), userKeySerializer);
-        b.get(r, kg, key, v -> v == null ? null : decodeValue(v));
+        b.directGet(r, kg, key, v -> v == null ? null : decodeValue(v));
         return;
       }
       case MAP_CONTAINS: {
         byte[] key = codec.key(r, (UK) r.getPayload(), userKeySerializer);
-        b.get(r, kg, key, v -> v != null);
+        b.directGet(r, kg, key, v -> v != null);
         return;
       }
       case MAP_PUT: {
         Tuple2<UK, UV> e = (Tuple2<UK, UV>) r.getPayload();
-        b.write(r, WriteOp.put(kg, codec.key(r, e.f0, userKeySerializer), encodeValue(e.f1)));
+        b.directWrite(r, WriteOp.put(kg, codec.key(r, e.f0, userKeySerializer), encodeValue(e.f1)));
         return;
       }
       case MAP_PUT_ALL: {
         Map<UK, UV> map = (Map<UK, UV>) r.getPayload();
         List<WriteOp> ops = new ArrayList<>();
         if (map != null) for (Map.Entry<UK, UV> e : map.entrySet()) ops.add(WriteOp.put(kg, codec.key(r, e.getKey(), userKeySerializer), encodeValue(e.getValue())));
-        b.write(r, ops);
+        b.directWrite(r, ops);
         return;
       }
       case MAP_REMOVE:
-        b.write(r, WriteOp.delete(kg, codec.key(r, (UK) r.getPayload(), userKeySerializer)));
+        b.directWrite(r, WriteOp.delete(kg, codec.key(r, (UK) r.getPayload(), userKeySerializer)));
         return;
       case MAP_ITER:
       case MAP_ITER_KEY:
