@@ -93,6 +93,8 @@ final class FloeStateCache {
   private long dirtyBytes;
   private long pendingBytes;
   private boolean sendBeforeRead;
+  /** The key of the last {@link #get} that missed (the same array is then passed to {@link #expect}). */
+  private FloeValueCache.Key lastMiss;
   long hits;
   long misses;
 
@@ -139,7 +141,8 @@ final class FloeStateCache {
         addPending(k, WriteOp.merge(keyGroup, key, e.value));
       }
       // The daemon must have every write of the key before this read: send the pending ops first.
-      if (pending.containsKey(k)) sendBeforeRead = true;
+      if (!pending.isEmpty() && pending.containsKey(k)) sendBeforeRead = true;
+      lastMiss = k;
       misses++;
       return MISS;
     }
@@ -156,7 +159,8 @@ final class FloeStateCache {
 
   /** A read of the key is going to the daemon: its answer comes back through the returned fill. */
   Fill expect(int keyGroup, byte[] key) {
-    FloeValueCache.Key k = FloeValueCache.Key.of(keyGroup, key);
+    FloeValueCache.Key k = lastMiss != null && lastMiss.key() == key && lastMiss.keyGroup() == keyGroup ? lastMiss : FloeValueCache.Key.of(keyGroup, key);
+    lastMiss = null;
     // A read of the key still in flight shares its fill: no write came between (a write removes the fill).
     return fills.computeIfAbsent(k, key2 -> new Fill(this, key2));
   }
@@ -165,9 +169,8 @@ final class FloeStateCache {
   void drainFills() {
     Fill f;
     while ((f = answered.poll()) != null) {
-      if (fills.get(f.key) != f) continue; // stale: the key was written after the read (a write removes its fill)
-      fills.remove(f.key);
-      if (map.containsKey(f.key) || pending.containsKey(f.key)) continue;
+      if (!fills.remove(f.key, f)) continue; // stale: the key was written after the read (a write removes its fill)
+      if (map.containsKey(f.key) || (!pending.isEmpty() && pending.containsKey(f.key))) continue;
       install(f.key, new Entry(f.value, Kind.CLEAN));
     }
   }
