@@ -36,7 +36,7 @@ public final class FloeOptions {
 
   public static final ConfigOption<MemorySize> CACHE_DIRTY_SIZE = ConfigOptions.key("state.backend.floe.cache-dirty-size")
       .memoryType()
-      .defaultValue(MemorySize.parse("8mb"))
+      .defaultValue(MemorySize.parse("2mb"))
       .withDescription("State V2: most bytes of cached entries written but not yet sent to the daemon (part of cache-size); beyond it the oldest are sent (they stay cached). Bounds what a checkpoint must write first.");
 
   public static final ConfigOption<MemorySize> WRITE_IN_FLIGHT_SIZE = ConfigOptions.key("state.backend.floe.write-in-flight-size")

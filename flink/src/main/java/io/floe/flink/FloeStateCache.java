@@ -39,8 +39,12 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 final class FloeStateCache {
   /** Returned by {@link #get} when the cache cannot answer (the read goes to the daemon). */
   static final byte[] MISS = new byte[0];
-  /** Bytes accounted per entry besides key and value: map entry, key record, entry object, array headers. */
-  static final int ENTRY_OVERHEAD = 112;
+  /**
+   * Bytes accounted per entry besides key and value bytes, as a 64-bit JVM with compressed pointers lays them
+   * out: the LRU map's entry (40), the key record (24), the entry (24), two array headers (32), and the
+   * dirty map's entry while dirty (40).
+   */
+  static final int ENTRY_OVERHEAD = 160;
   /** A known value longer than this is not grown by merges (each would copy it): it becomes a MERGE entry. */
   static final int MAX_MERGED_BYTES = 16 * 1024;
   private final int maxMergedBytes;
