@@ -179,6 +179,17 @@ final class FloeBatch {
     tail = f.handle((v, e) -> null);
   }
 
+  /**
+   * A range delete (protocol version 2, {@link FloeClient#supportsDeleteRange}) of {@code [gte, lt)} in
+   * {@code keyGroup}: everything gathered before it is sent first, then the one DELETE_RANGE frame; frames
+   * after it go out after it, so the daemon applies it in request order (no barrier: nothing waits for its
+   * answer). {@code r} completes when it is answered. Not for cached keys (MapState bypasses the cache).
+   */
+  void deleteRange(StateRequest<?, ?, ?, ?> r, int keyGroup, byte[] gte, byte[] lt) {
+    sendGathered();
+    dispatch(r, () -> client.deleteRange(keyGroup, gte, lt));
+  }
+
   /** A request whose answer needs nothing from the daemon. */
   void done(StateRequest<?, ?, ?, ?> r, Object value) {
     complete(r, value);
