@@ -22,11 +22,14 @@ import java.util.function.Consumer;
  * never lost silently: it fails the next batch ({@link #check}, through the store's failure too) and the
  * next snapshot.
  *
- * <p>Ordering: the ops are sent on the subtask's one connection, and the daemon executes one connection's
- * frames in the order it reads them, a read starting only after the writes received before it are applied
- * (docs/protocol.md "Pipelining and ordering"; lib/daemon/shard-service.ts). A key's op leaves the cache's
- * pending set only when its WRITE is issued, and until then the cache answers reads of that key itself; so
- * a later read of the key that does go to the daemon is issued after that WRITE and sees it.
+ * <p>Ordering: the ops are sent on the subtask's one connection (the daemon socket; this client uses no shard
+ * sockets), whose frames leave in call order. In the daemon the subtask's named store is one LSM instance in
+ * one shard thread (lib/daemon/named-stores.ts); the router hands that shard a connection's frames in the
+ * order it read them (lib/daemon/router.ts, "Ordering"), and the shard executes them in that order, a read
+ * starting only after the writes received before it are applied (lib/daemon/shard-service.ts, "Ordering";
+ * docs/protocol.md, "Pipelining and ordering"). A key's op leaves the cache's pending set only when its
+ * WRITE is issued, and until then the cache answers reads of that key itself; so a later read of the key
+ * that does go to the daemon is issued after that WRITE and sees it.
  *
  * <p>Memory: the cache's capacity, plus pending ops (sent once they reach {@link #SEND_BYTES} or
  * {@link #SEND_OPS}), plus at most {@code maxUnackedBytes} of WRITE frames the daemon has not acknowledged:
