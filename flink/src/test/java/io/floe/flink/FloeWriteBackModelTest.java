@@ -92,6 +92,7 @@ class FloeWriteBackModelTest {
           for (int i = 0; i < size; i++) step(r, b, client, model, checks, prefix, batchNo + "." + i);
           inFlight.add(new InFlight(batchNo, b.finish(), checks));
           assertTrue(cache.bytes() <= capacity, "cache holds " + cache.bytes() + " > " + capacity + " bytes, seed " + seed);
+          cache.checkAccounting();
           while (inFlight.size() > 2 || (!inFlight.isEmpty() && r.nextInt(4) == 0)) verify(inFlight.poll(), seed);
           if (r.nextInt(25) == 0) {
             while (!inFlight.isEmpty()) verify(inFlight.poll(), seed); // as Flink drains in-flight records first
