@@ -20,7 +20,7 @@ import { FloeError } from '../errors.js';
 import { FrameStore, type FrameReply, type FrameTransport } from './frame-store.js';
 import { decodeError, ERROR_OP, errorPayload, Op, parseHelloOk, RESPONSE_BIT, writeHello, type ServerHello } from '../protocol/protocol.js';
 import { encodeCloseStore, encodeOpenStore, parseOpenStoreOk, type OpenStoreRequest, type OpenStoreResult } from '../protocol/named-store.js';
-import { Coalescer, FrameParser, FRAME_HEADER_BYTES, readU32, Writer } from '../protocol/wire.js';
+import { Coalescer, FrameParser, FRAME_HEADER_BYTES, readU32, Writer, writeU32 } from '../protocol/wire.js';
 import { parseShardMap, type ShardMapEntry } from '../protocol/shard-map.js';
 import { ShardLinks } from './shard-links.js';
 
@@ -81,7 +81,7 @@ class SocketTransport implements FrameTransport {
       return;
     }
     let id = this.nextId;
-    while (this.pending.has(id) || this.links?.has(id)) id = (id + 1) >>> 0 || 1;
+    while (this.pending.has(id)) id = (id + 1) >>> 0 || 1;
     this.nextId = (id + 1) >>> 0 || 1;
     const w = this.out;
     const start = w.length;
@@ -108,11 +108,11 @@ class SocketTransport implements FrameTransport {
       if (links.splitInFlight === 0 || op === Op.GET || op === Op.MULTI_GET) {
         const link = links.route(w.buf, start, w.length);
         if (link !== undefined) {
-          link.send(w.buf.subarray(start, w.length), id, reply);
+          links.send(link, w.buf, start, w.length, reply);
           w.truncate(start);
           return;
         }
-        if ((op === Op.WRITE || op === Op.MULTI_GET) && links.routeMulti(w.buf, start, w.length, id, reply, (frame) => this.resend(frame, id, reply))) {
+        if ((op === Op.WRITE || op === Op.MULTI_GET) && links.routeMulti(w.buf, start, w.length, id, reply, (frame) => this.resend(frame, reply))) {
           w.truncate(start);
           return;
         }
@@ -127,11 +127,16 @@ class SocketTransport implements FrameTransport {
    * Sends `frame` (request `id`) on the daemon socket ahead of every frame waiting there: those were all
    * issued after it (frames wait only while the links are busy, and it was sent on the links).
    */
-  private resend(frame: Uint8Array, id: number, reply: FrameReply): void {
+  private resend(frame: Uint8Array, reply: FrameReply): void {
     if (this.state === 'closed' || (this.state === 'broken' && !this.options.reconnect)) {
       reply(ERROR_OP, errorPayload(new FloeError('IO', `the connection to the floe daemon at ${this.path} is not usable; connect() again`, { retryable: true })));
       return;
     }
+    // A fresh id of this socket: the request's first id was never registered here (it went on the links).
+    let id = this.nextId;
+    while (this.pending.has(id)) id = (id + 1) >>> 0 || 1;
+    this.nextId = (id + 1) >>> 0 || 1;
+    writeU32(frame, 5, id);
     const queued = this.out.take();
     this.out.raw(frame);
     this.out.raw(queued);
