@@ -10,6 +10,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { connect, type FloeClient } from '../lib/client/client.js';
+import { acquireLink } from '../lib/client/shard-link.js';
 import { defaultKeyGroup } from '../lib/keys.js';
 import { decodeError, ERROR_OP, Op, RESPONSE_BIT, writeHello } from '../lib/protocol/protocol.js';
 import { parseShardMap } from '../lib/protocol/shard-map.js';
@@ -190,6 +191,30 @@ t.test('shard-aware client: pipelined requests keep their order across the shard
   for (let i = 0; i < 40; i++) t.same(await plain.get(`a${i}`), await aware.get(`a${i}`));
   await aware.close();
   await plain.close();
+  t.equal(await stopDaemon(d), 0);
+});
+
+t.test('shard-aware clients of one process share the shard links and each keeps its own order', async (t) => {
+  const seed = seedFromEnv();
+  const dir = makeDir(t);
+  writeConfig(dir);
+  const d = await startDaemon(dir);
+  t.teardown(() => void stopDaemon(d, 'SIGKILL'));
+  const clients = await Promise.all(Array.from({ length: 6 }, () => connect(d.socket)));
+  const link = await acquireLink(join(dir, 'd.sock.shard0'), 2000);
+  t.equal(link.refs, clients.length + 1, 'every client holds the one link to shard 0');
+  // Each client pipelines its own model's ops (its own keys) at the same time, over the shared links.
+  const failures = await Promise.all(clients.map((c, i) => pipelined(c, new Random(seed + i), 80, `c${i}-`)));
+  t.same(failures.flat().slice(0, 5), [], `seed ${seed}: every client matches its model`);
+  // What one client wrote and saw answered, another reads (through the same links).
+  await clients[0]!.put('shared', 'v1');
+  t.same(Buffer.from((await clients[5]!.get('shared'))!).toString(), 'v1');
+  await link.release();
+  for (const c of clients.slice(0, 3)) await c.close();
+  t.equal(link.usable, true, 'closing some clients leaves the link to the others');
+  t.same(Buffer.from((await clients[3]!.get('shared'))!).toString(), 'v1');
+  for (const c of clients.slice(3)) await c.close();
+  t.equal(link.usable, false, 'the last client closed it');
   t.equal(await stopDaemon(d), 0);
 });
 
