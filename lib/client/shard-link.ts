@@ -30,7 +30,7 @@ export interface LinkOwner {
 
 export class ShardLink {
   readonly out = new Writer(64 * 1024);
-  private readonly flusher = new Coalescer(() => this.flushNow(), process.nextTick);
+  private readonly flusher = new Coalescer(() => this.flushNow(), setImmediate);
   /** Pooled request slots (wire id = slot + 1): the reply and owner of each outstanding request. */
   private readonly replies: Array<FrameReply | undefined> = [];
   private readonly owners: Array<LinkOwner | undefined> = [];
