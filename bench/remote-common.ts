@@ -53,11 +53,15 @@ export interface RemoteRun {
   blockLoads: number;
   diskPageHits: number;
   diskPageMisses: number;
-  /** Lower bound of block-cache misses that also missed the disk cache (see the module comment). */
-  missesPastDisk: number;
-  /** Tables opened in the run: one GET each (footer + index + filter), once per file per store. */
+  /**
+   * Reads that missed both caches, counted exactly: with a disk cache, its `missedReads` (reads of a block or
+   * of a table's tail that found a page missing); without one, block loads + table opens (every one is a
+   * read of the primary).
+   */
+  missesPastBoth: number;
+  /** Tables opened in the run (new SST paths GET'd): footer + index + filter, once per file per store. */
   tableOpens: number;
-  /** (remoteGets − tableOpens) / missesPastDisk: an upper bound of GETs per data-block miss of both caches. */
+  /** remoteGets / missesPastBoth: GETs per miss of both caches, table opens included on both sides. */
   getsPerMiss: number | null;
   /** Share of get()s answered without a remote GET: 1 − GETs / keys. */
   servedLocally: number;

@@ -135,8 +135,10 @@ export async function measureRun(
   const blockLoads = counting.inserts - inserts0;
   const diskPageHits = s1.diskCache.hits - s0.diskCache.hits;
   const diskPageMisses = s1.diskCache.misses - s0.diskCache.misses;
-  const missesPastDisk = Math.max(0, blockLoads - diskPageHits);
   const tableOpens = [...seen].filter((p) => p.startsWith(SST_PREFIX)).length - sstsSeen0;
+  const missed0 = s0.diskCache.missedReads;
+  const missed1 = s1.diskCache.missedReads;
+  const missesPastBoth = missed0 !== undefined && missed1 !== undefined ? missed1 - missed0 : blockLoads + tableOpens;
   const cpuUs = cpu.user + cpu.system;
   return {
     keys,
@@ -148,9 +150,9 @@ export async function measureRun(
     blockLoads,
     diskPageHits,
     diskPageMisses,
-    missesPastDisk,
+    missesPastBoth,
     tableOpens,
-    getsPerMiss: missesPastDisk > 0 ? round((gets - tableOpens) / missesPastDisk, 4) : null,
+    getsPerMiss: missesPastBoth > 0 ? round(gets / missesPastBoth, 4) : null,
     servedLocally: keys > 0 ? round(1 - gets / keys, 4) : 0,
     cpuUsPerGet: gets > 0 ? round(cpuUs / gets, 1) : null,
     cpuUsPerKey: keys > 0 ? round(cpuUs / keys, 1) : 0,

@@ -288,7 +288,11 @@ export interface CheckpointHandle {
 export interface StoreStats {
   remote: { gets: number; puts: number; lists: number; deletes: number; bytesRead: number; bytesWritten: number };
   blockCache: { capacity: number; bytes: number; hits: number; misses: number };
-  diskCache: { capacity: number; bytes: number; hits: number; misses: number };
+  /**
+   * `missedReads` (present when the store has a disk cache): reads that found a page missing, i.e. the
+   * misses of both caches; remote GETs per miss = remote.gets ÷ missedReads.
+   */
+  diskCache: { capacity: number; bytes: number; hits: number; misses: number; missedReads?: number };
   lsm: {
     memtableBytes: number;
     levels: Array<{ files: number; bytes: number }>;

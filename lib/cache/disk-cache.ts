@@ -87,12 +87,19 @@ export interface DiskCacheStats {
   bytes: number;
   hits: number;
   misses: number;
+  /**
+   * Reads that found at least one of their pages missing (each then waits for at most one remote read, its
+   * own or one already in flight for the same pages). Behind a block cache every block load is one read, so
+   * this is the exact number of misses of both caches, and remote GETs ÷ missedReads the GETs per miss.
+   */
+  missedReads: number;
 }
 
-/** Page hit and miss counts, kept per user of a shared cache. */
+/** Page hit and miss counts and missed reads, kept per user of a shared cache. */
 export interface DiskCacheCounters {
   hits: number;
   misses: number;
+  missedReads: number;
 }
 
 /**
@@ -143,6 +150,7 @@ export class DiskCacheFolder implements DiskCache {
   private readonly reader: SlotReader | undefined;
   private hits = 0;
   private misses = 0;
+  private missedReads = 0;
   private errors = 0;
 
   /** In-flight remote fetches of single pages ("<hi>:<lo>:<page>"), kept until the page is written. */
@@ -370,7 +378,7 @@ export class DiskCacheFolder implements DiskCache {
   }
 
   stats(): DiskCacheStats {
-    return { capacity: this.capacity, bytes: this.slots.cachedBytes, hits: this.hits, misses: this.misses };
+    return { capacity: this.capacity, bytes: this.slots.cachedBytes, hits: this.hits, misses: this.misses, missedReads: this.missedReads };
   }
 
   /** Local I/O failures so far (reads, admissions, index writes); each only cost cache warmth. */
@@ -425,7 +433,11 @@ export class DiskCacheFolder implements DiskCache {
     const count = p1 - p0 + 1;
     if (this.slotCount === 0 || p1 >= MAX_PAGES) {
       this.misses += count;
-      if (counters) counters.misses += count;
+      this.missedReads++;
+      if (counters) {
+        counters.misses += count;
+        counters.missedReads++;
+      }
       const bytes = await remote.read(offset, length, signal ? { signal } : undefined);
       if (bytes.length !== length) throw shortRemoteRead(fileId, offset, length, bytes.length);
       return bytes;
@@ -438,11 +450,14 @@ export class DiskCacheFolder implements DiskCache {
     if (rec !== undefined) await this.reader!.readCached(rec, p0, p1, offset, length, pageLen, pieces);
     const missing: number[] = [];
     for (let i = 0; i < count; i++) if (pieces[i] === undefined) missing.push(p0 + i);
+    const missed = missing.length > 0 ? 1 : 0;
     this.hits += count - missing.length;
     this.misses += missing.length;
+    this.missedReads += missed;
     if (counters) {
       counters.hits += count - missing.length;
       counters.misses += missing.length;
+      counters.missedReads += missed;
     }
 
     // 2. Missing pages: at most one remote read.
