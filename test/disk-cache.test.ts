@@ -374,7 +374,7 @@ t.test('admitOnSecondAccess: a first miss reads only the requested bytes and adm
   await src.read(bytes.length - 5000, 5000);
   await cache.settle();
   t.ok(cache.isCached('sa', bytes.length - 5000, 5000), 'the tail is admitted on its first miss');
-  // The ghost list is bounded by the slot count: a page remembered long ago is a first miss again.
+  // The ghost list is bounded (by default a quarter of the slot count): a page remembered long ago is a first miss again.
   const slots = diskCacheGeometry(256 * KiB, 16 * KiB).slotCount;
   const big = new Random(seed + 13).bytes((slots + 4) * 16 * KiB);
   const bigRemote = new FakeRemote(big);
@@ -645,4 +645,29 @@ t.test('missedReads counts the reads that found a page missing: one each, howeve
   await off.source('x', bytes.length, remote, c2).read(0, 3 * 4096);
   t.equal(c2.missedReads, 1);
   await off.close();
+});
+
+t.test('admitOnSecondAccess remembers a quarter of the slot count (ghostPages to change it)', async (t) => {
+  const dir = tempDir(t);
+  const slots = diskCacheGeometry(512 * KiB, 16 * KiB).slotCount;
+  const ghosts = Math.ceil(slots / 4);
+  t.ok(ghosts >= 2 && ghosts < slots, `${slots} slots, ${ghosts} ghosts`);
+  const cache = await open({ dir, capacityBytes: 512 * KiB, pageBytes: 16 * KiB, admitOnSecondAccess: true });
+  const bytes = new Random(seed + 31).bytes((slots + 4) * 16 * KiB);
+  const remote = new FakeRemote(bytes);
+  const src = cache.source('q', bytes.length, remote);
+  for (let p = 0; p <= ghosts; p++) await src.read(p * 16 * KiB, 10); // ghosts + 1 first misses: page 0 is forgotten
+  await src.read(0, 10);
+  t.same(remote.calls[remote.calls.length - 1], { offset: 0, length: 10 }, 'page 0 fell out of the ghost list: a first miss again');
+  await src.read(ghosts * 16 * KiB, 10);
+  t.same(remote.calls[remote.calls.length - 1], { offset: ghosts * 16 * KiB, length: 16 * KiB }, 'a recent ghost: fetched whole and admitted');
+  await cache.close();
+  // ghostPages sets the window explicitly.
+  const wide = await open({ dir: tempDir(t), capacityBytes: 512 * KiB, pageBytes: 16 * KiB, admitOnSecondAccess: true, ghostPages: slots });
+  const r2 = new FakeRemote(bytes);
+  const s2 = wide.source('q', bytes.length, r2);
+  for (let p = 0; p <= ghosts; p++) await s2.read(p * 16 * KiB, 10);
+  await s2.read(0, 10);
+  t.same(r2.calls[r2.calls.length - 1], { offset: 0, length: 16 * KiB }, 'still remembered with ghostPages = slots');
+  await wide.close();
 });
