@@ -3,6 +3,7 @@
  * types of its report's details, and the 10 ms wrapper every store of the benchmark reads through.
  * The benchmark itself and its design: bench/remote.ts.
  */
+import { defaults } from '../lib/options.js';
 import type { ObjectStore } from '../lib/store/object-store.js';
 import { FaultInjectingObjectStore } from '../lib/store/faults.js';
 import type { DaemonColdRun } from './remote-daemon.js';
@@ -28,10 +29,11 @@ export const WARMUP_SECONDS = 2;
 export const SLATEDB_ATTEMPTS = 3;
 export const SLATEDB_GRACE_S = 45;
 /**
- * Data block size of the remote tables (StoreOptions.blockBytes at build time): Floe's default 16 KiB, or
- * BENCH_REMOTE_BLOCK_BYTES (e.g. 4096: a miss then GETs 4 KiB instead of 16 KiB; index and filter grow).
+ * Data block size of the remote tables (StoreOptions.blockBytes at build time): what a store on an s3:// or
+ * hdfs:// primary writes by default (4 KiB, lib/options.ts), or BENCH_REMOTE_BLOCK_BYTES (e.g. 16384, Floe's
+ * default for local primaries and this benchmark's block size before 2026-11-30).
  */
-export const BLOCK_BYTES = Number(process.env.BENCH_REMOTE_BLOCK_BYTES ?? 16 * 1024);
+export const BLOCK_BYTES = Number(process.env.BENCH_REMOTE_BLOCK_BYTES ?? defaults.remoteBlockBytes);
 
 export const BACKENDS = ['mem', 's3'] as const;
 export type Backend = (typeof BACKENDS)[number];

@@ -63,7 +63,7 @@ export interface StoreOptions {
   maxImmutableMemtables?: number;
   /** Target SST size. Default 16 MiB. */
   targetFileBytes?: number;
-  /** Data block size before compression. Default 16 KiB. */
+  /** Data block size before compression. Default 4 KiB on an s3:// or hdfs:// primary, 16 KiB otherwise. */
   blockBytes?: number;
   compression?: 'none' | 'lz4' | 'zstd';
   /** L0 files that trigger compaction. Default 4. */
