@@ -13,8 +13,11 @@ import { ObservedObjectStore } from './workload.js';
 export const MiB = 2 ** 20;
 export const VALUE_BYTES = 100;
 export const LATENCY_MS = 10;
-/** The in-flight budget C (readConcurrency); Floe's default. */
-export const READ_CONCURRENCY = 64;
+/**
+ * The in-flight budget C (readConcurrency): Floe's default 64, or BENCH_REMOTE_READ_CONCURRENCY (e.g. 256: as
+ * many reads in flight as the callers, which SlateDB is not limited below; marks the report experimental).
+ */
+export const READ_CONCURRENCY = Number(process.env.BENCH_REMOTE_READ_CONCURRENCY ?? 64);
 export const CALLERS = 256;
 export const MGET_BATCH = 64;
 export const MGET_INFLIGHT = CALLERS / MGET_BATCH;

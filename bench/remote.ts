@@ -414,7 +414,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       valueBytes: VALUE_BYTES,
       latencyMs: LATENCY_MS,
       blockBytes: BLOCK_BYTES,
-      ...(process.env.BENCH_REMOTE_BLOCK_BYTES !== undefined ? { experimental: true } : {}),
+      ...(process.env.BENCH_REMOTE_BLOCK_BYTES !== undefined || process.env.BENCH_REMOTE_READ_CONCURRENCY !== undefined ? { experimental: true } : {}),
       readConcurrency: READ_CONCURRENCY,
       callers: CALLERS,
       multiGetBatch: MGET_BATCH,
