@@ -671,3 +671,18 @@ t.test('admitOnSecondAccess remembers a quarter of the slot count (ghostPages to
   t.same(r2.calls[r2.calls.length - 1], { offset: 0, length: 16 * KiB }, 'still remembered with ghostPages = slots');
   await wide.close();
 });
+
+t.test('LocalFile.readSync reads what read reads, short at the end of the file, and refuses a closed file', async (t) => {
+  const dir = tempDir(t);
+  await nodeLocalFs.mkdirp(dir);
+  const f = await nodeLocalFs.open(join(dir, 'sync.bin'), 'truncate');
+  const bytes = new Random(seed + 41).bytes(20_000);
+  await f.write(0, bytes);
+  t.ok(f.readSync, 'the node file provides readSync');
+  for (const [at, len] of [[0, 4096], [4096, 8192], [19_000, 4096], [25_000, 10]] as const) {
+    t.ok(same(f.readSync!(at, len), await f.read(at, len)), `readSync(${at}, ${len}) equals read`);
+  }
+  t.equal(f.readSync!(19_000, 4096).length, 1000, 'short at the end');
+  await f.close();
+  t.throws(() => f.readSync!(0, 10), FloeError, 'closed');
+});

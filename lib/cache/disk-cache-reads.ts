@@ -3,12 +3,19 @@
  * known (written by this process, see chunk-checksums.ts) is read only in the 4 KiB chunks a request covers
  * and checked against them; any other page is read whole with its slot header and checked against the
  * header's CRC32C (and then gets chunk checksums). A slot that fails is dropped (unless it was reused while
- * it was read) and the page counts as missing.
+ * it was read) and the page counts as missing. Small chunk reads are synchronous (SYNC_READ_MAX_BYTES).
  */
 import type { LocalFile } from '../store/local-file.js';
 import { CHUNK_BYTES } from './chunk-checksums.js';
 import { SLOT_HEADER_BYTES, verifySlot } from './disk-cache-layout.js';
 import { READY, type FileRecord, type SlotTable } from './disk-cache-slots.js';
+
+/**
+ * Chunk reads up to this size are done with a synchronous pread on the event-loop thread: the data file was
+ * written by this process and is in the page cache as a rule, so the read takes a few µs, less than the
+ * thread-pool hop of an asynchronous read (measured in docs/benchmarks.md, "Remote miss path").
+ */
+const SYNC_READ_MAX_BYTES = 16 * 1024;
 
 /** A part of the file held in memory: bytes starting at file offset `base`; `shared` if other readers see them too. */
 export interface Piece {
@@ -63,7 +70,9 @@ export class SlotReader {
     let raw: Uint8Array | undefined;
     try {
       const at = slot * this.slotBytes;
-      raw = await this.hold(part === undefined ? this.data.read(at, SLOT_HEADER_BYTES + length) : this.data.read(at + SLOT_HEADER_BYTES + part.from, part.to - part.from));
+      if (part === undefined) raw = await this.hold(this.data.read(at, SLOT_HEADER_BYTES + length));
+      else if (this.data.readSync !== undefined && part.to - part.from <= SYNC_READ_MAX_BYTES) raw = this.data.readSync(at + SLOT_HEADER_BYTES + part.from, part.to - part.from);
+      else raw = await this.hold(this.data.read(at + SLOT_HEADER_BYTES + part.from, part.to - part.from));
     } catch {
       this.onError();
     } finally {
