@@ -14,10 +14,11 @@ export const MiB = 2 ** 20;
 export const VALUE_BYTES = 100;
 export const LATENCY_MS = 10;
 /**
- * The in-flight budget C (readConcurrency): Floe's default 64, or BENCH_REMOTE_READ_CONCURRENCY (e.g. 256: as
- * many reads in flight as the callers, which SlateDB is not limited below; marks the report experimental).
+ * The in-flight budget C (readConcurrency): Floe's default for s3:// and hdfs:// primaries (256, also given
+ * to the mem:// + 10 ms backend, which stands in for one), or BENCH_REMOTE_READ_CONCURRENCY (marks the
+ * report experimental).
  */
-export const READ_CONCURRENCY = Number(process.env.BENCH_REMOTE_READ_CONCURRENCY ?? 64);
+export const READ_CONCURRENCY = Number(process.env.BENCH_REMOTE_READ_CONCURRENCY ?? defaults.remoteReadConcurrency);
 export const CALLERS = 256;
 export const MGET_BATCH = 64;
 export const MGET_INFLIGHT = CALLERS / MGET_BATCH;

@@ -69,6 +69,13 @@ export const defaults = {
   levelBaseBytes: 64 * MiB,
   levelMultiplier: 10,
   readConcurrency: 64,
+  /**
+   * Block reads in flight per store on an s3:// or hdfs:// primary: each waits ~10 ms on the wire and holds
+   * one keep-alive connection and one block buffer (4 KiB by default), so 64 capped cold reads at 6,400
+   * GETs/s while the store sat idle; 256 (as many as the callers SlateDB's peer run keeps) measured 2.4x the
+   * keys/s at lower CPU per GET (docs/benchmarks.md, "Issue 10 peers", round 3).
+   */
+  remoteReadConcurrency: 256,
   compactionWorkers: 1,
   compactionMemoryBytes: 32 * MiB,
   gcGraceMs: 10 * 60_000,
@@ -157,7 +164,7 @@ export function resolveOptions(input: StoreOptions): ResolvedOptions {
     l0StopWritesTrigger,
     levelBaseBytes: int(o, 'levelBaseBytes', defaults.levelBaseBytes, 64 * 1024),
     levelMultiplier: int(o, 'levelMultiplier', defaults.levelMultiplier, 2, 100),
-    readConcurrency: int(o, 'readConcurrency', defaults.readConcurrency, 1, 4096),
+    readConcurrency: int(o, 'readConcurrency', remote ? defaults.remoteReadConcurrency : defaults.readConcurrency, 1, 4096),
     compactionWorkers,
     // Below 1 MiB the read-ahead windows shrink to single blocks and every block is a round trip.
     compactionMemoryBytes: int(o, 'compactionMemoryBytes', defaults.compactionMemoryBytes, MiB, 2 ** 40),

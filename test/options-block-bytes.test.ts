@@ -13,3 +13,13 @@ t.test('remote primaries write 4 KiB blocks by default, local ones 16 KiB; an ex
     t.equal(resolveOptions({ primary, localDir: '/tmp/x', blockBytes: 4096 }).blockBytes, 4096, `${primary}, explicit`);
   }
 });
+
+t.test('remote primaries keep 256 block reads in flight by default, local ones 64; an explicit readConcurrency wins', async (t) => {
+  for (const primary of ['s3://bucket/prefix', 'hdfs://namenode:9870/floe']) {
+    t.equal(resolveOptions({ primary, localDir: '/tmp/x' }).readConcurrency, 256, primary);
+    t.equal(resolveOptions({ primary, localDir: '/tmp/x', readConcurrency: 64 }).readConcurrency, 64, `${primary}, explicit`);
+  }
+  for (const primary of ['file:///tmp/floe-data', 'mem://m']) {
+    t.equal(resolveOptions({ primary, localDir: '/tmp/x' }).readConcurrency, 64, primary);
+  }
+});
