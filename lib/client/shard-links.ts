@@ -122,7 +122,7 @@ export class ShardLinks implements SplitLinks, LinkOwner {
     return this.links[i]?.usable === true;
   }
 
-  sendOn(i: number, id: number, reply: FrameReply, encode: (w: Writer) => void): void {
+  sendOn(i: number, _id: number, reply: FrameReply, encode: (w: Writer) => void): void {
     const link = this.links[i]!;
     const at = link.out.length;
     encode(link.out);

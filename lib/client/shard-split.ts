@@ -24,7 +24,10 @@ export interface SplitLinks {
   shardOf(kg: number): number;
   /** Whether shard `i` has a working link. */
   usable(i: number): boolean;
-  /** Sends a frame written by `encode` on shard i's link; `reply` gets its answer (or failure). */
+  /**
+   * Sends a frame written by `encode` on shard i's link; `reply` gets its answer (or failure). The link
+   * writes its own wire id over the request id `id` the frame was encoded with.
+   */
   sendOn(i: number, id: number, reply: FrameReply, encode: (w: Writer) => void): void;
 }
 
