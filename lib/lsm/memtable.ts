@@ -29,8 +29,11 @@ export interface MemVersion {
 /** Rough per-key bookkeeping cost (node, map slot, string), for the memory budget. */
 const KEY_OVERHEAD = 96;
 const VERSION_OVERHEAD = 48;
-/** Keys packed between two turns of the event loop in packAsync (~1 ms of work). */
-const PACK_SLICE = 4096;
+/**
+ * Keys packed between two turns of the event loop in packAsync (~0.3 ms of work for 100-byte values): a
+ * slice delays whatever waits behind it, writers included (4096 keys, ~1.2 ms, showed in batch p99).
+ */
+const PACK_SLICE = 1024;
 /** Memory of one number of TTL metadata. */
 const TTL_NUMBER_BYTES = 8;
 const EMPTY = new Uint8Array(0);
@@ -45,6 +48,8 @@ class MemNode {
 
 // Buffer's native latin1 decoder applied to any Uint8Array, without wrapping it in a Buffer first.
 const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
+
+const latin1Write = (Buffer.prototype as unknown as { latin1Write: (this: Uint8Array, s: string, offset: number, length: number) => number }).latin1Write;
 
 export function keyToString(key: Uint8Array): string {
   return latin1Slice.call(key, 0, key.length);
@@ -315,7 +320,7 @@ export class Memtable {
       }
       dv.setUint32(pos, kl, true);
       pos += 4;
-      for (let i = 0; i < kl; i++) out[pos + i] = k.charCodeAt(i); // latin1: one byte per char
+      latin1Write.call(out, k, pos, kl); // latin1: one byte per char, copied natively
       pos += kl;
       out[pos] = v.kind;
       dv.setFloat64(pos + 1, v.seq, true);
