@@ -1,11 +1,13 @@
 /**
- * The memtable's ordered index: its nodes sorted by key (latin1 strings, whose JS order is byte order), kept
- * as a list of sorted chunks of at most CHUNK_MAX nodes plus the first key of each chunk.
+ * The memtable's ordered index: its entry ids sorted by key bytes, kept as a list of sorted chunks of at
+ * most CHUNK_MAX ids plus the first id of each chunk. Keys live in the entries (memtable-entries.ts); the
+ * index compares through `compareKey(key, id)` and holds only small integers, which the garbage collector
+ * does not trace.
  *
  * Why not a skip list: an insert into a skip list of ~150,000 keys compares ~35 keys, each behind two
  * dependent pointer loads (node, then its `next` array), and allocates a `next` array per node; it was most
- * of the cost of a batch write. Here an insert is a binary search over the contiguous array of chunk first
- * keys, one in the chunk, and a short in-array move; a node is just the caller's object.
+ * of the cost of a batch write. Here an insert is a binary search over the chunk first ids, one in the
+ * chunk, and a short in-array move.
  *
  * Ordered reads take a position (`seek`) and walk chunk by chunk. REQUIRES: no insert while a caller walks
  * with a position taken before it (every walk of a live memtable is one synchronous call; a frozen
@@ -21,47 +23,45 @@ export interface IndexPos {
   i: number;
 }
 
-export class MemtableIndex<N extends { readonly key: string }> {
-  private readonly chunks: N[][] = [];
-  /** keys[c][i] === chunks[c][i].key: searches compare strings without loading each node first. */
-  private readonly keys: string[][] = [];
-  /** firsts[c] === chunks[c][0].key */
-  private readonly firsts: string[] = [];
+/** Byte order of `key` against the key of entry `id`: <0, 0, >0. */
+export type CompareKey = (key: Uint8Array, id: number) => number;
 
-  /** Adds `node`. REQUIRES: no node with its key is present. */
-  insert(node: N): void {
-    const k = node.key;
+export class MemtableIndex {
+  private readonly chunks: number[][] = [];
+  /** firsts[c] === chunks[c][0] */
+  private readonly firsts: number[] = [];
+
+  constructor(private readonly compare: CompareKey) {}
+
+  /** Adds entry `id`, whose key is `key`. REQUIRES: no entry with that key is present. */
+  insert(id: number, key: Uint8Array): void {
     if (this.chunks.length === 0) {
-      this.chunks.push([node]);
-      this.keys.push([k]);
-      this.firsts.push(k);
+      this.chunks.push([id]);
+      this.firsts.push(id);
       return;
     }
-    const c = Math.max(0, this.chunkFor(k));
+    // Ascending loads (sequential keys, sorted batches) append: one comparison with the last key instead
+    // of two binary searches.
+    const lastChunk = this.chunks[this.chunks.length - 1]!;
+    const appending = this.compare(key, lastChunk[lastChunk.length - 1]!) > 0;
+    const c = appending ? this.chunks.length - 1 : Math.max(0, this.chunkFor(key));
     const chunk = this.chunks[c]!;
-    const keys = this.keys[c]!;
-    const i = lowerBound(keys, k, false);
-    if (i === chunk.length) {
-      chunk.push(node);
-      keys.push(k);
-    } else {
-      chunk.splice(i, 0, node);
-      keys.splice(i, 0, k);
-    }
-    if (i === 0) this.firsts[c] = k;
+    const i = appending ? chunk.length : this.lowerBound(chunk, key, false);
+    if (i === chunk.length) chunk.push(id);
+    else chunk.splice(i, 0, id);
+    if (i === 0) this.firsts[c] = id;
     if (chunk.length > CHUNK_MAX) {
       const upper = chunk.splice(CHUNK_MAX >>> 1);
       this.chunks.splice(c + 1, 0, upper);
-      this.keys.splice(c + 1, 0, keys.splice(CHUNK_MAX >>> 1));
-      this.firsts.splice(c + 1, 0, upper[0]!.key);
+      this.firsts.splice(c + 1, 0, upper[0]!);
     }
   }
 
-  /** The position of the first node with key >= k (> k when `strict`); undefined past the end. */
-  seek(k: string, strict: boolean): IndexPos | undefined {
+  /** The position of the first entry with key >= k (> k when `strict`); undefined past the end. */
+  seek(k: Uint8Array, strict: boolean): IndexPos | undefined {
     const c = this.chunkFor(k);
     if (c < 0) return this.chunks.length === 0 ? undefined : { c: 0, i: 0 };
-    const i = lowerBound(this.keys[c]!, k, strict);
+    const i = this.lowerBound(this.chunks[c]!, k, strict);
     return this.normalize(c, i);
   }
 
@@ -70,20 +70,21 @@ export class MemtableIndex<N extends { readonly key: string }> {
     return this.chunks.length === 0 ? undefined : { c: 0, i: 0 };
   }
 
-  /** The position of the last node with key < k (the last node when k is undefined); undefined if none. */
-  before(k: string | undefined): IndexPos | undefined {
+  /** The position of the last entry with key < k (the last entry when k is undefined); undefined if none. */
+  before(k: Uint8Array | undefined): IndexPos | undefined {
     if (k === undefined) {
       const c = this.chunks.length - 1;
       return c < 0 ? undefined : { c, i: this.chunks[c]!.length - 1 };
     }
     const c = this.chunkFor(k);
     if (c < 0) return undefined;
-    const i = lowerBound(this.keys[c]!, k, false) - 1;
+    const i = this.lowerBound(this.chunks[c]!, k, false) - 1;
     if (i >= 0) return { c, i };
     return c === 0 ? undefined : { c: c - 1, i: this.chunks[c - 1]!.length - 1 };
   }
 
-  at(p: IndexPos): N {
+  /** The entry id at `p`. */
+  at(p: IndexPos): number {
     return this.chunks[p.c]![p.i]!;
   }
 
@@ -104,33 +105,33 @@ export class MemtableIndex<N extends { readonly key: string }> {
   }
 
   /** The index of the last chunk whose first key is <= k (-1: k is below every key). */
-  private chunkFor(k: string): number {
+  private chunkFor(k: Uint8Array): number {
     const f = this.firsts;
     let lo = 0;
     let hi = f.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (f[mid]! <= k) lo = mid + 1;
+      if (this.compare(k, f[mid]!) >= 0) lo = mid + 1;
       else hi = mid;
     }
     return lo - 1;
+  }
+
+  /** The first slot of sorted `ids` whose key is >= k (> k when `strict`). */
+  private lowerBound(ids: number[], k: Uint8Array, strict: boolean): number {
+    let lo = 0;
+    let hi = ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const d = this.compare(k, ids[mid]!);
+      if (strict ? d >= 0 : d > 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   private normalize(c: number, i: number): IndexPos | undefined {
     if (i < this.chunks[c]!.length) return { c, i };
     return c + 1 < this.chunks.length ? { c: c + 1, i: 0 } : undefined;
   }
-}
-
-/** The first slot of sorted `keys` whose key is >= k (> k when `strict`). */
-function lowerBound(keys: string[], k: string, strict: boolean): number {
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const mk = keys[mid]!;
-    if (strict ? mk <= k : mk < k) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
