@@ -21,8 +21,8 @@ const bytes = (k: string): Uint8Array => Buffer.from(k, 'latin1');
 const str = (k: Uint8Array): string => Buffer.from(k).toString('latin1');
 
 /** An index over ids into `keys` (the memtable keeps keys in its entries; here a plain array of them). */
-function newIndex(keys: string[]): MemtableIndex {
-  return new MemtableIndex((k, id) => Buffer.compare(k, bytes(keys[id]!)));
+function newIndex(_keys: string[]): MemtableIndex {
+  return new MemtableIndex();
 }
 
 function walk(ix: MemtableIndex, keys: string[], p: IndexPos | undefined, forward: boolean, max: number): string[] {

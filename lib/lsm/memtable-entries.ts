@@ -6,12 +6,14 @@
  * Why: every memtable key used to be a latin1 string, a node, a version object, a parts array and a value
  * view, all surviving until the flush. Survivors are what a young-generation GC copies, so a batch load
  * paid 5–11 ms scavenges (batch-100's 2.6–2.9 ms p99) besides the allocation itself. Here an insert writes
- * bytes and numbers into memory that is allocated a slab or a column doubling at a time.
+ * bytes and numbers into memory that is allocated a slab or a column growth at a time (the ordered index
+ * keeps one string per key: memtable-index.ts).
  *
- * Memory: `bytes` is what the slabs and columns have allocated (exact, not estimated): slabs start at 4 KiB
- * and double up to SLAB_MAX, so the unused tail is at most one slab; the columns and the hash table double,
- * so they hold at most twice (the table four times) the entries' share. Slab bytes are never reused: a
- * replaced value's bytes stay allocated, and charged, until the memtable is dropped.
+ * Memory: `bytes` is what the slabs, columns and hash table have allocated (exact, not estimated): slabs
+ * start at 4 KiB and double up to SLAB_MAX, so the unused tail is at most one slab; the columns grow by
+ * half, so they hold at most 1.5 times the entries' share; the hash table (at most half full) doubles.
+ * Slab bytes are never reused: a replaced value's bytes stay allocated, and charged, until the memtable is
+ * dropped.
  *
  * REQUIRES: one thread; entries are never removed (a delete is an entry of kind Delete).
  */
@@ -21,8 +23,6 @@ const SLAB_MAX = 1024 * 1024;
 const FIRST_CAPACITY = 64;
 const NO_EXT = -1;
 
-/** A place in the slabs: slab index * SLAB_SPAN + offset (exact in a double). */
-const SLAB_SPAN = 2 ** 32;
 
 export class MemtableEntries {
   private slabs: Uint8Array[] = [];
@@ -32,10 +32,14 @@ export class MemtableEntries {
 
   private capacity = 0;
   count = 0;
-  /** Columns, one slot per entry id. */
-  keyAt = new Float64Array(0);
-  keyLen = new Int32Array(0);
-  valAt = new Float64Array(0);
+  /**
+   * Per entry, KEY_STRIDE int32s side by side, so a comparison loads one cache line before the key bytes:
+   * the key's first 4 bytes (big-endian, zero-padded: most comparisons end there), its slab, offset, length.
+   */
+  private keyMeta = new Int32Array(0);
+  /** Columns, one slot per entry id. A place in the slabs is a slab index and an offset. */
+  valSlab = new Int32Array(0);
+  valOff = new Int32Array(0);
   valLen = new Int32Array(0);
   seq = new Float64Array(0);
   kind = new Uint8Array(0);
@@ -71,9 +75,12 @@ export class MemtableEntries {
     const id = this.count++;
     const h = hashBytes(key);
     this.hashOf[id] = h;
-    this.keyAt[id] = this.append(key);
-    this.keyLen[id] = key.length;
-    this.valAt[id] = 0;
+    this.append(key);
+    const m = id * KEY_STRIDE;
+    this.keyMeta[m] = headOf(key);
+    this.keyMeta[m + 1] = this.slabs.length - 1;
+    this.keyMeta[m + 2] = this.used - key.length;
+    this.keyMeta[m + 3] = key.length;
     this.valLen[id] = 0;
     this.seq[id] = seq;
     this.kind[id] = kind;
@@ -87,36 +94,51 @@ export class MemtableEntries {
 
   /** Stores `value` as entry `id`'s inline value. */
   setValue(id: number, value: Uint8Array): void {
-    this.valAt[id] = value.length === 0 ? 0 : this.append(value);
+    if (value.length > 0) {
+      this.append(value);
+      this.valSlab[id] = this.slabs.length - 1;
+      this.valOff[id] = this.used - value.length;
+    }
     this.valLen[id] = value.length;
+  }
+
+  /** Length of entry `id`'s key. */
+  keyLength(id: number): number {
+    return this.keyMeta[id * KEY_STRIDE + 3]!;
   }
 
   /** A view of entry `id`'s key bytes (valid while the memtable lives; callers must not change it). */
   key(id: number): Uint8Array {
-    return this.view(this.keyAt[id]!, this.keyLen[id]!);
+    const m = id * KEY_STRIDE;
+    return this.view(this.keyMeta[m + 1]!, this.keyMeta[m + 2]!, this.keyMeta[m + 3]!);
   }
 
   /** A view of entry `id`'s inline value bytes. */
   value(id: number): Uint8Array {
-    return this.view(this.valAt[id]!, this.valLen[id]!);
+    return this.view(this.valSlab[id]!, this.valOff[id]!, this.valLen[id]!);
   }
 
   /** Copies entry `id`'s key into `out` at `pos`. */
   copyKey(id: number, out: Uint8Array, pos: number): void {
-    copyFrom(this.slabs, this.keyAt[id]!, this.keyLen[id]!, out, pos);
+    const m = id * KEY_STRIDE;
+    copyFrom(this.slabs[this.keyMeta[m + 1]!]!, this.keyMeta[m + 2]!, this.keyMeta[m + 3]!, out, pos);
   }
 
   /** Copies entry `id`'s inline value into `out` at `pos`. */
   copyValue(id: number, out: Uint8Array, pos: number): void {
-    copyFrom(this.slabs, this.valAt[id]!, this.valLen[id]!, out, pos);
+    if (this.valLen[id]! > 0) copyFrom(this.slabs[this.valSlab[id]!]!, this.valOff[id]!, this.valLen[id]!, out, pos);
   }
 
   /** Byte order of `key` against entry `id`'s key: <0, 0, >0. */
   compareKey(key: Uint8Array, id: number): number {
-    const at = this.keyAt[id]!;
-    const s = this.slabs[Math.floor(at / SLAB_SPAN)]!;
-    const o = at % SLAB_SPAN;
-    const bl = this.keyLen[id]!;
+    const m = id * KEY_STRIDE;
+    const meta = this.keyMeta;
+    const h = headOf(key);
+    const eh = meta[m]! >>> 0;
+    if (h !== eh) return h < eh ? -1 : 1;
+    const s = this.slabs[meta[m + 1]!]!;
+    const o = meta[m + 2]!;
+    const bl = meta[m + 3]!;
     const n = key.length < bl ? key.length : bl;
     for (let i = 0; i < n; i++) {
       const d = key[i]! - s[o + i]!;
@@ -125,29 +147,22 @@ export class MemtableEntries {
     return key.length - bl;
   }
 
-  /** Byte order of entry `a`'s key against entry `b`'s. */
-  compareIds(a: number, b: number): number {
-    return this.compareKey(this.key(a), b);
-  }
-
   private keyEquals(id: number, key: Uint8Array): boolean {
     const n = key.length;
-    if (this.keyLen[id] !== n) return false;
-    const at = this.keyAt[id]!;
-    const s = this.slabs[Math.floor(at / SLAB_SPAN)]!;
-    const o = at % SLAB_SPAN;
+    const m = id * KEY_STRIDE;
+    if (this.keyMeta[m + 3] !== n) return false;
+    const s = this.slabs[this.keyMeta[m + 1]!]!;
+    const o = this.keyMeta[m + 2]!;
     for (let i = 0; i < n; i++) if (key[i] !== s[o + i]) return false;
     return true;
   }
 
-  private view(at: number, len: number): Uint8Array {
-    if (len === 0) return EMPTY;
-    const o = at % SLAB_SPAN;
-    return this.slabs[Math.floor(at / SLAB_SPAN)]!.subarray(o, o + len);
+  private view(slab: number, off: number, len: number): Uint8Array {
+    return len === 0 ? EMPTY : this.slabs[slab]!.subarray(off, off + len);
   }
 
-  /** Appends `b` to the current slab (a new one when it does not fit); returns its place. */
-  private append(b: Uint8Array): number {
+  /** Appends `b` to the current slab (a new one when it does not fit): it ends at `used` of the last slab. */
+  private append(b: Uint8Array): void {
     const n = b.length;
     if (this.used + n > this.slab.length) {
       const size = Math.max(n, Math.min(SLAB_MAX, this.slab.length === 0 ? SLAB_MIN : 2 * this.slab.length));
@@ -156,17 +171,19 @@ export class MemtableEntries {
       this.slabBytes += size;
       this.used = 0;
     }
-    const at = (this.slabs.length - 1) * SLAB_SPAN + this.used;
-    this.slab.set(b, this.used);
-    this.used += n;
-    return at;
+    const slab = this.slab;
+    const at = this.used;
+    if (n <= 32) for (let i = 0; i < n; i++) slab[at + i] = b[i]!;
+    else slab.set(b, at);
+    this.used = at + n;
   }
 
   private grow(): void {
-    const c = this.capacity === 0 ? FIRST_CAPACITY : 2 * this.capacity;
-    this.keyAt = grown(this.keyAt, new Float64Array(c));
-    this.keyLen = grown(this.keyLen, new Int32Array(c));
-    this.valAt = grown(this.valAt, new Float64Array(c));
+    // 1.5x, not 2x: the columns are most of an entry's overhead, and unused capacity is charged too.
+    const c = this.capacity === 0 ? FIRST_CAPACITY : Math.ceil(1.5 * this.capacity);
+    this.keyMeta = grown(this.keyMeta, new Int32Array(c * KEY_STRIDE));
+    this.valSlab = grown(this.valSlab, new Int32Array(c));
+    this.valOff = grown(this.valOff, new Int32Array(c));
     this.valLen = grown(this.valLen, new Int32Array(c));
     this.seq = grown(this.seq, new Float64Array(c));
     this.kind = grown(this.kind, new Uint8Array(c));
@@ -188,19 +205,26 @@ export class MemtableEntries {
   }
 }
 
-/** Bytes of one entry's columns: keyAt, valAt, seq (8 each), keyLen, valLen, ext, hashOf (4 each), kind. */
-const COLUMN_BYTES = 8 * 3 + 4 * 4 + 1;
+const KEY_STRIDE = 4;
+/** Bytes of one entry's columns: seq (8); key meta (4 × 4); valSlab, valOff, valLen, ext, hashOf (4 each); kind. */
+const COLUMN_BYTES = 8 + 4 * KEY_STRIDE + 4 * 5 + 1;
 const EMPTY = new Uint8Array(0);
 
-function grown<T extends Float64Array | Int32Array | Uint8Array>(old: T, next: T): T {
+function grown<T extends Float64Array | Int32Array | Uint32Array | Uint8Array>(old: T, next: T): T {
   next.set(old as never);
   return next;
 }
 
-function copyFrom(slabs: Uint8Array[], at: number, len: number, out: Uint8Array, pos: number): void {
-  if (len === 0) return;
-  const o = at % SLAB_SPAN;
-  const s = slabs[Math.floor(at / SLAB_SPAN)]!;
+/** The first 4 bytes of `key` as a big-endian number, zero-padded (equal heads still need a full compare). */
+function headOf(key: Uint8Array): number {
+  const n = key.length;
+  if (n >= 4) return ((key[0]! << 24) | (key[1]! << 16) | (key[2]! << 8) | key[3]!) >>> 0;
+  let h = 0;
+  for (let i = 0; i < 4; i++) h = (h << 8) | (i < n ? key[i]! : 0);
+  return h >>> 0;
+}
+
+function copyFrom(s: Uint8Array, o: number, len: number, out: Uint8Array, pos: number): void {
   if (len <= 32) for (let i = 0; i < len; i++) out[pos + i] = s[o + i]!;
   else out.set(s.subarray(o, o + len), pos);
 }

@@ -2,13 +2,14 @@
  * The memtable: an ordered, multi-version map from physical key to the writes not yet flushed.
  *
  * Keys and small values live in byte slabs with per-entry typed-array columns and a hash table of entry ids
- * (memtable-entries.ts); ordered access goes through a sorted index of entry ids (memtable-index.ts). An
- * entry with one version, a Put or Delete without TTL and a value up to MAX_INLINE bytes is its columns
- * alone, with no JS object: the common write allocates nothing that survives. Any other entry (a merge,
- * TTL metadata, a large value, or versions kept for an open snapshot) holds a chain of version objects,
- * newest first, in `chains`. A version is only pushed (rather than updated in place) when an open snapshot
- * could see the current head; otherwise the head is replaced or, for merges, extended — so without open
- * scans every key has exactly one version and memory stays proportional to live data.
+ * (memtable-entries.ts); ordered access goes through a sorted index of entry ids and their keys as latin1
+ * strings (memtable-index.ts; the one JS object per key). An entry with one version, a Put or Delete
+ * without TTL and a value up to MAX_INLINE bytes is its columns alone: the common write leaves one string
+ * for the garbage collector, where it used to leave five objects. Any other entry (a merge, TTL metadata, a
+ * large value, or versions kept for an open snapshot) holds a chain of version objects, newest first, in
+ * `chains`. A version is only pushed (rather than updated in place) when an open snapshot could see the
+ * current head; otherwise the head is replaced or, for merges, extended — so without open scans every key
+ * has exactly one version and memory stays proportional to live data.
  *
  * REQUIRES: external synchronization (one LSM instance, one thread).
  */
@@ -30,8 +31,11 @@ export interface MemVersion {
   ttl?: TtlSegments;
 }
 
-/** Bytes of the ordered index per entry (an id in a chunk array of 64–128 slots of 8 bytes). */
-const INDEX_BYTES = 16;
+/**
+ * Bytes of the ordered index per entry besides its key bytes: an id and a string pointer in chunk arrays of
+ * 64–128 slots (8 bytes each, up to half unused) and the latin1 string's header (memtable-index.ts).
+ */
+const INDEX_BYTES = 56;
 /** Rough cost of one version object and its parts array, for the memory budget. */
 const VERSION_OVERHEAD = 48;
 /** Values up to this many bytes are copied into the slabs; larger ones keep their own buffer (a chain). */
@@ -50,7 +54,9 @@ const EMPTY = new Uint8Array(0);
 
 export class Memtable {
   private readonly entries = new MemtableEntries();
-  private readonly index = new MemtableIndex((k, id) => this.entries.compareKey(k, id));
+  private readonly index = new MemtableIndex();
+  /** Budget bytes of the index: INDEX_BYTES plus the key's length per entry. */
+  private indexBytes = 0;
   /** Version chains (heads) of the entries that need one; entries.ext[id] is the slot here. */
   private readonly chains: MemVersion[] = [];
   /** Budget bytes of the chains' versions and of their parts not in the slabs (see apply). */
@@ -69,7 +75,7 @@ export class Memtable {
   /** Memory held: slabs, columns and hash table (allocated bytes), index, chains, range tombstones. */
   get approximateBytes(): number {
     const e = this.entries;
-    return e.bytes + INDEX_BYTES * e.count + this.chainBytes + this.tombstoneBytes;
+    return e.bytes + this.indexBytes + this.chainBytes + this.tombstoneBytes;
   }
 
   get size(): number {
@@ -93,6 +99,7 @@ export class Memtable {
     if (id < 0) {
       id = e.add(key, kind, seq);
       this.index.insert(id, key);
+      this.indexBytes += INDEX_BYTES + key.length;
       if (inline) {
         if (kind === EntryKind.Put) e.setValue(id, value);
         return;
@@ -352,7 +359,7 @@ export class Memtable {
     for (let p = this.index.first(); p !== undefined; p = this.index.next(p)) {
       const id = this.index.at(p);
       const v = e.ext[id]! >= 0 ? visible(this.chains[e.ext[id]!]!, Number.MAX_SAFE_INTEGER)! : undefined;
-      const kl = e.keyLen[id]!;
+      const kl = e.keyLength(id);
       const vl = v === undefined ? e.valLen[id]! : partsLength(v.parts);
       const ttl = v?.ttl;
       const tn = ttl?.length ?? 0;
