@@ -90,11 +90,19 @@ export class Memtable {
     return this.maxSeq;
   }
 
+  /**
+   * True when apply() copies `value` into the memtable's slabs (a Put or Delete without TTL, value up to
+   * MAX_INLINE bytes); otherwise it keeps `value` itself, which the caller must then own.
+   */
+  static copiesValue(kind: number, value: Uint8Array, ttl: TtlSegments | undefined): boolean {
+    return ttl === undefined && kind !== EntryKind.Merge && value.length <= MAX_INLINE;
+  }
+
   /** Applies one write. REQUIRES: seq greater than every seq applied before. */
   apply(key: Uint8Array, kind: EntryKind, value: Uint8Array, seq: number, ttl?: TtlSegments): void {
     this.maxSeq = seq;
     const e = this.entries;
-    const inline = ttl === undefined && kind !== EntryKind.Merge && value.length <= MAX_INLINE;
+    const inline = Memtable.copiesValue(kind, value, ttl);
     let id = e.find(key);
     if (id < 0) {
       id = e.add(key, kind, seq);
