@@ -12,6 +12,8 @@ import type { Store, WriteOp } from '../lib/api.js';
 import { runAwaited, runInFlight, type RunResult } from './measure.js';
 import type { Measurement } from './report.js';
 import type { ValuePool } from './workload.js';
+import { loadavg } from 'node:os';
+import { processCpuSeconds } from './daemon-child.js';
 
 export const PEER_OPS = ['put', 'get', 'awaited-get', 'multiget', 'batch'] as const;
 export type PeerOp = (typeof PEER_OPS)[number];
@@ -20,7 +22,10 @@ export const MULTIGET_KEYS = 32;
 export const BATCH_PUTS = 100;
 
 /** One system under the ops comparison: Floe stores (one per connection, or one shared) or Redis clients. */
-export type OpsTarget = { name: string; kind: 'floe'; stores: Store[] } | { name: string; kind: 'redis'; clients: Redis[] };
+export type OpsTarget = ({ name: string; kind: 'floe'; stores: Store[] } | { name: string; kind: 'redis'; clients: Redis[] }) & {
+  /** The server process (daemon or redis-server), whose CPU per operation is reported too. */
+  serverPid?: number;
+};
 
 export interface OpsContext {
   keys: number;
@@ -32,6 +37,8 @@ export interface OpsContext {
   pipeline: number;
   seconds: number;
   log(line: string): void;
+  /** Receives one "system op: bench µs + server µs" line per run (CPU per operation). */
+  cpu?: string[];
 }
 
 const UNIT: Record<PeerOp, string | undefined> = {
@@ -135,10 +142,22 @@ export async function measureOps(targets: OpsTarget[], ctx: OpsContext, ops: rea
       // Untimed warm-up of the same op (JIT, connections), then the measured run.
       if (op === 'awaited-get') await runAwaited(run, { count: 2000, seconds: 0.3 });
       else await runInFlight(run, { count: 50_000_000, seconds: 0.3 }, OPS_CONNS * ctx.pipeline);
+      const cpu0 = process.cpuUsage();
+      const server0 = processCpuSeconds(t.serverPid);
       const r: RunResult = op === 'awaited-get' ? await runAwaited(run, limits) : await runInFlight(run, limits, OPS_CONNS * ctx.pipeline);
+      const cpu1 = process.cpuUsage(cpu0);
+      const server1 = processCpuSeconds(t.serverPid);
+      // CPU per operation: what a loaded machine changes least (throughput moves with the neighbours).
+      const benchUs = ((cpu1.user + cpu1.system) / Math.max(1, r.ops)).toFixed(1);
+      const serverUs = server0 !== undefined && server1 !== undefined ? (((server1 - server0) * 1e6) / Math.max(1, r.ops)).toFixed(1) : undefined;
+      ctx.cpu?.push(`${t.name} ${op}: ${benchUs}${serverUs !== undefined ? ` + ${serverUs}` : ''}`);
       const unit = UNIT[op];
-      out.push({ workload: op, mode, system: t.name, ...r, ...(unit ? { unit } : {}) });
-      ctx.log(`  ${t.name.padEnd(16)} ${`${op} (${mode})`.padEnd(28)} ${Math.round(r.opsPerSec).toLocaleString('en-US').padStart(9)} ops/s${r.latencyUs ? `  p50 ${r.latencyUs.p50} µs  p99 ${r.latencyUs.p99} µs` : ''}`);
+      const loadAvg1m = Math.round(loadavg()[0]! * 100) / 100;
+      out.push({ workload: op, mode, system: t.name, ...r, ...(unit ? { unit } : {}), loadAvg1m });
+      ctx.log(
+        `  ${t.name.padEnd(16)} ${`${op} (${mode})`.padEnd(28)} ${Math.round(r.opsPerSec).toLocaleString('en-US').padStart(9)} ops/s${r.latencyUs ? `  p50 ${r.latencyUs.p50} µs  p99 ${r.latencyUs.p99} µs` : ''}` +
+          `  cpu/op ${benchUs}${serverUs !== undefined ? ` + ${serverUs}` : ''} µs (load ${loadAvg1m})`,
+      );
     }
   }
   return out;

@@ -260,7 +260,12 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     // ---- single operations, Floe vs Redis (same connections and requests in flight)
     const wantOps = PEER_OPS.filter((op) => args.workloads === undefined || args.workloads.includes(op));
     if (wantOps.length > 0) {
-      const targets: OpsTarget[] = opened.map((s) => ({ name: s.name, kind: 'floe' as const, stores: s.embedded ? [s.embedded] : s.stores.slice(0, OPS_CONNS) }));
+      const targets: OpsTarget[] = opened.map((s) => ({
+        name: s.name,
+        kind: 'floe' as const,
+        stores: s.embedded ? [s.embedded] : s.stores.slice(0, OPS_CONNS),
+        ...(s.daemon?.child.pid !== undefined ? { serverPid: s.daemon.child.pid } : {}),
+      }));
       if (systems.includes('redis')) {
         const installed = ensureRedisInstalled(args.log);
         if (!installed.ok) note(`Redis peer SKIPPED: ${installed.reason}`);
@@ -269,11 +274,13 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
           redis = await startRedis(redisDir);
           const clients = await redis.connect(OPS_CONNS);
           await preloadRedis(clients, { keys, keyBuf, values });
-          targets.push({ name: 'redis', kind: 'redis', clients });
+          targets.push({ name: 'redis', kind: 'redis', clients, serverPid: redis.pid });
           note(`redis: redis-server ${redis.version} on a Unix socket, in memory (--save '' --appendonly no), ioredis with enableAutoPipelining, ${OPS_CONNS} clients; preloaded ${keys.toLocaleString('en-US')} keys`);
         }
       }
-      measurements.push(...(await measureOps(targets, { keys, keyBuf, values, valueBytes: VALUE_BYTES, keySeq, pipeline: PIPELINE, seconds, log: args.log }, wantOps)));
+      const opsCpu: string[] = [];
+      measurements.push(...(await measureOps(targets, { keys, keyBuf, values, valueBytes: VALUE_BYTES, keySeq, pipeline: PIPELINE, seconds, log: args.log, cpu: opsCpu }, wantOps)));
+      note(`CPU µs per operation of the single-operation runs, benchmark process (clients, or the embedded store) + server process (daemon: all its threads; redis-server): ${opsCpu.join('; ')}`);
       for (const op of wantOps) {
         const mode = opsMode(op, PIPELINE);
         const r = measurements.find((m) => m.workload === op && m.mode === mode && m.system === 'redis');

@@ -22,8 +22,10 @@
  *
  * Sizes: --keys (default 1,000,000) keys, FLINK_BENCH_EVENTS events per distribution (default 2,000,000;
  * --quick: 100,000 over ≤ 40,000 keys), managed memory FLINK_BENCH_MANAGED (default 16m) and the same
- * budget for Floe's block cache, so the state (~1M keys) is several times every backend's memory cache
- * (the local disk caches, ForSt's and Floe's, are 1 GiB and hold it all).
+ * budget for Floe's memory caches together: its JVM value cache (state.backend.floe.cache-size,
+ * FLINK_BENCH_FLOE_JVM_CACHE, default half the budget) plus the daemon's block cache (the rest), so the
+ * state (~1M keys) is several times every backend's memory cache (the local disk caches, ForSt's and
+ * Floe's, are 1 GiB and hold it all).
  * Each distribution has FLINK_BENCH_MAX_SECONDS (default 60), split between its checkpoint phases by their
  * event counts; a phase out of time reports the rate it reached and checkpoints where it got to.
  * --systems and --workloads (uniform, zipf) filter. Needs `mvn` and Java 17; Flink's artifacts come from
@@ -177,6 +179,9 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   const events = Math.floor(envNumber(env, 'FLINK_BENCH_EVENTS', args.quick ? 100_000 : 2_000_000));
   const managed = env.FLINK_BENCH_MANAGED ?? '16m';
   const managedBytes = parseSize(managed);
+  // Floe's JVM value cache is memory too: it comes out of the same budget as the daemon's block cache.
+  const floeJvmCache = env.FLINK_BENCH_FLOE_JVM_CACHE === undefined ? Math.floor(managedBytes / 2) : parseSize(env.FLINK_BENCH_FLOE_JVM_CACHE);
+  if (floeJvmCache >= managedBytes) throw new Error(`FLINK_BENCH_FLOE_JVM_CACHE must be less than FLINK_BENCH_MANAGED (${managed}): the daemon's block cache gets the rest`);
   const maxSeconds = envNumber(env, 'FLINK_BENCH_MAX_SECONDS', args.quick ? 30 : 60);
   const checkpointAt = Math.floor(events / 5);
   const dists = DISTRIBUTIONS.filter((d) => args.workloads === undefined || args.workloads.includes(d));
@@ -196,6 +201,10 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
         ? 'floe runs the async State V2 job (its backend implements AsyncKeyedStateBackend), like forst-async.'
         : 'floe runs the sync-API job (like heap, rocksdb, forst-sync): this tree\'s Floe backend serves only the classic synchronous state API, so the async State V2 job would run through Flink\'s AsyncKeyedStateBackendAdaptor (a blocking call per request).',
     );
+  }
+  if (floeReady && floeSystems.length > 0) {
+    const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
+    notes.push(`floe memory: JVM value cache ${mib(floeJvmCache)} + daemon block cache ${mib(managedBytes - floeJvmCache)} = the ${managed} managed memory the other backends get.`);
   }
   const classpath = buildClasspath(floeReady && floeSystems.length > 0, args.log);
 
@@ -221,8 +230,8 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       ];
       if (system.startsWith('floe')) {
         jvmArgs.push('--api', floeApi);
-        daemon = await startDaemon(dir, managedBytes, system === 'floe-10ms' ? LATENCY_MS : undefined);
-        jvmArgs.push('--floe-socket', daemon.socket);
+        daemon = await startDaemon(dir, managedBytes - floeJvmCache, system === 'floe-10ms' ? LATENCY_MS : undefined);
+        jvmArgs.push('--floe-socket', daemon.socket, '--conf.state.backend.floe.cache-size', `${floeJvmCache}b`);
       }
       args.log(`[flink] ${system}: ${events.toLocaleString('en-US')} events × ${dists.join(', ')} over ${keys.toLocaleString('en-US')} keys (${dir})`);
       const t0 = Date.now();

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { openLsmStore } from '../lib/embedded.js';
 import type { LsmStore } from '../lib/lsm/lsm-store.js';
+import { defaults } from '../lib/options.js';
 import { FaultInjectingObjectStore } from '../lib/store/faults.js';
 import { dropMemStore } from '../lib/store/mem.js';
 import { Profiler, formatHotSpots, hotSpots } from './cpu-profile.js';
@@ -38,6 +39,12 @@ const ROUNDS = 2;
 const LOAD_BATCH = 1000;
 const SEQUENCE_LENGTH = 1 << 22;
 const MiB = 2 ** 20;
+/**
+ * Floe's data block size: the mem:// primary stands for a remote one, so its tables get what a store on s3://
+ * or hdfs:// writes by default (4 KiB, lib/options.ts); BENCH_REMOTE_BLOCK_BYTES overrides (16384 = the
+ * local-primary default, which this benchmark used before 2026-11-30).
+ */
+const BLOCK_BYTES = Number(process.env.BENCH_REMOTE_BLOCK_BYTES ?? defaults.remoteBlockBytes);
 
 const SYSTEMS = ['floe', 'rocksdb'] as const;
 type SystemId = (typeof SYSTEMS)[number];
@@ -94,7 +101,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     let stateBytes = 0;
     {
       const tb = performance.now();
-      const builder = await openLsmStore({ primary: `mem://${memName}`, localDir: join(scratch, 'floe-build'), diskCacheBytes: 0 });
+      const builder = await openLsmStore({ primary: `mem://${memName}`, localDir: join(scratch, 'floe-build'), diskCacheBytes: 0, blockBytes: BLOCK_BYTES });
       await preload((ops) => builder.write(ops), words);
       await builder.flush();
       await builder.compactUntilIdle();
@@ -108,6 +115,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       localDir: join(scratch, 'floe'),
       blockCacheBytes: Math.floor(cacheBytes / 2),
       diskCacheBytes: Math.floor(cacheBytes / 2),
+      blockBytes: BLOCK_BYTES,
       compactionWorkers: false,
     };
     if (systems.includes('floe')) {
@@ -217,6 +225,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       secondsPerRun: seconds,
       seed: args.seed,
       cacheShare: CACHE_SHARE,
+      ...(process.env.BENCH_REMOTE_BLOCK_BYTES !== undefined ? { experimental: true } : {}),
       event: 'get(word) then put(word, count + 1); events of the same word are chained (never overlap)',
       verification: 'after every run, the counts of the 1,000 most frequent words and 1,000 others equal 1 + the events applied',
       profiles,

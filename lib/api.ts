@@ -63,7 +63,7 @@ export interface StoreOptions {
   maxImmutableMemtables?: number;
   /** Target SST size. Default 16 MiB. */
   targetFileBytes?: number;
-  /** Data block size before compression. Default 16 KiB. */
+  /** Data block size before compression. Default 4 KiB on an s3:// or hdfs:// primary, 16 KiB otherwise. */
   blockBytes?: number;
   compression?: 'none' | 'lz4' | 'zstd';
   /** L0 files that trigger compaction. Default 4. */
@@ -288,7 +288,11 @@ export interface CheckpointHandle {
 export interface StoreStats {
   remote: { gets: number; puts: number; lists: number; deletes: number; bytesRead: number; bytesWritten: number };
   blockCache: { capacity: number; bytes: number; hits: number; misses: number };
-  diskCache: { capacity: number; bytes: number; hits: number; misses: number };
+  /**
+   * `missedReads` (present when the store has a disk cache): reads that found a page missing, i.e. the
+   * misses of both caches; remote GETs per miss = remote.gets ÷ missedReads.
+   */
+  diskCache: { capacity: number; bytes: number; hits: number; misses: number; missedReads?: number };
   lsm: {
     memtableBytes: number;
     levels: Array<{ files: number; bytes: number }>;

@@ -65,6 +65,11 @@ export function defaultKeyGroup(key: Uint8Array, maxKeyGroups: number): number {
   return murmur3_32(key, 0) % maxKeyGroups;
 }
 
+/** defaultKeyGroup of the key `buf[start, end)`, without a view of it. */
+export function defaultKeyGroupAt(buf: Uint8Array, start: number, end: number, maxKeyGroups: number): number {
+  return murmur3_32Range(buf, start, end, 0) % maxKeyGroups;
+}
+
 export function physicalKey(keyGroup: number, userKey: Uint8Array): Uint8Array {
   const out = new Uint8Array(userKey.length + 2);
   out[0] = keyGroup >>> 8;
@@ -88,10 +93,18 @@ export function keyGroupStart(keyGroup: number): Uint8Array {
 
 /** MurmurHash3 x86 32-bit, as Flink and Guava use it for key-group assignment. Returns an unsigned int. */
 export function murmur3_32(data: Uint8Array, seed: number): number {
+  return murmur3_32Range(data, 0, data.length, seed);
+}
+
+/**
+ * murmur3_32 of `data[start, end)` without a view of it (the daemon client and router hash keys inside
+ * request frames). REQUIRES: 0 <= start <= end <= data.length.
+ */
+export function murmur3_32Range(data: Uint8Array, start: number, end: number, seed: number): number {
   let h = seed >>> 0;
-  const len = data.length;
-  const blocks = len & ~3;
-  for (let i = 0; i < blocks; i += 4) {
+  const len = end - start;
+  const blocks = start + (len & ~3);
+  for (let i = start; i < blocks; i += 4) {
     let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
     k = Math.imul(k, 0xcc9e2d51);
     k = (k << 15) | (k >>> 17);

@@ -57,12 +57,25 @@ export const defaults = {
   maxImmutableMemtables: 2,
   targetFileBytes: 16 * MiB,
   blockBytes: 16 * 1024,
+  /**
+   * Data block size of tables on an s3:// or hdfs:// primary: a block-cache miss there is a GET of one block
+   * (plus 10+ ms), and a 4 KiB GET costs less client CPU and wire time than a 16 KiB one, while the same block
+   * cache holds 4x as many blocks (measured in docs/benchmarks.md, "Issue 10 peers" → "Remote miss path").
+   */
+  remoteBlockBytes: 4 * 1024,
   compression: 'lz4' as const,
   l0CompactionTrigger: 4,
   l0StopWritesTrigger: 12,
   levelBaseBytes: 64 * MiB,
   levelMultiplier: 10,
   readConcurrency: 64,
+  /**
+   * Block reads in flight per store on an s3:// or hdfs:// primary: each waits ~10 ms on the wire and holds
+   * one keep-alive connection and one block buffer (4 KiB by default), so 64 capped cold reads at 6,400
+   * GETs/s while the store sat idle; 256 (as many as the callers SlateDB's peer run keeps) measured 2.4x the
+   * keys/s at lower CPU per GET (docs/benchmarks.md, "Issue 10 peers", round 3).
+   */
+  remoteReadConcurrency: 256,
   compactionWorkers: 1,
   compactionMemoryBytes: 32 * MiB,
   gcGraceMs: 10 * 60_000,
@@ -129,6 +142,8 @@ export function resolveOptions(input: StoreOptions): ResolvedOptions {
     throw new FloeError('CONFIG', `option durability must be 'checkpoint' (durable at flush, checkpoint and close) or 'wal' (every acknowledged write), got ${JSON.stringify(input.durability)}`);
   }
   const ttl = resolveTtl(input);
+  // Remote primaries get a disk cache and smaller blocks by default (see `defaults`).
+  const remote = /^(s3|hdfs):\/\//.test(input.primary);
   return {
     ttl,
     primary: input.primary,
@@ -136,20 +151,20 @@ export function resolveOptions(input: StoreOptions): ResolvedOptions {
     maxKeyGroups: int(o, 'maxKeyGroups', defaults.maxKeyGroups, 1, MAX_KEY_GROUPS),
     blockCacheBytes: int(o, 'blockCacheBytes', defaults.blockCacheBytes, 0),
     // A disk cache in front of a local folder or memory only duplicates it: off unless asked for.
-    diskCacheBytes: int(o, 'diskCacheBytes', /^(s3|hdfs):\/\//.test(input.primary) ? defaults.diskCacheBytes : 0, 0),
+    diskCacheBytes: int(o, 'diskCacheBytes', remote ? defaults.diskCacheBytes : 0, 0),
     s3: input.s3 ?? {},
     hdfs: input.hdfs ?? {},
     shards,
     memtableBytes: int(o, 'memtableBytes', defaults.memtableBytes, 64 * 1024),
     maxImmutableMemtables: int(o, 'maxImmutableMemtables', defaults.maxImmutableMemtables, 1, 64),
     targetFileBytes: int(o, 'targetFileBytes', defaults.targetFileBytes, 64 * 1024),
-    blockBytes: int(o, 'blockBytes', defaults.blockBytes, 256, 4 * MiB),
+    blockBytes: int(o, 'blockBytes', remote ? defaults.remoteBlockBytes : defaults.blockBytes, 256, 4 * MiB),
     compression,
     l0CompactionTrigger,
     l0StopWritesTrigger,
     levelBaseBytes: int(o, 'levelBaseBytes', defaults.levelBaseBytes, 64 * 1024),
     levelMultiplier: int(o, 'levelMultiplier', defaults.levelMultiplier, 2, 100),
-    readConcurrency: int(o, 'readConcurrency', defaults.readConcurrency, 1, 4096),
+    readConcurrency: int(o, 'readConcurrency', remote ? defaults.remoteReadConcurrency : defaults.readConcurrency, 1, 4096),
     compactionWorkers,
     // Below 1 MiB the read-ahead windows shrink to single blocks and every block is a round trip.
     compactionMemoryBytes: int(o, 'compactionMemoryBytes', defaults.compactionMemoryBytes, MiB, 2 ** 40),

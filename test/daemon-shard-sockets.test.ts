@@ -108,7 +108,7 @@ t.test('SHARD_MAP and what a shard socket accepts', async (t) => {
 
   const scan = await exchange(s0, [frame(Op.HELLO, 1), frame(Op.FLUSH, 2)], 99);
   t.equal(scan.frames[1]!.op, ERROR_OP);
-  t.match(decodeError(scan.frames[1]!.payload), { code: 'PROTOCOL', message: /serves only PUT, GET, DELETE and MERGE/ });
+  t.match(decodeError(scan.frames[1]!.payload), { code: 'PROTOCOL', message: /serves only PUT, GET, DELETE, MERGE, WRITE, MULTI_GET and MULTI_GET_PART/ });
   t.ok(scan.closedByServer, 'a protocol violation closes the shard connection');
   const noHello = await exchange(s0, [getFrame(1, 0xffff, mine)], 99);
   t.match(decodeError(noHello.frames[0]!.payload), { code: 'PROTOCOL', message: /first frame/ });

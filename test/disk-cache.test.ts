@@ -183,7 +183,7 @@ t.test('warm after restart; last page short; stats count pages', async (t) => {
   t.ok(same(await src.read(5 * 4096, 123), bytes.subarray(5 * 4096)), 'short last page');
   t.ok(same(await src.read(4000, 9000), bytes.subarray(4000, 13000)), 'across pages');
   t.equal(remote.calls.length, 1, 'no remote reads after restart');
-  t.same(c2.stats(), { capacity: 256 * KiB, bytes: bytes.length, hits: 5, misses: 0 });
+  t.same(c2.stats(), { capacity: 256 * KiB, bytes: bytes.length, hits: 5, misses: 0, missedReads: 0 });
   await c2.close();
 });
 
@@ -297,7 +297,7 @@ t.test('one remote read covers the missing span; cached pages inside it are re-r
   t.ok(same(got, bytes.subarray(2 * 4096 + 10, 9 * 4096 + 10)));
   t.same(remote.calls, [{ offset: 2 * 4096, length: 8 * 4096 }], 'pages 2..9 in one read');
   await cache.close(); // waits for the admissions
-  t.same(cache.stats(), { capacity: 256 * KiB, bytes: 8 * 4096, hits: 3, misses: 5 });
+  t.same(cache.stats(), { capacity: 256 * KiB, bytes: 8 * 4096, hits: 3, misses: 5, missedReads: 1 });
 });
 
 t.test('concurrent identical misses are coalesced; overlapping ones fetch only what is not in flight', async (t) => {
@@ -374,7 +374,7 @@ t.test('admitOnSecondAccess: a first miss reads only the requested bytes and adm
   await src.read(bytes.length - 5000, 5000);
   await cache.settle();
   t.ok(cache.isCached('sa', bytes.length - 5000, 5000), 'the tail is admitted on its first miss');
-  // The ghost list is bounded by the slot count: a page remembered long ago is a first miss again.
+  // The ghost list is bounded (by default a quarter of the slot count): a page remembered long ago is a first miss again.
   const slots = diskCacheGeometry(256 * KiB, 16 * KiB).slotCount;
   const big = new Random(seed + 13).bytes((slots + 4) * 16 * KiB);
   const bigRemote = new FakeRemote(big);
@@ -420,7 +420,7 @@ t.test('capacity 0 or below one page disables the cache and leaves no files', as
     t.ok(same(await cache.source('z', bytes.length, remote).read(10, 8000), bytes.subarray(10, 8010)));
     t.equal(remote.calls.length, 1);
     await cache.admit('z', bytes);
-    t.same(cache.stats(), { capacity: capacityBytes, bytes: 0, hits: 0, misses: 2 });
+    t.same(cache.stats(), { capacity: capacityBytes, bytes: 0, hits: 0, misses: 2, missedReads: 1 });
     t.ok(diskUse(dir).allocated <= capacityBytes, `no files left (${diskUse(dir).allocated} bytes)`);
     await cache.close();
   }
@@ -606,4 +606,83 @@ t.test('a hit reads only the chunks it needs; a chunk corrupted on disk while op
   await check(2 * pageBytes + 64, 64, 'chunk 0 of page 2');
   t.equal(remote.calls.length, 2, 'and again for another corrupted page');
   await cache.close();
+});
+
+t.test('missedReads counts the reads that found a page missing: one each, however many pages, GET or shared fetch', async (t) => {
+  const dir = tempDir(t);
+  const cache = await open({ dir, capacityBytes: 256 * KiB, pageBytes: 4096 });
+  const bytes = new Random(seed + 21).bytes(8 * 4096);
+  const remote = new FakeRemote(bytes);
+  const counters = { hits: 0, misses: 0, missedReads: 0 };
+  const src = cache.source('mr', bytes.length, remote, counters);
+  await src.read(100, 3 * 4096); // pages 0..3 missing: one read, one remote read
+  t.equal(counters.missedReads, 1);
+  t.equal(counters.misses, 4, 'four pages missed');
+  await cache.settle();
+  await src.read(0, 4096); // a hit
+  t.equal(counters.missedReads, 1, 'a read served from disk is not a missed read');
+  // Two concurrent reads of the same missing page: two missed reads, one remote read between them.
+  let open1: () => void = () => {};
+  remote.gate = new Promise((r) => {
+    open1 = r;
+  });
+  const a = src.read(6 * 4096, 10);
+  const b = src.read(6 * 4096 + 20, 10);
+  await new Promise((r) => setTimeout(r, 10));
+  open1();
+  remote.gate = undefined;
+  await Promise.all([a, b]);
+  t.equal(counters.missedReads, 3);
+  t.equal(remote.calls.length, 2, 'the second read waited for the first one\'s fetch');
+  t.equal(cache.stats().missedReads, 3, 'the folder counts them too');
+  // A partly cached read: cached page 1 plus missing page 5 is one missed read.
+  await src.read(4096, 5 * 4096);
+  t.equal(counters.missedReads, 4);
+  await cache.close();
+  // A disabled cache: every read is a missed read.
+  const off = await open({ dir: tempDir(t), capacityBytes: 0 });
+  const c2 = { hits: 0, misses: 0, missedReads: 0 };
+  await off.source('x', bytes.length, remote, c2).read(0, 3 * 4096);
+  t.equal(c2.missedReads, 1);
+  await off.close();
+});
+
+t.test('admitOnSecondAccess remembers a quarter of the slot count (ghostPages to change it)', async (t) => {
+  const dir = tempDir(t);
+  const slots = diskCacheGeometry(512 * KiB, 16 * KiB).slotCount;
+  const ghosts = Math.ceil(slots / 4);
+  t.ok(ghosts >= 2 && ghosts < slots, `${slots} slots, ${ghosts} ghosts`);
+  const cache = await open({ dir, capacityBytes: 512 * KiB, pageBytes: 16 * KiB, admitOnSecondAccess: true });
+  const bytes = new Random(seed + 31).bytes((slots + 4) * 16 * KiB);
+  const remote = new FakeRemote(bytes);
+  const src = cache.source('q', bytes.length, remote);
+  for (let p = 0; p <= ghosts; p++) await src.read(p * 16 * KiB, 10); // ghosts + 1 first misses: page 0 is forgotten
+  await src.read(0, 10);
+  t.same(remote.calls[remote.calls.length - 1], { offset: 0, length: 10 }, 'page 0 fell out of the ghost list: a first miss again');
+  await src.read(ghosts * 16 * KiB, 10);
+  t.same(remote.calls[remote.calls.length - 1], { offset: ghosts * 16 * KiB, length: 16 * KiB }, 'a recent ghost: fetched whole and admitted');
+  await cache.close();
+  // ghostPages sets the window explicitly.
+  const wide = await open({ dir: tempDir(t), capacityBytes: 512 * KiB, pageBytes: 16 * KiB, admitOnSecondAccess: true, ghostPages: slots });
+  const r2 = new FakeRemote(bytes);
+  const s2 = wide.source('q', bytes.length, r2);
+  for (let p = 0; p <= ghosts; p++) await s2.read(p * 16 * KiB, 10);
+  await s2.read(0, 10);
+  t.same(r2.calls[r2.calls.length - 1], { offset: 0, length: 16 * KiB }, 'still remembered with ghostPages = slots');
+  await wide.close();
+});
+
+t.test('LocalFile.readSync reads what read reads, short at the end of the file, and refuses a closed file', async (t) => {
+  const dir = tempDir(t);
+  await nodeLocalFs.mkdirp(dir);
+  const f = await nodeLocalFs.open(join(dir, 'sync.bin'), 'truncate');
+  const bytes = new Random(seed + 41).bytes(20_000);
+  await f.write(0, bytes);
+  t.ok(f.readSync, 'the node file provides readSync');
+  for (const [at, len] of [[0, 4096], [4096, 8192], [19_000, 4096], [25_000, 10]] as const) {
+    t.ok(same(f.readSync!(at, len), await f.read(at, len)), `readSync(${at}, ${len}) equals read`);
+  }
+  t.equal(f.readSync!(19_000, 4096).length, 1000, 'short at the end');
+  await f.close();
+  t.throws(() => f.readSync!(0, 10), FloeError, 'closed');
 });

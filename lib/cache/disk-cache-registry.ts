@@ -150,7 +150,7 @@ function release(dir: string, e: StoreEntry): Promise<void> {
 
 /** One store's handle on a shared cache folder: its own namespace, hit/miss counts and close. */
 class LocalDiskCache implements DiskCache {
-  private readonly counters: DiskCacheCounters = { hits: 0, misses: 0 };
+  private readonly counters: DiskCacheCounters = { hits: 0, misses: 0, missedReads: 0 };
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -202,7 +202,7 @@ class LocalDiskCache implements DiskCache {
   /** Capacity and cached bytes of the shared folder; hits and misses of this store's reads. */
   stats(): DiskCacheStats {
     const s = this.folder.stats();
-    return { capacity: s.capacity, bytes: s.bytes, hits: this.counters.hits, misses: this.counters.misses };
+    return { capacity: s.capacity, bytes: s.bytes, hits: this.counters.hits, misses: this.counters.misses, missedReads: this.counters.missedReads };
   }
 
   get ioErrors(): number {

@@ -11,7 +11,7 @@
  *   span from the first to the last missing page, and admitted in the background. Pages already being fetched
  *   by another request are awaited instead of fetched again.
  * - With `admitOnSecondAccess`, a miss whose pages were none of them missed recently (a bounded ghost list of
- *   page keys, as many as the cache has slots) reads only the requested bytes and admits nothing; the next
+ *   page keys, `ghostPages`: by default a quarter of the slot count) reads only the requested bytes and admits nothing; the next
  *   miss of such a page takes the path above. A one-off read (a cold uniform get) then costs one GET of the
  *   block alone: no page-sized read, no checksum, no local write (ForSt's cache admits the same way).
  *   A read that ends at the file's end (an SST's footer + index + filter, read when a table opens) is
@@ -23,6 +23,11 @@
  * - The folder holds only the cache's own files: anything else found there on open (an older version's
  *   per-instance sub-folders) is removed, so the folder stays within the budget.
  *
+ * Jobs kept in their own modules: the slot table and CLOCK eviction (disk-cache-slots.ts), verified reads of
+ * cached pages (disk-cache-reads.ts), the ghost list of admission on second access (disk-cache-ghosts.ts),
+ * index persistence (disk-cache-persist.ts) and the byte layout (disk-cache-layout.ts). This file opens the
+ * folder, serves reads (cached pages, one remote read for the missing ones) and writes admitted pages.
+ *
  * REQUIRES: one DiskCacheFolder per folder at a time (one process; lib/cache/disk-cache-registry.ts shares it
  * between the stores of a process and locks it against other processes). File ids are never reused for
  * different bytes. All I/O goes through a LocalFs (lib/store/local-file.ts), so tests can inject faults.
@@ -33,21 +38,21 @@ import { nodeLocalFs, writeParts, type LocalFile, type LocalFs } from '../store/
 import { abortable } from '../util/abortable.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { ByteSource } from './byte-source.js';
-import { CHUNK_BYTES, ChunkChecksums } from './chunk-checksums.js';
 import { cacheFileKey } from './file-key.js';
 import {
   DATA_FILE,
   INDEX_FILE,
   INDEX_TMP_FILE,
   MAX_PAGES,
-  SLOT_HEADER_BYTES,
   decodeIndex,
   diskCacheGeometry,
-  encodeIndex,
   encodeSlotHeader,
-  verifySlot,
   type IndexEntry,
 } from './disk-cache-layout.js';
+import { GhostList } from './disk-cache-ghosts.js';
+import { IndexPersister } from './disk-cache-persist.js';
+import { SlotReader, type Piece } from './disk-cache-reads.js';
+import { SlotTable, WRITING, keyString, type FileRecord } from './disk-cache-slots.js';
 
 export interface DiskCacheOptions {
   dir: string;
@@ -75,6 +80,16 @@ export interface DiskCacheOptions {
    * every fetched page is admitted. Reads with `fillCache: false` never admit either way.
    */
   admitOnSecondAccess?: boolean;
+  /**
+   * With admitOnSecondAccess: how many missed pages are remembered. Default a quarter of the slot count
+   * (at least 1). Why a quarter: a page is admitted only if missed again within that window, so under a
+   * uniform miss stream the share of misses that fetch a whole page for admission is window ÷ pages of the
+   * data; a skewed stream misses its hot pages again quickly whatever the window. Measured (s3 server +
+   * 10 ms, 500,000 keys, 4 KiB blocks, docs/benchmarks.md "Remote miss path"): from the slot count to a
+   * quarter of it, bytes per GET 12.2 → 6.2 KB and CPU per GET 127 → 88 µs on cold uniform gets, Zipf's
+   * share served locally 45.9% → 45.3%.
+   */
+  ghostPages?: number;
 }
 
 export interface DiskCacheStats {
@@ -82,12 +97,19 @@ export interface DiskCacheStats {
   bytes: number;
   hits: number;
   misses: number;
+  /**
+   * Reads that found at least one of their pages missing (each then waits for at most one remote read, its
+   * own or one already in flight for the same pages). Behind a block cache every block load is one read, so
+   * this is the exact number of misses of both caches, and remote GETs ÷ missedReads the GETs per miss.
+   */
+  missedReads: number;
 }
 
-/** Page hit and miss counts, kept per user of a shared cache. */
+/** Page hit and miss counts and missed reads, kept per user of a shared cache. */
 export interface DiskCacheCounters {
   hits: number;
   misses: number;
+  missedReads: number;
 }
 
 /**
@@ -111,34 +133,7 @@ const DEFAULT_PAGE_BYTES = 64 * KiB;
 const DEFAULT_PERSIST_MS = 60_000;
 const DEFAULT_PERSIST_MIN_INTERVAL_MS = 5_000;
 
-const FREE = 0;
-const READY = 1;
-const WRITING = 2;
-
-/** What the cache knows about one file. Replaced by a new record after `forget`. */
-interface FileRecord {
-  readonly keyStr: string;
-  readonly hi: number;
-  readonly lo: number;
-  /** page → slot, READY slots only. */
-  readonly pages: Map<number, number>;
-  /** Pages being written to a slot right now. */
-  readonly writing: Set<number>;
-  forgotten: boolean;
-}
-
-/** A part of the file held in memory: bytes starting at file offset `base`; `shared` if other readers see them too. */
-interface Piece {
-  bytes: Uint8Array;
-  base: number;
-  shared: boolean;
-}
-
 const noop = (): void => {};
-
-function keyString(hi: number, lo: number): string {
-  return `${hi}:${lo}`;
-}
 
 function shortRemoteRead(fileId: string, offset: number, asked: number, got: number): FloeError {
   return new FloeError(
@@ -153,43 +148,25 @@ export class DiskCacheFolder implements DiskCache {
   private readonly pageBytes: number;
   private readonly slotBytes: number;
   private readonly slotCount: number;
-  private readonly clock: Clock;
-  private readonly fs: LocalFs;
   private readonly dir: string;
   private readonly data: LocalFile | undefined;
-  private readonly persistEveryPages: number;
-  private readonly persistEveryMs: number;
-  private readonly persistMinIntervalMs: number;
-  /** Pages missed once and not admitted ("<hi>:<lo>:<page>"), oldest first; at most `slotCount`. */
-  private readonly ghosts: Set<string> | undefined;
-
-  private readonly files = new Map<string, FileRecord>();
-  private readonly state: Uint8Array;
-  private readonly pins: Int32Array;
-  private readonly ref: Uint8Array;
-  private readonly gen: Uint32Array;
-  private readonly slotFile: (FileRecord | undefined)[];
-  private readonly slotPage: Uint32Array;
-  private readonly slotLen: Uint32Array;
-  /** Chunk checksums of pages written by this process: hits then read only the chunks they need. */
-  private readonly chunks: ChunkChecksums;
-  private readonly free: number[] = [];
-  /** Slots below this exist in the data file; the file grows one slot at a time up to slotCount. */
-  private grown: number;
-  private hand = 0;
-  private cachedBytes = 0;
+  /** Which slot holds which page; CLOCK eviction (disk-cache-slots.ts). */
+  private readonly slots: SlotTable;
+  /** With admitOnSecondAccess: pages missed once and not admitted, at most `ghostPages`. */
+  private readonly ghosts: GhostList | undefined;
+  /** undefined when the cache is disabled (no data file). */
+  private readonly persister: IndexPersister | undefined;
+  /** Verified reads of cached pages (disk-cache-reads.ts); undefined when the cache is disabled. */
+  private readonly reader: SlotReader | undefined;
   private hits = 0;
   private misses = 0;
+  private missedReads = 0;
   private errors = 0;
 
   /** In-flight remote fetches of single pages ("<hi>:<lo>:<page>"), kept until the page is written. */
   private readonly inflight = new Map<string, Promise<Uint8Array>>();
   /** Background work (admission writes, index writes); never rejects; awaited by close. */
   private readonly tasks = new Set<Promise<void>>();
-  private changesSincePersist = 0;
-  private lastPersistAt: number;
-  private persisting: Promise<void> | undefined;
-  private persistQueued = false;
   private closed = false;
   private closing: Promise<void> | undefined;
 
@@ -206,25 +183,35 @@ export class DiskCacheFolder implements DiskCache {
     this.pageBytes = o.pageBytes;
     this.slotBytes = o.slotBytes;
     this.slotCount = o.slotCount;
-    this.clock = o.options.clock ?? systemClock;
-    this.fs = o.fs;
     this.dir = o.options.dir;
     this.data = o.data;
-    this.grown = o.grown;
-    this.persistEveryPages = o.options.persistEveryPages ?? Math.max(64, Math.floor(o.slotCount / 8));
-    this.persistEveryMs = o.options.persistEveryMs ?? DEFAULT_PERSIST_MS;
-    this.persistMinIntervalMs = o.options.persistMinIntervalMs ?? DEFAULT_PERSIST_MIN_INTERVAL_MS;
-    this.ghosts = o.options.admitOnSecondAccess === true ? new Set() : undefined;
-    this.lastPersistAt = this.clock.now();
-    const n = o.slotCount;
-    this.state = new Uint8Array(n);
-    this.pins = new Int32Array(n);
-    this.ref = new Uint8Array(n);
-    this.gen = new Uint32Array(n);
-    this.slotFile = new Array<FileRecord | undefined>(n).fill(undefined);
-    this.slotPage = new Uint32Array(n);
-    this.slotLen = new Uint32Array(n);
-    this.chunks = new ChunkChecksums(n, o.pageBytes);
+    this.slots = new SlotTable(o.slotCount, o.pageBytes, o.grown);
+    this.ghosts = o.options.admitOnSecondAccess === true ? new GhostList(o.options.ghostPages ?? Math.max(1, Math.ceil(o.slotCount / 4))) : undefined;
+    this.reader =
+      o.data === undefined
+        ? undefined
+        : new SlotReader(this.slots, o.data, o.pageBytes, o.slotBytes, (work) => this.hold(work), () => {
+            this.errors++;
+          });
+    this.persister =
+      o.data === undefined
+        ? undefined
+        : new IndexPersister({
+            fs: o.fs,
+            dir: o.options.dir,
+            data: o.data,
+            clock: o.options.clock ?? systemClock,
+            pageBytes: o.pageBytes,
+            slotCount: o.slotCount,
+            everyPages: o.options.persistEveryPages ?? Math.max(64, Math.floor(o.slotCount / 8)),
+            everyMs: o.options.persistEveryMs ?? DEFAULT_PERSIST_MS,
+            minIntervalMs: o.options.persistMinIntervalMs ?? DEFAULT_PERSIST_MIN_INTERVAL_MS,
+            entries: () => this.slots.entries(),
+            track: (work) => this.track(work),
+            onError: () => {
+              this.errors++;
+            },
+          });
   }
 
   /**
@@ -243,6 +230,10 @@ export class DiskCacheFolder implements DiskCache {
     }
     for (const [name, v] of [['persistEveryPages', options.persistEveryPages], ['persistEveryMs', options.persistEveryMs]] as const) {
       if (v !== undefined && (!Number.isFinite(v) || v < 1)) throw new FloeError('CONFIG', `disk cache ${name} must be a positive number, got ${v}`);
+    }
+    const ghostPages = options.ghostPages;
+    if (ghostPages !== undefined && (!Number.isSafeInteger(ghostPages) || ghostPages < 0)) {
+      throw new FloeError('CONFIG', `disk cache ghostPages must be a non-negative integer, got ${ghostPages}`);
     }
     const minInterval = options.persistMinIntervalMs;
     if (minInterval !== undefined && (!Number.isFinite(minInterval) || minInterval < 0)) {
@@ -299,19 +290,8 @@ export class DiskCacheFolder implements DiskCache {
       entries = []; // an unreadable index only costs warmth
     }
     const cache = new DiskCacheFolder({ options, pageBytes, slotBytes: g.slotBytes, slotCount: g.slotCount, fs, data, grown: Math.ceil(size / g.slotBytes) });
-    cache.install(entries);
+    cache.slots.install(entries, pageBytes);
     return cache;
-  }
-
-  /** Loads persisted entries as READY slots (hints: each is verified when read) and builds the free list. */
-  private install(entries: readonly IndexEntry[]): void {
-    for (const e of entries) {
-      if (e.slot >= this.grown || this.state[e.slot] !== FREE || e.length === 0 || e.length > this.pageBytes) continue;
-      const rec = this.record(keyString(e.hi, e.lo), e.hi, e.lo);
-      if (rec.pages.has(e.page)) continue;
-      this.publish(e.slot, rec, e.page, e.length);
-    }
-    for (let s = this.grown - 1; s >= 0; s--) if (this.state[s] === FREE) this.free.push(s);
   }
 
   /**
@@ -345,7 +325,7 @@ export class DiskCacheFolder implements DiskCache {
     const P = this.pageBytes;
     const end = offset + bytes.length;
     // One record for the whole admission: if the file is forgotten meanwhile, the rest is not admitted.
-    const rec = this.record(keyString(key.hi, key.lo), key.hi, key.lo);
+    const rec = this.slots.record(keyString(key.hi, key.lo), key.hi, key.lo);
     const work = (async () => {
       try {
         for (let p = Math.ceil(offset / P); p * P < end && p < MAX_PAGES; p++) {
@@ -353,7 +333,7 @@ export class DiskCacheFolder implements DiskCache {
           await this.writePage(rec, p, bytes.subarray(from, Math.min(from + P, bytes.length)));
         }
       } finally {
-        this.dropIfEmpty(rec);
+        this.slots.dropIfEmpty(rec);
       }
     })();
     await this.track(work);
@@ -363,26 +343,26 @@ export class DiskCacheFolder implements DiskCache {
   async forget(fileId: string): Promise<void> {
     const key = cacheFileKey(fileId);
     const keyStr = keyString(key.hi, key.lo);
-    const rec = this.files.get(keyStr);
+    const rec = this.slots.files.get(keyStr);
     if (rec === undefined) return;
     rec.forgotten = true;
-    this.files.delete(keyStr);
-    for (const slot of rec.pages.values()) this.release(slot);
+    this.slots.files.delete(keyStr);
+    for (const slot of rec.pages.values()) this.slots.release(slot);
     rec.pages.clear();
-    this.changesSincePersist++;
+    this.persister?.changed();
   }
 
   /** Whether every byte of [offset, offset+length) of `fileId` is in cached pages (not verified here). */
   isCached(fileId: string, offset: number, length: number): boolean {
     if (this.closed || length <= 0) return !this.closed && length === 0;
     const key = cacheFileKey(fileId);
-    const rec = this.files.get(keyString(key.hi, key.lo));
+    const rec = this.slots.files.get(keyString(key.hi, key.lo));
     if (rec === undefined) return false;
     const P = this.pageBytes;
     const end = offset + length;
     for (let p = Math.floor(offset / P); p * P < end; p++) {
       const slot = rec.pages.get(p);
-      if (slot === undefined || this.slotLen[slot]! < Math.min(P, end - p * P)) return false;
+      if (slot === undefined || this.slots.slotLen[slot]! < Math.min(P, end - p * P)) return false;
     }
     return true;
   }
@@ -398,12 +378,12 @@ export class DiskCacheFolder implements DiskCache {
    */
   cachedRanges(fileId: string): Array<[number, number]> {
     const key = cacheFileKey(fileId);
-    const rec = this.files.get(keyString(key.hi, key.lo));
+    const rec = this.slots.files.get(keyString(key.hi, key.lo));
     if (rec === undefined || this.closed) return [];
     const P = this.pageBytes;
     const out: Array<[number, number]> = [];
     for (const page of [...rec.pages.keys()].sort((a, b) => a - b)) {
-      const len = this.slotLen[rec.pages.get(page)!]!;
+      const len = this.slots.slotLen[rec.pages.get(page)!]!;
       const last = out[out.length - 1];
       if (last !== undefined && last[0] + last[1] === page * P) last[1] += len;
       else out.push([page * P, len]);
@@ -412,7 +392,7 @@ export class DiskCacheFolder implements DiskCache {
   }
 
   stats(): DiskCacheStats {
-    return { capacity: this.capacity, bytes: this.cachedBytes, hits: this.hits, misses: this.misses };
+    return { capacity: this.capacity, bytes: this.slots.cachedBytes, hits: this.hits, misses: this.misses, missedReads: this.missedReads };
   }
 
   /** Local I/O failures so far (reads, admissions, index writes); each only cost cache warmth. */
@@ -424,10 +404,11 @@ export class DiskCacheFolder implements DiskCache {
   close(): Promise<void> {
     if (this.closing === undefined) {
       this.closed = true;
+      this.persister?.stop();
       this.closing = (async () => {
         while (this.tasks.size > 0) await Promise.all([...this.tasks]);
         if (this.data === undefined) return;
-        await this.persistNow();
+        await this.persister?.persistNow();
         await this.data.close().catch(() => {
           this.errors++;
         });
@@ -466,7 +447,11 @@ export class DiskCacheFolder implements DiskCache {
     const count = p1 - p0 + 1;
     if (this.slotCount === 0 || p1 >= MAX_PAGES) {
       this.misses += count;
-      if (counters) counters.misses += count;
+      this.missedReads++;
+      if (counters) {
+        counters.misses += count;
+        counters.missedReads++;
+      }
       const bytes = await remote.read(offset, length, signal ? { signal } : undefined);
       if (bytes.length !== length) throw shortRemoteRead(fileId, offset, length, bytes.length);
       return bytes;
@@ -475,31 +460,18 @@ export class DiskCacheFolder implements DiskCache {
     const pieces: (Piece | undefined)[] = new Array<Piece | undefined>(count).fill(undefined);
 
     // 1. Cached pages, each verified.
-    const rec = this.files.get(keyStr);
-    if (rec !== undefined) {
-      const reads: Promise<void>[] = [];
-      for (let p = p0; p <= p1; p++) {
-        const slot = rec.pages.get(p);
-        if (slot === undefined || this.slotLen[slot] !== pageLen(p)) continue;
-        // Only the chunks the request covers when their checksums are known (see chunk-checksums.ts).
-        const c0 = Math.floor((Math.max(offset, p * P) - p * P) / CHUNK_BYTES);
-        const c1 = Math.floor((Math.min(offset + length, (p + 1) * P) - 1 - p * P) / CHUNK_BYTES);
-        const partial = this.chunks.has(slot) ? { from: c0 * CHUNK_BYTES, to: Math.min(pageLen(p), (c1 + 1) * CHUNK_BYTES) } : undefined;
-        reads.push(
-          this.readSlot(rec, slot, p, pageLen(p), partial).then((bytes) => {
-            if (bytes !== undefined) pieces[p - p0] = { bytes, base: p * P + (partial?.from ?? 0), shared: false };
-          }),
-        );
-      }
-      if (reads.length > 0) await Promise.all(reads);
-    }
+    const rec = this.slots.files.get(keyStr);
+    if (rec !== undefined) await this.reader!.readCached(rec, p0, p1, offset, length, pageLen, pieces);
     const missing: number[] = [];
     for (let i = 0; i < count; i++) if (pieces[i] === undefined) missing.push(p0 + i);
+    const missed = missing.length > 0 ? 1 : 0;
     this.hits += count - missing.length;
     this.misses += missing.length;
+    this.missedReads += missed;
     if (counters) {
       counters.hits += count - missing.length;
       counters.misses += missing.length;
+      counters.missedReads += missed;
     }
 
     // 2. Missing pages: at most one remote read.
@@ -578,7 +550,7 @@ export class DiskCacheFolder implements DiskCache {
         registered.set(p, page);
       }
       // Taken now: a file forgotten while its pages are fetched does not get them admitted afterwards.
-      const rec = this.record(keyStr, hi, lo);
+      const rec = this.slots.record(keyStr, hi, lo);
       const admitAll = async (): Promise<void> => {
         try {
           const bytes = await span;
@@ -589,7 +561,7 @@ export class DiskCacheFolder implements DiskCache {
           // The remote read failed: the callers get the error; nothing to admit.
         } finally {
           unregister();
-          this.dropIfEmpty(rec);
+          this.slots.dropIfEmpty(rec);
         }
       };
       void this.track(admitAll());
@@ -606,138 +578,18 @@ export class DiskCacheFolder implements DiskCache {
    * then bypasses admission); the pages are remembered either way, so their next miss admits them.
    */
   private firstMiss(keyStr: string, missing: readonly number[]): boolean {
-    const ghosts = this.ghosts;
-    if (ghosts === undefined) return false;
-    let first = true;
-    for (const p of missing) {
-      const k = `${keyStr}:${p}`;
-      if (ghosts.delete(k) || this.inflight.has(k)) first = false;
-      else if (first) {
-        ghosts.add(k);
-        if (ghosts.size > this.slotCount) ghosts.delete(ghosts.values().next().value!);
-      }
-    }
-    return first;
-  }
-
-  /**
-   * The verified page in `slot` (or, with `part`, its bytes [part.from, part.to) checked against the chunk
-   * checksums), or undefined (the slot is then dropped unless it was reused meanwhile).
-   */
-  private async readSlot(rec: FileRecord, slot: number, page: number, length: number, part?: { from: number; to: number }): Promise<Uint8Array | undefined> {
-    const generation = this.gen[slot]!;
-    this.pins[slot]!++;
-    let raw: Uint8Array | undefined;
-    try {
-      // Held so that close() does not close the data file under it.
-      const at = slot * this.slotBytes;
-      raw = await this.hold(part === undefined ? this.data!.read(at, SLOT_HEADER_BYTES + length) : this.data!.read(at + SLOT_HEADER_BYTES + part.from, part.to - part.from));
-    } catch {
-      this.errors++;
-    } finally {
-      this.pins[slot]!--;
-    }
-    let bytes: Uint8Array | undefined;
-    if (raw !== undefined && part !== undefined) {
-      if (raw.length === part.to - part.from && this.gen[slot] === generation && this.chunks.verify(slot, part.from / CHUNK_BYTES, raw)) bytes = raw;
-    } else if (raw !== undefined) {
-      bytes = verifySlot(raw, { hi: rec.hi, lo: rec.lo, page, length });
-      if (bytes !== undefined && this.gen[slot] === generation && !this.chunks.has(slot)) this.chunks.record(slot, bytes);
-    }
-    if (bytes !== undefined) {
-      this.ref[slot] = 1;
-      return bytes;
-    }
-    if (this.gen[slot] === generation && this.state[slot] === READY) this.release(slot);
-    return undefined;
-  }
-
-  // ---- slots ----
-
-  private record(keyStr: string, hi: number, lo: number): FileRecord {
-    let rec = this.files.get(keyStr);
-    if (rec === undefined) {
-      rec = { keyStr, hi, lo, pages: new Map(), writing: new Set(), forgotten: false };
-      this.files.set(keyStr, rec);
-    }
-    return rec;
-  }
-
-  private publish(slot: number, rec: FileRecord, page: number, length: number): void {
-    this.chunks.forget(slot);
-    this.state[slot] = READY;
-    this.slotFile[slot] = rec;
-    this.slotPage[slot] = page;
-    this.slotLen[slot] = length;
-    this.ref[slot] = 0;
-    rec.pages.set(page, slot);
-    this.cachedBytes += length;
-  }
-
-  /** Unmaps a READY slot (its bytes no longer count). The caller reuses it or it goes to the free list. */
-  private unmap(slot: number): void {
-    const rec = this.slotFile[slot]!;
-    if (rec.pages.get(this.slotPage[slot]!) === slot) rec.pages.delete(this.slotPage[slot]!);
-    this.cachedBytes -= this.slotLen[slot]!;
-    this.state[slot] = FREE;
-    this.slotFile[slot] = undefined;
-    this.gen[slot]!++;
-    this.chunks.forget(slot);
-    this.dropIfEmpty(rec);
-  }
-
-  /** Records of files with nothing cached or being written are dropped: the map must not grow with every file ever read. */
-  private dropIfEmpty(rec: FileRecord): void {
-    if (rec.pages.size === 0 && rec.writing.size === 0 && this.files.get(rec.keyStr) === rec) this.files.delete(rec.keyStr);
-  }
-
-  /**
-   * The record to publish a finished write of `rec` into: `rec` itself (re-attached if it was dropped for
-   * being empty), a newer record of the same file, or undefined if the file was forgotten.
-   */
-  private live(rec: FileRecord): FileRecord | undefined {
-    if (rec.forgotten) return undefined;
-    const current = this.files.get(rec.keyStr);
-    if (current !== undefined) return current;
-    this.files.set(rec.keyStr, rec);
-    return rec;
-  }
-
-  private release(slot: number): void {
-    this.unmap(slot);
-    this.free.push(slot);
-  }
-
-  /** A FREE slot to write into: the free list, a new slot at the end of the file, or a CLOCK victim. -1 if none. */
-  private allocate(): number {
-    while (this.free.length > 0) {
-      const s = this.free.pop()!;
-      if (this.state[s] === FREE) return s;
-    }
-    if (this.grown < this.slotCount) return this.grown++;
-    for (let step = 0; step < 2 * this.slotCount; step++) {
-      const s = this.hand;
-      this.hand = (this.hand + 1) % this.slotCount;
-      if (this.state[s] !== READY || this.pins[s] !== 0) continue;
-      if (this.ref[s] !== 0) {
-        this.ref[s] = 0;
-        continue;
-      }
-      this.unmap(s);
-      return s;
-    }
-    return -1;
+    return this.ghosts?.firstMiss(keyStr, missing, (k) => this.inflight.has(k)) === true;
   }
 
   /** Writes one page into a slot and publishes it. Skips pages already cached (at least as long) or being written. */
   private async writePage(rec: FileRecord, page: number, bytes: Uint8Array): Promise<void> {
     if (this.data === undefined || rec.forgotten || rec.writing.has(page)) return;
     const existing = rec.pages.get(page);
-    if (existing !== undefined && this.slotLen[existing]! >= bytes.length) return;
-    const slot = this.allocate();
+    if (existing !== undefined && this.slots.slotLen[existing]! >= bytes.length) return;
+    const slot = this.slots.allocate();
     if (slot < 0) return;
-    this.state[slot] = WRITING;
-    const generation = ++this.gen[slot]!;
+    this.slots.state[slot] = WRITING;
+    const generation = ++this.slots.gen[slot]!;
     rec.writing.add(page);
     let ok = false;
     try {
@@ -750,26 +602,21 @@ export class DiskCacheFolder implements DiskCache {
     } finally {
       rec.writing.delete(page);
     }
-    if (this.gen[slot] !== generation) return; // cannot happen (WRITING slots are never handed out), but never publish a reused slot
-    const target = ok ? this.live(rec) : undefined;
+    if (this.slots.gen[slot] !== generation) return; // cannot happen (WRITING slots are never handed out), but never publish a reused slot
+    const target = ok ? this.slots.live(rec) : undefined;
     if (target === undefined) {
-      this.state[slot] = FREE;
-      this.free.push(slot);
+      this.slots.abandon(slot);
       return;
     }
     // Publish first, then drop a shorter copy of the page, so the record is never momentarily empty.
     const old = target.pages.get(page);
-    this.publish(slot, target, page, bytes.length);
-    this.chunks.record(slot, bytes);
-    if (old !== undefined) this.release(old);
-    this.changesSincePersist++;
-    const sinceLast = this.clock.now() - this.lastPersistAt;
-    if ((this.changesSincePersist >= this.persistEveryPages && sinceLast >= this.persistMinIntervalMs) || sinceLast >= this.persistEveryMs) {
-      this.schedulePersist();
-    }
+    this.slots.publish(slot, target, page, bytes.length);
+    this.slots.chunks.record(slot, bytes);
+    if (old !== undefined) this.slots.release(old);
+    this.persister?.admitted();
   }
 
-  // ---- persistence ----
+  // ---- background work ----
 
   /** Background work: close() waits for it; a failure is counted (it only costs cache warmth). Never rejects. */
   private track(work: Promise<void>): Promise<void> {
@@ -786,55 +633,5 @@ export class DiskCacheFolder implements DiskCache {
     this.tasks.add(settled);
     void settled.finally(() => this.tasks.delete(settled));
     return work;
-  }
-
-  private schedulePersist(): void {
-    if (this.persisting !== undefined) {
-      this.persistQueued = true;
-      return;
-    }
-    this.persisting = this.track(
-      (async () => {
-        do {
-          this.persistQueued = false;
-          await this.persistNow();
-        } while (this.persistQueued && !this.closed);
-      })().finally(() => {
-        this.persisting = undefined;
-      }),
-    );
-  }
-
-  /**
-   * Writes the index of READY slots: data file fsynced first (so listed slots are on disk), then a new
-   * index file fsynced and renamed over the old one. Failures are counted; the old index stays valid
-   * (every slot is verified on read anyway).
-   */
-  private async persistNow(): Promise<void> {
-    if (this.data === undefined) return;
-    this.changesSincePersist = 0;
-    this.lastPersistAt = this.clock.now();
-    const entries: IndexEntry[] = [];
-    for (let s = 0; s < this.grown; s++) {
-      if (this.state[s] !== READY) continue;
-      const rec = this.slotFile[s]!;
-      entries.push({ slot: s, hi: rec.hi, lo: rec.lo, page: this.slotPage[s]!, length: this.slotLen[s]! });
-    }
-    const bytes = encodeIndex(this.pageBytes, this.slotCount, entries);
-    const tmpPath = join(this.dir, INDEX_TMP_FILE);
-    try {
-      await this.data.sync();
-      const tmp = await this.fs.open(tmpPath, 'truncate');
-      try {
-        await tmp.write(0, bytes);
-        await tmp.sync();
-      } finally {
-        await tmp.close();
-      }
-      await this.fs.rename(tmpPath, join(this.dir, INDEX_FILE));
-    } catch {
-      this.errors++;
-      await this.fs.remove(tmpPath).catch(noop);
-    }
   }
 }

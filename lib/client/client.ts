@@ -102,13 +102,39 @@ class SocketTransport implements FrameTransport {
     // the shard sockets have answered everything (see directIdle).
     const links = this.links;
     if (links !== undefined && this.pending.size === 0) {
-      const link = links.route(w.buf, start, w.length);
-      if (link !== undefined) {
-        link.send(w.buf.subarray(start, w.length), id, reply);
-        w.truncate(start);
-        return;
+      const op = w.buf[start + 4];
+      // While a split multiGet is out, writes take the daemon socket (they wait for the links to drain):
+      // a multiGet sent again through the daemon socket must not see this client's later writes.
+      if (links.splitInFlight === 0 || op === Op.GET || op === Op.MULTI_GET) {
+        const link = links.route(w.buf, start, w.length);
+        if (link !== undefined) {
+          link.send(w.buf.subarray(start, w.length), id, reply);
+          w.truncate(start);
+          return;
+        }
+        if ((op === Op.WRITE || op === Op.MULTI_GET) && links.routeMulti(w.buf, start, w.length, id, reply, (frame) => this.resend(frame, id, reply))) {
+          w.truncate(start);
+          return;
+        }
       }
     }
+    this.pending.set(id, reply);
+    if (this.state === 'ready') this.flusher.schedule();
+    else if (this.state === 'broken') this.reconnect();
+  }
+
+  /**
+   * Sends `frame` (request `id`) on the daemon socket ahead of every frame waiting there: those were all
+   * issued after it (frames wait only while the links are busy, and it was sent on the links).
+   */
+  private resend(frame: Uint8Array, id: number, reply: FrameReply): void {
+    if (this.state === 'closed' || (this.state === 'broken' && !this.options.reconnect)) {
+      reply(ERROR_OP, errorPayload(new FloeError('IO', `the connection to the floe daemon at ${this.path} is not usable; connect() again`, { retryable: true })));
+      return;
+    }
+    const queued = this.out.take();
+    this.out.raw(frame);
+    this.out.raw(queued);
     this.pending.set(id, reply);
     if (this.state === 'ready') this.flusher.schedule();
     else if (this.state === 'broken') this.reconnect();
@@ -158,7 +184,7 @@ class SocketTransport implements FrameTransport {
       () => {
         this.flushNow();
         // A restarted daemon has new shard sockets: the old links are dead.
-        if (this.links !== undefined && !this.links.usable) void this.openShardLinks();
+        if (this.links !== undefined && !this.links.anyUsable) void this.openShardLinks();
       },
       (e: unknown) => this.failAll(e instanceof FloeError ? e : new FloeError('IO', String(e), { retryable: true })),
     );

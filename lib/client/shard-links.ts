@@ -14,11 +14,12 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { FloeError } from '../errors.js';
-import { defaultKeyGroup } from '../keys.js';
+import { defaultKeyGroupAt } from '../keys.js';
 import { DEFAULT_KG, decodeError, ERROR_OP, errorPayload, Op, RESPONSE_BIT, writeHello } from '../protocol/protocol.js';
 import type { ShardMapEntry } from '../protocol/shard-map.js';
 import { Coalescer, FRAME_HEADER_BYTES, FrameParser, readU32, Writer } from '../protocol/wire.js';
 import type { FrameReply } from './frame-store.js';
+import { routeMultiGet, type SplitLinks, writeShard } from './shard-split.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -49,6 +50,11 @@ class ShardLink {
 
   send(frame: Uint8Array, id: number, reply: FrameReply): void {
     this.out.raw(frame);
+    this.sent(id, reply);
+  }
+
+  /** Registers a request whose frame is already in `out`. */
+  sent(id: number, reply: FrameReply): void {
     this.pending.set(id, reply);
     this.owner.inFlight++;
     this.flusher.schedule();
@@ -91,14 +97,16 @@ class ShardLink {
   }
 }
 
-export class ShardLinks {
-  /** Requests sent on any link and not answered yet. */
+export class ShardLinks implements SplitLinks {
+  /** Requests sent on any link and not answered yet (a split multiGet counts once per part). */
   inFlight = 0;
+  /** Split multiGets not answered yet: the caller sends no write on a link meanwhile (shard-split.ts). */
+  splitInFlight = 0;
   private readonly links: Array<ShardLink | undefined>;
 
   private constructor(
     private readonly map: readonly ShardMapEntry[],
-    private readonly maxKeyGroups: number,
+    readonly maxKeyGroups: number,
     /** Called whenever `inFlight` drops to 0. */
     private readonly onIdle: () => void,
   ) {
@@ -127,7 +135,7 @@ export class ShardLinks {
     return false;
   }
 
-  get usable(): boolean {
+  get anyUsable(): boolean {
     return this.links.some((l) => l?.usable === true);
   }
 
@@ -144,7 +152,7 @@ export class ShardLinks {
     if (kg === DEFAULT_KG) {
       const keyStart = withValue ? p + 6 : p + 2;
       const keyEnd = withValue ? keyStart + readU32(buf, p + 2) : end;
-      kg = defaultKeyGroup(buf.subarray(keyStart, keyEnd), this.maxKeyGroups);
+      kg = defaultKeyGroupAt(buf, keyStart, keyEnd, this.maxKeyGroups);
     } else if (kg >= this.maxKeyGroups) return undefined;
     const map = this.map;
     for (let i = 0; i < map.length; i++) {
@@ -155,6 +163,43 @@ export class ShardLinks {
       }
     }
     return undefined;
+  }
+
+  /**
+   * Sends a WRITE or MULTI_GET frame (`buf[start, end)`, id `id`) on the links: WRITE only when every op
+   * lives on one shard, MULTI_GET split per shard (shard-split.ts). False: it must go on the daemon socket.
+   * `fallback` sends a copy of the frame on the daemon socket later (a split multiGet that could not be
+   * answered consistently by the parts).
+   */
+  routeMulti(buf: Uint8Array, start: number, end: number, id: number, reply: FrameReply, fallback: (frame: Uint8Array) => void): boolean {
+    const op = buf[start + 4];
+    if (op === Op.WRITE) {
+      const s = writeShard(this, buf, start, end);
+      if (s < 0 || !this.usable(s)) return false;
+      this.links[s]!.send(buf.subarray(start, end), id, olderShardFallback(buf, start, end, reply, fallback));
+      return true;
+    }
+    if (op !== Op.MULTI_GET) return false;
+    return routeMultiGet(this, buf, start, end, id, reply, fallback, (d) => (this.splitInFlight += d), () => olderShardFallback(buf, start, end, reply, fallback));
+  }
+
+  shardOf(kg: number): number {
+    const map = this.map;
+    for (let i = 0; i < map.length; i++) {
+      const [lo, hi] = map[i]!.keyGroups;
+      if (kg >= lo && kg <= hi) return i;
+    }
+    return -1;
+  }
+
+  usable(i: number): boolean {
+    return this.links[i]?.usable === true;
+  }
+
+  sendOn(i: number, id: number, reply: FrameReply, encode: (w: Writer) => void): void {
+    const link = this.links[i]!;
+    encode(link.out);
+    link.sent(id, reply);
   }
 
   /** @internal An answer (or failure) of a link's request. */
@@ -215,4 +260,17 @@ function connectLink(path: string, owner: ShardLinks, timeoutMs: number): Promis
       socket.write(w.take());
     });
   });
+}
+
+/**
+ * A shard socket of a daemon from before multi-key requests on shard sockets answers WRITE and MULTI_GET
+ * with a PROTOCOL violation (not executed; it then closes the link): the request is sent again through the
+ * daemon socket instead of failing, and the broken link is not used any more.
+ */
+function olderShardFallback(buf: Uint8Array, start: number, end: number, reply: FrameReply, fallback: (frame: Uint8Array) => void): FrameReply {
+  const frame = Buffer.from(buf.subarray(start, end)); // a copy: `buf` is the caller's reused writer
+  return (op, payload) => {
+    if (op === ERROR_OP && decodeError(payload).code === 'PROTOCOL') fallback(frame);
+    else reply(op, payload);
+  };
 }

@@ -26,11 +26,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { chmod, mkdtemp, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FloeError } from '../errors.js';
-import { defaultKeyGroup } from '../keys.js';
+import { defaultKeyGroupAt } from '../keys.js';
 import type { LsmStore } from '../lsm/lsm-store.js';
 import { asFloeError, DEFAULT_KG, MAX_PING_BYTES, negotiateHello, Op, opName, RESPONSE_BIT, writeErrorFrame, writeHelloOk } from '../protocol/protocol.js';
 import { FRAME_HEADER_BYTES, readU32, Writer } from '../protocol/wire.js';
+import { HOLD } from './direct-sync.js';
 import { FrameConnection } from './frame-connection.js';
+import { multiGetKeyGroups, writeKeyGroups } from './direct-groups.js';
 import { prepareSocketPath } from './server.js';
 import { ShardService } from './shard-service.js';
 import type { KeyGroupRange } from './shard-map.js';
@@ -45,7 +47,7 @@ export interface DirectSocketInit {
   maxInFlight: number;
   maxConnections: number;
   serverName: string;
-  /** Int32Array slot 0: nonzero while the router cuts a checkpoint (direct writes wait). */
+  /** The memory shared with the router (direct-sync.ts): checkpoint hold flag, cross-shard write counters. */
   hold: SharedArrayBuffer;
 }
 
@@ -133,9 +135,13 @@ export class DirectServer {
   }
 }
 
-/** The key-value opcodes a shard socket serves. */
+/** The opcodes a shard socket serves besides HELLO and PING. */
 function isDirectOp(op: number): boolean {
-  return op === Op.PUT || op === Op.GET || op === Op.DELETE || op === Op.MERGE;
+  return op === Op.PUT || op === Op.GET || op === Op.DELETE || op === Op.MERGE || op === Op.WRITE || op === Op.MULTI_GET || op === Op.MULTI_GET_PART;
+}
+
+function isRead(op: number): boolean {
+  return op === Op.GET || op === Op.MULTI_GET || op === Op.MULTI_GET_PART;
 }
 
 class DirectConnection extends FrameConnection {
@@ -143,6 +149,8 @@ class DirectConnection extends FrameConnection {
   /** Frames waiting for a checkpoint to finish (a held write and everything after it), in order. */
   private held: Buffer[] | null = null;
   private waiting = false;
+  /** The protocol version agreed in HELLO. */
+  private version = 1;
 
   constructor(
     socket: Socket,
@@ -163,9 +171,9 @@ class DirectConnection extends FrameConnection {
     if (this.service === undefined) return this.hello(op, id, frame);
     if (op === Op.PING) return this.ping(id, frame);
     if (!isDirectOp(op)) {
-      return this.violation(id, new FloeError('PROTOCOL', `a shard socket serves only PUT, GET, DELETE and MERGE, got ${opName(op)}; send it to the daemon's main socket`));
+      return this.violation(id, new FloeError('PROTOCOL', `a shard socket serves only PUT, GET, DELETE, MERGE, WRITE, MULTI_GET and MULTI_GET_PART, got ${opName(op)}; send it to the daemon's main socket`));
     }
-    const misrouted = this.checkKeyGroup(op, frame);
+    const misrouted = op === Op.WRITE || op === Op.MULTI_GET || op === Op.MULTI_GET_PART ? this.checkMultiKeyGroups(op, frame) : this.checkKeyGroup(op, frame);
     if (misrouted !== undefined) {
       if (misrouted.code === 'PROTOCOL') return this.violation(id, misrouted);
       writeErrorFrame(this.out, id, misrouted);
@@ -173,8 +181,8 @@ class DirectConnection extends FrameConnection {
       return;
     }
     this.inFlight++;
-    const write = op !== Op.GET;
-    if (this.held !== null || (write && Atomics.load(this.owner.holdFlag, 0) !== 0)) {
+    const write = !isRead(op);
+    if (this.held !== null || (write && Atomics.load(this.owner.holdFlag, HOLD) !== 0)) {
       (this.held ??= []).push(frame);
       this.waitForRelease();
       return;
@@ -193,7 +201,7 @@ class DirectConnection extends FrameConnection {
     if (keyEnd > frame.length) return new FloeError('PROTOCOL', `malformed ${opName(op)} payload: key length ${keyEnd - keyStart} exceeds the frame`);
     let kg = (frame[p]! << 8) | frame[p + 1]!;
     if (kg === DEFAULT_KG) {
-      kg = defaultKeyGroup(frame.subarray(keyStart, keyEnd), maxKeyGroups);
+      kg = defaultKeyGroupAt(frame, keyStart, keyEnd, maxKeyGroups);
     } else if (kg >= maxKeyGroups) {
       return new FloeError('INVALID_ARGUMENT', `keyGroup must be an integer in [0, ${maxKeyGroups}), got ${kg}; omit it to use the default hash`);
     }
@@ -204,6 +212,27 @@ class DirectConnection extends FrameConnection {
     return undefined;
   }
 
+  /** checkKeyGroup for a WRITE batch or a multiGet: every key's group must be on this shard. */
+  private checkMultiKeyGroups(op: number, frame: Buffer): FloeError | undefined {
+    const { maxKeyGroups } = this.owner.init;
+    try {
+      const groups = op === Op.WRITE ? writeKeyGroups(frame.subarray(FRAME_HEADER_BYTES), maxKeyGroups, this.version) : multiGetKeyGroups(frame.subarray(FRAME_HEADER_BYTES), maxKeyGroups);
+      const [lo, hi] = this.owner.keyGroups;
+      for (let i = 0; i < groups.length; i++) {
+        const kg = groups[i]!;
+        if (kg < lo || kg > hi) {
+          return new FloeError(
+            'INVALID_ARGUMENT',
+            `${op === Op.WRITE ? 'write(): operation' : 'multiGet(): key'} ${i}: key group ${kg} is not on this shard (it owns [${lo}, ${hi}]); send the request to the daemon's main socket, which splits it per shard`,
+          );
+        }
+      }
+      return undefined;
+    } catch (e) {
+      return asFloeError(e);
+    }
+  }
+
   private hello(op: number, id: number, frame: Buffer): void {
     if (op !== Op.HELLO) {
       return this.violation(id, new FloeError('PROTOCOL', `the first frame on a connection must be HELLO (0x01), got ${opName(op)}; see docs/protocol.md`));
@@ -211,6 +240,7 @@ class DirectConnection extends FrameConnection {
     try {
       const { init } = this.owner;
       const version = negotiateHello(frame.subarray(FRAME_HEADER_BYTES));
+      this.version = version;
       writeHelloOk(this.out, id, {
         version,
         shards: init.shards,
@@ -219,7 +249,7 @@ class DirectConnection extends FrameConnection {
         maxInFlight: init.maxInFlight,
         server: init.serverName,
       });
-      this.service = new ShardService(this.owner.lsm, (batch) => this.answered(batch), () => undefined);
+      this.service = new ShardService(this.owner.lsm, (batch) => this.answered(new Uint8Array(batch)), () => undefined, undefined, this.owner.holdFlag, (bytes) => this.answered(bytes));
       this.flushNow();
     } catch (e) {
       this.violation(id, asFloeError(e));
@@ -244,7 +274,7 @@ class DirectConnection extends FrameConnection {
     const flag = this.owner.holdFlag;
     const release = (): void => {
       this.waiting = false;
-      if (Atomics.load(flag, 0) !== 0) return this.waitForRelease();
+      if (Atomics.load(flag, HOLD) !== 0) return this.waitForRelease();
       const held = this.held ?? [];
       this.held = null;
       for (const f of held) {
@@ -252,14 +282,13 @@ class DirectConnection extends FrameConnection {
         this.service.handleBatch(f);
       }
     };
-    const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync(flag, 0, 1);
+    const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync(flag, HOLD, 1);
     if (waited.async) void (waited.value as Promise<string>).then(release);
     else queueMicrotask(release);
   }
 
   /** A batch of answers from this connection's ShardService (one per request, in one buffer). */
-  private answered(batch: ArrayBuffer): void {
-    const bytes = new Uint8Array(batch);
+  private answered(bytes: Uint8Array): void {
     let frames = 0;
     for (let at = 0; at + 4 <= bytes.length; at += 4 + readU32(bytes, at)) frames++;
     this.inFlight -= frames;

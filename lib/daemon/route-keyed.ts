@@ -7,7 +7,7 @@
  * (the error names the shards that applied theirs) or across a crash (see docs/protocol.md).
  */
 import { FloeError, isFloeError, type FloeErrorCode } from '../errors.js';
-import { checkKey, checkValue, defaultKeyGroup } from '../keys.js';
+import { checkKey, checkValue, defaultKeyGroup, defaultKeyGroupAt, MAX_KEY_BYTES, MAX_VALUE_BYTES } from '../keys.js';
 import { checkTtlMs } from '../lsm/ttl.js';
 import { ABSENT, decodeError, DEFAULT_KG, ERROR_OP, errorPayload, Op, opName, RESPONSE_BIT, WriteType } from '../protocol/protocol.js';
 import { FRAME_HEADER_BYTES, protocolError, readU32, Reader, type Writer } from '../protocol/wire.js';
@@ -54,7 +54,7 @@ export function singleKey(bus: ShardBus, route: StoreRoute, op: number, frame: B
     if (keyEnd > frame.length) throw protocolError(`malformed ${opName(op)} payload: key length ${klen} exceeds the frame`);
   }
   const rawKg = (frame[p]! << 8) | frame[p + 1]!;
-  const kg = rawKg === DEFAULT_KG ? defaultKeyGroup(frame.subarray(keyStart, keyEnd), route.maxKeyGroups) : resolveGroup(route, rawKg, EMPTY);
+  const kg = rawKg === DEFAULT_KG ? defaultKeyGroupAt(frame, keyStart, keyEnd, route.maxKeyGroups) : resolveGroup(route, rawKg, EMPTY);
   const w = bus.frameTo(route.targets[route.targetOf(kg)]!, op !== Op.GET, reply, tag);
   if (w === undefined) return;
   const start = w.beginFrame(op, bus.lastId);
@@ -63,77 +63,98 @@ export function singleKey(bus: ShardBus, route: StoreRoute, op: number, frame: B
   w.endFrame(start);
 }
 
-interface BatchOp {
-  type: number;
-  kg: number;
-  key: Uint8Array;
-  value: Uint8Array | undefined;
-  /** Types 4 and 5 (protocol 2) only. */
-  ttlMs: number | undefined;
-  target: number;
+/**
+ * Validates op `i` of a WRITE batch as the embedded store does (INVALID_ARGUMENT, prefixed with the
+ * op's place). Returns that prefix, for later messages about the op. Shared with the shard sockets.
+ */
+export function checkBatchOp(i: number, key: Uint8Array, value: Uint8Array | undefined, ttlMs: number | undefined): string {
+  const where = `write(): operation ${i}: `;
+  try {
+    checkKey(key);
+    if (value !== undefined) checkValue(value, `operation ${i} value`);
+    if (ttlMs !== undefined) checkTtlMs(ttlMs, 'ttlMs');
+  } catch (e) {
+    throw isFloeError(e) && !e.message.startsWith('operation') ? new FloeError(e.code, where + e.message) : e;
+  }
+  return where;
 }
 
-/** Parses and validates a whole WRITE payload: an invalid op rejects the batch before any shard sees it. */
-function parseBatch(route: StoreRoute, payload: Uint8Array): BatchOp[] {
+/**
+ * One pass over a WRITE payload: every op validated as the embedded store validates it (an invalid op
+ * rejects the batch before any shard sees it) and its shard noted, without an object per op: op i is
+ * `payload[starts[i], starts[i + 1])`, bound for `targets[i]`. Key and value views are made only to hash a
+ * default key group and to word an error.
+ */
+function scanBatch(route: StoreRoute, payload: Uint8Array): { n: number; starts: Uint32Array; targets: Int32Array } {
   const r = new Reader(payload, 0, payload.length, 'WRITE payload');
   const n = r.u32();
-  const ops: BatchOp[] = [];
+  if (n > payload.length / 7) throw protocolError(`malformed WRITE payload: ${n} ops cannot fit in ${payload.length} bytes`);
+  const starts = new Uint32Array(n + 1);
+  const targets = new Int32Array(n);
   for (let i = 0; i < n; i++) {
+    starts[i] = r.pos;
     const type = r.u8();
     const rawKg = r.u16();
-    const key = r.bytes32();
+    const klen = r.u32();
+    const keyAt = r.pos;
+    skip(r, klen);
     if (type < WriteType.put || type > WriteType.mergeTtl) {
       throw protocolError(`WRITE op ${i} has unknown type ${type} (1 put, 2 delete, 3 merge, 4 put with TTL, 5 merge with TTL)`);
     }
     const ttlMs = type >= WriteType.putTtl ? r.u64() : undefined;
-    const value = type === WriteType.delete ? undefined : r.bytes32();
-    const where = `write(): operation ${i}: `;
-    try {
-      checkKey(key);
-      if (value !== undefined) checkValue(value, `operation ${i} value`);
-      if (ttlMs !== undefined) checkTtlMs(ttlMs, 'ttlMs');
-    } catch (e) {
-      throw isFloeError(e) && !e.message.startsWith('operation') ? new FloeError(e.code, where + e.message) : e;
+    let vlen = -1;
+    if (type !== WriteType.delete) {
+      vlen = r.u32();
+      skip(r, vlen);
     }
-    const kg = resolveGroup(route, rawKg, key, where);
-    ops.push({ type, kg, key, value, ttlMs, target: route.targetOf(kg, where) });
+    let where = `write(): operation ${i}: `;
+    if (klen === 0 || klen > MAX_KEY_BYTES || vlen > MAX_VALUE_BYTES || ttlMs !== undefined) {
+      const value = vlen < 0 ? undefined : payload.subarray(r.pos - vlen, r.pos);
+      where = checkBatchOp(i, payload.subarray(keyAt, keyAt + klen), value, ttlMs);
+    }
+    const kg = rawKg === DEFAULT_KG ? defaultKeyGroupAt(payload, keyAt, keyAt + klen, route.maxKeyGroups) : resolveGroup(route, rawKg, EMPTY, where);
+    targets[i] = route.targetOf(kg, where);
   }
+  starts[n] = r.pos;
   r.done();
-  return ops;
+  return { n, starts, targets };
 }
 
-function writeGroup(w: Writer, group: BatchOp[]): void {
-  w.u32(group.length);
-  for (const o of group) {
-    w.ensure(19 + o.key.length + (o.value?.length ?? 0));
-    w.u8(o.type);
-    w.u16(o.kg);
-    w.bytes32(o.key);
-    if (o.ttlMs !== undefined) w.u64(o.ttlMs);
-    if (o.value !== undefined) w.bytes32(o.value);
-  }
+function skip(r: Reader, n: number): void {
+  if (n > r.remaining) r.take(n); // throws the Reader's PROTOCOL error
+  r.pos += n;
 }
 
 export function writeBatch(bus: ShardBus, route: StoreRoute, payload: Uint8Array, reply: Answer): void {
-  const ops = parseBatch(route, payload);
-  if (ops.length === 0) {
+  const { n, starts, targets } = scanBatch(route, payload);
+  if (n === 0) {
     reply(Op.WRITE | RESPONSE_BIT, EMPTY);
     return;
   }
-  const groups = new Map<number, BatchOp[]>();
-  for (const o of ops) {
-    const g = groups.get(o.target);
-    if (g) g.push(o);
-    else groups.set(o.target, [o]);
-  }
-  if (groups.size === 1) {
+  // Ops per shard, in batch order (counts first: the part of shard t is `u32 count` + its ops' bytes, copied).
+  const counts = new Map<number, number>();
+  for (let i = 0; i < n; i++) counts.set(targets[i]!, (counts.get(targets[i]!) ?? 0) + 1);
+  if (counts.size === 1) {
     // One shard: the validated batch goes on as it came (the shard resolves default key groups the same way).
-    bus.send(route.targets[ops[0]!.target]!, Op.WRITE, (w) => w.raw(payload), reply, true);
+    bus.send(route.targets[targets[0]!]!, Op.WRITE, (w) => w.raw(payload), reply, true);
     return;
   }
-  const targetsOf = [...groups.keys()];
+  const targetsOf = [...counts.keys()];
+  const src = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.length);
+  const encodePart = (t: number) => (w: Writer) => {
+    w.ensure(4 + (starts[n]! - starts[0]!));
+    w.u32(counts.get(t)!);
+    // Runs of consecutive ops of this shard, copied without views.
+    for (let i = 0; i < n; i++) {
+      if (targets[i] !== t) continue;
+      let j = i + 1;
+      while (j < n && targets[j] === t) j++;
+      w.rawFrom(src, starts[i]!, starts[j]!);
+      i = j - 1;
+    }
+  };
   bus.fanOut(
-    targetsOf.map((t) => ({ target: route.targets[t]!, write: true, encode: (w: Writer) => writeGroup(w, groups.get(t)!) })),
+    targetsOf.map((t) => ({ target: route.targets[t]!, write: true, encode: encodePart(t) })),
     Op.WRITE,
     (results) => {
       const failed = results.filter((x) => x.op === ERROR_OP);
@@ -160,43 +181,101 @@ export function multiGet(bus: ShardBus, route: StoreRoute, payload: Uint8Array, 
   const r = new Reader(payload, 0, payload.length, 'MULTI_GET payload');
   const rawKg = r.u16();
   const n = r.u32();
-  const keys: Uint8Array[] = new Array(n);
-  for (let i = 0; i < n; i++) keys[i] = r.bytes32();
+  if (n > (payload.length - 6) / 4) throw protocolError(`malformed MULTI_GET payload: ${n} keys cannot fit in ${payload.length} bytes`);
+  // Key i (its u32 length and bytes) is payload[starts[i], starts[i + 1]): offsets, no view per key.
+  const starts = new Uint32Array(n + 1);
+  for (let i = 0; i < n; i++) {
+    starts[i] = r.pos;
+    skipBytes(r, r.u32());
+  }
+  starts[n] = r.pos;
   r.done();
-  const encode = (w: Writer, indexes: number[]): void => {
-    w.u16(rawKg);
-    w.u32(indexes.length);
-    for (const i of indexes) w.bytes32(keys[i]!);
-  };
   if (rawKg !== DEFAULT_KG) {
     const kg = resolveGroup(route, rawKg, EMPTY);
     bus.send(route.targets[route.targetOf(kg)]!, Op.MULTI_GET, (w) => w.raw(payload), reply);
     return;
   }
   // Default key groups: each key to the shard of its own key group; the shard hashes again.
-  const byTarget = new Map<number, number[]>();
-  keys.forEach((k, i) => {
-    const t = route.targetOf(defaultKeyGroup(k, route.maxKeyGroups), `multiGet(): key ${i}: `);
-    const list = byTarget.get(t);
-    if (list) list.push(i);
-    else byTarget.set(t, [i]);
-  });
-  if (byTarget.size <= 1) {
-    const t = byTarget.size === 1 ? [...byTarget.keys()][0]! : 0;
+  const targets = new Int32Array(n);
+  const counts = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const t = route.targetOf(defaultKeyGroupAt(payload, starts[i]! + 4, starts[i + 1]!, route.maxKeyGroups), `multiGet(): key ${i}: `);
+    targets[i] = t;
+    counts.set(t, (counts.get(t) ?? 0) + 1);
+  }
+  if (counts.size <= 1) {
     // All keys on one shard: the request goes on as it came (validated above), no re-encoding.
-    bus.send(route.targets[t]!, Op.MULTI_GET, (w) => w.raw(payload), reply);
+    bus.send(route.targets[n > 0 ? targets[0]! : 0]!, Op.MULTI_GET, (w) => w.raw(payload), reply);
     return;
   }
-  const targetsOf = [...byTarget.keys()];
+  const src = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.length);
+  const targetsOf = [...counts.keys()];
   bus.fanOut(
-    targetsOf.map((t) => ({ target: route.targets[t]!, write: false, encode: (w: Writer) => encode(w, byTarget.get(t)!) })),
+    targetsOf.map((t) => ({
+      target: route.targets[t]!,
+      write: false,
+      encode: (w: Writer) => {
+        w.ensure(6 + (starts[n]! - starts[0]!));
+        w.u16(rawKg);
+        w.u32(counts.get(t)!);
+        copyRuns(w, src, starts, targets, t);
+      },
+    })),
     Op.MULTI_GET,
     (results) => {
       const failed = results.find((x) => x.op === ERROR_OP);
       if (failed) return reply(ERROR_OP, failed.payload);
-      reply(Op.MULTI_GET | RESPONSE_BIT, gatherValues(n, results, (i) => byTarget.get(targetsOf[i]!)!));
+      reply(Op.MULTI_GET | RESPONSE_BIT, gatherByTarget(n, targets, results.map((x) => ({ target: targetsOf[x.index]!, payload: x.payload }))));
     },
   );
+}
+
+function skipBytes(r: Reader, n: number): void {
+  if (n > r.remaining) r.take(n); // throws the Reader's PROTOCOL error
+  r.pos += n;
+}
+
+/** Copies the items of target `t` (item i is src[starts[i], starts[i + 1])) in runs of consecutive items. */
+function copyRuns(w: Writer, src: Buffer, starts: Uint32Array, targets: Int32Array, t: number): void {
+  const n = targets.length;
+  for (let i = 0; i < n; i++) {
+    if (targets[i] !== t) continue;
+    let j = i + 1;
+    while (j < n && targets[j] === t) j++;
+    w.rawFrom(src, starts[i]!, starts[j]!);
+    i = j - 1;
+  }
+}
+
+/**
+ * The MULTI_GET answer in request order from per-target answers (u32 count, values), where key i went to
+ * `targets[i]`: values are copied straight from the parts' answers, with no view or array per value.
+ */
+function gatherByTarget(n: number, targets: Int32Array, parts: Array<{ target: number; payload: Uint8Array }>): Uint8Array {
+  const partOf = new Map<number, { payload: Buffer; at: number }>();
+  let bytes = 4;
+  for (const p of parts) {
+    if (p.payload.length < 4) throw protocolError('malformed MULTI_GET response');
+    const b = p.payload;
+    partOf.set(p.target, { payload: Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length), at: 4 });
+    bytes += p.payload.length - 4;
+  }
+  const out = Buffer.allocUnsafe(bytes);
+  out.writeUInt32BE(n, 0);
+  let w = 4;
+  for (let i = 0; i < n; i++) {
+    const part = partOf.get(targets[i]!)!;
+    const a = part.payload;
+    if (part.at + 4 > a.length) throw protocolError('malformed MULTI_GET response: fewer values than keys');
+    const len = readU32(a, part.at);
+    const size = len === ABSENT ? 4 : 4 + len;
+    if (part.at + size > a.length) throw protocolError('malformed MULTI_GET response: a value exceeds the frame');
+    a.copy(out, w, part.at, part.at + size);
+    part.at += size;
+    w += size;
+  }
+  if (w !== bytes) throw protocolError('malformed MULTI_GET response: more values than keys');
+  return out;
 }
 
 /** Puts the per-shard MULTI_GET answers back in request order. */

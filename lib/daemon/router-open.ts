@@ -5,6 +5,7 @@
  *
  * PROMISES: on failure every started thread is stopped and nothing is left open.
  */
+import { newDirectSync } from './direct-sync.js';
 import { join } from 'node:path';
 import type { CheckpointHandle, StoreOptions } from '../api.js';
 import { claimShardedLocalDir, type ShardedLocalDir } from '../cache/disk-cache-registry.js';
@@ -90,7 +91,7 @@ export async function openRouterParts(o: RouterOptions): Promise<RouterParts> {
     // Shards split the disk budget; folders of other shard counts go, so disk use stays within it across restarts.
     const localPath = o.options.localDir ?? defaultLocalDir(resolved.primary, resolved.instanceId);
     local = await claimShardedLocalDir({ localDir: localPath, capacityBytes: resolved.diskCacheBytes, shards: layout.shards.length });
-    const hold = new SharedArrayBuffer(4);
+    const hold = newDirectSync();
     const started = await startShards(o, layout, mode, cache, localPath, local.shardBytes, hold);
     shards = started.shards;
     if (started.failure !== undefined) throw started.failure;

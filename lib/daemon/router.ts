@@ -24,6 +24,7 @@
  *
  * A crashed shard: see shard-bus.ts (restarted in place with the WAL, else the daemon shuts down).
  */
+import { HOLD } from './direct-sync.js';
 import type { CheckpointHandle, StoreStats } from '../api.js';
 import type { ShardedLocalDir } from '../cache/disk-cache-registry.js';
 import type { SharedBlockCache } from '../cache/shared-block-cache.js';
@@ -83,7 +84,7 @@ export class Router implements SessionHost {
   private constructor(parts: Awaited<ReturnType<typeof openRouterParts>>, onShardCrash: RouterOptions['onShardCrash']) {
     ({ options: this.options, layout: this.layout, map: this.map, shards: this.shards, store: this.store } = parts);
     ({ cache: this.cache, localDir: this.localDir, random: this.random, clock: this.clock, log: this.log, directHold: this.directHold } = parts);
-    this.bus = new ShardBus(this.shards, { options: this.options, cache: this.cache, localDir: this.localDir, clock: this.clock, log: this.log, onShardCrash });
+    this.bus = new ShardBus(this.shards, { options: this.options, cache: this.cache, localDir: this.localDir, clock: this.clock, log: this.log, onShardCrash, directSync: this.directHold });
     const map = this.map;
     this.defaultRoute = { maxKeyGroups: this.options.maxKeyGroups, targets: this.shards.map((s) => s.main), targetOf: (kg) => map.shardOf(kg) };
     this.named = new NamedStores({
@@ -224,7 +225,7 @@ export class Router implements SessionHost {
   private async checkpointOnce(): Promise<CheckpointHandle> {
     this.checkOpen();
     for (const t of this.defaultRoute.targets) t.holding = true;
-    Atomics.store(this.directHold, 0, 1);
+    Atomics.store(this.directHold, HOLD, 1);
     let records: CheckpointRecord[];
     let handle: CheckpointHandle;
     try {
@@ -247,8 +248,8 @@ export class Router implements SessionHost {
       });
     } finally {
       this.bus.releaseHolds(this.defaultRoute.targets);
-      Atomics.store(this.directHold, 0, 0);
-      Atomics.notify(this.directHold, 0);
+      Atomics.store(this.directHold, HOLD, 0);
+      Atomics.notify(this.directHold, HOLD);
     }
     // The combined record now protects every file; the per-shard records are redundant. Best effort: a
     // leftover record only keeps files alive longer (GC), it never loses data.

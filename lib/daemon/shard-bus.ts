@@ -14,6 +14,7 @@
  * the same way. With durability 'wal' it restarts in place (bounded); otherwise it stays down and
  * `onShardCrash` tells the daemon, which shuts down so its supervisor restarts it (docs/operations.md).
  */
+import { crossWriteStarted } from './direct-sync.js';
 import type { SharedBlockCache } from '../cache/shared-block-cache.js';
 import type { ShardedLocalDir } from '../cache/disk-cache-registry.js';
 import { FloeError } from '../errors.js';
@@ -132,6 +133,8 @@ export interface BusContext {
   clock: Clock;
   log: LogFn;
   onShardCrash: ((shard: number, error: FloeError) => void) | undefined;
+  /** The memory shared with the shards' own sockets (direct-sync.ts): cross-shard writes are counted there. */
+  directSync?: Int32Array;
 }
 
 export class ShardBus {
@@ -214,10 +217,16 @@ export class ShardBus {
   ): void {
     const results: Array<{ index: number; op: number; payload: Uint8Array }> = new Array(parts.length);
     let left = parts.length;
+    // A write to several shards: multiGet parts on the shard sockets must be able to tell (direct-sync.ts).
+    const sync = this.ctx.directSync;
+    const crossDone = sync !== undefined && parts.length > 1 && parts.some((p) => p.write) ? crossWriteStarted(sync) : undefined;
     parts.forEach((part, index) => {
       const gather: Reply = (rop, payload) => {
         results[index] = { index, op: rop, payload };
-        if (--left === 0) done(results);
+        if (--left === 0) {
+          crossDone?.();
+          done(results);
+        }
       };
       this.send(part.target, op, part.encode, gather, part.write);
     });

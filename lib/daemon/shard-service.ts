@@ -14,7 +14,7 @@
  * exact-size ArrayBuffer per event-loop turn, meant to be transferred).
  */
 import type { PoolRunner } from '../lsm/rewrite-executor.js';
-import type { CheckpointHandle, ScanEntry, StoreOptions, WriteOp } from '../api.js';
+import type { CheckpointHandle, ScanEntry, StoreOptions } from '../api.js';
 import type { BlockCache } from '../cache/block-cache.js';
 import { restoreStore } from '../checkpoint/restore.js';
 import { emptyInstanceState, openLsmStore } from '../embedded.js';
@@ -23,7 +23,6 @@ import type { LsmStore } from '../lsm/lsm-store.js';
 import type { ManifestState } from '../lsm/manifest.js';
 import { checkpointPath } from '../store/paths.js';
 import {
-  ABSENT,
   asFloeError,
   DEFAULT_KG,
   InternalOp,
@@ -35,12 +34,13 @@ import {
   writeErrorFrame,
   writeJson,
   writePageEntry,
-  WriteType,
 } from '../protocol/protocol.js';
-import { readDeleteRange } from '../protocol/protocol-v2.js';
 import { injectFromEnv } from './inject.js';
 import type { Clock } from '../util/clock.js';
 import { ShardHandles } from './shard-handles.js';
+import { CROSS_IN_PROGRESS, CROSS_STARTED } from './direct-sync.js';
+import { parseWriteOps, readMultiGet, writeValues } from './shard-codec.js';
+import { executeV2 } from './shard-service-v2.js';
 import type { KeyGroupRange } from './shard-map.js';
 import { Coalescer, FRAME_HEADER_BYTES, protocolError, readU32, Reader, Writer } from '../protocol/wire.js';
 
@@ -121,16 +121,23 @@ export class ShardService {
   private readonly kgOptions: Array<{ keyGroup: number } | undefined> = [];
   private readonly cursors = new Map<number, Cursor>();
   /** Snapshots and iterator parts of protocol version 2. */
-  private readonly handles: ShardHandles;
+  readonly handles: ShardHandles;
   private closed = false;
 
   constructor(
-    private readonly lsm: LsmStore,
+    readonly lsm: LsmStore,
     private readonly send: (batch: ArrayBuffer) => void,
     /** Called once the store is closed and the CLOSE response is sent. */
     private readonly onClosed: () => void,
     /** Runs on SHARD_CLOSE before the store closes (the shard's own socket drains: direct-server.ts). */
     private readonly beforeClose?: () => Promise<void>,
+    /** Shard sockets: the router's cross-shard write counters (direct-sync.ts), for MULTI_GET_PART. */
+    private readonly crossWrites?: Int32Array,
+    /**
+     * Shard sockets: answers go here as a Buffer (for a socket write; take() copies small answers into
+     * Node's buffer pool) instead of to `send` as a fresh ArrayBuffer (for a transfer to the router).
+     */
+    private readonly sendBytes?: (bytes: Buffer) => void,
   ) {
     this.handles = new ShardHandles(lsm);
   }
@@ -204,24 +211,29 @@ export class ShardService {
         );
         return;
       }
-      case Op.MULTI_GET: {
-        const r = new Reader(payload, 0, payload.length, 'MULTI_GET payload');
-        const kg = r.u16();
-        const n = r.u32();
-        const keys: Uint8Array[] = [];
-        for (let i = 0; i < n; i++) keys.push(r.bytes32());
-        r.done();
-        this.afterWrites(id, () =>
-          lsm.multiGet(keys, this.keyGroupOption(kg)).then((values) =>
-            this.respond(op, id, (w) => {
-              w.u32(values.length);
-              for (const v of values) {
-                if (v === undefined) w.u32(ABSENT);
-                else w.bytes32(v);
-              }
-            }),
-          ),
-        );
+      case Op.MULTI_GET:
+      case Op.MULTI_GET_PART: {
+        const { kg, keys } = readMultiGet(payload);
+        const o = this.keyGroupOption(kg);
+        if (op === Op.MULTI_GET) {
+          this.afterWrites(id, () => lsm.multiGet(keys, o).then((values) => this.respond(op, id, (w) => writeValues(w, values))));
+          return;
+        }
+        const stamp = this.crossWrites;
+        if (stamp === undefined) throw protocolError('MULTI_GET_PART is served on shard sockets only');
+        this.afterWrites(id, async () => {
+          // The stamp brackets the read: quiet when no cross-shard write was in progress when it began and
+          // none started before it ended (docs/protocol.md "Shard sockets"). In-progress first, then started.
+          const busy = Atomics.load(stamp, CROSS_IN_PROGRESS);
+          const before = Atomics.load(stamp, CROSS_STARTED);
+          const values = await lsm.multiGet(keys, o);
+          const after = Atomics.load(stamp, CROSS_STARTED);
+          this.respond(op, id, (w) => {
+            w.u8(busy === 0 && before === after ? 1 : 0);
+            w.u32(before >>> 0);
+            writeValues(w, values);
+          });
+        });
         return;
       }
       case Op.FLUSH:
@@ -292,104 +304,8 @@ export class ShardService {
         });
         return;
       default:
-        if (this.executeV2(op, id, payload)) return;
+        if (executeV2(this, op, id, payload)) return;
         throw protocolError(`shard worker received unknown opcode ${opName(op)}`);
-    }
-  }
-
-  /**
-   * Protocol version 2 requests (lib/protocol/protocol-v2.ts): TTL writes and range deletes in write order;
-   * snapshots, iterator opens and snapshot reads after the earlier writes (shard-handles.ts). False: not one.
-   */
-  private executeV2(op: number, id: number, payload: Uint8Array): boolean {
-    const lsm = this.lsm;
-    switch (op) {
-      case Op.PUT_TTL:
-      case Op.MERGE_TTL: {
-        const r = new Reader(payload, 0, payload.length, `${opName(op)} payload`);
-        const o = { ...this.keyGroupOption(r.u16()), ttlMs: r.u64() };
-        const key = r.bytes32();
-        const value = r.rest();
-        this.inOrderWrite(() => this.trackWrite(op, id, op === Op.PUT_TTL ? lsm.put(key, value, o) : lsm.merge(key, value, o)));
-        return true;
-      }
-      case Op.DELETE_RANGE: {
-        const range = readDeleteRange(payload);
-        this.inOrderWrite(() => this.trackWrite(op, id, lsm.deleteRange(range)));
-        return true;
-      }
-      case Op.DELETE_KEY_GROUPS: {
-        const r = new Reader(payload, 0, payload.length, 'DELETE_KEY_GROUPS payload');
-        const range: [number, number] = [r.u16(), r.u16()];
-        r.done();
-        this.inOrderWrite(() => this.trackWrite(op, id, lsm.deleteKeyGroups(range)));
-        return true;
-      }
-      case Op.GET_AT: {
-        const r = new Reader(payload, 0, payload.length, 'GET_AT payload');
-        const snap = r.u32();
-        const o = this.keyGroupOption(r.u16());
-        const key = r.rest();
-        this.afterWrites(id, async () => {
-          const v = await lsm.get(key, { ...o, snapshot: this.handles.snapshotOf(snap) });
-          this.respond(op, id, (w) => {
-            w.u8(v === undefined ? 0 : 1);
-            if (v !== undefined) w.raw(v);
-          });
-        });
-        return true;
-      }
-      case Op.MULTI_GET_AT: {
-        const r = new Reader(payload, 0, payload.length, 'MULTI_GET_AT payload');
-        const snap = r.u32();
-        const o = this.keyGroupOption(r.u16());
-        const keys: Uint8Array[] = [];
-        for (let i = r.u32(); i > 0; i--) keys.push(r.bytes32());
-        r.done();
-        this.afterWrites(id, async () => {
-          const values = await lsm.multiGet(keys, { ...o, snapshot: this.handles.snapshotOf(snap) });
-          this.respond(op, id, (w) => {
-            w.u32(values.length);
-            for (const v of values) {
-              if (v === undefined) w.u32(ABSENT);
-              else w.bytes32(v);
-            }
-          });
-        });
-        return true;
-      }
-      case InternalOp.SHARD_SNAPSHOT: {
-        const handle = new Reader(payload, 0, payload.length, 'SHARD_SNAPSHOT payload').u32();
-        this.afterWrites(id, async () => {
-          this.handles.snapshot(handle);
-          this.respond(op, id);
-        });
-        return true;
-      }
-      case InternalOp.SHARD_ITER_OPEN: {
-        const r = new Reader(Uint8Array.prototype.slice.call(payload), 0, payload.length, 'SHARD_ITER_OPEN payload');
-        this.afterWrites(id, async () => {
-          this.handles.openIterator(r);
-          this.respond(op, id);
-        });
-        return true;
-      }
-      case InternalOp.SHARD_ITER_NEXT: {
-        // The part reads at a fixed snapshot: no ordering with writes needed.
-        const r = new Reader(Uint8Array.prototype.slice.call(payload), 0, payload.length, 'SHARD_ITER_NEXT payload');
-        this.handles.next(r).then(
-          (fill) => this.respond(op, id, fill),
-          (e: unknown) => this.respondError(id, asFloeError(e)),
-        );
-        return true;
-      }
-      case InternalOp.SHARD_RELEASE: {
-        const handle = new Reader(payload, 0, payload.length, 'SHARD_RELEASE payload').u32();
-        this.afterWrites(id, () => this.handles.release(handle).then(() => this.respond(op, id)));
-        return true;
-      }
-      default:
-        return false;
     }
   }
 
@@ -428,12 +344,14 @@ export class ShardService {
   }
 
   /** `{ keyGroup }` for a kg field (undefined for the default): one frozen object per key group, reused. */
-  private keyGroupOption(kg: number): { keyGroup: number } | undefined {
+  /** @internal (shard-service-v2.ts) */
+  keyGroupOption(kg: number): { keyGroup: number } | undefined {
     if (kg === DEFAULT_KG) return undefined;
     return (this.kgOptions[kg] ??= Object.freeze({ keyGroup: kg }));
   }
 
-  private trackWrite(op: number, id: number, p: Promise<void>): void {
+  /** @internal (shard-service-v2.ts) */
+  trackWrite(op: number, id: number, p: Promise<void>): void {
     this.writesPending++;
     p.then(
       () => {
@@ -461,7 +379,8 @@ export class ShardService {
    * Starts a write in arrival order: at once, unless an earlier non-write is still waiting (then behind it,
    * so that request's snapshot does not include this later write).
    */
-  private inOrderWrite(start: () => void): void {
+  /** @internal (shard-service-v2.ts) */
+  inOrderWrite(start: () => void): void {
     if (this.queueHead === this.queue.length) start();
     else this.queue.push({ write: true, start });
   }
@@ -470,7 +389,8 @@ export class ShardService {
    * Runs `fn` once every write received before it is applied and before any write received after it.
    * Its failure is answered as an error frame.
    */
-  private afterWrites(id: number, fn: () => Promise<void>): void {
+  /** @internal (shard-service-v2.ts) */
+  afterWrites(id: number, fn: () => Promise<void>): void {
     const start = (): void => {
       const fail = (e: unknown): void => this.respondError(id, asFloeError(e));
       try {
@@ -506,7 +426,8 @@ export class ShardService {
   }
 
   /** Queues the success response of request `id` (op | 0x80); `fill` writes its payload, if any. */
-  private respond(op: number, id: number, fill?: (w: Writer) => void): void {
+  /** @internal (shard-service-v2.ts) */
+  respond(op: number, id: number, fill?: (w: Writer) => void): void {
     const w = this.out;
     const start = w.beginFrame(op | RESPONSE_BIT, id);
     fill?.(w);
@@ -514,36 +435,16 @@ export class ShardService {
     this.flusher.schedule();
   }
 
-  private respondError(id: number, e: FloeError): void {
+  /** @internal (shard-service-v2.ts) */
+  respondError(id: number, e: FloeError): void {
     writeErrorFrame(this.out, id, e);
     this.flusher.schedule();
   }
 
   private flush(): void {
     if (this.out.length === 0) return;
-    this.send(this.out.takeArrayBuffer());
+    // A socket write needs no ArrayBuffer of its own: take() copies small answers into Node's buffer pool.
+    if (this.sendBytes !== undefined) this.sendBytes(this.out.take());
+    else this.send(this.out.takeArrayBuffer());
   }
-}
-
-/** WRITE payload → engine ops (views into the payload; the engine copies what it keeps). */
-export function parseWriteOps(payload: Uint8Array): WriteOp[] {
-  const r = new Reader(payload, 0, payload.length, 'WRITE payload');
-  const n = r.u32();
-  const ops: WriteOp[] = [];
-  for (let i = 0; i < n; i++) {
-    const type = r.u8();
-    const kg = r.u16();
-    const key = r.bytes32();
-    const keyGroup = kg === DEFAULT_KG ? {} : { keyGroup: kg };
-    if (type === WriteType.put) ops.push({ type: 'put', key, value: r.bytes32(), ...keyGroup });
-    else if (type === WriteType.merge) ops.push({ type: 'merge', key, value: r.bytes32(), ...keyGroup });
-    else if (type === WriteType.delete) ops.push({ type: 'delete', key, ...keyGroup });
-    else if (type === WriteType.putTtl || type === WriteType.mergeTtl) {
-      // Protocol 2: a put or merge carrying its own TTL.
-      const ttlMs = r.u64();
-      ops.push({ type: type === WriteType.putTtl ? 'put' : 'merge', key, value: r.bytes32(), ttlMs, ...keyGroup });
-    } else throw protocolError(`WRITE op ${i} has unknown type ${type} (1 put, 2 delete, 3 merge, 4 put with TTL, 5 merge with TTL)`);
-  }
-  r.done();
-  return ops;
 }

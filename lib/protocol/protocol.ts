@@ -42,6 +42,11 @@ export const Op = {
   CLOSE_STORE: 0x31,
   /** The default store's shards and their own sockets (lib/protocol/shard-map.ts). */
   SHARD_MAP: 0x32,
+  /**
+   * Shard sockets only: a MULTI_GET payload whose keys all live on the shard, answered with `u8 quiet,
+   * u32 epoch` before the MULTI_GET answer (the cross-shard write stamp, docs/protocol.md "Shard sockets").
+   */
+  MULTI_GET_PART: 0x33,
   // ---- protocol version 2 (lib/protocol/protocol-v2.ts)
   /** PUT with a TTL: u16 kg, u64 ttlMs, bytes32 key, rest value. */
   PUT_TTL: 0x19,

@@ -12,7 +12,7 @@ import java.time.Duration;
  *   <li>{@code connectTimeout}: how long connecting and the handshake may take (default 10 s).</li>
  *   <li>{@code closeTimeout}: how long {@link FloeClient#close} waits for outstanding requests (default 30 s).</li>
  *   <li>{@code flushOnClose}: {@code close()} flushes the daemon first (default true), as the TypeScript client.</li>
- *   <li>{@code versions}: the protocol versions offered in HELLO (default 1..1; tests use others).</li>
+ *   <li>{@code versions}: the protocol versions offered in HELLO (default 1..2; tests use others).</li>
  * </ul>
  */
 public final class ClientOptions {
@@ -53,7 +53,7 @@ public final class ClientOptions {
     return new ClientOptions(maxInFlight, connectTimeout, closeTimeout, flush, minVersion, maxVersion);
   }
 
-  /** The protocol versions to offer (u16 each, min <= max). Only 1 exists today. */
+  /** The protocol versions to offer (u16 each, min <= max). This client speaks 1 and 2. */
   public ClientOptions versions(int min, int max) {
     if (min < 0 || max > 0xffff || min > max) {
       throw new FloeException(FloeException.Code.INVALID_ARGUMENT, "versions must satisfy 0 <= min <= max <= 65535, got " + min + ".." + max);

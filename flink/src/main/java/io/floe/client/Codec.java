@@ -104,6 +104,25 @@ final class Codec {
     w.endFrame(start);
   }
 
+  /**
+   * DELETE_RANGE (version 2): u8 flags (1 key group, 2 gte, 4 lt), u16 kg, [bytes32 gte], [bytes32 lt].
+   * {@code keyGroup} null: the range in every key group; {@code gte}/{@code lt} null: unbounded on that side.
+   */
+  static void deleteRange(FrameWriter w, int id, Integer keyGroup, byte[] gte, byte[] lt) {
+    int kg = keyGroup == null ? 0 : KeyGroups.wireValue(keyGroup, "deleteRange(): ");
+    if (keyGroup != null && kg == Protocol.DEFAULT_KG) {
+      throw new FloeException(FloeException.Code.INVALID_ARGUMENT, "deleteRange() needs an explicit key group (or null for every key group), not the default key group");
+    }
+    int flags = (keyGroup != null ? Protocol.DELETE_RANGE_FLAG_KEY_GROUP : 0) | (gte != null ? Protocol.DELETE_RANGE_FLAG_GTE : 0)
+        | (lt != null ? Protocol.DELETE_RANGE_FLAG_LT : 0);
+    int start = w.beginFrame(Protocol.DELETE_RANGE, id);
+    w.u8(flags);
+    w.u16(kg);
+    if (gte != null) w.bytes32(gte);
+    if (lt != null) w.bytes32(lt);
+    w.endFrame(start);
+  }
+
   static void scan(FrameWriter w, int id, ScanOptions o) {
     if (o == null) throw new FloeException(FloeException.Code.INVALID_ARGUMENT, "scan() takes ScanOptions (ScanOptions.all() for everything), got null");
     if (o.keyGroup != null) KeyGroups.wireValue(o.keyGroup, "scan(): ");

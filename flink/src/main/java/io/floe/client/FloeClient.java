@@ -123,6 +123,24 @@ public final class FloeClient implements AutoCloseable {
     return connection.send(Protocol.WRITE, (w, id) -> Codec.write(w, id, ops), NONE);
   }
 
+  /**
+   * Deletes every key in {@code [gte, lt)} of {@code keyGroup} (null: in every key group; a null bound: no
+   * bound on that side), in request order with this client's other requests. Protocol version 2: on a daemon
+   * that speaks only version 1 it fails with VERSION without sending anything ({@link #supportsDeleteRange}).
+   */
+  public CompletableFuture<Void> deleteRange(Integer keyGroup, byte[] gte, byte[] lt) {
+    if (!supportsDeleteRange()) {
+      return CompletableFuture.failedFuture(new FloeException(FloeException.Code.VERSION, "deleteRange needs protocol version 2, but the daemon speaks version "
+          + server().version() + " on this connection; upgrade the daemon"));
+    }
+    return connection.send(Protocol.DELETE_RANGE, (w, id) -> Codec.deleteRange(w, id, keyGroup, gte, lt), NONE);
+  }
+
+  /** True when the connection negotiated protocol version 2 or later (DELETE_RANGE). */
+  public boolean supportsDeleteRange() {
+    return server().version() >= 2;
+  }
+
   /** The values of {@code keys} (all in {@code keyGroup}) in order, null where absent. */
   public CompletableFuture<List<byte[]>> multiGet(int keyGroup, List<byte[]> keys) {
     int n = keys == null ? 0 : keys.size();

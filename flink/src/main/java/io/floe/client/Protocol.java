@@ -1,7 +1,7 @@
 package io.floe.client;
 
 /**
- * Constants of the daemon socket protocol, version 1 (docs/protocol.md is the contract;
+ * Constants of the daemon socket protocol, versions 1 and 2 (docs/protocol.md is the contract;
  * lib/daemon/protocol.ts is the daemon's side; test/golden/protocol/ pins example frames for both).
  *
  * <p>Frame: {@code [u32 length][u8 opcode][u32 requestId][payload]}, big-endian; length = 5 + payload bytes.
@@ -9,7 +9,8 @@ package io.floe.client;
 public final class Protocol {
   private Protocol() {}
 
-  public static final int VERSION = 1;
+  /** The newest version this client speaks (and offers); of version 2 it uses DELETE_RANGE only. */
+  public static final int VERSION = 2;
   public static final int MIN_VERSION = 1;
   static final byte[] MAGIC = {0x46, 0x4c, 0x4f, 0x45}; // "FLOE"
 
@@ -24,6 +25,8 @@ public final class Protocol {
   public static final int SCAN = 0x16;
   public static final int SCAN_NEXT = 0x17;
   public static final int SCAN_CLOSE = 0x18;
+  /** Version 2. */
+  public static final int DELETE_RANGE = 0x1b;
   public static final int FLUSH = 0x20;
   public static final int CHECKPOINT = 0x21;
   public static final int RELEASE_CHECKPOINT = 0x22;
@@ -43,6 +46,10 @@ public final class Protocol {
   static final long ABSENT = 0xffffffffL;
   /** Key groups are u16 on the wire and below this bound (Flink's limit, and Floe's). */
   public static final int MAX_KEY_GROUPS = 32768;
+
+  static final int DELETE_RANGE_FLAG_KEY_GROUP = 1;
+  static final int DELETE_RANGE_FLAG_GTE = 2;
+  static final int DELETE_RANGE_FLAG_LT = 4;
 
   static final int SCAN_FLAG_KEY_GROUP = 1;
   static final int SCAN_FLAG_LIMIT = 2;
@@ -73,6 +80,7 @@ public final class Protocol {
       case SCAN: base = "SCAN"; break;
       case SCAN_NEXT: base = "SCAN_NEXT"; break;
       case SCAN_CLOSE: base = "SCAN_CLOSE"; break;
+      case DELETE_RANGE: base = "DELETE_RANGE"; break;
       case FLUSH: base = "FLUSH"; break;
       case CHECKPOINT: base = "CHECKPOINT"; break;
       case RELEASE_CHECKPOINT: base = "RELEASE_CHECKPOINT"; break;

@@ -32,11 +32,16 @@ import org.apache.flink.runtime.state.v2.ttl.TtlStateFactory;
 /**
  * Floe for Flink's async State V2 API ({@code keyedStream.enableAsyncState()}): the same store, key layout and
  * checkpoints as the synchronous backend ({@link FloeStore}), with a {@link FloeStateExecutor} that turns each
- * batch of state requests into pipelined, coalesced frames instead of one round trip per access. Timers stay on
- * the heap (written into raw keyed state at checkpoints, the interface's default).
+ * batch of state requests into pipelined, coalesced frames instead of one round trip per access, and a
+ * bounded write-back value cache ({@link FloeWriteBack}: writes and cached reads complete without the daemon;
+ * a snapshot first writes and awaits every dirty entry). Timers stay on the heap (written into raw keyed state
+ * at checkpoints, the interface's default). TTL states (Flink's TtlStateFactory wrappers) store TtlValue bytes
+ * through the same requests, so the cache holds what the daemon would and expiry is checked on read as before.
  */
 public final class FloeAsyncKeyedStateBackend<K> implements AsyncKeyedStateBackend<K> {
   private final FloeStore store;
+  /** The value cache and its write-behind; null when state.backend.floe.cache-size is 0. */
+  private final FloeWriteBack writeBack;
   /** MapState entries per iterator page. */
   private final int pageEntries;
   private final TypeSerializer<K> keySerializer;
@@ -48,8 +53,13 @@ public final class FloeAsyncKeyedStateBackend<K> implements AsyncKeyedStateBacke
   private StateRequestHandler handler;
   private boolean disposed;
 
-  FloeAsyncKeyedStateBackend(StateBackend.KeyedStateBackendParameters<K> p, FloeStore store, int pageEntries) {
+  /** The cache settings of the State V2 backend: capacity 0 turns the cache off. */
+  record CacheSettings(long capacityBytes, long dirtyBytes, long unackedWriteBytes) {}
+
+  FloeAsyncKeyedStateBackend(StateBackend.KeyedStateBackendParameters<K> p, FloeStore store, int pageEntries, CacheSettings cache) {
     this.store = store;
+    this.writeBack = cache.capacityBytes() <= 0 ? null
+        : new FloeWriteBack(new FloeStateCache(cache.capacityBytes(), cache.dirtyBytes()), store.client, store.name, store::failed, cache.unackedWriteBytes());
     this.pageEntries = pageEntries;
     this.keySerializer = p.getKeySerializer();
     this.executionConfig = p.getEnv().getExecutionConfig();
@@ -108,7 +118,7 @@ public final class FloeAsyncKeyedStateBackend<K> implements AsyncKeyedStateBacke
   @Nonnull
   @Override
   public StateExecutor createStateExecutor() {
-    return new FloeStateExecutor(store);
+    return new FloeStateExecutor(store, writeBack);
   }
 
   @Override
@@ -127,6 +137,8 @@ public final class FloeAsyncKeyedStateBackend<K> implements AsyncKeyedStateBacke
   @Override
   public RunnableFuture<SnapshotResult<KeyedStateHandle>> snapshot(long checkpointId, long timestamp, @Nonnull CheckpointStreamFactory streamFactory,
       @Nonnull CheckpointOptions checkpointOptions) throws Exception {
+    // Every write before the barrier must be in the daemon, acknowledged, before its CHECKPOINT is taken.
+    if (writeBack != null) writeBack.flushAndAwait();
     return store.snapshot(checkpointId, checkpointOptions);
   }
 

@@ -24,8 +24,9 @@ import org.apache.flink.api.common.state.v2.State;
  * {@code tag | key | namespace | user key} -> {@code u8 isNull | value}. Point requests are GET/PUT/DELETE;
  * iteration and isEmpty are prefix scans in the key's key group; an iterator reads the map in pages of
  * {@code state.backend.floe.iterator-page-entries} entries (one limited scan each, the next page from the key
- * after the last one, read when the iterator reaches it, as ForSt's iterators load); clear is a scan, then one
- * WRITE deleting what it found.
+ * after the last one, read when the iterator reaches it, as ForSt's iterators load); clear is one DELETE_RANGE
+ * of the map's key range (protocol version 2), or, on a version-1 daemon, a scan, then one WRITE deleting what it
+ * found.
  */
 final class FloeAsyncMapState<K, N, UK, UV> extends AbstractMapState<K, N, UK, UV> implements FloeAsyncState {
   /** Where to read an iterator's next page: its kind, key group, map prefix and first key (inclusive). */
@@ -70,28 +71,28 @@ final class FloeAsyncMapState<K, N, UK, UV> extends AbstractMapState<K, N, UK, U
     switch (r.getRequestType()) {
       case MAP_GET: {
         byte[] key = codec.key(r, (UK) r.getPayload(), userKeySerializer);
-        b.get(r, kg, key, v -> v == null ? null : decodeValue(v));
+        b.directGet(r, kg, key, v -> v == null ? null : decodeValue(v));
         return;
       }
       case MAP_CONTAINS: {
         byte[] key = codec.key(r, (UK) r.getPayload(), userKeySerializer);
-        b.get(r, kg, key, v -> v != null);
+        b.directGet(r, kg, key, v -> v != null);
         return;
       }
       case MAP_PUT: {
         Tuple2<UK, UV> e = (Tuple2<UK, UV>) r.getPayload();
-        b.write(r, WriteOp.put(kg, codec.key(r, e.f0, userKeySerializer), encodeValue(e.f1)));
+        b.directWrite(r, WriteOp.put(kg, codec.key(r, e.f0, userKeySerializer), encodeValue(e.f1)));
         return;
       }
       case MAP_PUT_ALL: {
         Map<UK, UV> map = (Map<UK, UV>) r.getPayload();
         List<WriteOp> ops = new ArrayList<>();
         if (map != null) for (Map.Entry<UK, UV> e : map.entrySet()) ops.add(WriteOp.put(kg, codec.key(r, e.getKey(), userKeySerializer), encodeValue(e.getValue())));
-        b.write(r, ops);
+        b.directWrite(r, ops);
         return;
       }
       case MAP_REMOVE:
-        b.write(r, WriteOp.delete(kg, codec.key(r, (UK) r.getPayload(), userKeySerializer)));
+        b.directWrite(r, WriteOp.delete(kg, codec.key(r, (UK) r.getPayload(), userKeySerializer)));
         return;
       case MAP_ITER:
       case MAP_ITER_KEY:
@@ -110,6 +111,12 @@ final class FloeAsyncMapState<K, N, UK, UV> extends AbstractMapState<K, N, UK, U
       }
       case CLEAR: {
         byte[] prefix = codec.key(r);
+        byte[] end = FloeKeys.prefixEnd(prefix);
+        if (b.client().supportsDeleteRange() && end != null) {
+          b.deleteRange(r, kg, prefix, end); // one frame, in order: the map's entries are [prefix, end)
+          return;
+        }
+        // A daemon of protocol version 1: a scan, then deletes of what it found, as a barrier.
         b.barrier(r, () -> b.client().scanAll(ScanOptions.all().keyGroup(kg).prefix(prefix)).thenCompose(entries -> {
           List<WriteOp> deletes = new ArrayList<>(entries.size());
           for (ScanEntry e : entries) deletes.add(WriteOp.delete(e.keyGroup(), e.key()));

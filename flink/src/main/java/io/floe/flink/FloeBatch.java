@@ -2,6 +2,7 @@ package io.floe.flink;
 
 import io.floe.client.FloeClient;
 import io.floe.client.WriteOp;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -25,6 +26,14 @@ import org.apache.flink.runtime.asyncprocessing.StateRequest;
  * out on their own; a map clear (a scan, then deletes of what it found) is a barrier: the batch's later frames
  * wait until it has completed. The client
  * coalesces the frames into few socket writes. Request futures complete on the client's reader thread.
+ *
+ * <p>With a {@link FloeWriteBack} (state.backend.floe.cache-size > 0), {@link #get} and {@link #write} go
+ * through its cache first: a read the cache can answer and every write complete on the task thread without a
+ * frame; a read it cannot answer is gathered as above and its answer fills the cache; the cache's dirty entries
+ * leave later as WRITE frames of their own (write-behind). A write-behind frame sent within a batch first sends
+ * the reads gathered before it (a read issued before a write must not see it). {@link #directGet} and
+ * {@link #directWrite} skip the cache: MapState uses them, since its scans (iteration, isEmpty, clear) read
+ * the daemon and must see every write, and a clear would otherwise have to find the cached entries of a map.
  * Not thread-safe: the task thread builds a batch.
  */
 final class FloeBatch {
@@ -47,6 +56,8 @@ final class FloeBatch {
   private final String storeName;
   private final java.util.function.Consumer<Throwable> onFailure;
   private final FloeClient client;
+  /** Null: no cache, every request goes to the daemon. */
+  private final FloeWriteBack writeBack;
   private List<WriteOp> writes = new ArrayList<>();
   private List<StateRequest<?, ?, ?, ?>> writers = new ArrayList<>();
   private Map<Integer, List<Get>> gets = new LinkedHashMap<>();
@@ -56,15 +67,20 @@ final class FloeBatch {
   private CompletableFuture<?> tail;
   private int frames;
 
-  FloeBatch(FloeStore store) {
-    this(store.client, store.name, store::failed);
+  FloeBatch(FloeStore store, FloeWriteBack writeBack) {
+    this(store.client, store.name, store::failed, writeBack);
   }
 
   /** A batch on {@code client} (bound to store {@code storeName}); request failures also go to {@code onFailure}. */
   FloeBatch(FloeClient client, String storeName, java.util.function.Consumer<Throwable> onFailure) {
+    this(client, storeName, onFailure, null);
+  }
+
+  FloeBatch(FloeClient client, String storeName, java.util.function.Consumer<Throwable> onFailure, FloeWriteBack writeBack) {
     this.client = client;
     this.storeName = storeName;
     this.onFailure = onFailure;
+    this.writeBack = writeBack;
   }
 
   FloeClient client() {
@@ -76,22 +92,69 @@ final class FloeBatch {
     return frames;
   }
 
-  /** Queues write ops of {@code r}; {@code r} completes (with null) when their WRITE frame is answered. */
-  void write(StateRequest<?, ?, ?, ?> r, WriteOp... ops) {
+  /**
+   * Write ops of {@code r}. With a cache, they go into it and {@code r} completes now (the daemon gets them
+   * later, before any checkpoint); without, as {@link #directWrite}.
+   */
+  void write(StateRequest<?, ?, ?, ?> r, WriteOp... ops) throws IOException {
     write(r, Arrays.asList(ops));
   }
 
-  void write(StateRequest<?, ?, ?, ?> r, List<WriteOp> ops) {
+  void write(StateRequest<?, ?, ?, ?> r, List<WriteOp> ops) throws IOException {
+    if (writeBack == null) {
+      directWrite(r, ops);
+      return;
+    }
+    for (WriteOp op : ops) writeBack.cache.apply(op);
+    complete(r, null);
+    if (writeBack.wantsSend()) sendWriteBehind();
+  }
+
+  /**
+   * A point read through the cache: answered now when the cache knows the value; otherwise as
+   * {@link #directGet}, its answer also filling the cache.
+   */
+  void get(StateRequest<?, ?, ?, ?> r, int keyGroup, byte[] key, Function<byte[], Object> decode) throws IOException {
+    if (writeBack == null) {
+      directGet(r, keyGroup, key, decode);
+      return;
+    }
+    byte[] cached = writeBack.cache.get(keyGroup, key);
+    if (cached != FloeStateCache.MISS) {
+      answer(new Get(r, key, decode), cached, null);
+      return;
+    }
+    if (writeBack.cache.takeSendBeforeRead()) sendWriteBehind(); // the key's unsent writes must reach the daemon first
+    FloeStateCache.Fill fill = writeBack.cache.expect(keyGroup, key);
+    directGet(r, keyGroup, key, v -> {
+      fill.answered(v);
+      return decode.apply(v);
+    });
+  }
+
+  /** Sends the reads gathered so far (issued before the writes about to go), then the cache's pending ops. */
+  private void sendWriteBehind() throws IOException {
+    sendGathered();
+    writeBack.send();
+  }
+
+  /** Queues write ops of {@code r}, not cached; {@code r} completes (with null) when their WRITE frame is answered. */
+  void directWrite(StateRequest<?, ?, ?, ?> r, WriteOp... ops) {
+    directWrite(r, Arrays.asList(ops));
+  }
+
+  void directWrite(StateRequest<?, ?, ?, ?> r, List<WriteOp> ops) {
     for (WriteOp op : ops) writtenKeys.add(new StoredKey(op.keyGroup(), op.key()));
     writes.addAll(ops);
     writers.add(r);
   }
 
   /**
-   * A point read of {@code key} in {@code keyGroup} for {@code r}, gathered into its key group's MULTI_GET;
-   * {@code r} completes with {@code decode} of the stored value (null when absent), run on the reader thread.
+   * A point read of {@code key} in {@code keyGroup} for {@code r}, not cached, gathered into its key group's
+   * MULTI_GET; {@code r} completes with {@code decode} of the stored value (null when absent), run on the
+   * reader thread.
    */
-  void get(StateRequest<?, ?, ?, ?> r, int keyGroup, byte[] key, Function<byte[], Object> decode) {
+  void directGet(StateRequest<?, ?, ?, ?> r, int keyGroup, byte[] key, Function<byte[], Object> decode) {
     if (!writtenKeys.isEmpty() && writtenKeys.contains(new StoredKey(keyGroup, key))) sendGathered(); // it must see that write
     gets.computeIfAbsent(keyGroup, kg -> new ArrayList<>()).add(new Get(r, key, decode));
   }
@@ -116,14 +179,29 @@ final class FloeBatch {
     tail = f.handle((v, e) -> null);
   }
 
+  /**
+   * A range delete (protocol version 2, {@link FloeClient#supportsDeleteRange}) of {@code [gte, lt)} in
+   * {@code keyGroup}: everything gathered before it is sent first, then the one DELETE_RANGE frame; frames
+   * after it go out after it, so the daemon applies it in request order (no barrier: nothing waits for its
+   * answer). {@code r} completes when it is answered. Not for cached keys (MapState bypasses the cache).
+   */
+  void deleteRange(StateRequest<?, ?, ?, ?> r, int keyGroup, byte[] gte, byte[] lt) {
+    sendGathered();
+    dispatch(r, () -> client.deleteRange(keyGroup, gte, lt));
+  }
+
   /** A request whose answer needs nothing from the daemon. */
   void done(StateRequest<?, ?, ?, ?> r, Object value) {
     complete(r, value);
   }
 
-  /** Sends what is gathered; the result completes when every request of the batch has been answered. */
-  CompletableFuture<Void> finish() {
+  /**
+   * Sends what is gathered (and, with a cache, its pending ops once there are enough of them); the result
+   * completes when every request of the batch has been answered.
+   */
+  CompletableFuture<Void> finish() throws IOException {
     sendGathered();
+    if (writeBack != null && writeBack.wantsSend()) writeBack.send();
     return CompletableFuture.allOf(pending.toArray(new CompletableFuture<?>[0]));
   }
 

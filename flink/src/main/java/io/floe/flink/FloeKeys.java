@@ -31,6 +31,22 @@ final class FloeKeys<K> {
     this.ambiguousKey = keySerializer.getLength() < 0;
   }
 
+  /**
+   * The least key greater than every key starting with {@code prefix} (the prefix with its last byte below
+   * 0xFF incremented and what follows dropped), or null when there is none (all bytes 0xFF): {@code [prefix,
+   * prefixEnd)} is exactly the keys with that prefix.
+   */
+  static byte[] prefixEnd(byte[] prefix) {
+    for (int i = prefix.length - 1; i >= 0; i--) {
+      if (prefix[i] != (byte) 0xff) {
+        byte[] end = java.util.Arrays.copyOf(prefix, i + 1);
+        end[i]++;
+        return end;
+      }
+    }
+    return null;
+  }
+
   /** The tag of a state: its name, length-prefixed. */
   static byte[] tag(String stateName) {
     byte[] name = stateName.getBytes(StandardCharsets.UTF_8);

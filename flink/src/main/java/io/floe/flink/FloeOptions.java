@@ -32,7 +32,17 @@ public final class FloeOptions {
   public static final ConfigOption<MemorySize> CACHE_SIZE = ConfigOptions.key("state.backend.floe.cache-size")
       .memoryType()
       .defaultValue(MemorySize.parse("32mb"))
-      .withDescription("Per subtask (classic API): a cache of values read or written before, answering reads without a round trip to the daemon. Exact (the subtask is its store's only writer); 0 disables it.");
+      .withDescription("Per subtask, both APIs: a cache of values read or written before, answering reads without a round trip to the daemon. Exact (the subtask is its store's only writer); 0 disables it. State V2: a write-back cache (writes complete once cached and reach the daemon in batched WRITE frames, all of them before each checkpoint); MapState bypasses it.");
+
+  public static final ConfigOption<MemorySize> CACHE_DIRTY_SIZE = ConfigOptions.key("state.backend.floe.cache-dirty-size")
+      .memoryType()
+      .defaultValue(MemorySize.parse("2mb"))
+      .withDescription("State V2: most bytes of cached entries written but not yet sent to the daemon (part of cache-size); beyond it the oldest are sent (they stay cached). Bounds what a checkpoint must write first.");
+
+  public static final ConfigOption<MemorySize> WRITE_IN_FLIGHT_SIZE = ConfigOptions.key("state.backend.floe.write-in-flight-size")
+      .memoryType()
+      .defaultValue(MemorySize.parse("8mb"))
+      .withDescription("State V2: most bytes of write-behind WRITE frames the daemon has not acknowledged yet; beyond it the task waits instead of queueing more.");
 
   public static final ConfigOption<Integer> ITERATOR_PAGE_ENTRIES = ConfigOptions.key("state.backend.floe.iterator-page-entries")
       .intType()

@@ -34,6 +34,8 @@ public class FloeStateBackend extends AbstractStateBackend implements Configurab
   private final int retainedCheckpoints;
   private final String storePrefix;
   private final long cacheBytes;
+  private final long cacheDirtyBytes;
+  private final long writeInFlightBytes;
   private final int pageEntries;
 
   /** Unconfigured: {@link #configure} (or the factory) supplies at least the socket. */
@@ -44,11 +46,15 @@ public class FloeStateBackend extends AbstractStateBackend implements Configurab
   /** A backend talking to the daemon at {@code socket}, the other settings at their defaults. */
   public FloeStateBackend(String socket) {
     this(socket, FloeOptions.CONNECT_TIMEOUT.defaultValue(), FloeOptions.MAX_IN_FLIGHT.defaultValue(), 1, FloeOptions.STORE_PREFIX.defaultValue(),
-        FloeOptions.CACHE_SIZE.defaultValue().getBytes(), FloeOptions.ITERATOR_PAGE_ENTRIES.defaultValue());
+        FloeOptions.CACHE_SIZE.defaultValue().getBytes(), FloeOptions.CACHE_DIRTY_SIZE.defaultValue().getBytes(),
+        FloeOptions.WRITE_IN_FLIGHT_SIZE.defaultValue().getBytes(), FloeOptions.ITERATOR_PAGE_ENTRIES.defaultValue());
   }
 
-  private FloeStateBackend(String socket, Duration connectTimeout, int maxInFlight, int retainedCheckpoints, String storePrefix, long cacheBytes, int pageEntries) {
+  private FloeStateBackend(String socket, Duration connectTimeout, int maxInFlight, int retainedCheckpoints, String storePrefix, long cacheBytes,
+      long cacheDirtyBytes, long writeInFlightBytes, int pageEntries) {
     this.cacheBytes = cacheBytes;
+    this.cacheDirtyBytes = cacheDirtyBytes;
+    this.writeInFlightBytes = writeInFlightBytes;
     this.pageEntries = pageEntries;
     this.socket = socket;
     this.connectTimeout = connectTimeout;
@@ -71,7 +77,12 @@ public class FloeStateBackend extends AbstractStateBackend implements Configurab
     String prefix = config.get(FloeOptions.STORE_PREFIX);
     int page = config.get(FloeOptions.ITERATOR_PAGE_ENTRIES);
     if (page < 1) throw new IllegalConfigurationException(FloeOptions.ITERATOR_PAGE_ENTRIES.key() + " must be at least 1, got " + page);
-    FloeStateBackend b = new FloeStateBackend(s, config.get(FloeOptions.CONNECT_TIMEOUT), inFlight, retained, prefix, config.get(FloeOptions.CACHE_SIZE).getBytes(), page);
+    long dirty = config.get(FloeOptions.CACHE_DIRTY_SIZE).getBytes();
+    if (dirty < 1) throw new IllegalConfigurationException(FloeOptions.CACHE_DIRTY_SIZE.key() + " must be positive, got " + dirty);
+    long writeInFlight = config.get(FloeOptions.WRITE_IN_FLIGHT_SIZE).getBytes();
+    if (writeInFlight < 1) throw new IllegalConfigurationException(FloeOptions.WRITE_IN_FLIGHT_SIZE.key() + " must be positive, got " + writeInFlight);
+    FloeStateBackend b = new FloeStateBackend(s, config.get(FloeOptions.CONNECT_TIMEOUT), inFlight, retained, prefix, config.get(FloeOptions.CACHE_SIZE).getBytes(),
+        dirty, writeInFlight, page);
     b.latencyTrackingConfigBuilder = latencyTrackingConfigBuilder.configure(config);
     b.sizeTrackingConfigBuilder = sizeTrackingConfigBuilder.configure(config);
     return b;
@@ -121,7 +132,8 @@ public class FloeStateBackend extends AbstractStateBackend implements Configurab
   public <K> AsyncKeyedStateBackend<K> createAsyncKeyedStateBackend(KeyedStateBackendParameters<K> parameters) throws BackendBuildingException {
     FloeClient client = connect(parameters);
     try {
-      return new FloeAsyncKeyedStateBackend<>(parameters, FloeStore.open(parameters, client, new FloeStore.Settings(storePrefix, retainedCheckpoints), "-async"), pageEntries);
+      return new FloeAsyncKeyedStateBackend<>(parameters, FloeStore.open(parameters, client, new FloeStore.Settings(storePrefix, retainedCheckpoints), "-async"), pageEntries,
+          new FloeAsyncKeyedStateBackend.CacheSettings(cacheBytes, cacheDirtyBytes, writeInFlightBytes));
     } catch (RuntimeException | BackendBuildingException e) {
       throw failedOpen(parameters, client, e);
     }

@@ -11,7 +11,8 @@ import org.apache.flink.runtime.asyncprocessing.StateRequest;
 /**
  * Executes Flink's batches of State V2 requests on the subtask's Floe connection: one batch becomes one
  * {@link FloeBatch} (writes as WRITE frames, reads as GET/SCAN frames, all pipelined and coalesced into few
- * socket writes), answered by the daemon in order. Requests are encoded on the calling (task) thread; their
+ * socket writes), answered by the daemon in order; with the value cache ({@link FloeWriteBack}) cached reads
+ * and all writes of value, reducing, aggregating and list state complete at once on the task thread. Requests are encoded on the calling (task) thread; their
  * futures complete on the client's reader thread, from which Flink hands callbacks back to the task's mailbox.
  */
 final class FloeStateExecutor implements StateExecutor {
@@ -19,10 +20,13 @@ final class FloeStateExecutor implements StateExecutor {
   private static final int LOADED_BATCHES = 4;
 
   private final FloeStore store;
+  /** Null when the value cache is off. */
+  private final FloeWriteBack writeBack;
   private final AtomicInteger ongoing = new AtomicInteger();
 
-  FloeStateExecutor(FloeStore store) {
+  FloeStateExecutor(FloeStore store, FloeWriteBack writeBack) {
     this.store = store;
+    this.writeBack = writeBack;
   }
 
   /** The requests of one batch, in the order Flink offered them. */
@@ -49,10 +53,16 @@ final class FloeStateExecutor implements StateExecutor {
   @SuppressWarnings({"rawtypes", "unchecked"})
   public CompletableFuture<Void> executeBatchRequests(AsyncRequestContainer container) {
     List<StateRequest<?, ?, ?, ?>> requests = ((Requests) container).list;
-    FloeBatch batch = new FloeBatch(store);
+    FloeBatch batch = new FloeBatch(store, writeBack);
+    CompletableFuture<Void> done;
     try {
       store.checkWrites();
+      if (writeBack != null) {
+        writeBack.check();
+        writeBack.cache.drainFills();
+      }
       for (StateRequest<?, ?, ?, ?> r : requests) ((FloeAsyncState) r.getState()).execute(r, batch);
+      done = batch.finish();
     } catch (Exception e) {
       store.failed(e);
       for (StateRequest<?, ?, ?, ?> r : requests) {
@@ -61,7 +71,7 @@ final class FloeStateExecutor implements StateExecutor {
       return CompletableFuture.failedFuture(e);
     }
     ongoing.incrementAndGet();
-    return batch.finish().whenComplete((ok, e) -> ongoing.decrementAndGet());
+    return done.whenComplete((ok, e) -> ongoing.decrementAndGet());
   }
 
   @Override

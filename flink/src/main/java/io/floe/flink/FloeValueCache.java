@@ -19,7 +19,8 @@ final class FloeValueCache {
   private static final byte[] ABSENT = new byte[0];
   private static final int ENTRY_OVERHEAD = 64;
 
-  private record Key(int keyGroup, byte[] key, int hash) {
+  /** (key group, Floe key) with value equality; also the key of FloeStateCache. */
+  record Key(int keyGroup, byte[] key, int hash) {
     static Key of(int keyGroup, byte[] key) {
       return new Key(keyGroup, key, 31 * keyGroup + Arrays.hashCode(key));
     }

@@ -77,7 +77,10 @@ class DaemonErrorsTest {
     assertTrue(e.getMessage().contains("9..10") && e.getMessage().contains("upgrade"), e.getMessage());
     // The daemon is unaffected.
     try (FloeClient c = FloeClient.connect(daemon.socket)) {
-      assertEquals(1, c.server().version());
+      assertEquals(2, c.server().version(), "the newest version both speak");
+    }
+    try (FloeClient c = FloeClient.connect(daemon.socket, ClientOptions.defaults().versions(1, 1))) {
+      assertEquals(1, c.server().version(), "a client offering only 1 gets 1");
     }
   }
 

@@ -49,6 +49,12 @@ class GoldenFramesTest {
   }
 
   @Test
+  void versionTwoFramesTheClientSendsMatchTheGoldenBytes() {
+    assertEquals(Golden.hex(Golden.bytes("hello-v2")), frame(w -> Codec.hello(w, 1, Protocol.MIN_VERSION, Protocol.VERSION)), "HELLO id 1, versions 1..2");
+    assertEquals(Golden.hex(Golden.bytes("delete-range")), frame(w -> Codec.deleteRange(w, 17, 3, utf8("a"), utf8("m"))), "DELETE_RANGE kg 3 [a, m)");
+  }
+
+  @Test
   void namedStoreFramesMatchTheGoldenBytes() {
     StoreOptions open = StoreOptions.of("job-3f2a/op-7/sub-0", 128).keyGroups(0, 63).ephemeral(true);
     assertEquals(Golden.hex(Golden.bytes("open-store")), frame(w -> Codec.openStore(w, 12, open)), "OPEN_STORE");

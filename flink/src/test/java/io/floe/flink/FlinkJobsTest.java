@@ -159,6 +159,42 @@ class FlinkJobsTest {
     assertTrue(StateKindsFunction.RESTORED_KEYS.get() > restored, "the parallelism-3 job started from the checkpoint");
   }
 
+  /** A State V2 write-back cache of a few entries, so evictions, write-behind frames and stalls happen all the time. */
+  static Configuration tinyCache(Configuration c) {
+    c.set(FloeOptions.CACHE_SIZE, org.apache.flink.configuration.MemorySize.parse("4kb"));
+    c.set(FloeOptions.CACHE_DIRTY_SIZE, org.apache.flink.configuration.MemorySize.parse("1kb"));
+    c.set(FloeOptions.WRITE_IN_FLIGHT_SIZE, org.apache.flink.configuration.MemorySize.parse("512b"));
+    return c;
+  }
+
+  @Test
+  void asyncStateV2GivesExactResultsWithATinyCacheAndWithout() throws Exception {
+    long n = 3000;
+    for (boolean cache : new boolean[] {true, false}) {
+      resetCounters();
+      Configuration c = cluster.jobConfig(daemon.socket, 0);
+      if (cache) tinyCache(c);
+      else c.set(FloeOptions.CACHE_SIZE, org.apache.flink.configuration.MemorySize.ZERO);
+      String sink = "async-cache-" + cache;
+      StreamExecutionEnvironment env = FlinkCluster.env(c, 2);
+      stateKindsJob(env, n, 0, 0, sink, true);
+      cluster.run(env, null);
+      assertSameLines(StateKindsFunction.expected(records(n)), CollectingSink.results(sink));
+    }
+  }
+
+  @Test
+  void asyncStateV2WithATinyWriteBackCacheRecoversFromATaskFailureExactlyOnce() throws Exception {
+    // Checkpoints taken while most written state is still dirty in the cache must hold every write before them.
+    long n = 3000;
+    StreamExecutionEnvironment env = FlinkCluster.env(tinyCache(cluster.jobConfig(daemon.socket, 3)), 2);
+    stateKindsJob(env, n, 200, 300, "async-tiny-recovery", true);
+    cluster.run(env, null);
+    assertTrue(StateKindsFunction.FAILURES.get() >= 1, "the injected failure happened");
+    assertTrue(StateKindsFunction.RESTORED_KEYS.get() > 0, "state came back from the checkpoint");
+    assertSameLines(StateKindsFunction.expected(records(n)), CollectingSink.results("async-tiny-recovery"));
+  }
+
   // ------------------------------------------------------------------ windows
 
   /** Event time of record i: 40 ms apart, jittered by up to 30 ms, with a 2 s pause every 150 records. */

@@ -63,14 +63,31 @@ class FloeBatchModelTest {
 
   @Test
   void batchesAnswerAsRequestOrderWould() throws Exception {
+    batches(2); // clears of a key group as one DELETE_RANGE frame
+  }
+
+  @Test
+  void batchesAnswerAsRequestOrderWouldOnProtocolVersion1() throws Exception {
+    batches(1); // clears as a scan, then deletes (a barrier)
+  }
+
+  private void batches(int version) throws Exception {
     String given = System.getProperty("floe.seed");
     long seed = given != null ? Long.parseLong(given) : new Random().nextLong();
-    System.out.println("FloeBatchModelTest: seed " + seed + " (rerun with -Dfloe.seed=" + seed + ")");
+    System.out.println("FloeBatchModelTest: seed " + seed + ", protocol version " + version + " (rerun with -Dfloe.seed=" + seed + ")");
     Random r = new Random(seed);
     TreeMap<String, byte[]> model = new TreeMap<>();
     long requests = 0;
     long frames = 0;
-    try (DaemonProcess d = DaemonProcess.start(); FloeClient client = FloeClient.connect(d.socket)) {
+    try (DaemonProcess d = DaemonProcess.start();
+        FloeClient client = FloeClient.connect(d.socket, io.floe.client.ClientOptions.defaults().versions(1, version))) {
+      assertEquals(version >= 2, client.supportsDeleteRange(), "negotiated version " + client.server().version());
+      if (version < 2) {
+        // Refused locally, nothing sent: the connection stays usable.
+        Throwable e = org.junit.jupiter.api.Assertions.assertThrows(java.util.concurrent.CompletionException.class, () -> client.deleteRange(0, null, null).join());
+        assertEquals(io.floe.client.FloeException.Code.VERSION, io.floe.client.FloeException.unwrap(e).code(), e.toString());
+        assertTrue(e.getMessage().contains("needs protocol version 2, but the daemon speaks version 1"), e.getMessage());
+      }
       for (int batchNo = 0; batchNo < 300; batchNo++) {
         FloeBatch b = new FloeBatch(client, "default", e -> {});
         List<Check> checks = new ArrayList<>();
@@ -102,9 +119,10 @@ class FloeBatchModelTest {
             b.read(q, scan);
             checks.add(new Check(q, render(model, kg)));
           } else {
-            // A clear of the key group: a scan, then deletes of what it found (as a MapState clear).
+            // A clear of the key group: one range delete, or a scan, then deletes of what it found (as a MapState clear).
             StateRequest<?, ?, ?, ?> q = request(StateRequestType.CLEAR);
-            b.barrier(q, () -> client.scanAll(ScanOptions.all().keyGroup(kg)).thenCompose(entries -> {
+            if (version >= 2) b.deleteRange(q, kg, null, null);
+            else b.barrier(q, () -> client.scanAll(ScanOptions.all().keyGroup(kg)).thenCompose(entries -> {
               List<WriteOp> deletes = new ArrayList<>();
               for (ScanEntry e : entries) deletes.add(WriteOp.delete(e.keyGroup(), e.key()));
               return deletes.isEmpty() ? CompletableFuture.completedFuture(null) : client.write(deletes);
