@@ -139,7 +139,7 @@ export class MemtableEntries {
     const s = this.slabs[meta[m + 1]!]!;
     const o = meta[m + 2]!;
     const bl = meta[m + 3]!;
-    const n = key.length < bl ? key.length : bl;
+    const n = Math.min(key.length, bl);
     for (let i = 0; i < n; i++) {
       const d = key[i]! - s[o + i]!;
       if (d !== 0) return d;
