@@ -39,6 +39,11 @@ export class BackgroundWork {
     this.startFlushLoop();
   }
 
+  /** True while a flush or compaction is in progress (it needs event-loop turns to advance). */
+  pending(): boolean {
+    return this.flushLoop !== undefined || this.compactionLoop !== undefined;
+  }
+
   /**
    * PROMISES: while writers stall, work that will release them is in progress: a flush for frozen memtables,
    * a compaction for L0 files (a restored or reopened store can start with too many).

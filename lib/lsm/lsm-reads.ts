@@ -11,7 +11,7 @@ import { NOT_CACHED, filterHash, type FilterHash, type SstReader } from '../sst/
 import { inClip, type FileMeta } from './file-meta.js';
 import type { LsmCore } from './lsm-core.js';
 import type { WritePath } from './lsm-writes.js';
-import { concatParts, keyToString } from './memtable.js';
+import { concatParts } from './memtable.js';
 import { PointResolver } from './merge-values.js';
 import { coveringSeq } from './range-tombstones.js';
 import { asStoreSnapshot, getAtView } from './snapshot.js';
@@ -78,11 +78,10 @@ export class PointReads {
       const resolver = new PointResolver(this.coveredSeq(pk));
       const frozen = core.imm;
       if (!core.mem.isEmpty || frozen.length > 0) {
-        const ks = keyToString(pk);
-        let v = core.mem.lookupString(ks);
+        let v = core.mem.lookup(pk);
         if (v !== undefined && resolver.push(v.kind, copyOut(v.parts), v.ttl, v.seq)) return Promise.resolve(this.finishGet(resolver, pk, readFrom, ttl));
         for (const m of frozen) {
-          v = m.lookupString(ks);
+          v = m.lookup(pk);
           if (v !== undefined && resolver.push(v.kind, copyOut(v.parts), v.ttl, v.seq)) return Promise.resolve(this.finishGet(resolver, pk, readFrom, ttl));
         }
       }
@@ -163,9 +162,8 @@ export class PointReads {
     const core = this.core;
     const ttl = refreshedTtl(live.ttl, now);
     if (ttl === undefined || core.closed || core.backgroundError !== undefined || core.appliedSeq !== core.lastSeq) return;
-    const ks = keyToString(pk);
     for (const m of [core.mem, ...core.imm]) {
-      if ((m.lookupString(ks)?.seq ?? 0) > readFrom) return;
+      if ((m.lookup(pk)?.seq ?? 0) > readFrom) return;
       if (m.rangeTombstones.length > 0 && coveringSeq(m.rangeTombstones, pk) > readFrom) return;
     }
     this.writes.sequenceAndApply([{ key: pk, kind: EntryKind.Put, value: live.value, ttl }]).catch(() => undefined);

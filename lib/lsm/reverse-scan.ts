@@ -12,7 +12,6 @@ import type { Entry } from '../sst/entry.js';
 import type { DataBlock } from '../sst/data-block.js';
 import type { SstReader } from '../sst/reader.js';
 import { compareBytes, keyGroupStart } from '../keys.js';
-import { keyToString } from './memtable.js';
 import { PointResolver } from './merge-values.js';
 import { coveringSeq } from './range-tombstones.js';
 import { effectiveLargest, effectiveSmallest, inClip, type FileMeta } from './file-meta.js';
@@ -136,9 +135,8 @@ export async function prevKeyBefore(view: ScanView, before: Uint8Array, enough: 
   const offer = (k: Uint8Array): void => {
     if (best === undefined || compareBytes(k, best) > 0) best = k;
   };
-  const b = keyToString(before);
   for (const m of view.memtables) {
-    const e = m.rangeBackward(undefined, b, view.snapshot, 1)[0];
+    const e = m.rangeBackward(undefined, before, view.snapshot, 1)[0];
     if (e !== undefined) offer(e.key);
   }
   const straddling: FileMeta[] = [];

@@ -8,7 +8,6 @@
  */
 import { compareBytes, keyGroupOf, keyGroupStart, physicalKey } from '../keys.js';
 import { effectiveLargest, effectiveSmallest, inClip, type FileMeta } from './file-meta.js';
-import { keyToString, stringToKey } from './memtable.js';
 import { scanEntries, type ScanRange, type ScanView } from './scan.js';
 
 export interface KeyBounds {
@@ -65,11 +64,7 @@ export async function nextKeyAtOrAfter(view: ScanView, target: Uint8Array, enoug
   const offer = (k: Uint8Array | undefined): void => {
     if (k !== undefined && (best === undefined || compareBytes(k, best) < 0)) best = k;
   };
-  const t = keyToString(target);
-  for (const m of view.memtables) {
-    const k = m.firstKeyAtOrAfter(t);
-    if (k !== undefined) offer(stringToKey(k));
-  }
+  for (const m of view.memtables) offer(m.firstKeyAtOrAfter(target));
   const straddling: FileMeta[] = [];
   const consider = (f: FileMeta): void => {
     const smallest = effectiveSmallest(f);

@@ -7,7 +7,7 @@
  */
 import { EntryKind, type Entry } from '../sst/entry.js';
 import { compareBytes } from '../keys.js';
-import { keyToString, type Memtable } from './memtable.js';
+import type { Memtable } from './memtable.js';
 import { PointResolver } from './merge-values.js';
 import { effectiveLargest, effectiveSmallest, inClip, type FileMeta } from './file-meta.js';
 import type { Version } from './version.js';
@@ -48,7 +48,7 @@ export class MemtableSource implements Source {
   private page: Entry[] = [];
   private pos = 0;
   private done = false;
-  private lastKey: string | undefined;
+  private lastKey: Uint8Array | undefined;
 
   constructor(
     private readonly mem: Memtable,
@@ -71,14 +71,13 @@ export class MemtableSource implements Source {
 
   async fill(): Promise<void> {
     if (this.ready()) return;
-    const gte = this.range.gte === undefined ? undefined : keyToString(this.range.gte);
-    const lt = this.range.lt === undefined ? undefined : keyToString(this.range.lt);
+    const { gte, lt } = this.range;
     this.page = this.reverse
       ? this.mem.rangeBackward(gte, lt, this.snapshot, MEM_PAGE, this.lastKey)
       : this.mem.range(gte, lt, this.snapshot, MEM_PAGE, this.lastKey);
     this.pos = 0;
     if (this.page.length < MEM_PAGE) this.done = true;
-    if (this.page.length > 0) this.lastKey = keyToString(this.page[this.page.length - 1]!.key);
+    if (this.page.length > 0) this.lastKey = this.page[this.page.length - 1]!.key;
   }
 }
 

@@ -11,7 +11,7 @@
 import type { Snapshot } from '../api.js';
 import { FloeError } from '../errors.js';
 import type { SstReader } from '../sst/reader.js';
-import { keyToString, concatParts } from './memtable.js';
+import { concatParts } from './memtable.js';
 import { PointResolver } from './merge-values.js';
 import { coveringSeq } from './range-tombstones.js';
 import { inClip } from './file-meta.js';
@@ -88,9 +88,8 @@ export function asStoreSnapshot(s: unknown): StoreSnapshot {
 export async function getAtView(view: ScanView, pk: Uint8Array, ttlNow?: number): Promise<Uint8Array | undefined> {
   const tombstones = view.rangeTombstones ?? [];
   const resolver = new PointResolver(tombstones.length === 0 ? 0 : coveringSeq(tombstones, pk));
-  const ks = keyToString(pk);
   for (const m of view.memtables) {
-    const v = m.lookupString(ks, view.snapshot);
+    const v = m.lookup(pk, view.snapshot);
     // Memtable values are copied out, so callers cannot mutate the memtable.
     if (v !== undefined && resolver.push(v.kind, v.parts.length === 1 ? new Uint8Array(v.parts[0]!) : concatParts(v.parts), v.ttl, v.seq)) return resolver.value(ttlNow);
   }
