@@ -287,7 +287,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       zipfExponent: 0.99,
       managedMemory: managed,
       floeApi: floeReady ? floeApi : undefined,
-      floeDaemon: { primary: 'file:// (local folder)', blockCacheBytes: managedBytes, injectedLatencyMs: { floe: 0, 'floe-10ms': LATENCY_MS }, diskCacheBytes: { floe: 0, 'floe-10ms': remoteDiskCache } },
+      floeDaemon: { primary: 'file:// (local folder)', blockCacheBytes: managedBytes - floeJvmCache, jvmValueCacheBytes: floeJvmCache, injectedLatencyMs: { floe: 0, 'floe-10ms': LATENCY_MS }, diskCacheBytes: { floe: 0, 'floe-10ms': remoteDiskCache } },
       checkpoints: `incremental, retained; taken at ${checkpointAt.toLocaleString('en-US')} and ${events.toLocaleString('en-US')} events of the uniform run`,
       restore: `Flink's JobInitialization span (max initializeStateDurationMs), then ${VERIFY_EVENTS} records checked against recomputed counts`,
       maxSecondsPerPhase: maxSeconds,

@@ -122,14 +122,7 @@ export function routeMultiGet(
       w.u16(DEFAULT_KG);
       w.u32(counts.get(s)!);
       w.ensure(starts[n]! - starts[0]!);
-      // Runs of consecutive keys of this shard, copied as they are in the frame.
-      for (let i = 0; i < n; i++) {
-        if (shards[i] !== s) continue;
-        let j = i + 1;
-        while (j < n && shards[j] === s) j++;
-        w.rawFrom(frame, starts[i]!, starts[j]!);
-        i = j - 1;
-      }
+      w.rawRunsOf(frame, starts, shards, s);
       w.endFrame(f);
     });
   }

@@ -144,14 +144,7 @@ export function writeBatch(bus: ShardBus, route: StoreRoute, payload: Uint8Array
   const encodePart = (t: number) => (w: Writer) => {
     w.ensure(4 + (starts[n]! - starts[0]!));
     w.u32(counts.get(t)!);
-    // Runs of consecutive ops of this shard, copied without views.
-    for (let i = 0; i < n; i++) {
-      if (targets[i] !== t) continue;
-      let j = i + 1;
-      while (j < n && targets[j] === t) j++;
-      w.rawFrom(src, starts[i]!, starts[j]!);
-      i = j - 1;
-    }
+    w.rawRunsOf(src, starts, targets, t);
   };
   bus.fanOut(
     targetsOf.map((t) => ({ target: route.targets[t]!, write: true, encode: encodePart(t) })),
@@ -218,7 +211,7 @@ export function multiGet(bus: ShardBus, route: StoreRoute, payload: Uint8Array, 
         w.ensure(6 + (starts[n]! - starts[0]!));
         w.u16(rawKg);
         w.u32(counts.get(t)!);
-        copyRuns(w, src, starts, targets, t);
+        w.rawRunsOf(src, starts, targets, t);
       },
     })),
     Op.MULTI_GET,
@@ -235,17 +228,6 @@ function skipBytes(r: Reader, n: number): void {
   r.pos += n;
 }
 
-/** Copies the items of target `t` (item i is src[starts[i], starts[i + 1])) in runs of consecutive items. */
-function copyRuns(w: Writer, src: Buffer, starts: Uint32Array, targets: Int32Array, t: number): void {
-  const n = targets.length;
-  for (let i = 0; i < n; i++) {
-    if (targets[i] !== t) continue;
-    let j = i + 1;
-    while (j < n && targets[j] === t) j++;
-    w.rawFrom(src, starts[i]!, starts[j]!);
-    i = j - 1;
-  }
-}
 
 /**
  * The MULTI_GET answer in request order from per-target answers (u32 count, values), where key i went to

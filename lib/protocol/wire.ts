@@ -83,6 +83,21 @@ export class Writer {
     this.length += src.copy(this.buf, this.length, start, end);
   }
 
+  /**
+   * The items of `owner` in `src`, in order: item i is src[starts[i], starts[i + 1]) and belongs to owners[i].
+   * Consecutive items of one owner are copied as one run (splitting a multi-key frame per shard).
+   */
+  rawRunsOf(src: Buffer, starts: Uint32Array, owners: Int32Array, owner: number): void {
+    const n = owners.length;
+    for (let i = 0; i < n; i++) {
+      if (owners[i] !== owner) continue;
+      let j = i + 1;
+      while (j < n && owners[j] === owner) j++;
+      this.rawFrom(src, starts[i]!, starts[j]!);
+      i = j - 1;
+    }
+  }
+
   /** Raw bytes or the UTF-8 of a string (no length prefix). */
   rawOrUtf8(input: Uint8Array | string): void {
     if (typeof input !== 'string') return this.raw(input);

@@ -1,5 +1,9 @@
 package io.floe.flink;
 
+import static io.floe.flink.BatchTestSupport.concat;
+import static io.floe.flink.BatchTestSupport.id;
+import static io.floe.flink.BatchTestSupport.renderScan;
+import static io.floe.flink.BatchTestSupport.request;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -11,15 +15,12 @@ import io.floe.client.ScanOptions;
 import io.floe.client.WriteOp;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Supplier;
-import org.apache.flink.core.asyncprocessing.AsyncFutureImpl;
-import org.apache.flink.runtime.asyncprocessing.RecordContext;
 import org.apache.flink.runtime.asyncprocessing.StateRequest;
 import org.apache.flink.runtime.asyncprocessing.StateRequestType;
 import org.junit.jupiter.api.Test;
@@ -35,30 +36,11 @@ class FloeBatchModelTest {
   private static final int KEY_GROUPS = 3;
   private static final int KEYS = 5;
 
-  /** A request whose future records its result (callbacks run at once, on the completing thread). */
-  private static StateRequest<?, ?, ?, ?> request(StateRequestType type) {
-    AsyncFutureImpl<Object> f = new AsyncFutureImpl<>(task -> {
-      try {
-        task.run();
-      } catch (Exception e) {
-        throw new AssertionError(e);
-      }
-    }, (msg, e) -> {
-      throw new AssertionError(msg, e);
-    });
-    RecordContext<Object> context = new RecordContext<>(null, "key", c -> {}, 0, null, 0);
-    return new StateRequest<Object, Object, Object, Object>(null, type, false, null, f, context);
-  }
-
   private static byte[] key(int i) {
     return ("k" + i).getBytes(StandardCharsets.UTF_8);
   }
 
   /** (key group, key) in the model, ordered as the daemon scans. */
-  private static String id(int kg, byte[] key) {
-    return kg + "/" + new String(key, StandardCharsets.UTF_8);
-  }
-
   private record Check(StateRequest<?, ?, ?, ?> request, Object expected) {}
 
   @Test
@@ -115,7 +97,7 @@ class FloeBatchModelTest {
             model.put(id, old == null ? v : concat(old, v));
           } else if (op < 95) {
             StateRequest<?, ?, ?, ?> q = request(StateRequestType.MAP_ITER);
-            Supplier<CompletableFuture<List<String>>> scan = () -> client.scanAll(ScanOptions.all().keyGroup(kg)).thenApply(FloeBatchModelTest::render);
+            Supplier<CompletableFuture<List<String>>> scan = () -> client.scanAll(ScanOptions.all().keyGroup(kg)).thenApply(BatchTestSupport::renderScan);
             b.read(q, scan);
             checks.add(new Check(q, render(model, kg)));
           } else {
@@ -142,18 +124,6 @@ class FloeBatchModelTest {
       }
     }
     assertTrue(frames < requests * 3 / 4, "gathered: " + frames + " frames for " + requests + " requests");
-  }
-
-  private static byte[] concat(byte[] a, byte[] b) {
-    byte[] c = Arrays.copyOf(a, a.length + b.length);
-    System.arraycopy(b, 0, c, a.length, b.length);
-    return c;
-  }
-
-  private static List<String> render(List<ScanEntry> entries) {
-    List<String> out = new ArrayList<>();
-    for (ScanEntry e : entries) out.add(id(e.keyGroup(), e.key()) + "=" + new String(e.value(), StandardCharsets.UTF_8));
-    return out;
   }
 
   private static List<String> render(TreeMap<String, byte[]> model, int kg) {

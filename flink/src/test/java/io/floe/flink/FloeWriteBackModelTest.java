@@ -1,5 +1,9 @@
 package io.floe.flink;
 
+import static io.floe.flink.BatchTestSupport.concat;
+import static io.floe.flink.BatchTestSupport.id;
+import static io.floe.flink.BatchTestSupport.renderScan;
+import static io.floe.flink.BatchTestSupport.request;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -7,21 +11,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.floe.client.DaemonProcess;
 import io.floe.client.FloeClient;
-import io.floe.client.ScanEntry;
 import io.floe.client.ScanOptions;
 import io.floe.client.WriteOp;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
-import org.apache.flink.core.asyncprocessing.AsyncFutureImpl;
-import org.apache.flink.runtime.asyncprocessing.RecordContext;
 import org.apache.flink.runtime.asyncprocessing.StateRequest;
 import org.apache.flink.runtime.asyncprocessing.StateRequestType;
 import org.junit.jupiter.api.Test;
@@ -39,26 +39,8 @@ class FloeWriteBackModelTest {
   private static final int KEY_GROUPS = 3;
   private static final int KEYS = 12;
 
-  private static StateRequest<?, ?, ?, ?> request(StateRequestType type) {
-    AsyncFutureImpl<Object> f = new AsyncFutureImpl<>(task -> {
-      try {
-        task.run();
-      } catch (Exception e) {
-        throw new AssertionError(e);
-      }
-    }, (msg, e) -> {
-      throw new AssertionError(msg, e);
-    });
-    RecordContext<Object> context = new RecordContext<>(null, "key", c -> {}, 0, null, 0);
-    return new StateRequest<Object, Object, Object, Object>(null, type, false, null, f, context);
-  }
-
   private static byte[] utf8(String s) {
     return s.getBytes(StandardCharsets.UTF_8);
-  }
-
-  private static String id(int kg, byte[] key) {
-    return kg + "/" + new String(key, StandardCharsets.UTF_8);
   }
 
   private record Check(StateRequest<?, ?, ?, ?> request, Object expected, String what) {}
@@ -97,13 +79,13 @@ class FloeWriteBackModelTest {
           if (r.nextInt(25) == 0) {
             while (!inFlight.isEmpty()) verify(inFlight.poll(), seed); // as Flink drains in-flight records first
             wb.flushAndAwait();
-            assertEquals(renderRound(model, prefix), render(client.scanAll(ScanOptions.all().prefix(utf8(prefix))).join()),
+            assertEquals(renderRound(model, prefix), renderScan(client.scanAll(ScanOptions.all().prefix(utf8(prefix))).join()),
                 "store after a snapshot's flush, seed " + seed + ", batch " + batchNo);
           }
         }
         while (!inFlight.isEmpty()) verify(inFlight.poll(), seed);
         wb.flushAndAwait();
-        assertEquals(renderRound(model, prefix), render(client.scanAll(ScanOptions.all().prefix(utf8(prefix))).join()), "store at the end, seed " + seed);
+        assertEquals(renderRound(model, prefix), renderScan(client.scanAll(ScanOptions.all().prefix(utf8(prefix))).join()), "store at the end, seed " + seed);
         hits += cache.hits;
         frames += wb.frames;
         stalls += wb.stalls;
@@ -150,7 +132,7 @@ class FloeWriteBackModelTest {
       // A scan of the uncached keys of a key group (as a MapState iteration): sees every direct write before it.
       byte[] scanPrefix = utf8(prefix + "m");
       StateRequest<?, ?, ?, ?> q = request(StateRequestType.MAP_ITER);
-      b.read(q, () -> client.scanAll(ScanOptions.all().keyGroup(kg).prefix(scanPrefix)).thenApply(FloeWriteBackModelTest::render));
+      b.read(q, () -> client.scanAll(ScanOptions.all().keyGroup(kg).prefix(scanPrefix)).thenApply(BatchTestSupport::renderScan));
       checks.add(new Check(q, render(model, kg + "/" + prefix + "m"), "scan of " + kg + "/" + prefix + "m"));
     }
   }
@@ -183,18 +165,6 @@ class FloeWriteBackModelTest {
       assertEquals(snapshot.getMessage(), next.getMessage());
       assertEquals(1, reported.size(), "the failure also goes to the store (its next access fails)");
     }
-  }
-
-  private static byte[] concat(byte[] a, byte[] b) {
-    byte[] c = Arrays.copyOf(a, a.length + b.length);
-    System.arraycopy(b, 0, c, a.length, b.length);
-    return c;
-  }
-
-  private static List<String> render(List<ScanEntry> entries) {
-    List<String> out = new ArrayList<>();
-    for (ScanEntry e : entries) out.add(id(e.keyGroup(), e.key()) + "=" + new String(e.value(), StandardCharsets.UTF_8));
-    return out;
   }
 
   /** The model's entries of one round (keys starting with {@code prefix}, any key group), in scan order. */
