@@ -130,9 +130,14 @@ function buildClasspath(withFloe: boolean, log: (l: string) => void): string {
   return parts.join(':');
 }
 
-/** `floe daemon` with a file:// primary in dir; with latencyMs every primary request waits that long. */
-function startDaemon(dir: string, blockCacheBytes: number, latencyMs: number | undefined): Promise<DaemonChild> {
-  return startDaemonChild(dir, { primary: 'file://./data', localDir: './cache', blockCacheBytes }, latencyMs === undefined ? {} : { latencyMs });
+/**
+ * `floe daemon` with a file:// primary in dir; with latencyMs every primary request waits that long, and the
+ * daemon gets the disk cache a remote (s3://, hdfs://) primary gets by default, `remoteDiskCacheBytes`: a
+ * file:// primary defaults to none, and without it every block-cache miss of the 10 ms primary was a GET.
+ */
+function startDaemon(dir: string, blockCacheBytes: number, latencyMs: number | undefined, remoteDiskCacheBytes: number): Promise<DaemonChild> {
+  const config = { primary: 'file://./data', localDir: './cache', blockCacheBytes, ...(latencyMs === undefined ? {} : { diskCacheBytes: remoteDiskCacheBytes }) };
+  return startDaemonChild(dir, config, latencyMs === undefined ? {} : { latencyMs });
 }
 
 async function stopDaemon(d: DaemonChild): Promise<void> {
@@ -183,6 +188,8 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   const floeJvmCache = env.FLINK_BENCH_FLOE_JVM_CACHE === undefined ? Math.floor(managedBytes / 2) : parseSize(env.FLINK_BENCH_FLOE_JVM_CACHE);
   if (floeJvmCache >= managedBytes) throw new Error(`FLINK_BENCH_FLOE_JVM_CACHE must be less than FLINK_BENCH_MANAGED (${managed}): the daemon's block cache gets the rest`);
   const maxSeconds = envNumber(env, 'FLINK_BENCH_MAX_SECONDS', args.quick ? 30 : 60);
+  // floe-10ms's disk cache (the 1 GiB default of a remote primary); FLINK_BENCH_FLOE_10MS_DISK_CACHE=0 turns it off.
+  const remoteDiskCache = env.FLINK_BENCH_FLOE_10MS_DISK_CACHE === undefined ? 1024 * 2 ** 20 : parseSize(env.FLINK_BENCH_FLOE_10MS_DISK_CACHE);
   const checkpointAt = Math.floor(events / 5);
   const dists = DISTRIBUTIONS.filter((d) => args.workloads === undefined || args.workloads.includes(d));
   if (dists.length === 0) throw new Error(`--workloads must name uniform and/or zipf, got ${args.workloads?.join(',')}`);
@@ -230,7 +237,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       ];
       if (system.startsWith('floe')) {
         jvmArgs.push('--api', floeApi);
-        daemon = await startDaemon(dir, managedBytes - floeJvmCache, system === 'floe-10ms' ? LATENCY_MS : undefined);
+        daemon = await startDaemon(dir, managedBytes - floeJvmCache, system === 'floe-10ms' ? LATENCY_MS : undefined, remoteDiskCache);
         jvmArgs.push('--floe-socket', daemon.socket, '--conf.state.backend.floe.cache-size', `${floeJvmCache}b`);
       }
       args.log(`[flink] ${system}: ${events.toLocaleString('en-US')} events × ${dists.join(', ')} over ${keys.toLocaleString('en-US')} keys (${dir})`);
@@ -280,7 +287,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       zipfExponent: 0.99,
       managedMemory: managed,
       floeApi: floeReady ? floeApi : undefined,
-      floeDaemon: { primary: 'file:// (local folder)', blockCacheBytes: managedBytes - floeJvmCache, jvmValueCacheBytes: floeJvmCache, injectedLatencyMs: { floe: 0, 'floe-10ms': LATENCY_MS } },
+      floeDaemon: { primary: 'file:// (local folder)', blockCacheBytes: managedBytes - floeJvmCache, jvmValueCacheBytes: floeJvmCache, injectedLatencyMs: { floe: 0, 'floe-10ms': LATENCY_MS }, diskCacheBytes: { floe: 0, 'floe-10ms': remoteDiskCache } },
       checkpoints: `incremental, retained; taken at ${checkpointAt.toLocaleString('en-US')} and ${events.toLocaleString('en-US')} events of the uniform run`,
       restore: `Flink's JobInitialization span (max initializeStateDurationMs), then ${VERIFY_EVENTS} records checked against recomputed counts`,
       maxSecondsPerPhase: maxSeconds,

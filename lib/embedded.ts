@@ -38,6 +38,12 @@ export interface OpenInternals {
   initialState?: (o: ResolvedOptions) => ManifestState;
   /** Wraps the storage backend (below retries), e.g. with latency or fault injection. */
   inject?: (backend: ObjectStore) => ObjectStore;
+  /**
+   * With `inject` (tests and benchmarks): the injection is a plain latency of this many ms, which a rewrite
+   * pool thread can reproduce on its own backend; rewrites then run on the pool, as for a remote primary,
+   * instead of on this thread. Without it an injected store rewrites on this thread.
+   */
+  poolLatencyMs?: number;
   /** Where rewrite pool jobs go (shard threads relay them to the main thread's pool). */
   rewriteRunner?: PoolRunner;
 }
@@ -70,8 +76,13 @@ export async function openLsmStore(input: StoreOptions, internals: OpenInternals
     if (diskCache !== undefined) cleanups.push(() => diskCache.close());
     const state = await claimInstance(store, options, clock, random.fork(), internals.initialState);
     const blockCache = internals.blockCache ?? (options.blockCacheBytes > 0 ? SharedBlockCache.create(options.blockCacheBytes) : undefined);
-    // A pool thread opens the primary storage itself; mem:// stores and injected wrappers exist only here.
-    const spec = internals.inject || parseStoreUri(options.primary).scheme === 'mem' ? undefined : { uri: options.primary, s3: options.s3, hdfs: options.hdfs };
+    // A pool thread opens the primary storage itself; mem:// stores and injected wrappers exist only here
+    // (an injected plain latency is reproduced by the pool thread: poolLatencyMs).
+    const poolLatency = internals.inject === undefined ? undefined : internals.poolLatencyMs;
+    const spec =
+      (internals.inject && poolLatency === undefined) || parseStoreUri(options.primary).scheme === 'mem'
+        ? undefined
+        : { uri: options.primary, s3: options.s3, hdfs: options.hdfs, ...(poolLatency !== undefined ? { latencyMs: poolLatency } : {}) };
     const executor = createRewriteExecutor(options.compactionWorkers, {
       spec,
       metrics,

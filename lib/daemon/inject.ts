@@ -3,8 +3,9 @@
  * shard's primary storage is wrapped (below the retry layer) in a FaultInjectingObjectStore that delays
  * each operation by that much: how test/daemon-overload.test.ts gives a real daemon a slow primary, so
  * writers outrun it and must stall. Never set it in production: it only slows the daemon down. The daemon
- * logs a `latency_injection` warning at start whenever it is set. An injected wrapper also makes shards
- * compact on their own threads instead of the rewrite pool (pool threads open the plain backend).
+ * logs a `latency_injection` warning at start whenever it is set. The rewrite pool threads delay their own
+ * requests by the same amount (StoreSpec.latencyMs), so flushes and compactions run on the pool, as they do
+ * on a remote primary, and pay the latency there.
  */
 import { FloeError } from '../errors.js';
 import { FaultInjectingObjectStore } from '../store/faults.js';

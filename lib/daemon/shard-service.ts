@@ -35,7 +35,7 @@ import {
   writeJson,
   writePageEntry,
 } from '../protocol/protocol.js';
-import { injectFromEnv } from './inject.js';
+import { injectFromEnv, injectedLatencyMs } from './inject.js';
 import type { Clock } from '../util/clock.js';
 import { ShardHandles } from './shard-handles.js';
 import { CROSS_IN_PROGRESS, CROSS_STARTED } from './direct-sync.js';
@@ -64,7 +64,8 @@ export async function openShardStore(init: ShardInit, blockCache: BlockCache | u
   const internals = {
     ...(blockCache ? { blockCache } : {}),
     ...(rewriteRunner ? { rewriteRunner } : {}),
-    ...(inject ? { inject } : {}),
+    // The pool threads delay their requests too, so rewrites run on the pool as on a remote primary.
+    ...(inject ? { inject, poolLatencyMs: injectedLatencyMs()! } : {}),
     // Inline shards only (a clock cannot cross to a worker thread): tests of state TTL through the router.
     ...(clock ? { clock } : {}),
   };

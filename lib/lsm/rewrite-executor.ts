@@ -31,14 +31,35 @@ export interface StoreSpec {
   uri: string;
   s3?: S3Options;
   hdfs?: HdfsOptions;
+  /**
+   * Tests and benchmarks only (FLOE_INJECT_LATENCY_MS): the pool thread delays every primary request by
+   * this many ms, as the owning thread's injected wrapper does, so a rewrite runs where it would on a
+   * remote primary (the pool) and pays that primary's latency.
+   */
+  latencyMs?: number;
 }
 
-/** A rewrite for a pool thread. `port` answers `{ id }` with `{ id, fileId }` or `{ id, error }`. */
+/**
+ * A rewrite for a pool thread. Over `port` the pool thread asks the owning thread, which answers each
+ * request `{ id, ... }` with `{ id }` (done), `{ id, fileId }` or `{ id, error }`:
+ * - `{ id }`: allocate an output file id (answered with `fileId`);
+ * - `{ id, admit: { fileId, offset, bytes } }` (only when `admit` is set): write these bytes of an output
+ *   into the owning store's disk cache, as an inline rewrite does while it writes. Answered once written,
+ *   so a slow local disk holds the pool thread back instead of piling chunks up in the owner's memory.
+ */
 export interface PoolJob {
   task: RewriteTask;
   spec: StoreSpec;
   threads: number;
   port: MessagePort;
+  /** The owning store has a disk cache: send output bytes back for write-through admission. */
+  admit?: boolean;
+}
+
+/** A request from a pool thread to the owning thread over the job's port (see PoolJob). */
+export interface PoolRequest {
+  id: number;
+  admit?: { fileId: string; offset: number; bytes: Uint8Array };
 }
 
 export interface WireError {
@@ -115,15 +136,28 @@ class PoolExecutor implements RewriteExecutor {
 
   async run(task: RewriteTask, io: RewriteIo): Promise<RewriteResult> {
     const { port1, port2 } = new MessageChannel();
-    port1.on('message', (m: { id: number }) => {
-      io.allocate().then(
-        (fileId) => port1.postMessage({ id: m.id, fileId }),
-        (e: unknown) => port1.postMessage({ id: m.id, error: toWireError(e) }),
-      );
+    const allocated = new Set<string>();
+    port1.on('message', (m: PoolRequest) => {
+      const fail = (e: unknown): void => port1.postMessage({ id: m.id, error: toWireError(e) });
+      if (m.admit === undefined) {
+        io.allocate().then((fileId) => {
+          allocated.add(fileId);
+          port1.postMessage({ id: m.id, fileId });
+        }, fail);
+        return;
+      }
+      const { fileId, offset, bytes } = m.admit;
+      // Only this job's own outputs: a disk cache page is trusted by its file id.
+      if (io.admit === undefined || !allocated.has(fileId)) {
+        fail(new FloeError('INVALID_ARGUMENT', `internal: pool thread asked to cache bytes of ${fileId}, which is not an output of its rewrite`));
+        return;
+      }
+      io.admit(fileId, offset, bytes).then(() => port1.postMessage({ id: m.id }), fail);
     });
     const transferList: Transferable[] = [port2, ...packedTransfers(task)];
     try {
-      const reply = await this.runner({ task, spec: this.spec, threads: this.threads, port: port2 }, transferList);
+      const job: PoolJob = { task, spec: this.spec, threads: this.threads, port: port2, ...(io.admit ? { admit: true } : {}) };
+      const reply = await this.runner(job, transferList);
       if (reply.io) this.metrics?.absorb(reply.io);
       if (reply.error) throw fromWireError(reply.error);
       return reply.result!;
