@@ -255,6 +255,16 @@ t.test('what a shard socket answers to WRITE, MULTI_GET and MULTI_GET_PART', asy
   );
   t.match(decodeError(v1.frames.find((f) => f.id === 2)!.payload), { code: 'VERSION' });
   t.equal(v1.frames.find((f) => f.id === 3)!.op, Op.PING | RESPONSE_BIT);
+  // The same batch on the daemon socket (the router's path) is refused the same way: one validation of a
+  // WRITE serves both sockets (lib/daemon/write-scan.ts).
+  const v1Main = await rawExchange(
+    d.socket,
+    [v1Hello, frame(Op.WRITE, 2, batch(put(4, mine!, (w) => w.u64(1000)))), frame(Op.PING, 3)],
+    { want: 3 },
+  );
+  t.equal(v1Main.frames.find((f) => f.id === 2)!.op, ERROR_OP, 'a TTL op on a version-1 daemon-socket connection is refused');
+  t.match(decodeError(v1Main.frames.find((f) => f.id === 2)!.payload), { code: 'VERSION', message: /needs protocol version 2/ });
+  t.equal(v1Main.frames.find((f) => f.id === 3)!.op, Op.PING | RESPONSE_BIT, 'the connection stays usable');
 
   // MULTI_GET_PART is for shard sockets only: a protocol violation on the daemon socket.
   const main = await rawExchange(d.socket, [frame(Op.HELLO, 1), multi(Op.MULTI_GET_PART, 2, [mine!])], { want: 99 });

@@ -32,7 +32,8 @@ import { asFloeError, DEFAULT_KG, MAX_PING_BYTES, negotiateHello, Op, opName, RE
 import { FRAME_HEADER_BYTES, readU32, Writer } from '../protocol/wire.js';
 import { HOLD } from './direct-sync.js';
 import { FrameConnection } from './frame-connection.js';
-import { multiGetKeyGroups, writeKeyGroups } from './direct-groups.js';
+import { multiGetKeyGroups } from './direct-groups.js';
+import { scanWrite } from './write-scan.js';
 import { prepareSocketPath } from './server.js';
 import { ShardService } from './shard-service.js';
 import type { KeyGroupRange } from './shard-map.js';
@@ -216,7 +217,8 @@ class DirectConnection extends FrameConnection {
   private checkMultiKeyGroups(op: number, frame: Buffer): FloeError | undefined {
     const { maxKeyGroups } = this.owner.init;
     try {
-      const groups = op === Op.WRITE ? writeKeyGroups(frame.subarray(FRAME_HEADER_BYTES), maxKeyGroups, this.version) : multiGetKeyGroups(frame.subarray(FRAME_HEADER_BYTES), maxKeyGroups);
+      const payload = frame.subarray(FRAME_HEADER_BYTES);
+      const groups = op === Op.WRITE ? scanWrite(payload, maxKeyGroups, this.version).groups : multiGetKeyGroups(payload, maxKeyGroups);
       const [lo, hi] = this.owner.keyGroups;
       for (let i = 0; i < groups.length; i++) {
         const kg = groups[i]!;

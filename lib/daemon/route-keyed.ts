@@ -6,12 +6,12 @@
  * batch), then applied atomically per shard. Not all-or-nothing if a shard fails while applying its part
  * (the error names the shards that applied theirs) or across a crash (see docs/protocol.md).
  */
-import { FloeError, isFloeError, type FloeErrorCode } from '../errors.js';
-import { checkKey, checkValue, defaultKeyGroup, defaultKeyGroupAt, MAX_KEY_BYTES, MAX_VALUE_BYTES } from '../keys.js';
-import { checkTtlMs } from '../lsm/ttl.js';
-import { ABSENT, decodeError, DEFAULT_KG, ERROR_OP, errorPayload, Op, opName, RESPONSE_BIT, WriteType } from '../protocol/protocol.js';
+import { FloeError, type FloeErrorCode } from '../errors.js';
+import { defaultKeyGroup, defaultKeyGroupAt } from '../keys.js';
+import { ABSENT, decodeError, DEFAULT_KG, ERROR_OP, errorPayload, Op, opName, RESPONSE_BIT } from '../protocol/protocol.js';
 import { FRAME_HEADER_BYTES, protocolError, readU32, Reader, type Writer } from '../protocol/wire.js';
 import { EMPTY, type Answer, type Reply, type ShardBus, type Target } from './shard-bus.js';
+import { batchOpWhere, scanWrite } from './write-scan.js';
 
 /**
  * Where a store's requests go: its shards, and which one owns a key group. The daemon's default store
@@ -63,70 +63,20 @@ export function singleKey(bus: ShardBus, route: StoreRoute, op: number, frame: B
   w.endFrame(start);
 }
 
-/**
- * Validates op `i` of a WRITE batch as the embedded store does (INVALID_ARGUMENT, prefixed with the
- * op's place). Returns that prefix, for later messages about the op. Shared with the shard sockets.
- */
-export function checkBatchOp(i: number, key: Uint8Array, value: Uint8Array | undefined, ttlMs: number | undefined): string {
-  const where = `write(): operation ${i}: `;
-  try {
-    checkKey(key);
-    if (value !== undefined) checkValue(value, `operation ${i} value`);
-    if (ttlMs !== undefined) checkTtlMs(ttlMs, 'ttlMs');
-  } catch (e) {
-    throw isFloeError(e) && !e.message.startsWith('operation') ? new FloeError(e.code, where + e.message) : e;
-  }
-  return where;
-}
 
 /**
- * One pass over a WRITE payload: every op validated as the embedded store validates it (an invalid op
- * rejects the batch before any shard sees it) and its shard noted, without an object per op: op i is
- * `payload[starts[i], starts[i + 1])`, bound for `targets[i]`. Key and value views are made only to hash a
- * default key group and to word an error.
+ * The shard of every op of a WRITE payload (validated as a whole by scanWrite: an invalid op rejects the
+ * batch before any shard sees it): op i is `payload[starts[i], starts[i + 1])`, bound for `targets[i]`.
  */
-function scanBatch(route: StoreRoute, payload: Uint8Array): { n: number; starts: Uint32Array; targets: Int32Array } {
-  const r = new Reader(payload, 0, payload.length, 'WRITE payload');
-  const n = r.u32();
-  if (n > payload.length / 7) throw protocolError(`malformed WRITE payload: ${n} ops cannot fit in ${payload.length} bytes`);
-  const starts = new Uint32Array(n + 1);
+function scanBatch(route: StoreRoute, payload: Uint8Array, version: number): { n: number; starts: Uint32Array; targets: Int32Array } {
+  const { n, starts, groups } = scanWrite(payload, route.maxKeyGroups, version);
   const targets = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    starts[i] = r.pos;
-    const type = r.u8();
-    const rawKg = r.u16();
-    const klen = r.u32();
-    const keyAt = r.pos;
-    skip(r, klen);
-    if (type < WriteType.put || type > WriteType.mergeTtl) {
-      throw protocolError(`WRITE op ${i} has unknown type ${type} (1 put, 2 delete, 3 merge, 4 put with TTL, 5 merge with TTL)`);
-    }
-    const ttlMs = type >= WriteType.putTtl ? r.u64() : undefined;
-    let vlen = -1;
-    if (type !== WriteType.delete) {
-      vlen = r.u32();
-      skip(r, vlen);
-    }
-    let where = `write(): operation ${i}: `;
-    if (klen === 0 || klen > MAX_KEY_BYTES || vlen > MAX_VALUE_BYTES || ttlMs !== undefined) {
-      const value = vlen < 0 ? undefined : payload.subarray(r.pos - vlen, r.pos);
-      where = checkBatchOp(i, payload.subarray(keyAt, keyAt + klen), value, ttlMs);
-    }
-    const kg = rawKg === DEFAULT_KG ? defaultKeyGroupAt(payload, keyAt, keyAt + klen, route.maxKeyGroups) : resolveGroup(route, rawKg, EMPTY, where);
-    targets[i] = route.targetOf(kg, where);
-  }
-  starts[n] = r.pos;
-  r.done();
+  for (let i = 0; i < n; i++) targets[i] = route.targetOf(groups[i]!, batchOpWhere(i));
   return { n, starts, targets };
 }
 
-function skip(r: Reader, n: number): void {
-  if (n > r.remaining) r.take(n); // throws the Reader's PROTOCOL error
-  r.pos += n;
-}
-
-export function writeBatch(bus: ShardBus, route: StoreRoute, payload: Uint8Array, reply: Answer): void {
-  const { n, starts, targets } = scanBatch(route, payload);
+export function writeBatch(bus: ShardBus, route: StoreRoute, payload: Uint8Array, version: number, reply: Answer): void {
+  const { n, starts, targets } = scanBatch(route, payload, version);
   if (n === 0) {
     reply(Op.WRITE | RESPONSE_BIT, EMPTY);
     return;
@@ -179,7 +129,7 @@ export function multiGet(bus: ShardBus, route: StoreRoute, payload: Uint8Array, 
   const starts = new Uint32Array(n + 1);
   for (let i = 0; i < n; i++) {
     starts[i] = r.pos;
-    skipBytes(r, r.u32());
+    r.skip(r.u32());
   }
   starts[n] = r.pos;
   r.done();
@@ -223,10 +173,6 @@ export function multiGet(bus: ShardBus, route: StoreRoute, payload: Uint8Array, 
   );
 }
 
-function skipBytes(r: Reader, n: number): void {
-  if (n > r.remaining) r.take(n); // throws the Reader's PROTOCOL error
-  r.pos += n;
-}
 
 
 /**

@@ -155,7 +155,7 @@ export class Router implements SessionHost {
       const reply: Answer = (rop, p) => tagged(rop, p, tag);
       switch (op) {
         case Op.WRITE:
-          return writeBatch(this.bus, route, payload, reply);
+          return writeBatch(this.bus, route, payload, session.version, reply);
         case Op.MULTI_GET:
           return multiGet(this.bus, route, payload, reply);
         case Op.SCAN:

@@ -228,6 +228,12 @@ export class Reader {
     return this.end - this.pos;
   }
 
+  /** Moves past `n` bytes without making a view of them. */
+  skip(n: number): void {
+    this.need(n);
+    this.pos += n;
+  }
+
   private need(n: number): void {
     if (this.pos + n > this.end) {
       throw protocolError(`malformed ${this.what}: needs ${n} more byte(s) at offset ${this.pos}, only ${this.end - this.pos} left; the frame is truncated or mis-encoded`);
