@@ -3,7 +3,7 @@
  * socket path for every client of the process, pooled request slots (wire ids reused, answers back to the
  * right client in any order), and a connection lost mid-pipeline failing exactly the outstanding requests.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Buffer } from 'node:buffer';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -109,14 +109,20 @@ async function until(what: () => boolean): Promise<void> {
   for (let i = 0; i < 1000 && !what(); i++) await tick();
 }
 
-t.test('one link per shard socket for all clients; pooled slots reused; answers reach their client', async (t) => {
-  const seed = seedFromEnv();
-  const r = new Random(seed);
+/** A FakeShard listening on a socket in a fresh folder, both gone when the test ends. */
+async function listeningShard(t: Test, r: Random): Promise<FakeShard> {
   const dir = mkdtempSync(join(tmpdir(), 'floe-link-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const shard = new FakeShard(join(dir, 's.sock'), r.fork());
   await shard.listen();
   t.teardown(() => void shard.server.close());
+  return shard;
+}
+
+t.test('one link per shard socket for all clients; pooled slots reused; answers reach their client', async (t) => {
+  const seed = seedFromEnv();
+  const r = new Random(seed);
+  const shard = await listeningShard(t, r);
 
   const [a, b] = await Promise.all([acquireLink(shard.path, 2000), acquireLink(shard.path, 2000)]);
   t.equal(a, b, 'two clients opening links at once share one');
@@ -181,11 +187,7 @@ t.test('one link per shard socket for all clients; pooled slots reused; answers 
 t.test('a link lost mid-pipeline fails exactly the outstanding requests, each to its client', async (t) => {
   const seed = seedFromEnv();
   const r = new Random(seed);
-  const dir = mkdtempSync(join(tmpdir(), 'floe-link-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const shard = new FakeShard(join(dir, 's.sock'), r.fork());
-  await shard.listen();
-  t.teardown(() => void shard.server.close());
+  const shard = await listeningShard(t, r);
 
   const link = await acquireLink(shard.path, 2000);
   const other = await acquireLink(shard.path, 2000);
