@@ -32,7 +32,11 @@ export interface DaemonChildOptions {
 /** Writes `config` (plus socket `./d.sock` and logLevel info) into `dir` and starts the daemon on it. */
 export async function startDaemonChild(dir: string, config: Record<string, unknown>, options: DaemonChildOptions = {}): Promise<DaemonChild> {
   const file = join(dir, options.configName ?? 'floe.json');
-  await writeFile(file, JSON.stringify({ ...config, socket: './d.sock', logLevel: 'info' }));
+  // FLOE_BENCH_DAEMON_CONFIG='{"blockBytes":4096}': settings merged over the bench's (for experiments; the
+  // committed runs leave it unset).
+  const extra = process.env.FLOE_BENCH_DAEMON_CONFIG;
+  const merged = extra === undefined || extra === '' ? config : { ...config, ...(JSON.parse(extra) as Record<string, unknown>) };
+  await writeFile(file, JSON.stringify({ ...merged, socket: './d.sock', logLevel: 'info' }));
   const env = { ...process.env };
   delete env.NODE_OPTIONS; // no test-runner or profiler hooks in the daemon
   if (options.latencyMs !== undefined) env.FLOE_INJECT_LATENCY_MS = String(options.latencyMs);
