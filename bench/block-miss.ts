@@ -66,12 +66,13 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
+const KEY_TEMPLATE = Buffer.from('blkmiss_\0\0\0\0\0\0\0\0-counter', 'latin1');
+
 function key(i: number): Buffer {
-  const b = Buffer.alloc(KEY_BYTES);
-  b.write('blkmiss_', 0, 'latin1');
+  const b = Buffer.allocUnsafe(KEY_BYTES);
+  KEY_TEMPLATE.copy(b);
   b.writeUInt32BE(mix32(i), 8);
   b.writeUInt32BE(i >>> 0, 12);
-  b.write('-counter', 16, 'latin1');
   return b;
 }
 
