@@ -10,6 +10,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 
 interface Slot {
   handle: Promise<FileHandle>;
+  /** The handle's fd once it opened (-1 before): what synchronous reads use. */
+  fd: number;
   refs: number;
   stale: boolean;
 }
@@ -23,7 +25,14 @@ export class FileHandleCache {
   async with<T>(file: string, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
     let slot = this.slots.get(file);
     if (slot === undefined) {
-      slot = { handle: open(file, 'r'), refs: 0, stale: false };
+      const opened: Slot = { handle: open(file, 'r'), fd: -1, refs: 0, stale: false };
+      opened.handle.then(
+        (fh) => {
+          opened.fd = fh.fd;
+        },
+        () => undefined, // the opener sees the error
+      );
+      slot = opened;
       this.slots.set(file, slot);
       this.evictIfFull();
     } else {
@@ -46,6 +55,20 @@ export class FileHandleCache {
       slot.refs--;
       if (slot.stale && slot.refs === 0) await fh.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * The fd of `file`'s open handle, or -1 when it is not open (yet) or is being retired. A caller may use the
+   * fd for synchronous calls made before it next yields to the event loop: a handle is only closed
+   * asynchronously after it was retired, and a retired slot is never returned. Counts as a use (LRU order).
+   */
+  fdIfOpen(file: string): number {
+    const slot = this.slots.get(file);
+    if (slot === undefined || slot.fd < 0) return -1;
+    // LRU: move to the end of the insertion order.
+    this.slots.delete(file);
+    this.slots.set(file, slot);
+    return slot.fd;
   }
 
   /** Forgets `file` (before it is replaced or deleted); its handle closes once no read uses it. */
