@@ -246,7 +246,7 @@ export class SstReader {
     if (!source.readIntoSync(offset, size, framed)) return NOT_CACHED;
     const decoded = decodeBlockAt(framed, size, this.path, () => blockName(index, offset, size));
     const e = DataBlock.decode(decoded, this.path, offset).get(key);
-    if (e !== undefined) e.value = copyValue(e.value); // the scratch buffers are reused by the next read
+    if (e !== undefined) e.value = copyValue(e.value); // the read buffer is reused by the next read
     if (this.cache !== undefined) this.cache.insert(this.fileKey, offset, decoded);
     return e;
   }
