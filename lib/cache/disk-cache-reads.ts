@@ -60,6 +60,46 @@ export class SlotReader {
   }
 
   /**
+   * The synchronous form of readCached, for a request ALL of whose pages are cached with known chunk
+   * checksums and whose chunks are at most SYNC_READ_MAX_BYTES per page: copies the verified bytes of
+   * [offset, offset + length) of `rec`'s file (of `fileSize` bytes) into `dest[0, length)`. PROMISES: true
+   * when it did; false when any page is missing, has no chunk checksums, fails verification or cannot be
+   * read (the caller then reads asynchronously, which drops a slot that fails).
+   */
+  readCachedSync(rec: FileRecord, fileSize: number, offset: number, length: number, dest: Uint8Array): boolean {
+    const data = this.data;
+    if (data.readSync === undefined) return false;
+    const slots = this.slots;
+    const P = this.pageBytes;
+    const p0 = Math.floor(offset / P);
+    const p1 = Math.floor((offset + length - 1) / P);
+    for (let p = p0; p <= p1; p++) {
+      const slot = rec.pages.get(p);
+      if (slot === undefined || slots.slotLen[slot] !== Math.min(P, fileSize - p * P) || !slots.chunks.has(slot)) return false;
+    }
+    for (let p = p0; p <= p1; p++) {
+      const slot = rec.pages.get(p)!;
+      const start = Math.max(offset, p * P) - p * P; // within the page
+      const end = Math.min(offset + length, (p + 1) * P) - p * P;
+      const from = Math.floor(start / CHUNK_BYTES) * CHUNK_BYTES;
+      const to = Math.min(slots.slotLen[slot]!, Math.ceil(end / CHUNK_BYTES) * CHUNK_BYTES);
+      if (to - from > SYNC_READ_MAX_BYTES) return false;
+      const generation = slots.gen[slot]!;
+      let raw: Uint8Array;
+      try {
+        raw = data.readSync(slot * this.slotBytes + SLOT_HEADER_BYTES + from, to - from);
+      } catch {
+        this.onError();
+        return false;
+      }
+      if (raw.length !== to - from || slots.gen[slot] !== generation || !slots.chunks.verify(slot, from / CHUNK_BYTES, raw)) return false;
+      slots.ref[slot] = 1;
+      dest.set(raw.subarray(start - from, end - from), p * P + start - offset);
+    }
+    return true;
+  }
+
+  /**
    * The verified page in `slot` (or, with `part`, its bytes [part.from, part.to) checked against the chunk
    * checksums), or undefined (the slot is then dropped unless it was reused meanwhile).
    */
