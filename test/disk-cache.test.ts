@@ -707,7 +707,7 @@ t.test('admitOnSecondAccess remembers a quarter of the slot count (ghostPages to
   await wide.close();
 });
 
-t.test('LocalFile.readSync reads what read reads, short at the end of the file, and refuses a closed file', async (t) => {
+t.test('LocalFile.readSync reads what read reads (also into a given buffer), short at the end of the file, and refuses a closed file', async (t) => {
   const dir = tempDir(t);
   await nodeLocalFs.mkdirp(dir);
   const f = await nodeLocalFs.open(join(dir, 'sync.bin'), 'truncate');
@@ -718,6 +718,11 @@ t.test('LocalFile.readSync reads what read reads, short at the end of the file, 
     t.ok(same(f.readSync!(at, len), await f.read(at, len)), `readSync(${at}, ${len}) equals read`);
   }
   t.equal(f.readSync!(19_000, 4096).length, 1000, 'short at the end');
+  const into = new Uint8Array(8192).fill(0xcc);
+  const got = f.readSync!(100, 5000, into);
+  t.ok(got.buffer === into.buffer && got.byteOffset === 0 && same(got, bytes.subarray(100, 5100)), 'into a given buffer: a view of it');
+  t.equal(into[5000], 0xcc, 'nothing written past the bytes read');
+  t.throws(() => f.readSync!(0, 9000, into), { code: 'INVALID_ARGUMENT' }, 'a buffer too small is refused');
   await f.close();
   t.throws(() => f.readSync!(0, 10), FloeError, 'closed');
 });

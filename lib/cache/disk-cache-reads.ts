@@ -25,6 +25,9 @@ export interface Piece {
 }
 
 export class SlotReader {
+  /** The reused read buffer of readCachedSync (a request's chunks of one page, at most SYNC_READ_MAX_BYTES). */
+  private readonly syncScratch = new Uint8Array(SYNC_READ_MAX_BYTES);
+
   constructor(
     private readonly slots: SlotTable,
     private readonly data: LocalFile,
@@ -87,7 +90,8 @@ export class SlotReader {
       const generation = slots.gen[slot]!;
       let raw: Uint8Array;
       try {
-        raw = data.readSync(slot * this.slotBytes + SLOT_HEADER_BYTES + from, to - from);
+        // Into a reused buffer: the bytes are copied into `dest` below, before anything else can run.
+        raw = data.readSync(slot * this.slotBytes + SLOT_HEADER_BYTES + from, to - from, this.syncScratch);
       } catch {
         this.onError();
         return false;
