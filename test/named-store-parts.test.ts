@@ -292,17 +292,23 @@ t.test("a part's shard thread dying fails the whole store with IO; opening it ag
   await t.rejects(s.get('high', { keyGroup: 13 }), { code: 'IO' }, 'the dead part fails');
   await t.rejects(s.get('low', { keyGroup: 2 }), { code: 'IO' }, 'so does the surviving part: the store lives and dies whole');
   await t.rejects(s.put('low', 'x', { keyGroup: 2 }), { code: 'IO' }, 'no write lands in half a store');
-  await s.close().catch(() => undefined);
   for (let i = 0; i < 200 && !d.router.describeShards().every((x) => x.alive); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  // Opened again while the stale binding still holds the lost store: its surviving part is closed first,
+  // so each instance has one writer (open slots: the shards' own two and the new store's two parts).
   const again = await main.openStore(req('crash/s', 16, [0, 15]));
   t.equal(again.info.created, false, 'reopened from primary storage');
   t.equal(again.info.parts?.length, 2);
+  const slots = (): number => d.router.bus.shards.reduce((n, x) => n + x.targets.size, 0);
+  t.equal(slots(), 4, 'the lost store left no part open');
+  await t.rejects(s.get('low', { keyGroup: 2 }), { code: 'IO' }, 'the stale binding still fails');
+  await s.close().catch(() => undefined);
   t.same([Buffer.from((await again.get('low', { keyGroup: 2 }))!).toString(), Buffer.from((await again.get('high', { keyGroup: 13 }))!).toString()], ['l', 'h'], 'every acknowledged write is back (WAL)');
   await again.put('low', 'l2', { keyGroup: 2 });
   await again.close();
   const third = await main.openStore(req('crash/s', 16, [0, 15]));
   t.equal(Buffer.from((await third.get('low', { keyGroup: 2 }))!).toString(), 'l2', 'the reopened part took writes (no stale instance fenced it)');
   await third.close();
+  t.equal(slots(), 2, 'closed: only the shards own instances are open');
 });
 
 t.test('registry: one-part stores keep the version-1 record; a restart reopens every store with its parts', async (t) => {
