@@ -5,7 +5,8 @@
  * snapshots, close/reopen); checkpoint at 2 parts → restore at 1 and 3 parts and into a sub-range; batches
  * across parts never torn (reads nor checkpoints); the memtable budget split over the parts; a part's shard
  * thread dying fails the whole store until it is opened again; the registry (one-part records stay version
- * 1, as older daemons wrote and read them) and a restart reopening every store with its parts.
+ * 1, as older daemons wrote and read them) and a restart reopening every store with its parts; every part
+ * retiring with an ephemeral or dropped store.
  * Replay a failure with FLOE_SEED=<seed>.
  */
 import t, { type Test } from 'tap';
@@ -14,6 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CheckpointHandle, StoreOptions, StoreStats } from '../lib/api.js';
+import { listInstanceSummaries } from '../lib/checkpoint/instances.js';
 import { connect, type FloeClient } from '../lib/client/client.js';
 import { nameKey } from '../lib/daemon/named-registry.js';
 import { defaultKeyGroup } from '../lib/keys.js';
@@ -369,4 +371,30 @@ t.test('registry: one-part stores keep the version-1 record; a restart reopens e
   await two2.close();
   await main.close();
   await d2.stop();
+});
+
+t.test('every part retires: an ephemeral store when its last connection goes, a persistent one when dropped', async (t) => {
+  const { d, options } = await daemon(t, { shards: 2, maxKeyGroups: 16 });
+  const main = await connect(d.socket);
+  t.teardown(() => main.close().catch(() => undefined));
+  const { store: objects } = await openObjectStore(options.primary!, { skipProbe: true });
+  t.teardown(() => objects.close());
+  const retired = async (ids: string[]): Promise<boolean[]> => {
+    const all = await listInstanceSummaries(objects);
+    return ids.map((id) => all.find((x) => x.instanceId === id)?.retired !== undefined);
+  };
+  for (const [name, extra, close] of [
+    ['retire/ephemeral', { ephemeral: true }, {}],
+    ['retire/dropped', {}, { drop: true }],
+  ] as const) {
+    const s = await main.openStore(req(name, 16, [0, 15], { ...extra, parts: 3 }));
+    for (let g = 0; g < 16; g++) await s.put(`k${g}`, 'v', { keyGroup: g });
+    const h = await s.checkpoint();
+    const ids = h.instances.map((i) => i.instanceId);
+    t.equal(ids.length, 3);
+    t.same(await retired(ids), [false, false, false], `${name}: live while open`);
+    await s.close(close);
+    t.same(await retired(ids), [true, true, true], `${name}: every part retired`);
+    await main.releaseCheckpoint(h);
+  }
 });
