@@ -59,7 +59,8 @@ export async function combinedCheckpoint(c: CombinedCheckpoint): Promise<Checkpo
       handle,
       instances: records.flatMap((r) => r.instances),
       files: [...new Set(records.flatMap((r) => r.files))],
-      ...mergedHot(records),
+      // No `hot` (warm-up ranges): the daemon never warms a restore up, and an embedded restore with clip
+      // would prefetch every instance's ranges, in its range or not (the default store's records never had it).
     });
   } finally {
     c.bus.releaseHolds(c.targets);
@@ -71,17 +72,4 @@ export async function combinedCheckpoint(c: CombinedCheckpoint): Promise<Checkpo
     });
   }
   return handle;
-}
-
-/** The instances' warm-up ranges together (a restore prefetches them), if any instance had some. */
-function mergedHot(records: CheckpointRecord[]): { hot?: Record<string, Array<[number, number]>> } {
-  const hot: Record<string, Array<[number, number]>> = {};
-  let any = false;
-  for (const r of records) {
-    for (const [fileId, ranges] of Object.entries(r.hot ?? {})) {
-      (hot[fileId] ??= []).push(...ranges);
-      any = true;
-    }
-  }
-  return any ? { hot } : {};
 }
