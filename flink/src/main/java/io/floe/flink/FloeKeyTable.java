@@ -1,0 +1,192 @@
+package io.floe.flink;
+
+import java.util.Arrays;
+
+/**
+ * A flat hash index of (key group, key bytes) to small, stable int ids, for {@link FloeStateCache}: the
+ * cache keeps what it knows of a key in its own arrays at the key's id, so a lookup is one probe of two int
+ * arrays and one key comparison, with no per-key objects (no map entry, key record or linked-list node).
+ *
+ * <p>Layout: open addressing with linear probing over {@code slotTags}/{@code slotIds} (a power of two of
+ * slots). A slot's tag is 0 (empty), 1 (tombstone: a removed key; probes go on past it) or the key's tag, a
+ * mixed 32-bit hash that is never 0 or 1; a probe compares tags first and touches the key bytes only on an
+ * equal tag. Removal leaves a tombstone (or an empty slot when the next slot is empty, ending no probe chain);
+ * when live keys plus tombstones would pass 3/4 of the slots the index is rebuilt, doubled if live keys pass
+ * half. Ids are dense from 0 and reused after removal (a free stack), so per-id arrays stay about as long as
+ * the most keys ever held at once; {@link #idCapacity} is the length such arrays need.
+ *
+ * <p>The key arrays are held, not copied: callers never mutate a key after adding it. Not thread-safe.
+ */
+final class FloeKeyTable {
+  private static final int EMPTY = 0;
+  private static final int TOMBSTONE = 1;
+
+  private int[] slotTags;
+  private int[] slotIds;
+  private int mask;
+  private int size;
+  private int tombstones;
+
+  private byte[][] keys;
+  private int[] keyGroups;
+  private int[] tags;
+  private int[] slotOf;
+  private int[] freeIds;
+  private int freeCount;
+  private int idLimit;
+
+  /** REQUIRES: initialIds > 0. */
+  FloeKeyTable(int initialIds) {
+    int slots = Integer.highestOneBit(Math.max(8, initialIds * 2 - 1)) << 1;
+    slotTags = new int[slots];
+    slotIds = new int[slots];
+    mask = slots - 1;
+    keys = new byte[initialIds][];
+    keyGroups = new int[initialIds];
+    tags = new int[initialIds];
+    slotOf = new int[initialIds];
+    freeIds = new int[initialIds];
+  }
+
+  /** The key's tag: its hash, mixed so that its low bits pick slots well, never EMPTY or TOMBSTONE. */
+  static int tag(int keyGroup, byte[] key) {
+    int h = Arrays.hashCode(key) * 31 + keyGroup;
+    h ^= h >>> 16;
+    h *= 0x85ebca6b;
+    h ^= h >>> 13;
+    h *= 0xc2b2ae35;
+    h ^= h >>> 16;
+    return h == EMPTY || h == TOMBSTONE ? h + 2 : h;
+  }
+
+  /** The key's id, or -1. */
+  int find(int keyGroup, byte[] key) {
+    int t = tag(keyGroup, key);
+    int[] st = slotTags;
+    int m = mask;
+    for (int i = t & m;; i = (i + 1) & m) {
+      int s = st[i];
+      if (s == EMPTY) return -1;
+      if (s == t) {
+        int id = slotIds[i];
+        if (keyGroups[id] == keyGroup && Arrays.equals(keys[id], key)) return id;
+      }
+    }
+  }
+
+  /** REQUIRES: the key is not in the table. PROMISES: its new id, below {@link #idLimit}. */
+  int add(int keyGroup, byte[] key) {
+    if (size + tombstones + 1 > (slotTags.length >>> 2) * 3) rebuild(size + 1 > slotTags.length >>> 1 ? slotTags.length << 1 : slotTags.length);
+    int t = tag(keyGroup, key);
+    int id = freeCount > 0 ? freeIds[--freeCount] : newId();
+    keys[id] = key;
+    keyGroups[id] = keyGroup;
+    tags[id] = t;
+    int i = t & mask;
+    while (slotTags[i] != EMPTY && slotTags[i] != TOMBSTONE) i = (i + 1) & mask; // the key is absent: the first free slot will do
+    if (slotTags[i] == TOMBSTONE) tombstones--;
+    slotTags[i] = t;
+    slotIds[i] = id;
+    slotOf[id] = i;
+    size++;
+    return id;
+  }
+
+  /** REQUIRES: id is live. PROMISES: its key is gone and the id may be handed out again. */
+  void remove(int id) {
+    int i = slotOf[id];
+    if (slotTags[(i + 1) & mask] == EMPTY) {
+      slotTags[i] = EMPTY; // no probe chain runs through this slot to a later one
+    } else {
+      slotTags[i] = TOMBSTONE;
+      tombstones++;
+    }
+    keys[id] = null;
+    slotOf[id] = -1;
+    freeIds[freeCount++] = id;
+    size--;
+  }
+
+  boolean live(int id) {
+    return id >= 0 && id < idLimit && keys[id] != null;
+  }
+
+  byte[] key(int id) {
+    return keys[id];
+  }
+
+  int keyGroup(int id) {
+    return keyGroups[id];
+  }
+
+  /** Live keys. */
+  int size() {
+    return size;
+  }
+
+  /** Every id handed out so far is below this. */
+  int idLimit() {
+    return idLimit;
+  }
+
+  /** The length per-id arrays need to hold every id handed out so far (at least {@link #idLimit}). */
+  int idCapacity() {
+    return keys.length;
+  }
+
+  /** Slots of the index (tests: rebuilds happen). */
+  int slots() {
+    return slotTags.length;
+  }
+
+  /** Checks the index against the ids (tests): every live id is found at its slot, the counts agree. */
+  void check() {
+    int live = 0;
+    int tomb = 0;
+    for (int i = 0; i < slotTags.length; i++) {
+      if (slotTags[i] == TOMBSTONE) tomb++;
+      else if (slotTags[i] != EMPTY) {
+        live++;
+        int id = slotIds[i];
+        if (slotOf[id] != i || tags[id] != slotTags[i] || keys[id] == null) throw new IllegalStateException("slot " + i + " disagrees with id " + id);
+        if (find(keyGroups[id], keys[id]) != id) throw new IllegalStateException("id " + id + " is not found by its key");
+      }
+    }
+    if (live != size || tomb != tombstones || size + freeCount != idLimit) {
+      throw new IllegalStateException("key table counts: " + live + " live vs " + size + ", " + tomb + " tombstones vs " + tombstones + ", free " + freeCount
+          + " of " + idLimit);
+    }
+  }
+
+  private int newId() {
+    if (idLimit == keys.length) {
+      int n = keys.length << 1;
+      keys = Arrays.copyOf(keys, n);
+      keyGroups = Arrays.copyOf(keyGroups, n);
+      tags = Arrays.copyOf(tags, n);
+      slotOf = Arrays.copyOf(slotOf, n);
+      freeIds = Arrays.copyOf(freeIds, n);
+    }
+    return idLimit++;
+  }
+
+  /** Re-inserts every live key into {@code slots} fresh slots (drops the tombstones). */
+  private void rebuild(int slots) {
+    int[] st = new int[slots];
+    int[] si = new int[slots];
+    int m = slots - 1;
+    for (int j = 0; j < slotTags.length; j++) {
+      int t = slotTags[j];
+      if (t == EMPTY || t == TOMBSTONE) continue;
+      int i = t & m;
+      while (st[i] != EMPTY) i = (i + 1) & m;
+      st[i] = t;
+      si[i] = slotIds[j];
+      slotOf[slotIds[j]] = i;
+    }
+    slotTags = st;
+    slotIds = si;
+    mask = m;
+    tombstones = 0;
+  }
+}
