@@ -10,8 +10,8 @@ import java.util.Arrays;
  * cache keeps what it knows of a key in its own arrays at the key's id, so a lookup is one probe of two int
  * arrays and one key comparison, with no per-key objects (no map entry, key record or linked-list node).
  *
- * <p>Layout: open addressing with linear probing over {@code slotTags}/{@code slotIds} (a power of two of
- * slots). A slot's tag is 0 (empty), 1 (tombstone: a removed key; probes go on past it) or the key's tag, a
+ * <p>Layout: open addressing with linear probing over {@code slots} (a power of two of them), a slot one long
+ * holding the key's id (high half) and tag (low half), so a probe reads one array. A slot's tag is 0 (empty), 1 (tombstone: a removed key; probes go on past it) or the key's tag, a
  * mixed 32-bit hash that is never 0 or 1; a probe compares tags first and touches the key bytes only on an
  * equal tag. Removal leaves a tombstone (or an empty slot when the next slot is empty, ending no probe chain);
  * when live keys plus tombstones would pass 3/4 of the slots the index is rebuilt, doubled if live keys pass
@@ -26,8 +26,8 @@ final class FloeKeyTable {
   private static final int EMPTY = 0;
   private static final int TOMBSTONE = 1;
 
-  private int[] slotTags;
-  private int[] slotIds;
+  /** Per slot: id << 32 | tag (as an unsigned int). */
+  private long[] slots;
   private int mask;
   private int size;
   private int tombstones;
@@ -47,8 +47,7 @@ final class FloeKeyTable {
   /** REQUIRES: initialIds > 0. */
   FloeKeyTable(int initialIds) {
     int slots = Integer.highestOneBit(Math.max(8, initialIds * 2 - 1)) << 1;
-    slotTags = new int[slots];
-    slotIds = new int[slots];
+    this.slots = new long[slots];
     mask = slots - 1;
     keys = new byte[initialIds][];
     keyGroups = new int[initialIds];
@@ -91,13 +90,14 @@ final class FloeKeyTable {
     lastFindKey = key;
     lastFindGroup = keyGroup;
     lastFindTag = t;
-    int[] st = slotTags;
+    long[] sl = slots;
     int m = mask;
     for (int i = t & m;; i = (i + 1) & m) {
-      int s = st[i];
-      if (s == EMPTY) return -1;
-      if (s == t) {
-        int id = slotIds[i];
+      long s = sl[i];
+      int st = (int) s;
+      if (st == EMPTY) return -1;
+      if (st == t) {
+        int id = (int) (s >>> 32);
         if (keyGroups[id] == keyGroup && Arrays.equals(keys[id], key)) return id;
       }
     }
@@ -105,17 +105,16 @@ final class FloeKeyTable {
 
   /** REQUIRES: the key is not in the table. PROMISES: its new id, below {@link #idLimit}. */
   int add(int keyGroup, byte[] key) {
-    if (size + tombstones + 1 > (slotTags.length >>> 2) * 3) rebuild(size + 1 > slotTags.length >>> 1 ? slotTags.length << 1 : slotTags.length);
+    if (size + tombstones + 1 > (slots.length >>> 2) * 3) rebuild(size + 1 > slots.length >>> 1 ? slots.length << 1 : slots.length);
     int t = key == lastFindKey && keyGroup == lastFindGroup ? lastFindTag : tag(keyGroup, key); // (a miss's add follows its find)
     int id = freeCount > 0 ? freeIds[--freeCount] : newId();
     keys[id] = key;
     keyGroups[id] = keyGroup;
     tags[id] = t;
     int i = t & mask;
-    while (slotTags[i] != EMPTY && slotTags[i] != TOMBSTONE) i = (i + 1) & mask; // the key is absent: the first free slot will do
-    if (slotTags[i] == TOMBSTONE) tombstones--;
-    slotTags[i] = t;
-    slotIds[i] = id;
+    while ((int) slots[i] != EMPTY && (int) slots[i] != TOMBSTONE) i = (i + 1) & mask; // the key is absent: the first free slot will do
+    if ((int) slots[i] == TOMBSTONE) tombstones--;
+    slots[i] = slot(id, t);
     slotOf[id] = i;
     size++;
     return id;
@@ -124,10 +123,10 @@ final class FloeKeyTable {
   /** REQUIRES: id is live. PROMISES: its key is gone and the id may be handed out again. */
   void remove(int id) {
     int i = slotOf[id];
-    if (slotTags[(i + 1) & mask] == EMPTY) {
-      slotTags[i] = EMPTY; // no probe chain runs through this slot to a later one
+    if ((int) slots[(i + 1) & mask] == EMPTY) {
+      slots[i] = EMPTY; // no probe chain runs through this slot to a later one
     } else {
-      slotTags[i] = TOMBSTONE;
+      slots[i] = TOMBSTONE;
       tombstones++;
     }
     keys[id] = null;
@@ -165,19 +164,20 @@ final class FloeKeyTable {
 
   /** Slots of the index (tests: rebuilds happen). */
   int slots() {
-    return slotTags.length;
+    return slots.length;
   }
 
   /** Checks the index against the ids (tests): every live id is found at its slot, the counts agree. */
   void check() {
     int live = 0;
     int tomb = 0;
-    for (int i = 0; i < slotTags.length; i++) {
-      if (slotTags[i] == TOMBSTONE) tomb++;
-      else if (slotTags[i] != EMPTY) {
+    for (int i = 0; i < slots.length; i++) {
+      int t = (int) slots[i];
+      if (t == TOMBSTONE) tomb++;
+      else if (t != EMPTY) {
         live++;
-        int id = slotIds[i];
-        if (slotOf[id] != i || tags[id] != slotTags[i] || keys[id] == null) throw new IllegalStateException("slot " + i + " disagrees with id " + id);
+        int id = (int) (slots[i] >>> 32);
+        if (slotOf[id] != i || tags[id] != t || keys[id] == null) throw new IllegalStateException("slot " + i + " disagrees with id " + id);
         if (find(keyGroups[id], keys[id]) != id) throw new IllegalStateException("id " + id + " is not found by its key");
       }
     }
@@ -199,22 +199,23 @@ final class FloeKeyTable {
     return idLimit++;
   }
 
-  /** Re-inserts every live key into {@code slots} fresh slots (drops the tombstones). */
-  private void rebuild(int slots) {
-    int[] st = new int[slots];
-    int[] si = new int[slots];
-    int m = slots - 1;
-    for (int j = 0; j < slotTags.length; j++) {
-      int t = slotTags[j];
+  private static long slot(int id, int tag) {
+    return (long) id << 32 | (tag & 0xffffffffL);
+  }
+
+  /** Re-inserts every live key into {@code n} fresh slots (drops the tombstones). */
+  private void rebuild(int n) {
+    long[] fresh = new long[n];
+    int m = n - 1;
+    for (long s : slots) {
+      int t = (int) s;
       if (t == EMPTY || t == TOMBSTONE) continue;
       int i = t & m;
-      while (st[i] != EMPTY) i = (i + 1) & m;
-      st[i] = t;
-      si[i] = slotIds[j];
-      slotOf[slotIds[j]] = i;
+      while ((int) fresh[i] != EMPTY) i = (i + 1) & m;
+      fresh[i] = s;
+      slotOf[(int) (s >>> 32)] = i;
     }
-    slotTags = st;
-    slotIds = si;
+    slots = fresh;
     mask = m;
     tombstones = 0;
   }
