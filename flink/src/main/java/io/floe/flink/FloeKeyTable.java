@@ -14,8 +14,9 @@ import java.util.Arrays;
  * holding the key's id (high half) and tag (low half), so a probe reads one array. A slot's tag is 0 (empty), 1 (tombstone: a removed key; probes go on past it) or the key's tag, a
  * mixed 32-bit hash that is never 0 or 1; a probe compares tags first and touches the key bytes only on an
  * equal tag. Removal leaves a tombstone (or an empty slot when the next slot is empty, ending no probe chain);
- * when live keys plus tombstones would pass 3/4 of the slots the index is rebuilt, doubled if live keys pass
- * half. Ids are dense from 0 and reused after removal (a free stack), so per-id arrays stay about as long as
+ * when live keys plus tombstones would pass half the slots the index is rebuilt, doubled if live keys pass 3/8
+ * (at most half full, a miss, the common case of a cache bigger than its working set, probes ~2.5 slots on
+ * average; at 3/4 it would be ~8.5). Ids are dense from 0 and reused after removal (a free stack), so per-id arrays stay about as long as
  * the most keys ever held at once; {@link #idCapacity} is the length such arrays need.
  *
  * <p>The key arrays are held, not copied: callers never mutate a key after adding it. Not thread-safe.
@@ -46,7 +47,7 @@ final class FloeKeyTable {
 
   /** REQUIRES: initialIds > 0. */
   FloeKeyTable(int initialIds) {
-    int slots = Integer.highestOneBit(Math.max(8, initialIds * 2 - 1)) << 1;
+    int slots = Integer.highestOneBit(Math.max(8, initialIds * 4 - 1)) << 1;
     this.slots = new long[slots];
     mask = slots - 1;
     keys = new byte[initialIds][];
@@ -105,7 +106,7 @@ final class FloeKeyTable {
 
   /** REQUIRES: the key is not in the table. PROMISES: its new id, below {@link #idLimit}. */
   int add(int keyGroup, byte[] key) {
-    if (size + tombstones + 1 > (slots.length >>> 2) * 3) rebuild(size + 1 > slots.length >>> 1 ? slots.length << 1 : slots.length);
+    if (size + tombstones + 1 > slots.length >>> 1) rebuild(size + 1 > (slots.length >>> 3) * 3 ? slots.length << 1 : slots.length);
     int t = key == lastFindKey && keyGroup == lastFindGroup ? lastFindTag : tag(keyGroup, key); // (a miss's add follows its find)
     int id = freeCount > 0 ? freeIds[--freeCount] : newId();
     keys[id] = key;
