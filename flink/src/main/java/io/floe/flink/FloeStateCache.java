@@ -31,7 +31,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  * the read was issued (the fill is then stale: the answer predates that write).
  *
  * <p>Layout: a {@link FloeKeyTable} gives each key an int id; what is known of it lives in flat per-id arrays
- * (value, kind, CLOCK bit, dirty-list links, position of its pending op, read in flight), so the hot path
+ * (value, kind, CLOCK bit, dirty-list links, read in flight; {@link FloePendingOps} its pending op), so the hot path
  * (a hit, a write) is one table probe and array stores: no per-entry objects, no map per role.
  *
  * <p>Eviction is CLOCK, not LRU: the hand sweeps the ids; an entry used (read or written) since the hand
@@ -100,22 +100,15 @@ final class FloeStateCache {
   /** The dirty (DIRTY and MERGE) entries as a doubly linked list, oldest dirtied first. */
   private int[] dirtyPrev;
   private int[] dirtyNext;
-  /** The id's op in {@link #pendingOps}, or NIL. */
-  private int[] pendingPos;
   private Fill[] fills;
 
   private int dirtyHead = NIL;
   private int dirtyTail = NIL;
   private int hand;
-  /** Pending write ops in the order they were made; a slot is null once its op was coalesced or taken back. */
-  private WriteOp[] pendingOps = new WriteOp[64];
-  private int[] pendingIds = new int[64];
-  private int pendingEnd;
-  private int pendingLive;
+  private final FloePendingOps pending;
   private final ConcurrentLinkedQueue<Fill> answered = new ConcurrentLinkedQueue<>();
   private long bytes;
   private long dirtyBytes;
-  private long pendingBytes;
   private boolean sendBeforeRead;
   /** The last {@link #get} that missed: its key array, key group and id (NIL: none), for {@link #expect}. */
   private byte[] lastMissKey;
@@ -141,7 +134,7 @@ final class FloeStateCache {
     referenced = new boolean[n];
     dirtyPrev = new int[n];
     dirtyNext = new int[n];
-    pendingPos = new int[n];
+    pending = new FloePendingOps(n);
     fills = new Fill[n];
   }
 
@@ -154,11 +147,11 @@ final class FloeStateCache {
   }
 
   long pendingBytes() {
-    return pendingBytes;
+    return pending.bytes();
   }
 
   int pendingOps() {
-    return pendingLive;
+    return pending.size();
   }
 
   /**
@@ -170,7 +163,7 @@ final class FloeStateCache {
     int id = table.find(keyGroup, key);
     if (id != NIL) {
       byte kind = kinds[id];
-      if (kind == NONE && pendingPos[id] != NIL) kind = takeBack(id);
+      if (kind == NONE && pending.has(id)) kind = takeBack(id);
       if (kind == CLEAN || kind == DIRTY) {
         referenced[id] = true;
         hits++;
@@ -179,10 +172,10 @@ final class FloeStateCache {
       if (kind == MERGE) {
         WriteOp op = WriteOp.merge(keyGroup, table.key(id), values[id]);
         uncache(id);
-        addPending(id, op);
+        pending.add(id, op);
       }
       // The daemon must have every write of the key before this read: send the pending ops first.
-      if (pendingPos[id] != NIL) sendBeforeRead = true;
+      if (pending.has(id)) sendBeforeRead = true;
     }
     lastMissKey = key;
     lastMissGroup = keyGroup;
@@ -219,7 +212,7 @@ final class FloeStateCache {
       int id = f.id;
       if (id >= fills.length || fills[id] != f) continue; // stale: the key was written after the read (a write removes its fill)
       fills[id] = null;
-      if (kinds[id] != NONE || pendingPos[id] != NIL) continue;
+      if (kinds[id] != NONE || pending.has(id)) continue;
       install(id, f.value, CLEAN); // (an answer larger than the whole cache is evicted, and its id released, at once)
     }
   }
@@ -246,7 +239,7 @@ final class FloeStateCache {
       // would copy it per merge).
       WriteOp op = kinds[id] != CLEAN ? toOp(id) : null;
       uncache(id);
-      if (op != null) addPending(id, op);
+      if (op != null) pending.add(id, op);
       install(id, operand, MERGE);
     } else {
       update(id, concat(v, operand), kinds[id] == MERGE ? MERGE : DIRTY);
@@ -269,21 +262,7 @@ final class FloeStateCache {
 
   /** The pending write ops, oldest first (emptied). */
   List<WriteOp> takePending() {
-    List<WriteOp> ops = new ArrayList<>(pendingLive);
-    WriteOp[] p = pendingOps;
-    for (int i = 0; i < pendingEnd; i++) {
-      WriteOp op = p[i];
-      if (op == null) continue;
-      p[i] = null;
-      ops.add(op);
-      int id = pendingIds[i];
-      pendingPos[id] = NIL;
-      release(id);
-    }
-    pendingEnd = 0;
-    pendingLive = 0;
-    pendingBytes = 0;
-    return ops;
+    return pending.take(this::release);
   }
 
   /**
@@ -297,7 +276,7 @@ final class FloeStateCache {
     int dirtyCount = 0;
     for (int id = 0; id < table.idLimit(); id++) {
       if (!table.live(id)) continue;
-      if (kinds[id] == NONE && pendingPos[id] == NIL && fills[id] == null) throw new IllegalStateException("id " + id + " is live for nothing");
+      if (kinds[id] == NONE && !pending.has(id) && fills[id] == null) throw new IllegalStateException("id " + id + " is live for nothing");
       if (kinds[id] == NONE) continue;
       all += entryBytes(id);
       if (kinds[id] != CLEAN) {
@@ -310,17 +289,10 @@ final class FloeStateCache {
       if (kinds[id] == NONE || kinds[id] == CLEAN) throw new IllegalStateException("id " + id + " on the dirty list is not dirty");
       listed++;
     }
-    long pend = 0;
-    int live = 0;
-    for (int i = 0; i < pendingEnd; i++) {
-      if (pendingOps[i] == null) continue;
-      pend += opBytes(pendingOps[i]);
-      live++;
-      if (pendingPos[pendingIds[i]] != i) throw new IllegalStateException("pending op " + i + " is not its id's");
-    }
-    if (all != bytes || dirtyAll != dirtyBytes || pend != pendingBytes || listed != dirtyCount || live != pendingLive) {
-      throw new IllegalStateException("accounting: bytes " + bytes + " vs " + all + ", dirty " + dirtyBytes + " vs " + dirtyAll + ", pending " + pendingBytes
-          + " vs " + pend + ", dirty list " + listed + " vs " + dirtyCount + ", pending ops " + pendingLive + " vs " + live);
+    pending.check();
+    if (all != bytes || dirtyAll != dirtyBytes || listed != dirtyCount) {
+      throw new IllegalStateException("accounting: bytes " + bytes + " vs " + all + ", dirty " + dirtyBytes + " vs " + dirtyAll + ", dirty list " + listed
+          + " vs " + dirtyCount);
     }
   }
 
@@ -339,7 +311,7 @@ final class FloeStateCache {
     int id = table.find(keyGroup, key);
     if (id == NIL) return newId(keyGroup, key);
     fills[id] = null;
-    if (kinds[id] == NONE && pendingPos[id] != NIL) takeBack(id);
+    if (kinds[id] == NONE && pending.has(id)) takeBack(id);
     return id;
   }
 
@@ -349,7 +321,7 @@ final class FloeStateCache {
 
   /** REQUIRES: the id is not cached and has a pending op. Takes the op back as an entry; PROMISES: its kind. */
   private byte takeBack(int id) {
-    WriteOp op = unpend(id);
+    WriteOp op = pending.remove(id);
     install(id, op.value(), op.type() == WriteOp.Type.MERGE ? MERGE : DIRTY);
     return kinds[id]; // (NONE: an entry larger than the whole cache went straight back to pending)
   }
@@ -357,13 +329,12 @@ final class FloeStateCache {
   private int newId(int keyGroup, byte[] key) {
     int id = table.add(keyGroup, key);
     if (id >= kinds.length) grow(table.idCapacity());
-    pendingPos[id] = NIL;
     return id;
   }
 
   /** Forgets the id once nothing is known of its key: not cached, no pending op, no read in flight. */
   private void release(int id) {
-    if (kinds[id] != NONE || pendingPos[id] != NIL || fills[id] != null) return;
+    if (kinds[id] != NONE || pending.has(id) || fills[id] != null) return;
     table.remove(id);
     if (lastMissId == id) lastMissKey = null;
   }
@@ -433,7 +404,7 @@ final class FloeStateCache {
       }
       WriteOp op = kinds[id] != CLEAN ? toOp(id) : null;
       uncache(id);
-      if (op != null) addPending(id, op);
+      if (op != null) pending.add(id, op);
       else release(id);
       return;
     }
@@ -451,7 +422,7 @@ final class FloeStateCache {
       kinds[id] = CLEAN;
       bytes -= b - entryBytes(id); // the dirty overhead is gone
     }
-    addPending(id, op);
+    pending.add(id, op);
   }
 
   private void linkDirty(int id) {
@@ -482,54 +453,13 @@ final class FloeStateCache {
     };
   }
 
-  /** Adds an op to pending, coalesced with an earlier pending op of the key (which it follows). */
-  private void addPending(int id, WriteOp op) {
-    if (pendingPos[id] != NIL) op = coalesce(unpend(id), op); // re-added at the end: pending keeps the order ops were made in
-    if (pendingEnd == pendingOps.length) makePendingRoom();
-    pendingOps[pendingEnd] = op;
-    pendingIds[pendingEnd] = id;
-    pendingPos[id] = pendingEnd++;
-    pendingLive++;
-    pendingBytes += opBytes(op);
-  }
-
-  /** REQUIRES: the id has a pending op. PROMISES: it is removed (its slot left null) and returned. */
-  private WriteOp unpend(int id) {
-    int pos = pendingPos[id];
-    WriteOp op = pendingOps[pos];
-    pendingOps[pos] = null;
-    pendingPos[id] = NIL;
-    pendingLive--;
-    pendingBytes -= opBytes(op);
-    return op;
-  }
-
-  /** Full: squeezes out the null slots when they are at least half, else doubles. */
-  private void makePendingRoom() {
-    if (pendingLive * 2 > pendingEnd) {
-      pendingOps = Arrays.copyOf(pendingOps, pendingOps.length * 2);
-      pendingIds = Arrays.copyOf(pendingIds, pendingIds.length * 2);
-      return;
-    }
-    int to = 0;
-    for (int i = 0; i < pendingEnd; i++) {
-      if (pendingOps[i] == null) continue;
-      pendingOps[to] = pendingOps[i];
-      pendingIds[to] = pendingIds[i];
-      pendingPos[pendingIds[to]] = to;
-      to++;
-    }
-    Arrays.fill(pendingOps, to, pendingEnd, null);
-    pendingEnd = to;
-  }
-
   private void grow(int n) {
     values = Arrays.copyOf(values, n);
     kinds = Arrays.copyOf(kinds, n);
     referenced = Arrays.copyOf(referenced, n);
     dirtyPrev = Arrays.copyOf(dirtyPrev, n);
     dirtyNext = Arrays.copyOf(dirtyNext, n);
-    pendingPos = Arrays.copyOf(pendingPos, n);
+    pending.grow(n);
     fills = Arrays.copyOf(fills, n);
   }
 
