@@ -147,7 +147,9 @@ async function stopDaemon(d: DaemonChild): Promise<void> {
 /** One backend's JVM; resolves with its parsed result. */
 function runJvm(classpath: string, jvmArgs: string[], log: (l: string) => void): Promise<JvmResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('java', ['-Xmx2g', '-cp', classpath, 'io.floe.bench.FlinkBench', ...jvmArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // FLINK_BENCH_JAVA_OPTS: extra JVM options for profiling runs (e.g. a JFR recording); committed runs leave it unset.
+    const extra = (process.env.FLINK_BENCH_JAVA_OPTS ?? '').split(' ').filter((o) => o !== '');
+    const child = spawn('java', ['-Xmx2g', ...extra, '-cp', classpath, 'io.floe.bench.FlinkBench', ...jvmArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
     const tail: string[] = [];
     let result: JvmResult | undefined;
     let error: string | undefined;

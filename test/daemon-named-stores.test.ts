@@ -106,9 +106,10 @@ t.test('model test: several named stores on several connections, beside the defa
   t.comment(`seed ${seed}`);
   const env = await daemon(t);
   let main = await connect(env.d.socket);
-  const specs: Array<{ name: string; range: [number, number] }> = [
-    { name: 'job-a/op-1/sub-0', range: [0, 7] },
-    { name: 'job-a/op-1/sub-1', range: [8, 15] },
+  // Two one-part stores (placement spreads them) and one of two parts (the default: one per shard).
+  const specs: Array<{ name: string; range: [number, number]; parts?: number }> = [
+    { name: 'job-a/op-1/sub-0', range: [0, 7], parts: 1 },
+    { name: 'job-a/op-1/sub-1', range: [8, 15], parts: 1 },
     { name: 'job-b/op.2/sub-0', range: [0, 15] },
   ];
   const models = specs.map(() => new Model());
@@ -116,9 +117,10 @@ t.test('model test: several named stores on several connections, beside the defa
   // Two connections per store (they share it), opened on one client's daemon.
   const conns: FloeNamedStoreClient[][] = [];
   for (const s of specs) {
-    const a = await main.openStore(req(s.name, s.range));
+    const a = await main.openStore(req(s.name, s.range, s.parts !== undefined ? { parts: s.parts } : {}));
     const b = await main.openStore(req(s.name, s.range));
-    t.same(a.info, { name: s.name, shard: a.info.shard, maxKeyGroups: MAX_KG, keyGroups: s.range, restored: false, created: true }, `${s.name} created`);
+    const parts = s.parts === 1 ? {} : { parts: [{ shard: a.info.shard, keyGroups: [0, 7] }, { shard: 1 - a.info.shard, keyGroups: [8, 15] }] };
+    t.same(a.info, { name: s.name, shard: a.info.shard, maxKeyGroups: MAX_KG, keyGroups: s.range, restored: false, created: true, ...parts }, `${s.name} created`);
     t.equal(b.info.created, false, `${s.name}: the second connection joins it`);
     t.equal(b.info.shard, a.info.shard, 'one store, one shard');
     conns.push([a, b]);
@@ -182,7 +184,14 @@ t.test('restore with clip: 2 → 1 → 3 subtasks, and from the default store', 
   await fill(p2[0]!, [0, 7], 100); // part in SSTs, part in the memtable at the checkpoint
   await fill(p2[1]!, [8, 15], 250);
   const h2 = [await p2[0]!.checkpoint(), await p2[1]!.checkpoint()];
-  t.equal(h2[0]!.instances.length, 1, 'a named store checkpoint lists its one instance');
+  t.same(
+    h2[0]!.instances.map((i) => i.keyGroups),
+    [
+      [0, 3],
+      [4, 7],
+    ],
+    'a named store checkpoint lists every part (one per shard by default)',
+  );
   const atH2 = model.clone();
   await fill(p2[0]!, [0, 7], 30); // after the checkpoint: not in the restores
   for (const c of p2) await c.close();

@@ -69,8 +69,9 @@ t.test('a crashed shard thread fails its named stores with IO; opening again rec
   const a = router.openSession();
   const b = router.openSession();
   const dflt = router.openSession();
-  const ia = parseOpenStoreOk(await ok(a, open({ name: 'crash/a', maxKeyGroups: MAX_KG, keyGroups: [0, 7] })));
-  const ib = parseOpenStoreOk(await ok(b, open({ name: 'crash/b', maxKeyGroups: MAX_KG, keyGroups: [0, 7] })));
+  // One part each (a store of several parts dies with any of its shards: named-store-parts.test.ts).
+  const ia = parseOpenStoreOk(await ok(a, open({ name: 'crash/a', maxKeyGroups: MAX_KG, keyGroups: [0, 7], parts: 1 })));
+  const ib = parseOpenStoreOk(await ok(b, open({ name: 'crash/b', maxKeyGroups: MAX_KG, keyGroups: [0, 7], parts: 1 })));
   t.not(ia.shard, ib.shard, 'one store per shard');
   await ok(a, put('x', 'flushed', 1));
   await ok(a, (w) => w.endFrame(w.beginFrame(Op.FLUSH, 1)));

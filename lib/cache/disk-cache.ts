@@ -25,8 +25,9 @@
  *
  * Jobs kept in their own modules: the slot table and CLOCK eviction (disk-cache-slots.ts), verified reads of
  * cached pages (disk-cache-reads.ts), the ghost list of admission on second access (disk-cache-ghosts.ts),
- * index persistence (disk-cache-persist.ts) and the byte layout (disk-cache-layout.ts). This file opens the
- * folder, serves reads (cached pages, one remote read for the missing ones) and writes admitted pages.
+ * index persistence (disk-cache-persist.ts), the byte layout (disk-cache-layout.ts), and the miss path's shared
+ * fetches and admission writes (disk-cache-admission.ts). This file opens the folder and serves reads: cached
+ * pages, then one remote read for the missing ones.
  *
  * REQUIRES: one DiskCacheFolder per folder at a time (one process; lib/cache/disk-cache-registry.ts shares it
  * between the stores of a process and locks it against other processes). File ids are never reused for
@@ -34,9 +35,9 @@
  */
 import { join } from 'node:path';
 import { FloeError } from '../errors.js';
-import { nodeLocalFs, writeParts, type LocalFile, type LocalFs } from '../store/local-file.js';
+import { nodeLocalFs, type LocalFile, type LocalFs } from '../store/local-file.js';
 import { abortable } from '../util/abortable.js';
-import { systemClock, type Clock } from '../util/clock.js';
+import { systemClock } from '../util/clock.js';
 import type { ByteSource } from './byte-source.js';
 import { cacheFileKey } from './file-key.js';
 import {
@@ -46,87 +47,16 @@ import {
   MAX_PAGES,
   decodeIndex,
   diskCacheGeometry,
-  encodeSlotHeader,
   type IndexEntry,
 } from './disk-cache-layout.js';
 import { GhostList } from './disk-cache-ghosts.js';
 import { IndexPersister } from './disk-cache-persist.js';
 import { SlotReader, type Piece } from './disk-cache-reads.js';
-import { SlotTable, WRITING, keyString, type FileRecord } from './disk-cache-slots.js';
+import { SlotTable, keyString } from './disk-cache-slots.js';
+import type { DiskCache, DiskCacheCounters, DiskCacheOptions, DiskCacheStats } from './disk-cache-api.js';
+import { PageAdmission, shortRemoteRead } from './disk-cache-admission.js';
 
-export interface DiskCacheOptions {
-  dir: string;
-  /** Hard budget for everything the cache keeps in `dir` (bytes). 0 disables the cache (and removes its files). */
-  capacityBytes: number;
-  /** Page size: a power of two from 4 KiB to 16 MiB. Default 64 KiB. */
-  pageBytes?: number;
-  clock?: Clock;
-  /** Local file I/O (default: the real filesystem); tests pass a fault-injecting wrapper. */
-  fs?: LocalFs;
-  /** Persist the index after this many admitted pages. Default max(64, slots / 8). */
-  persistEveryPages?: number;
-  /** ...or on the first admission this long after the last persist. Default 60 s. */
-  persistEveryMs?: number;
-  /**
-   * The page-count trigger persists at most once per this many ms. Default 5 s. Why: every persist fsyncs
-   * the data file and writes, fsyncs and renames the index; a small cache under a uniform miss stream
-   * admits thousands of pages a second, and persisting every `persistEveryPages` of them cost several
-   * fsyncs a second on the I/O threads the cache's reads wait for. The index is only a hint (every slot is
-   * verified when read), so a later persist loses nothing but warmth after a crash.
-   */
-  persistMinIntervalMs?: number;
-  /**
-   * Admit a page only when it is missed a second time while still remembered (see above). Default false:
-   * every fetched page is admitted. Reads with `fillCache: false` never admit either way.
-   */
-  admitOnSecondAccess?: boolean;
-  /**
-   * With admitOnSecondAccess: how many missed pages are remembered. Default a quarter of the slot count
-   * (at least 1). Why a quarter: a page is admitted only if missed again within that window, so under a
-   * uniform miss stream the share of misses that fetch a whole page for admission is window ÷ pages of the
-   * data; a skewed stream misses its hot pages again quickly whatever the window. Measured (s3 server +
-   * 10 ms, 500,000 keys, 4 KiB blocks, docs/benchmarks.md "Remote miss path"): from the slot count to a
-   * quarter of it, bytes per GET 12.2 → 6.2 KB and CPU per GET 127 → 88 µs on cold uniform gets, Zipf's
-   * share served locally 45.9% → 45.3%.
-   */
-  ghostPages?: number;
-}
-
-export interface DiskCacheStats {
-  capacity: number;
-  bytes: number;
-  hits: number;
-  misses: number;
-  /**
-   * Reads that found at least one of their pages missing (each then waits for at most one remote read, its
-   * own or one already in flight for the same pages). Behind a block cache every block load is one read, so
-   * this is the exact number of misses of both caches, and remote GETs ÷ missedReads the GETs per miss.
-   */
-  missedReads: number;
-}
-
-/** Page hit and miss counts and missed reads, kept per user of a shared cache. */
-export interface DiskCacheCounters {
-  hits: number;
-  misses: number;
-  missedReads: number;
-}
-
-/**
- * What a store uses of a disk cache: a DiskCacheFolder itself, or one store's handle on a folder shared by
- * several stores (lib/cache/disk-cache-registry.ts). Methods are those of DiskCacheFolder.
- */
-export interface DiskCache {
-  source(fileId: string, fileSize: number, remote: ByteSource): ByteSource;
-  admit(fileId: string, bytes: Uint8Array, offset?: number): Promise<void>;
-  forget(fileId: string): Promise<void>;
-  isCached(fileId: string, offset: number, length: number): boolean;
-  settle(): Promise<void>;
-  cachedRanges(fileId: string): Array<[number, number]>;
-  stats(): DiskCacheStats;
-  readonly ioErrors: number;
-  close(): Promise<void>;
-}
+export type { DiskCache, DiskCacheCounters, DiskCacheOptions, DiskCacheStats } from './disk-cache-api.js';
 
 const KiB = 1024;
 const DEFAULT_PAGE_BYTES = 64 * KiB;
@@ -134,14 +64,6 @@ const DEFAULT_PERSIST_MS = 60_000;
 const DEFAULT_PERSIST_MIN_INTERVAL_MS = 5_000;
 
 const noop = (): void => {};
-
-function shortRemoteRead(fileId: string, offset: number, asked: number, got: number): FloeError {
-  return new FloeError(
-    'IO',
-    `remote read of file ${fileId} returned ${got} bytes at ${offset}, ${asked} were asked; the object is shorter than its recorded size or the read was cut short. Retrying may help.`,
-    { retryable: true },
-  );
-}
 
 export class DiskCacheFolder implements DiskCache {
   private readonly capacity: number;
@@ -163,8 +85,8 @@ export class DiskCacheFolder implements DiskCache {
   private missedReads = 0;
   private errors = 0;
 
-  /** In-flight remote fetches of single pages ("<hi>:<lo>:<page>"), kept until the page is written. */
-  private readonly inflight = new Map<string, Promise<Uint8Array>>();
+  /** The miss path's shared fetches and the admission writes (disk-cache-admission.ts); undefined when disabled. */
+  private readonly admission: PageAdmission | undefined;
   /** Background work (admission writes, index writes); never rejects; awaited by close. */
   private readonly tasks = new Set<Promise<void>>();
   private closed = false;
@@ -207,6 +129,20 @@ export class DiskCacheFolder implements DiskCache {
             everyMs: o.options.persistEveryMs ?? DEFAULT_PERSIST_MS,
             minIntervalMs: o.options.persistMinIntervalMs ?? DEFAULT_PERSIST_MIN_INTERVAL_MS,
             entries: () => this.slots.entries(),
+            track: (work) => this.track(work),
+            onError: () => {
+              this.errors++;
+            },
+          });
+    this.admission =
+      o.data === undefined || this.persister === undefined
+        ? undefined
+        : new PageAdmission({
+            slots: this.slots,
+            data: o.data,
+            pageBytes: o.pageBytes,
+            slotBytes: o.slotBytes,
+            persister: this.persister,
             track: (work) => this.track(work),
             onError: () => {
               this.errors++;
@@ -320,7 +256,8 @@ export class DiskCacheFolder implements DiskCache {
     if (!Number.isSafeInteger(offset) || offset < 0) {
       throw new FloeError('INVALID_ARGUMENT', `admit offset must be a non-negative integer, got ${offset}`);
     }
-    if (this.closed || this.slotCount === 0 || bytes.length === 0) return;
+    const admission = this.admission;
+    if (this.closed || admission === undefined || bytes.length === 0) return;
     const key = cacheFileKey(fileId);
     const P = this.pageBytes;
     const end = offset + bytes.length;
@@ -330,7 +267,7 @@ export class DiskCacheFolder implements DiskCache {
       try {
         for (let p = Math.ceil(offset / P); p * P < end && p < MAX_PAGES; p++) {
           const from = p * P - offset;
-          await this.writePage(rec, p, bytes.subarray(from, Math.min(from + P, bytes.length)));
+          await admission.writePage(rec, p, bytes.subarray(from, Math.min(from + P, bytes.length)));
         }
       } finally {
         this.slots.dropIfEmpty(rec);
@@ -486,7 +423,7 @@ export class DiskCacheFolder implements DiskCache {
         if (missing.length === count) return bytes;
         for (const p of missing) pieces[p - p0] = { bytes, base: start, shared: false };
       } else {
-        const fetched = await abortable(this.fetchPages(fileId, keyStr, hi, lo, remote, missing, pageLen), signal);
+        const fetched = await abortable(this.admission!.fetchPages(fileId, keyStr, hi, lo, remote, missing, pageLen), signal);
         for (let i = 0; i < missing.length; i++) pieces[missing[i]! - p0] = { bytes: fetched[i]!, base: missing[i]! * P, shared: true };
       }
     }
@@ -506,114 +443,11 @@ export class DiskCacheFolder implements DiskCache {
   }
 
   /**
-   * The bytes of each page in `missing` (ascending): pages another request is already fetching are awaited;
-   * the rest come from ONE remote read spanning the first to the last of them, and are admitted afterwards.
-   * The remote read is shared, so it does not take any one caller's abort signal.
-   */
-  private fetchPages(
-    fileId: string,
-    keyStr: string,
-    hi: number,
-    lo: number,
-    remote: ByteSource,
-    missing: readonly number[],
-    pageLen: (p: number) => number,
-  ): Promise<Uint8Array[]> {
-    const P = this.pageBytes;
-    const waits: Promise<Uint8Array>[] = [];
-    const toFetch: number[] = [];
-    for (const p of missing) {
-      const pending = this.inflight.get(`${keyStr}:${p}`);
-      if (pending !== undefined) waits.push(pending);
-      else toFetch.push(p);
-    }
-    if (toFetch.length > 0) {
-      const first = toFetch[0]!;
-      const last = toFetch[toFetch.length - 1]!;
-      const start = first * P;
-      const spanLength = last * P + pageLen(last) - start;
-      const registered = new Map<number, Promise<Uint8Array>>();
-      const unregister = (): void => {
-        for (const [p, page] of registered) if (this.inflight.get(`${keyStr}:${p}`) === page) this.inflight.delete(`${keyStr}:${p}`);
-      };
-      const span = remote.read(start, spanLength).then((bytes) => {
-        if (bytes.length !== spanLength) throw shortRemoteRead(fileId, start, spanLength, bytes.length);
-        return bytes;
-      });
-      // Registered before any waiter's handler: a failed fetch is forgotten before anyone sees the error,
-      // so a retry fetches again instead of finding the failure in flight.
-      span.catch(unregister);
-      for (const p of toFetch) {
-        const page = span.then((bytes) => bytes.subarray(p * P - start, p * P - start + pageLen(p)));
-        page.catch(noop); // the caller awaits it below; this only keeps an abandoned wait from being unhandled
-        this.inflight.set(`${keyStr}:${p}`, page);
-        registered.set(p, page);
-      }
-      // Taken now: a file forgotten while its pages are fetched does not get them admitted afterwards.
-      const rec = this.slots.record(keyStr, hi, lo);
-      const admitAll = async (): Promise<void> => {
-        try {
-          const bytes = await span;
-          for (const p of toFetch) {
-            await this.writePage(rec, p, bytes.subarray(p * P - start, p * P - start + pageLen(p)));
-          }
-        } catch {
-          // The remote read failed: the callers get the error; nothing to admit.
-        } finally {
-          unregister();
-          this.slots.dropIfEmpty(rec);
-        }
-      };
-      void this.track(admitAll());
-      let w = 0;
-      const ordered: Promise<Uint8Array>[] = [];
-      for (const p of missing) ordered.push(registered.get(p) ?? waits[w++]!);
-      return Promise.all(ordered);
-    }
-    return Promise.all(waits);
-  }
-
-  /**
    * With admitOnSecondAccess: true if no page of `missing` was missed recently nor is being fetched (the read
    * then bypasses admission); the pages are remembered either way, so their next miss admits them.
    */
   private firstMiss(keyStr: string, missing: readonly number[]): boolean {
-    return this.ghosts?.firstMiss(keyStr, missing, (k) => this.inflight.has(k)) === true;
-  }
-
-  /** Writes one page into a slot and publishes it. Skips pages already cached (at least as long) or being written. */
-  private async writePage(rec: FileRecord, page: number, bytes: Uint8Array): Promise<void> {
-    if (this.data === undefined || rec.forgotten || rec.writing.has(page)) return;
-    const existing = rec.pages.get(page);
-    if (existing !== undefined && this.slots.slotLen[existing]! >= bytes.length) return;
-    const slot = this.slots.allocate();
-    if (slot < 0) return;
-    this.slots.state[slot] = WRITING;
-    const generation = ++this.slots.gen[slot]!;
-    rec.writing.add(page);
-    let ok = false;
-    try {
-      // Header and page in one pwritev: no page-sized copy (the page is a view of the fetched bytes).
-      const header = encodeSlotHeader({ hi: rec.hi, lo: rec.lo, page, length: bytes.length }, bytes);
-      await writeParts(this.data, slot * this.slotBytes, [header, bytes]);
-      ok = true;
-    } catch {
-      this.errors++;
-    } finally {
-      rec.writing.delete(page);
-    }
-    if (this.slots.gen[slot] !== generation) return; // cannot happen (WRITING slots are never handed out), but never publish a reused slot
-    const target = ok ? this.slots.live(rec) : undefined;
-    if (target === undefined) {
-      this.slots.abandon(slot);
-      return;
-    }
-    // Publish first, then drop a shorter copy of the page, so the record is never momentarily empty.
-    const old = target.pages.get(page);
-    this.slots.publish(slot, target, page, bytes.length);
-    this.slots.chunks.record(slot, bytes);
-    if (old !== undefined) this.slots.release(old);
-    this.persister?.admitted();
+    return this.ghosts?.firstMiss(keyStr, missing, (k) => this.admission?.isFetching(k) === true) === true;
   }
 
   // ---- background work ----

@@ -9,7 +9,7 @@
  * - After `close()`, every call fails with CLOSED. `close()` flushes the daemon first (so the Store
  *   contract "close makes writes durable" holds through the client; `flushOnClose: false` skips it).
  * - `stats()` returns a Promise.
- * - `openStore({ name, maxKeyGroups, keyGroups, restore?, ephemeral? })` opens a named store of the daemon
+ * - `openStore({ name, maxKeyGroups, keyGroups, restore?, ephemeral?, parts? })` opens a named store of the daemon
  *   on a new connection and resolves to a client bound to it (docs/protocol.md, "Named stores"). A bound
  *   client never reconnects: a new connection would not be bound (and an ephemeral store is retired when
  *   its last connection goes), so after a break its requests fail (IO, retryable) and the caller opens

@@ -10,6 +10,11 @@
  *
  * Format (JSON): { format: 'floe-named-store', formatVersion: 1, name, seq, maxKeyGroups, keyGroups,
  *                  instanceId, ephemeral, createdAt, restoredFrom?: checkpointId[], dropped?: true }
+ * Format version 2 (a store split into parts, each an instance on its own shard thread) adds
+ *   parts: [{ instanceId, keyGroups: [first, last] }]   (>= 2 parts, contiguous, in order, covering keyGroups;
+ *                                                        instanceId is then parts[0].instanceId)
+ * A one-part store is written as version 1, exactly as before parts existed, so older daemons still read it;
+ * a daemon that only reads version 1 refuses a version-2 record with VERSION instead of opening one part.
  */
 import { createHash } from 'node:crypto';
 import { FloeError, isFloeError } from '../errors.js';
@@ -18,7 +23,14 @@ import { namedStorePath, namedStorePrefix, namedStoreRoot, parseNamedStorePath }
 import { readVerified } from '../store/read-verified.js';
 import type { Random } from '../util/random.js';
 
-export const NAMED_FORMAT_VERSION = 1;
+/** The newest record format this code reads (1: one instance; 2: adds `parts`). */
+export const NAMED_FORMAT_VERSION = 2;
+
+/** One part of a named store: an LSM instance owning a contiguous sub-range of the store's key groups. */
+export interface NamedPart {
+  instanceId: string;
+  keyGroups: [number, number];
+}
 
 export interface NamedRecord {
   name: string;
@@ -31,6 +43,13 @@ export interface NamedRecord {
   restoredFrom?: string[];
   /** The store was retired: the name is free (its next open creates it empty). */
   dropped?: true;
+  /** Two or more parts (format version 2); absent: one part, `instanceId` owning all of `keyGroups`. */
+  parts?: NamedPart[];
+}
+
+/** The parts of a record, in key-group order (a record without `parts` is one part). */
+export function partsOf(record: NamedRecord): NamedPart[] {
+  return record.parts ?? [{ instanceId: record.instanceId, keyGroups: record.keyGroups }];
 }
 
 /** The object-name key of a store name: 32 hex digits of its SHA-256. */
@@ -53,14 +72,31 @@ function decodeRecord(bytes: Uint8Array, path: string, name: string | undefined)
   if (json?.format !== 'floe-named-store' || typeof json.instanceId !== 'string' || !Array.isArray(json.keyGroups)) {
     throw new FloeError('CORRUPTION', `corrupt named store record ${path}: not a Floe named store record`, { path });
   }
-  if (json.formatVersion !== NAMED_FORMAT_VERSION) {
-    throw new FloeError('VERSION', `named store record ${path} has format version ${json.formatVersion}; this Floe reads ${NAMED_FORMAT_VERSION}. Upgrade Floe.`, { path });
+  if (json.formatVersion !== 1 && json.formatVersion !== NAMED_FORMAT_VERSION) {
+    throw new FloeError('VERSION', `named store record ${path} has format version ${json.formatVersion}; this Floe reads 1 to ${NAMED_FORMAT_VERSION}. Upgrade Floe.`, { path });
   }
+  if (json.formatVersion === 2) checkParts(json, path);
+  else if (json.parts !== undefined) throw new FloeError('CORRUPTION', `corrupt named store record ${path}: format version 1 has no parts`, { path });
   if (typeof json.name !== 'string' || (name !== undefined && json.name !== name)) {
     throw new FloeError('CORRUPTION', `named store record ${path} is for ${JSON.stringify(json.name)}, not ${JSON.stringify(name)} (a hash collision or a misplaced object)`, { path });
   }
   const { format: _f, formatVersion: _v, ...record } = json;
   return record;
+}
+
+/** A version-2 record's parts: two or more, contiguous and in order over keyGroups, the first named by instanceId. */
+function checkParts(json: NamedRecord, path: string): void {
+  const parts = json.parts;
+  const bad = (what: string): FloeError => new FloeError('CORRUPTION', `corrupt named store record ${path}: ${what}`, { path });
+  if (!Array.isArray(parts) || parts.length < 2) throw bad('format version 2 needs two or more parts');
+  let next = json.keyGroups[0];
+  for (const p of parts) {
+    if (typeof p?.instanceId !== 'string' || !Array.isArray(p.keyGroups) || p.keyGroups[0] !== next || !(p.keyGroups[1] >= p.keyGroups[0])) {
+      throw bad(`its parts do not split keyGroups [${json.keyGroups[0]}, ${json.keyGroups[1]}] into contiguous ranges`);
+    }
+    next = p.keyGroups[1] + 1;
+  }
+  if (next !== json.keyGroups[1] + 1 || parts[0]!.instanceId !== json.instanceId) throw bad('its parts do not cover keyGroups, or the first is not instanceId');
 }
 
 /** The current record of `name`, or undefined if the name was never used. */
@@ -94,7 +130,9 @@ export async function readAllNamedRecords(store: ObjectStore, daemon: string): P
 /** Writes `record` create-if-absent. PROMISES: resolves only if this call created it (a racing writer: BUSY). */
 export async function writeNamedRecord(store: ObjectStore, daemon: string, record: NamedRecord): Promise<void> {
   const path = namedStorePath(daemon, nameKey(record.name), record.seq);
-  const body = Buffer.from(JSON.stringify({ format: 'floe-named-store', formatVersion: NAMED_FORMAT_VERSION, ...record }, null, 1), 'utf8');
+  // One part: version 1, byte for byte what a daemon without parts wrote (it can read it back).
+  const formatVersion = record.parts === undefined ? 1 : 2;
+  const body = Buffer.from(JSON.stringify({ format: 'floe-named-store', formatVersion, ...record }, null, 1), 'utf8');
   try {
     await store.put(path, body, { ifNoneMatch: true });
   } catch (e) {

@@ -1,7 +1,9 @@
 /**
- * The daemon's named stores (docs/protocol.md, "Named stores"): each is one LSM instance placed in one shard
- * thread (a Target in a slot of that shard, lib/daemon/shard-host.ts), found by name through the registry
- * on primary storage (named-registry.ts), and shared by the connections bound to it (reference counts).
+ * The daemon's named stores (docs/protocol.md, "Named stores"): each is one or more parts, each an LSM
+ * instance owning a contiguous sub-range of the store's key groups and placed in a slot of its own shard
+ * thread (a Target, lib/daemon/shard-host.ts; named-parts.ts splits and places), found by name through the
+ * registry on primary storage (named-registry.ts), and shared by the connections bound to it (reference
+ * counts). The parts of a store are opened, closed, fenced and retired together.
  *
  * - Open without restore: join the live store, else reopen the registered instance, else create one.
  * - Open with restore: a new instance restored from the handles (clipped to the key groups), a new record;
@@ -21,55 +23,18 @@ import { FloeError, isFloeError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { InternalOp, writeJson } from '../protocol/protocol.js';
 import type { OpenStoreRequest, OpenStoreResult } from '../protocol/named-store.js';
+import { NamedStore, type NamedStoreContext } from './named-store.js';
+import { newParts, partCount, partMemtableBytes, placeParts } from './named-parts.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { shardLocalDirName } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
-import { namedInstanceId, nameKey, readAllNamedRecords, readNamedRecord, writeNamedRecord, type NamedRecord } from './named-registry.js';
-import type { StoreRoute } from './route-keyed.js';
+import { namedInstanceId, partsOf, readAllNamedRecords, readNamedRecord, writeNamedRecord, type NamedPart, type NamedRecord } from './named-registry.js';
 import { ignoreMissingInstance } from './router-open.js';
 import type { LogFn, Shard, ShardBus, Target } from './shard-bus.js';
+
+export { NamedStore } from './named-store.js';
 import type { ShardInit } from './shard-service.js';
-
-/** One open named store: what the connections bound to it share. */
-export class NamedStore {
-  /** The sessions (connections) bound to it. */
-  readonly refs = new Set<object>();
-  /** Set when a restore took the name over: every request of a binding to this store fails with it. */
-  fenced: FloeError | undefined;
-  /** CLOSE_STORE asked to drop it: retire when the last binding goes. */
-  dropped = false;
-  readonly route: StoreRoute;
-
-  constructor(
-    readonly record: NamedRecord,
-    readonly target: Target,
-    /** Retire when unreferenced (the opener that started this instance decided). */
-    readonly ephemeral: boolean,
-  ) {
-    const [lo, hi] = record.keyGroups;
-    const describe = `named store ${JSON.stringify(record.name)}`;
-    this.route = {
-      maxKeyGroups: record.maxKeyGroups,
-      targets: [target],
-      targetOf(kg: number, where = ''): number {
-        if (kg < lo || kg > hi) {
-          throw new FloeError('INVALID_ARGUMENT', `${where}key group ${kg} is outside the key groups [${lo}, ${hi}] of ${describe}; send only key groups this store owns`);
-        }
-        return 0;
-      },
-    };
-  }
-
-  get name(): string {
-    return this.record.name;
-  }
-
-  /** The store can no longer serve (closed, fenced, or its shard thread died). */
-  get lost(): boolean {
-    return this.target.gone !== undefined || this.target.shard.dead !== undefined;
-  }
-}
 
 export interface NamedStoresContext {
   bus: ShardBus;
@@ -85,22 +50,41 @@ export interface NamedStoresContext {
   log: LogFn;
 }
 
+/** A named store in STATS (`shard`, `instanceId`: its first part's; `parts` lists every part). */
+export interface NamedStoreSummary {
+  name: string;
+  shard: number;
+  instanceId: string;
+  keyGroups: [number, number];
+  connections: number;
+  ephemeral: boolean;
+  parts: Array<{ shard: number; instanceId: string; keyGroups: [number, number] }>;
+}
+
 export class NamedStores {
   private readonly live = new Map<string, NamedStore>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** What the stores' whole-store requests (checkpoints) need. */
+  readonly storeContext: NamedStoreContext;
 
-  constructor(private readonly ctx: NamedStoresContext) {}
+  constructor(private readonly ctx: NamedStoresContext) {
+    this.storeContext = { bus: ctx.bus, store: ctx.store, primary: ctx.options.primary, clock: ctx.clock, random: ctx.random.fork(), log: ctx.log };
+  }
 
   /** Open named stores, for STATS. */
-  describe(): Array<{ name: string; shard: number; instanceId: string; keyGroups: [number, number]; connections: number; ephemeral: boolean }> {
-    return [...this.live.values()].map((s) => ({
-      name: s.name,
-      shard: s.target.shard.index,
-      instanceId: s.record.instanceId,
-      keyGroups: s.record.keyGroups,
-      connections: s.refs.size,
-      ephemeral: s.ephemeral,
-    }));
+  describe(): NamedStoreSummary[] {
+    return [...this.live.values()].map((s) => {
+      const parts = partsOf(s.record).map((p, i) => ({ shard: s.targets[i]!.shard.index, instanceId: p.instanceId, keyGroups: p.keyGroups }));
+      return {
+        name: s.name,
+        shard: parts[0]!.shard,
+        instanceId: s.record.instanceId,
+        keyGroups: s.record.keyGroups,
+        connections: s.refs.size,
+        ephemeral: s.ephemeral,
+        parts,
+      };
+    });
   }
 
   /**
@@ -113,7 +97,7 @@ export class NamedStores {
     for (const r of left) {
       try {
         await this.locked(r.name, async () => {
-          await retireOn(this.ctx.store, r.instanceId, this.ctx.clock, this.ctx.random.fork()).catch(ignoreMissingInstance);
+          await this.retireParts(r, ignoreMissingInstance);
           await writeNamedRecord(this.ctx.store, this.ctx.options.instanceId, { ...r, seq: r.seq + 1, createdAt: this.now(), dropped: true });
         });
         this.ctx.log('info', 'named_store_retired', { name: r.name, instanceId: r.instanceId, reason: 'left open by an earlier run' });
@@ -129,13 +113,16 @@ export class NamedStores {
     return this.locked(req.name, async () => {
       const { store, created } = req.restore !== undefined ? await this.openRestored(req, req.restore) : await this.openExisting(req);
       store.refs.add(session);
+      const parts = store.targets.map((t) => ({ shard: t.shard.index, keyGroups: t.keyGroups }));
       const result: OpenStoreResult = {
         name: req.name,
-        shard: store.target.shard.index,
+        shard: parts[0]!.shard,
         maxKeyGroups: store.record.maxKeyGroups,
         keyGroups: store.record.keyGroups,
         restored: req.restore !== undefined,
         created,
+        // A one-part store answers exactly as before parts existed.
+        ...(parts.length > 1 ? { parts } : {}),
       };
       this.ctx.log('info', 'named_store_opened', { ...result, instanceId: store.record.instanceId, connections: store.refs.size });
       return { store, result };
@@ -164,7 +151,7 @@ export class NamedStores {
   }
 
   private async openExisting(req: OpenStoreRequest): Promise<{ store: NamedStore; created: boolean }> {
-    const live = this.liveStore(req.name);
+    const live = await this.liveStore(req.name);
     if (live !== undefined) {
       checkSameShape(live.record, req);
       return { store: live, created: false };
@@ -184,15 +171,15 @@ export class NamedStores {
 
   private async openRestored(req: OpenStoreRequest, handles: CheckpointHandle[]): Promise<{ store: NamedStore; created: boolean }> {
     for (const h of handles) checkHandle(h, this.ctx.options.primary, req.maxKeyGroups);
-    const live = this.liveStore(req.name);
+    const live = await this.liveStore(req.name);
     const previous = live?.record ?? (await readNamedRecord(this.ctx.store, this.ctx.options.instanceId, req.name));
     const record = this.nextRecord(previous, req, handles.map((h) => h.checkpointId));
     const store = await this.start(record, req.ephemeral === true, handles.length > 0 ? 'restore' : 'fresh', handles);
     await this.commit(store);
     if (live !== undefined) await this.fence(live);
     else if (previous !== undefined && previous.dropped === undefined) {
-      // The name's previous instance is not open here: it is unreachable from now on.
-      await retireOn(this.ctx.store, previous.instanceId, this.ctx.clock, this.ctx.random.fork()).catch(ignoreMissingInstance);
+      // The name's previous instances are not open here: they are unreachable from now on.
+      await this.retireParts(previous, ignoreMissingInstance);
     }
     return { store, created: true };
   }
@@ -202,8 +189,8 @@ export class NamedStores {
     try {
       await writeNamedRecord(this.ctx.store, this.ctx.options.instanceId, store.record);
     } catch (e) {
-      await this.closeTarget(store, new FloeError('CLOSED', 'the store could not be registered')).catch(() => undefined);
-      await retireOn(this.ctx.store, store.record.instanceId, this.ctx.clock, this.ctx.random.fork()).catch(() => undefined);
+      await this.closeTargets(store.targets, new FloeError('CLOSED', 'the store could not be registered')).catch(() => undefined);
+      await this.retireParts(store.record, () => undefined);
       throw e;
     }
     this.live.set(store.name, store);
@@ -216,18 +203,18 @@ export class NamedStores {
       `named store ${JSON.stringify(old.name)} was taken over by a restore on another connection; this binding is stale: send CLOSE_STORE (a restarted task owns the store now)`,
     );
     this.ctx.log('warn', 'named_store_fenced', { name: old.name, instanceId: old.record.instanceId, connections: old.refs.size });
-    await this.closeTarget(old, old.fenced).catch((e: unknown) => this.ctx.log('warn', 'named_store_close_failed', { name: old.name, error: (e as Error).message }));
-    await retireOn(this.ctx.store, old.record.instanceId, this.ctx.clock, this.ctx.random.fork()).catch(ignoreMissingInstance);
+    await this.closeTargets(old.targets, old.fenced).catch((e: unknown) => this.ctx.log('warn', 'named_store_close_failed', { name: old.name, error: (e as Error).message }));
+    await this.retireParts(old.record, ignoreMissingInstance);
   }
 
   private async retireOrClose(store: NamedStore): Promise<void> {
     const retire = store.ephemeral || store.dropped;
-    await this.closeTarget(store, new FloeError('CLOSED', `named store ${JSON.stringify(store.name)} is closed; open it again`));
+    await this.closeTargets(store.targets, new FloeError('CLOSED', `named store ${JSON.stringify(store.name)} is closed; open it again`));
     if (!retire) {
       this.ctx.log('info', 'named_store_closed', { name: store.name, instanceId: store.record.instanceId });
       return;
     }
-    await retireOn(this.ctx.store, store.record.instanceId, this.ctx.clock, this.ctx.random.fork()).catch(ignoreMissingInstance);
+    await this.retireParts(store.record, ignoreMissingInstance);
     const latest = await readNamedRecord(this.ctx.store, this.ctx.options.instanceId, store.name);
     // Only if the name still points at this instance (a restore may have moved it on meanwhile).
     if (latest?.instanceId === store.record.instanceId && latest.dropped === undefined) {
@@ -236,77 +223,108 @@ export class NamedStores {
     this.ctx.log('info', 'named_store_retired', { name: store.name, instanceId: store.record.instanceId });
   }
 
-  /** Closes the store's instance after every request already sent to it; later requests fail with `why`. */
-  private async closeTarget(store: NamedStore, why: FloeError): Promise<void> {
-    const t = store.target;
-    try {
-      if (!store.lost) await this.ctx.bus.call(t, InternalOp.SHARD_CLOSE);
-    } finally {
-      t.gone ??= why;
-      t.shard.targets.delete(t);
-    }
+  /** Retires every part instance of `record`; `onError` decides about a failure (rethrow or ignore). */
+  private async retireParts(record: NamedRecord, onError: (e: unknown) => void): Promise<void> {
+    for (const p of partsOf(record)) await retireOn(this.ctx.store, p.instanceId, this.ctx.clock, this.ctx.random.fork()).catch(onError);
   }
 
-  /** Opens `record`'s instance in a new slot of the least loaded shard. */
+  /**
+   * Closes the parts' instances after every request already sent to them; later requests fail with `why`.
+   * PROMISES: every target is marked gone and removed from its shard, even when a close fails (rejects
+   * with the first failure).
+   */
+  private async closeTargets(targets: readonly Target[], why: FloeError): Promise<void> {
+    const results = await Promise.allSettled(
+      targets.map(async (t) => {
+        try {
+          if (t.gone === undefined && t.shard.dead === undefined) await this.ctx.bus.call(t, InternalOp.SHARD_CLOSE);
+        } finally {
+          t.gone ??= why;
+          t.shard.targets.delete(t);
+        }
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /**
+   * Opens every part of `record` in a new slot of its shard (named-parts.ts places them).
+   * PROMISES: on failure no part is left open (and the instances a fresh start or restore created are retired).
+   */
   private async start(record: NamedRecord, ephemeral: boolean, mode: 'fresh' | 'existing' | 'restore', handles: CheckpointHandle[] = []): Promise<NamedStore> {
-    const shard = this.place(record.name);
-    const target = shard.addTarget();
+    const parts = partsOf(record);
+    const shards = placeParts(this.ctx.shards, parts.length, record.name);
+    const targets = parts.map((p, i) => shards[i]!.addTarget(p.keyGroups));
+    const opened = await Promise.allSettled(parts.map((p, i) => this.openPart(record, p, parts.length, targets[i]!, mode, handles)));
+    const failed = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed === undefined) return new NamedStore(record, targets, ephemeral);
+    const why = new FloeError('CLOSED', 'the store failed to open');
+    await this.closeTargets(
+      targets.filter((_, i) => opened[i]!.status === 'fulfilled'),
+      why,
+    ).catch(() => undefined);
+    for (const [i, t] of targets.entries()) {
+      if (opened[i]!.status === 'rejected') {
+        t.shard.targets.delete(t);
+        t.gone = why;
+      }
+    }
+    if (mode !== 'existing') await this.retireParts(record, () => undefined);
+    throw failed.reason;
+  }
+
+  /** Opens one part's instance in `target`'s slot. */
+  private async openPart(record: NamedRecord, part: NamedPart, count: number, target: Target, mode: 'fresh' | 'existing' | 'restore', handles: CheckpointHandle[]): Promise<void> {
+    const shard = target.shard;
     const init: ShardInit = {
       shard: shard.index,
-      what: `named store ${JSON.stringify(record.name)}`,
+      what: count === 1 ? `named store ${JSON.stringify(record.name)}` : `part [${part.keyGroups[0]}, ${part.keyGroups[1]}] of named store ${JSON.stringify(record.name)}`,
       options: {
         ...this.ctx.baseOptions,
-        instanceId: record.instanceId,
+        instanceId: part.instanceId,
         localDir: join(this.ctx.localPath, shardLocalDirName(shard.index)),
         maxKeyGroups: record.maxKeyGroups,
         diskCacheBytes: this.ctx.shardBytes,
+        // The store's memtable budget is split over its parts (one part: the daemon's option, as always).
+        ...(count > 1 ? { memtableBytes: partMemtableBytes(this.ctx.options.memtableBytes, count) } : {}),
       },
-      keyGroups: record.keyGroups,
+      keyGroups: part.keyGroups,
       expectExisting: mode === 'existing',
+      // Each part restores every handle clipped to its own sub-range (restoreStore with keyGroups).
       ...(mode === 'restore' ? { restore: { handles } } : {}),
     };
-    try {
-      await this.ctx.bus.call(shard.host, InternalOp.SHARD_STORE_OPEN, (w) => writeJson(w, { slot: target.slot, init }));
-    } catch (e) {
-      shard.targets.delete(target);
-      target.gone = new FloeError('CLOSED', 'the store failed to open');
-      throw e;
-    }
-    return new NamedStore(record, target, ephemeral);
-  }
-
-  /** The shard with the fewest named stores (ties: a hash of the name), among live shards. */
-  private place(name: string): Shard {
-    const alive = this.ctx.shards.filter((s) => s.dead === undefined);
-    if (alive.length === 0) throw new FloeError('IO', 'every shard of this daemon is down; restart the daemon', { retryable: true });
-    const load = (s: Shard): number => s.targets.size;
-    const least = Math.min(...alive.map(load));
-    const candidates = alive.filter((s) => load(s) === least);
-    return candidates[Number.parseInt(nameKey(name).slice(0, 8), 16) % candidates.length]!;
+    await this.ctx.bus.call(shard.host, InternalOp.SHARD_STORE_OPEN, (w) => writeJson(w, { slot: target.slot, init }));
   }
 
   private nextRecord(previous: NamedRecord | undefined, req: OpenStoreRequest, restoredFrom: string[] | undefined): NamedRecord {
     const seq = (previous?.seq ?? 0) + 1;
+    const live = this.ctx.shards.filter((s) => s.dead === undefined).length;
+    const parts = newParts(namedInstanceId(req.name, seq, this.ctx.random), req.keyGroups, partCount(req.keyGroups, live, req.parts));
     return {
       name: req.name,
       seq,
       maxKeyGroups: req.maxKeyGroups,
       keyGroups: req.keyGroups,
-      instanceId: namedInstanceId(req.name, seq, this.ctx.random),
+      instanceId: parts[0]!.instanceId,
       ephemeral: req.ephemeral === true,
       createdAt: this.now(),
       ...(restoredFrom !== undefined ? { restoredFrom } : {}),
+      ...(parts.length > 1 ? { parts } : {}),
     };
   }
 
-  /** The live store of `name`, forgetting one that was lost with its shard thread. */
-  private liveStore(name: string): NamedStore | undefined {
+  /**
+   * The live store of `name`. One that can no longer serve (a part lost with its shard thread) is
+   * forgotten, and its surviving parts closed first: reopening the name opens every part afresh.
+   */
+  private async liveStore(name: string): Promise<NamedStore | undefined> {
     const live = this.live.get(name);
-    if (live?.lost) {
-      this.live.delete(name);
-      return undefined;
-    }
-    return live;
+    if (live === undefined || !live.lost) return live;
+    this.live.delete(name);
+    const why = live.failure!;
+    await this.closeTargets(live.targets, why).catch((e: unknown) => this.ctx.log('warn', 'named_store_close_failed', { name, error: (e as Error).message }));
+    return undefined;
   }
 
   private now(): string {
@@ -331,6 +349,13 @@ export class NamedStores {
 
 function checkSameShape(record: NamedRecord, req: OpenStoreRequest): void {
   const [lo, hi] = record.keyGroups;
+  const parts = partsOf(record).length;
+  if (req.parts !== undefined && req.parts !== parts) {
+    throw new FloeError(
+      'INVALID_ARGUMENT',
+      `named store ${JSON.stringify(req.name)} exists with ${parts} part(s), but the request asks for ${req.parts}; omit "parts" to open it as it is, or restore (open with "restore") to split it anew`,
+    );
+  }
   if (record.maxKeyGroups !== req.maxKeyGroups || lo !== req.keyGroups[0] || hi !== req.keyGroups[1]) {
     throw new FloeError(
       'INVALID_ARGUMENT',

@@ -433,12 +433,12 @@ const pending = (p: IterPart): boolean => p.seek !== undefined;
  * The seek that rewinds a part to the start of its range, reusing its read view (so expiry stays judged
  * at the iterator's creation, as embedded): forward, the shard's first group at the lower bound (or the
  * empty key); backward, the group after the shard's last one (a part is rewound only when a later shard in
- * shard order exists) at the lower bound: nothing of that group is on this shard, so the walk continues
+ * shard order exists). "Shard" here is the target's instance: a default-store shard, or a named store's part at the lower bound: nothing of that group is on this shard, so the walk continues
  * from the end of the shard's last group. Both targets are inside the bounds (a lower bound at or above
  * the upper bound makes the range empty anyway).
  */
 function rewindTarget(p: IterPart, it: RouterIterator): { keyGroup: number; key: Uint8Array } {
-  const [first, last] = p.target.shard.keyGroups;
+  const [first, last] = p.target.keyGroups;
   return { keyGroup: it.reverse ? last + 1 : first, key: it.lower ?? EMPTY };
 }
 

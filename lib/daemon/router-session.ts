@@ -9,8 +9,7 @@
  * binding).
  */
 import { FloeError } from '../errors.js';
-import { decodeCheckpointRecord } from '../checkpoint/checkpoint-record.js';
-import { asFloeError, ERROR_OP, errorPayload, InternalOp, Op, parseJson, RESPONSE_BIT, writeJson } from '../protocol/protocol.js';
+import { asFloeError, ERROR_OP, errorPayload, Op, RESPONSE_BIT, writeJson } from '../protocol/protocol.js';
 import { parseCloseStore, parseOpenStore, writeOpenStoreOk } from '../protocol/named-store.js';
 import { Writer } from '../protocol/wire.js';
 import type { StoreStats } from '../api.js';
@@ -137,23 +136,21 @@ export class RouterSession {
     released.then(ok, (e: unknown) => reply(ERROR_OP, errorPayload(asFloeError(e))));
   }
 
-  /** FLUSH, CHECKPOINT, RELEASE_CHECKPOINT, STATS on the bound named store. */
+  /** FLUSH, CHECKPOINT, RELEASE_CHECKPOINT, STATS on the bound named store (every part of it). */
   namedControl(store: NamedStore, op: number, payload: Uint8Array, reply: Answer): boolean {
     const { bus } = this.host;
-    const t = store.target;
     switch (op) {
       case Op.FLUSH:
-        settle(bus.call(t, Op.FLUSH), reply, op, () => undefined);
+        settle(store.flush(bus), reply, op, () => undefined);
         return true;
       case Op.CHECKPOINT:
-        // The instance's own checkpoint record is the store's checkpoint (one instance, one handle).
-        settle(bus.call(t, InternalOp.SHARD_CHECKPOINT), reply, op, (w, rec) => writeJson(w, decodeCheckpointRecord(rec, `checkpoint record of ${store.name}`).handle));
+        settle(store.checkpoint(this.host.named.storeContext), reply, op, (w, h) => writeJson(w, h));
         return true;
       case Op.RELEASE_CHECKPOINT:
         settle(this.host.releaseCheckpoint(payload, store.record.maxKeyGroups), reply, op, () => undefined);
         return true;
       case Op.STATS:
-        settle(bus.call(t, InternalOp.SHARD_STATS), reply, op, (w, p) => writeJson(w, this.host.statsAnswer(parseJson<StoreStats>(p, 'store stats'))));
+        settle(store.stats(bus), reply, op, (w, s) => writeJson(w, this.host.statsAnswer(s)));
         return true;
       default:
         return false;

@@ -28,8 +28,6 @@ import { HOLD } from './direct-sync.js';
 import type { CheckpointHandle, StoreStats } from '../api.js';
 import type { ShardedLocalDir } from '../cache/disk-cache-registry.js';
 import type { SharedBlockCache } from '../cache/shared-block-cache.js';
-import { CHECKPOINT_HANDLE_VERSION } from '../checkpoint/checkpoint.js';
-import { decodeCheckpointRecord, writeCheckpointRecord, type CheckpointRecord } from '../checkpoint/checkpoint-record.js';
 import { validateHandle } from '../checkpoint/handle.js';
 import { FloeError, isFloeError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
@@ -40,6 +38,8 @@ import { checkpointPath } from '../store/paths.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import type { ShardLayout } from './layout.js';
+import { combinedCheckpoint } from './checkpoint-combine.js';
+import { sumStats } from './stats-sum.js';
 import { multiGet, singleKey, writeBatch, type StoreRoute } from './route-keyed.js';
 import { NamedStores } from './named-stores.js';
 import { RouterSession, settle, type SessionHost } from './router-session.js';
@@ -51,6 +51,7 @@ import type { KeyGroupRange, ShardMap } from './shard-map.js';
 export type { Answer, LogFn, Reply } from './shard-bus.js';
 export type { RouterOptions } from './router-open.js';
 export { RouterSession } from './router-session.js';
+export { sumStats } from './stats-sum.js';
 
 const CLOSE_TIMEOUT_MS = 60_000;
 
@@ -147,7 +148,11 @@ export class Router implements SessionHost {
       if (this.closed || session.closed) throw new FloeError('CLOSED', 'the store is closed; open a new one');
       if (frame.length < FRAME_HEADER_BYTES || readU32(frame, 0) !== frame.length - 4) throw protocolError('frame length does not match its bytes');
       const bound = session.binding;
-      if (bound !== undefined && bound.fenced !== undefined && op !== Op.CLOSE_STORE) throw bound.fenced;
+      // A fenced store, or one missing a part (its shard thread died): every request but CLOSE_STORE fails.
+      if (bound !== undefined && op !== Op.CLOSE_STORE) {
+        const failure = bound.failure;
+        if (failure !== undefined) throw failure;
+      }
       const route = bound === undefined ? this.defaultRoute : bound.route;
       // The hot single-key requests pass the caller's Reply and tag straight through (no allocation).
       if (op === Op.PUT || op === Op.MERGE || op === Op.GET || op === Op.DELETE) return singleKey(this.bus, route, op, frame, tagged, tag);
@@ -224,41 +229,25 @@ export class Router implements SessionHost {
 
   private async checkpointOnce(): Promise<CheckpointHandle> {
     this.checkOpen();
-    for (const t of this.defaultRoute.targets) t.holding = true;
-    Atomics.store(this.directHold, HOLD, 1);
-    let records: CheckpointRecord[];
-    let handle: CheckpointHandle;
-    try {
-      const raw = await Promise.all(this.shards.map((s) => this.bus.call(s.main, InternalOp.SHARD_CHECKPOINT, undefined, true)));
-      records = raw.map((bytes, i) => decodeCheckpointRecord(bytes, `checkpoint record of shard ${i}`));
-      const suffix = this.random.nextU32().toString(16).padStart(8, '0');
-      handle = {
-        format: 'floe-checkpoint',
-        version: CHECKPOINT_HANDLE_VERSION,
-        checkpointId: `${this.layout.name}-L${this.layout.seq}-${this.clock.now().toString(36)}-${suffix}`,
-        primary: this.options.primary,
-        maxKeyGroups: this.options.maxKeyGroups,
-        createdAt: new Date(this.clock.now()).toISOString(),
-        instances: records.flatMap((r) => r.handle.instances),
-      };
-      await writeCheckpointRecord(this.store, {
-        handle,
-        instances: records.flatMap((r) => r.instances),
-        files: [...new Set(records.flatMap((r) => r.files))],
-      });
-    } finally {
-      this.bus.releaseHolds(this.defaultRoute.targets);
-      Atomics.store(this.directHold, HOLD, 0);
-      Atomics.notify(this.directHold, HOLD);
-    }
-    // The combined record now protects every file; the per-shard records are redundant. Best effort: a
-    // leftover record only keeps files alive longer (GC), it never loses data.
-    for (const r of records) {
-      await this.store.delete(checkpointPath(r.handle.checkpointId)).catch((e: unknown) => {
-        this.log('warn', 'checkpoint_cleanup_failed', { checkpointId: r.handle.checkpointId, error: asFloeError(e).message });
-      });
-    }
-    this.log('info', 'checkpoint', { checkpointId: handle.checkpointId, shards: records.length });
+    const suffix = this.random.nextU32().toString(16).padStart(8, '0');
+    const now = this.clock.now();
+    const handle = await combinedCheckpoint({
+      bus: this.bus,
+      store: this.store,
+      targets: this.defaultRoute.targets,
+      checkpointId: `${this.layout.name}-L${this.layout.seq}-${now.toString(36)}-${suffix}`,
+      primary: this.options.primary,
+      maxKeyGroups: this.options.maxKeyGroups,
+      now,
+      what: 'shard',
+      log: this.log,
+      onHold: () => Atomics.store(this.directHold, HOLD, 1),
+      onRelease: () => {
+        Atomics.store(this.directHold, HOLD, 0);
+        Atomics.notify(this.directHold, HOLD);
+      },
+    });
+    this.log('info', 'checkpoint', { checkpointId: handle.checkpointId, shards: handle.instances.length });
     return handle;
   }
 
@@ -355,32 +344,4 @@ async function waitExit(s: Shard): Promise<void> {
   await Promise.race([s.exited, timeout]);
   clearTimeout(timer);
   await s.link.terminate().catch(() => undefined);
-}
-
-/** Shards' stats summed into one StoreStats; `blockCache` is the one shared cache's. */
-export function sumStats(all: StoreStats[], blockCache: StoreStats['blockCache']): StoreStats {
-  const sum = <T extends Record<string, number>>(pick: (s: StoreStats) => T): T => {
-    const out = {} as Record<string, number>;
-    for (const s of all) for (const [k, v] of Object.entries(pick(s))) out[k] = (out[k] ?? 0) + v;
-    return out as T;
-  };
-  const levels: Array<{ files: number; bytes: number }> = [];
-  for (const s of all) {
-    s.lsm.levels.forEach((l, i) => {
-      levels[i] ??= { files: 0, bytes: 0 };
-      levels[i]!.files += l.files;
-      levels[i]!.bytes += l.bytes;
-    });
-  }
-  return {
-    remote: sum((s) => s.remote),
-    blockCache,
-    diskCache: sum((s) => s.diskCache),
-    lsm: {
-      memtableBytes: all.reduce((n, s) => n + s.lsm.memtableBytes, 0),
-      levels,
-      pendingCompactionBytes: all.reduce((n, s) => n + s.lsm.pendingCompactionBytes, 0),
-      stalls: all.reduce((n, s) => n + s.lsm.stalls, 0),
-    },
-  };
 }

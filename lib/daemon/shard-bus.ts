@@ -63,6 +63,8 @@ export class Target {
     readonly shard: Shard,
     /** The store's slot in the shard thread (0: the shard's own instance). */
     readonly slot: number,
+    /** The key groups the instance behind this target owns (a named store's part owns a sub-range of the store's). */
+    readonly keyGroups: KeyGroupRange,
     outBytes = 64 * 1024,
   ) {
     this.out = new Writer(outBytes);
@@ -92,17 +94,17 @@ export class Shard {
     /** How to start it again: the same instance, reopened (never restored twice). */
     readonly reopen: { init: ShardInit; inline: boolean; direct?: DirectSocketInit },
   ) {
-    this.main = new Target(this, 0);
-    this.host = new Target(this, HOST_SLOT, 1024);
+    this.main = new Target(this, 0, keyGroups);
+    this.host = new Target(this, HOST_SLOT, keyGroups, 1024);
     this.targets.add(this.main);
     this.resetExited();
   }
 
-  /** A new target in a fresh slot (the shard thread opens the store in it on SHARD_STORE_OPEN). */
-  addTarget(): Target {
+  /** A new target in a fresh slot for an instance owning `keyGroups` (the shard thread opens it on SHARD_STORE_OPEN). */
+  addTarget(keyGroups: KeyGroupRange): Target {
     const slot = this.nextSlot;
     this.nextSlot = slot + 1 >= HOST_SLOT ? 1 : slot + 1;
-    const t = new Target(this, slot, 16 * 1024);
+    const t = new Target(this, slot, keyGroups, 16 * 1024);
     this.targets.add(t);
     return t;
   }

@@ -3,11 +3,11 @@
  * and CLOSE_STORE (one flags byte). Both sides validate with the same functions here, so a client gets
  * the daemon's INVALID_ARGUMENT messages before it sends anything.
  *
- * OPEN_STORE request (`rest`: JSON, canonical key order name, maxKeyGroups, keyGroups, restore?, ephemeral?;
- * the daemon accepts any order and whitespace):
- *   { "name": "job/op-7/sub-0", "maxKeyGroups": 128, "keyGroups": [0, 63], "restore": [handle...], "ephemeral": true }
- * OPEN_STORE answer (`rest`: JSON):
- *   { "name", "shard", "maxKeyGroups", "keyGroups": [first, last], "restored", "created" }
+ * OPEN_STORE request (`rest`: JSON, canonical key order name, maxKeyGroups, keyGroups, restore?, ephemeral?,
+ * parts?; the daemon accepts any order and whitespace):
+ *   { "name": "job/op-7/sub-0", "maxKeyGroups": 128, "keyGroups": [0, 63], "restore": [handle...], "ephemeral": true, "parts": 2 }
+ * OPEN_STORE answer (`rest`: JSON; `parts` only for a store of two or more parts):
+ *   { "name", "shard", "maxKeyGroups", "keyGroups": [first, last], "restored", "created", "parts"?: [{ "shard", "keyGroups" }] }
  * CLOSE_STORE request: u8 flags (bit 0 = drop: retire the store once no other connection holds it).
  */
 import type { CheckpointHandle } from '../api.js';
@@ -31,11 +31,23 @@ export interface OpenStoreRequest {
   restore?: CheckpointHandle[];
   /** Retire the store when the last connection bound to it goes. Default false. */
   ephemeral?: boolean;
+  /**
+   * Split a new (or restored) store into this many parts, each on its own shard thread where there are
+   * enough: 1..(number of key groups in keyGroups). Default: min(live shards, key groups). An existing store
+   * keeps the parts it was created with (asking for another count is INVALID_ARGUMENT; restore to change it).
+   */
+  parts?: number;
+}
+
+/** Where one part of a named store runs. */
+export interface OpenStorePart {
+  shard: number;
+  keyGroups: [number, number];
 }
 
 export interface OpenStoreResult {
   name: string;
-  /** The shard worker the store runs in. */
+  /** The shard worker the store runs in (its first part's, for a store of several parts). */
   shard: number;
   maxKeyGroups: number;
   keyGroups: [number, number];
@@ -43,6 +55,8 @@ export interface OpenStoreResult {
   restored: boolean;
   /** The store did not exist (or a restore made a new instance for it). */
   created: boolean;
+  /** Present when the store has two or more parts: each part's shard and key groups, in key-group order. */
+  parts?: OpenStorePart[];
 }
 
 const bad = (message: string): FloeError => new FloeError('INVALID_ARGUMENT', `openStore(): ${message}`);
@@ -64,11 +78,11 @@ export function checkStoreName(name: unknown): string {
  * Handles are only checked to be objects here; the daemon validates them against its primary.
  */
 export function checkOpenStore(input: unknown): OpenStoreRequest {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw bad('takes an object { name, maxKeyGroups, keyGroups, restore?, ephemeral? }');
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw bad('takes an object { name, maxKeyGroups, keyGroups, restore?, ephemeral?, parts? }');
   const o = input as Record<string, unknown>;
-  const known = new Set(['name', 'maxKeyGroups', 'keyGroups', 'restore', 'ephemeral']);
+  const known = new Set(['name', 'maxKeyGroups', 'keyGroups', 'restore', 'ephemeral', 'parts']);
   const unknown = Object.keys(o).filter((k) => !known.has(k));
-  if (unknown.length > 0) throw bad(`unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}; the fields are name, maxKeyGroups, keyGroups, restore, ephemeral`);
+  if (unknown.length > 0) throw bad(`unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}; the fields are name, maxKeyGroups, keyGroups, restore, ephemeral, parts`);
   const name = checkStoreName(o.name);
   const max = o.maxKeyGroups;
   if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > MAX_KEY_GROUPS) {
@@ -90,6 +104,13 @@ export function checkOpenStore(input: unknown): OpenStoreRequest {
     if (typeof o.ephemeral !== 'boolean') throw bad(`ephemeral must be true or false, got ${JSON.stringify(o.ephemeral)}`);
     out.ephemeral = o.ephemeral;
   }
+  if (o.parts !== undefined) {
+    const groups = out.keyGroups[1] - out.keyGroups[0] + 1;
+    if (typeof o.parts !== 'number' || !Number.isInteger(o.parts) || o.parts < 1 || o.parts > groups) {
+      throw bad(`parts must be an integer in [1, ${groups}] (each part owns at least one of the store's ${groups} key groups), got ${JSON.stringify(o.parts)}; omit it for one part per shard`);
+    }
+    out.parts = o.parts;
+  }
   return out;
 }
 
@@ -107,7 +128,7 @@ export function parseOpenStore(payload: Uint8Array): OpenStoreRequest {
   try {
     json = JSON.parse(Buffer.from(payload).toString('utf8'));
   } catch {
-    throw bad('the OPEN_STORE payload is not valid JSON; send a UTF-8 JSON object { name, maxKeyGroups, keyGroups, restore?, ephemeral? }');
+    throw bad('the OPEN_STORE payload is not valid JSON; send a UTF-8 JSON object { name, maxKeyGroups, keyGroups, restore?, ephemeral?, parts? }');
   }
   return checkOpenStore(json);
 }
@@ -115,6 +136,7 @@ export function parseOpenStore(payload: Uint8Array): OpenStoreRequest {
 /** Writes an OPEN_STORE answer payload (canonical key order). */
 export function writeOpenStoreOk(w: Writer, r: OpenStoreResult): void {
   const canonical: OpenStoreResult = { name: r.name, shard: r.shard, maxKeyGroups: r.maxKeyGroups, keyGroups: r.keyGroups, restored: r.restored, created: r.created };
+  if (r.parts !== undefined) canonical.parts = r.parts.map((p) => ({ shard: p.shard, keyGroups: p.keyGroups }));
   w.rawOrUtf8(JSON.stringify(canonical));
 }
 
