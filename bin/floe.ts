@@ -38,7 +38,8 @@ import { putCommand } from '../lib/tools/put.js';
 import { scanCommand } from '../lib/tools/scan.js';
 import { sstDumpCommand } from '../lib/tools/sst-dump.js';
 import { verifyCommand } from '../lib/tools/verify-cli.js';
-import { CHECKPOINTS_PREFIX, checkpointPath, parseCheckpointPath } from '../lib/store/paths.js';
+import { checkpointPath } from '../lib/store/paths.js';
+import { checkpointListLines } from '../lib/tools/checkpoints-list.js';
 
 const USAGE = `usage:
   floe daemon --config FILE [--restore HANDLE.json] [--shards M]
@@ -229,18 +230,8 @@ async function checkpoints(config: DaemonConfig, sub: string | undefined, id: st
   try {
     switch (sub) {
       case 'list': {
-        const objects = await store.list(CHECKPOINTS_PREFIX);
-        if (objects.length === 0) {
-          process.stdout.write(`no retained checkpoints on ${config.store.primary}\n`);
-          return 0;
-        }
-        for (const o of objects) {
-          const cid = parseCheckpointPath(o.path);
-          if (cid === undefined) continue;
-          const r = await readCheckpointRecord(store, o.path);
-          const groups = r.handle.instances.map((i) => `${i.instanceId}[${i.keyGroups[0]}-${i.keyGroups[1]}]`).join(' ');
-          process.stdout.write(`${cid}  ${r.handle.createdAt}  ${r.files.length} file(s)  ${groups}\n`);
-        }
+        const lines = await checkpointListLines(store);
+        process.stdout.write(lines.length === 0 ? `no retained checkpoints on ${config.store.primary}\n` : lines.map((l) => `${l}\n`).join(''));
         return 0;
       }
       case 'show': {

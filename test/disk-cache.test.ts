@@ -608,6 +608,41 @@ t.test('a hit reads only the chunks it needs; a chunk corrupted on disk while op
   await cache.close();
 });
 
+t.test('readIntoSync serves reads whose pages are all cached (verified, counted as hits); anything else is left to read', async (t) => {
+  const dir = tempDir(t);
+  const pageBytes = 16 * KiB;
+  const rng = new Random(seed ^ 0x5c);
+  const bytes = rng.bytes(4 * pageBytes + 777);
+  const remote = new FakeRemote(bytes);
+  const cache = await open({ dir, capacityBytes: 512 * KiB, pageBytes });
+  const counters = { hits: 0, misses: 0, missedReads: 0 };
+  const src = cache.source('sync', bytes.length, remote, counters);
+  const dest = new Uint8Array(2 * pageBytes);
+  t.equal(src.readIntoSync!(100, 1000, dest), false, 'nothing cached yet: not served');
+  await cache.admit('sync', bytes.subarray(0, 3 * pageBytes)); // pages 0-2
+  for (let i = 0; i < 200; i++) {
+    const offset = rng.int(3 * pageBytes - 1);
+    const length = 1 + rng.int(Math.min(pageBytes + 1, 3 * pageBytes - offset));
+    dest.fill(0xab);
+    if (!src.readIntoSync!(offset, length, dest) || !same(dest.subarray(0, length), bytes.subarray(offset, offset + length))) {
+      t.fail(`sync read ${i} at ${offset} + ${length} wrong or not served (seed ${seed})`);
+      return;
+    }
+  }
+  t.ok(counters.hits >= 200 && counters.misses === 0, `counted as hits (${counters.hits})`);
+  t.equal(remote.calls.length, 0, 'no remote read');
+  t.equal(src.readIntoSync!(3 * pageBytes - 10, 20, dest), false, 'a read that needs a missing page: not served');
+  t.equal(src.readIntoSync!(bytes.length - 5, 10, dest), false, 'past the end of the file: not served');
+  const g = diskCacheGeometry(512 * KiB, pageBytes);
+  corruptEverySlot(dir, g.slotBytes, 100); // chunk 0 of every page
+  t.equal(src.readIntoSync!(50, 100, dest), false, 'a chunk failing its checksum: not served');
+  t.ok(same(await src.read(50, 100), bytes.subarray(50, 150)), 'the async read then serves it from remote');
+  const at = pageBytes + 5000; // page 1 (page 0's slot was just dropped); its chunk 1 is intact
+  t.ok(src.readIntoSync!(at, 1000, dest) && same(dest.subarray(0, 1000), bytes.subarray(at, at + 1000)), 'an intact chunk still is');
+  await cache.close();
+  t.equal(src.readIntoSync!(at, 1000, dest), false, 'closed: not served');
+});
+
 t.test('missedReads counts the reads that found a page missing: one each, however many pages, GET or shared fetch', async (t) => {
   const dir = tempDir(t);
   const cache = await open({ dir, capacityBytes: 256 * KiB, pageBytes: 4096 });
@@ -672,7 +707,7 @@ t.test('admitOnSecondAccess remembers a quarter of the slot count (ghostPages to
   await wide.close();
 });
 
-t.test('LocalFile.readSync reads what read reads, short at the end of the file, and refuses a closed file', async (t) => {
+t.test('LocalFile.readSync reads what read reads (also into a given buffer), short at the end of the file, and refuses a closed file', async (t) => {
   const dir = tempDir(t);
   await nodeLocalFs.mkdirp(dir);
   const f = await nodeLocalFs.open(join(dir, 'sync.bin'), 'truncate');
@@ -683,6 +718,11 @@ t.test('LocalFile.readSync reads what read reads, short at the end of the file, 
     t.ok(same(f.readSync!(at, len), await f.read(at, len)), `readSync(${at}, ${len}) equals read`);
   }
   t.equal(f.readSync!(19_000, 4096).length, 1000, 'short at the end');
+  const into = new Uint8Array(8192).fill(0xcc);
+  const got = f.readSync!(100, 5000, into);
+  t.ok(got.buffer === into.buffer && got.byteOffset === 0 && same(got, bytes.subarray(100, 5100)), 'into a given buffer: a view of it');
+  t.equal(into[5000], 0xcc, 'nothing written past the bytes read');
+  t.throws(() => f.readSync!(0, 9000, into), { code: 'INVALID_ARGUMENT' }, 'a buffer too small is refused');
   await f.close();
   t.throws(() => f.readSync!(0, 10), FloeError, 'closed');
 });

@@ -13,6 +13,8 @@ import { Router, type RouterSession } from '../lib/daemon/router.js';
 import { encodeCloseStore, encodeOpenStore, parseOpenStoreOk, type OpenStoreRequest } from '../lib/protocol/named-store.js';
 import { decodeError, encodeKeyOnly, encodeKeyValue, ERROR_OP, Op, parseGetOk } from '../lib/protocol/protocol.js';
 import { Writer } from '../lib/protocol/wire.js';
+import { listInstanceSummaries } from '../lib/checkpoint/instances.js';
+import { openObjectStore } from '../lib/store/open.js';
 
 const MAX_KG = 8;
 
@@ -96,5 +98,52 @@ t.test('a crashed shard thread fails its named stores with IO; opening again rec
   for (let i = 0; i < 200 && !router.describeShards().every((s) => s.alive); i++) await new Promise((resolve) => setTimeout(resolve, 50));
   t.ok(router.describeShards().every((s) => s.alive), 'the crashed shard restarted in place');
   for (const s of [a, b, dflt]) s.close();
+  await router.close();
+});
+
+t.test('a stale binding of a lost store, released after the name was reopened, retires nothing of the reopened store', async (t) => {
+  // Regression: the lost store's object kept its record; when its last (stale) binding went, an ephemeral
+  // (or dropped) store was retired — the very instances the reopened store now serves — and its name
+  // record marked dropped.
+  const d = dir(t);
+  const primary = `file://${join(d, 'data')}`;
+  const router = await Router.open({ options: { primary, localDir: join(d, 'cache'), shards: 2, maxKeyGroups: MAX_KG, compactionWorkers: 0, durability: 'wal' } });
+  t.teardown(() => router.close().catch(() => undefined));
+  const { store: objects } = await openObjectStore(primary, { skipProbe: true });
+  t.teardown(() => objects.close());
+  for (const [name, ephemeral, drop] of [
+    ['stale/ephemeral', true, false],
+    ['stale/dropped', false, true],
+  ] as const) {
+    const stale = router.openSession();
+    const fresh = router.openSession();
+    const info = parseOpenStoreOk(await ok(stale, open({ name, maxKeyGroups: MAX_KG, keyGroups: [0, 7], parts: 1, ephemeral })));
+    await ok(stale, put('x', 'flushed', 1));
+    await ok(stale, (w) => w.endFrame(w.beginFrame(Op.FLUSH, 1)));
+    await router.terminateShardForTesting(info.shard);
+    t.equal((await call(stale, get('x', 1))).op, ERROR_OP, `${name}: the stale binding fails`);
+    for (let i = 0; i < 200 && !router.describeShards().every((s) => s.alive); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    const again = parseOpenStoreOk(await ok(fresh, open({ name, maxKeyGroups: MAX_KG, keyGroups: [0, 7], parts: 1, ephemeral })));
+    t.equal(again.created, false, `${name}: reopened from primary storage, same instance`);
+    const ids = (await listInstanceSummaries(objects)).filter((x) => x.retired === undefined).map((x) => x.instanceId);
+    await ok(stale, (w) => encodeCloseStore(w, 1, drop ? { drop: true } : {}));
+    const after = await listInstanceSummaries(objects);
+    t.same(
+      ids.filter((id) => after.find((x) => x.instanceId === id)?.retired !== undefined),
+      [],
+      `${name}: the stale binding's close retired no instance the reopened store serves`,
+    );
+    t.equal(await value(fresh, 'x', 1), 'flushed', `${name}: the reopened store still reads its data`);
+    if (!ephemeral) {
+      // The name still points at its instance: a later open finds the data (a dropped record would start empty).
+      await ok(fresh, (w) => encodeCloseStore(w, 1));
+      const third = router.openSession();
+      t.equal(parseOpenStoreOk(await ok(third, open({ name, maxKeyGroups: MAX_KG, keyGroups: [0, 7], parts: 1 }))).created, false, `${name}: not dropped`);
+      t.equal(await value(third, 'x', 1), 'flushed', `${name}: its data is there after reopening`);
+      third.close();
+    }
+    stale.close();
+    fresh.close();
+  }
   await router.close();
 });

@@ -2,7 +2,8 @@
  * Damaged SSTs never yield wrong data. Every single-byte change anywhere in a file is detected (CORRUPTION, or
  * VERSION for the footer's version field) by the part that reads it: the open for index, filter, properties
  * and footer, the block read for a data block. Truncated files are CORRUPTION; a short read from the source is
- * retryable IO. Blocks with valid checksums but impossible contents are CORRUPTION too.
+ * retryable IO. Blocks with valid checksums but impossible contents are CORRUPTION too. Point gets that read
+ * blocks synchronously (a local file's miss path) detect the same damage.
  */
 import t from 'tap';
 import { isFloeError } from '../lib/errors.js';
@@ -12,7 +13,7 @@ import type { Compression, Entry } from '../lib/sst/entry.js';
 import { SstReader, readAllEntries } from '../lib/sst/reader.js';
 import { crc32c } from '../lib/util/crc32c.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
-import { MemSource, diffEntries, randomEntries } from './support/sst-helpers.js';
+import { MapBlockCache, MemSource, SyncMemSource, diffEntries, randomEntries } from './support/sst-helpers.js';
 
 const seed = seedFromEnv();
 t.comment(`seed ${seed} (replay with FLOE_SEED=${seed})`);
@@ -64,6 +65,23 @@ async function readThroughReader(bytes: Uint8Array, size: number, metaOffset: nu
   return seen;
 }
 
+/**
+ * Point gets only, through a source that reads synchronously (the block-cache miss path of a local file,
+ * SstReader.getUncachedSync), with a block cache so misses are inserted and later gets hit; returns what
+ * the gets found, in key order.
+ */
+async function getsThroughSyncReads(bytes: Uint8Array, metaOffset: number, entries: Entry[]): Promise<Entry[]> {
+  const source = new SyncMemSource(bytes, true);
+  const reader = await SstReader.open({ path: PATH, fileId: 'x', size: bytes.length, metaOffset, source, blockCache: new MapBlockCache() });
+  const seen: Entry[] = [];
+  for (const e of entries) {
+    const got = await reader.get(e.key);
+    if (got !== undefined) seen.push(got);
+  }
+  if (source.reads.length > 1) throw new Error(`${source.reads.length - 1} block reads were not synchronous`);
+  return seen;
+}
+
 /** Runs `fn`; returns the FloeError code it failed with, or 'ok' after checking what it returned. */
 async function outcome(fn: () => Promise<Entry[]> | Entry[], expected: Entry[]): Promise<string> {
   try {
@@ -107,6 +125,7 @@ for (const compression of ['none', 'lz4', 'zstd'] as Compression[]) {
         await outcome(() => readThroughReader(bad, bad.length, b.metaOffset, b.entries), b.entries),
         await outcome(() => readThroughReader(bad, bad.length, undefined, b.entries, false), b.entries),
         await outcome(() => [...readAllEntries(bad, PATH)], b.entries),
+        await outcome(() => getsThroughSyncReads(bad, b.metaOffset, b.entries), b.entries),
       ];
       for (const r of results) {
         if (r !== expectCode) failures.push(`byte ${p} (${where}): ${r}, expected ${expectCode}`);

@@ -8,6 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isFloeError } from '../lib/errors.js';
 import { LOCAL_TEMP_DIR, LocalObjectStore, mapFsError, SYNC_READ_LIMIT } from '../lib/store/local.js';
+import { FaultInjectingObjectStore } from '../lib/store/faults.js';
+import { MetricsObjectStore } from '../lib/store/metrics.js';
+import type { ObjectStore } from '../lib/store/object-store.js';
+import { RetryingObjectStore } from '../lib/store/retry.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 import type { Clock } from '../lib/util/clock.js';
 import { expectCode, runStoreContract, sameBytes } from './support/store-contract.js';
@@ -82,6 +86,52 @@ t.test('local: ranged reads either side of the synchronous-read limit match the 
   await store.delete('sst/big.sst');
   await expectCode(t, store.get('sst/big.sst', { offset: 0, length: 16 }), 'NOT_FOUND', 'a deleted object');
   await store.close();
+});
+
+t.test('local: readIntoSync serves block reads into the caller buffer once the handle is open; retry and metrics pass it on', async (t) => {
+  const dir = freshDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const seed = seedFromEnv();
+  const rnd = new Random(seed);
+  const local = await LocalObjectStore.open(dir);
+  const metrics = new MetricsObjectStore(new RetryingObjectStore(local));
+  const size = 2 * SYNC_READ_LIMIT + rnd.int(1000);
+  let model = rnd.bytes(size);
+  await metrics.put('sst/a.sst', model);
+  const dest = new Uint8Array(SYNC_READ_LIMIT + 8);
+  t.equal(metrics.readIntoSync!('sst/a.sst', 0, 16, dest), -1, 'not served before the file has an open handle');
+  await metrics.get('sst/a.sst', { offset: 0, length: 16 }); // opens and caches the handle
+  const before = metrics.snapshot();
+  for (let i = 0; i < 100; i++) {
+    const length = 1 + rnd.int(SYNC_READ_LIMIT);
+    const offset = rnd.int(size);
+    dest.fill(0xee);
+    const n = metrics.readIntoSync!('sst/a.sst', offset, length, dest);
+    const want = model.subarray(offset, Math.min(size, offset + length));
+    if (n !== want.length || Buffer.compare(dest.subarray(0, n), want) !== 0 || (n < dest.length && dest[n] !== 0xee)) {
+      t.fail(`sync read ${i} at ${offset} + ${length}: got ${n} bytes, want ${want.length} (seed ${seed})`);
+      return;
+    }
+  }
+  const counted = metrics.since(before);
+  t.equal(counted.gets, 100, 'each served sync read counts as a get');
+  t.ok(counted.bytesRead > 0 && counted.latency.get.count === 100, 'with its bytes and latency');
+  t.equal(metrics.readIntoSync!('sst/a.sst', 0, SYNC_READ_LIMIT + 1, new Uint8Array(SYNC_READ_LIMIT + 1)), -1, 'over SYNC_READ_LIMIT: not served');
+  t.equal(metrics.readIntoSync!('sst/a.sst', 0, 32, new Uint8Array(16)), -1, 'a destination too small: not served');
+  t.equal(metrics.readIntoSync!('../etc/passwd', 0, 16, dest), -1, 'an invalid path: not served (get reports it)');
+  t.equal(metrics.readIntoSync!('sst/other.sst', 0, 16, dest), -1, 'a file never opened: not served');
+  // An overwrite by this store drops the handle; the next sync read is not served until get reopens it.
+  model = rnd.bytes(size);
+  await metrics.put('sst/a.sst', model);
+  t.equal(metrics.readIntoSync!('sst/a.sst', 0, 16, dest), -1, 'after an overwrite: not served');
+  await metrics.get('sst/a.sst', { offset: 0, length: 16 });
+  t.equal(metrics.readIntoSync!('sst/a.sst', 100, 16, dest), 16, 'served again after get reopened it');
+  t.same([...dest.subarray(0, 16)], [...model.subarray(100, 116)], 'new bytes');
+  await metrics.delete('sst/a.sst');
+  t.equal(metrics.readIntoSync!('sst/a.sst', 0, 16, dest), -1, 'after a delete: not served');
+  await metrics.close();
+  t.equal(local.readIntoSync('sst/a.sst', 0, 16, dest), -1, 'after close: not served');
+  t.equal((new FaultInjectingObjectStore(local) as ObjectStore).readIntoSync, undefined, 'fault injection has no sync reads (its faults stay on the async path)');
 });
 
 t.test('local: a put is invisible until complete, and an overwrite shows old bytes until then', async (t) => {

@@ -25,6 +25,9 @@ export interface Piece {
 }
 
 export class SlotReader {
+  /** The reused read buffer of readCachedSync (a request's chunks of one page, at most SYNC_READ_MAX_BYTES). */
+  private readonly syncScratch = new Uint8Array(SYNC_READ_MAX_BYTES);
+
   constructor(
     private readonly slots: SlotTable,
     private readonly data: LocalFile,
@@ -57,6 +60,47 @@ export class SlotReader {
       );
     }
     if (reads.length > 0) await Promise.all(reads);
+  }
+
+  /**
+   * The synchronous form of readCached, for a request ALL of whose pages are cached with known chunk
+   * checksums and whose chunks are at most SYNC_READ_MAX_BYTES per page: copies the verified bytes of
+   * [offset, offset + length) of `rec`'s file (of `fileSize` bytes) into `dest[0, length)`. PROMISES: true
+   * when it did; false when any page is missing, has no chunk checksums, fails verification or cannot be
+   * read (the caller then reads asynchronously, which drops a slot that fails).
+   */
+  readCachedSync(rec: FileRecord, fileSize: number, offset: number, length: number, dest: Uint8Array): boolean {
+    const data = this.data;
+    if (data.readSync === undefined) return false;
+    const slots = this.slots;
+    const P = this.pageBytes;
+    const p0 = Math.floor(offset / P);
+    const p1 = Math.floor((offset + length - 1) / P);
+    for (let p = p0; p <= p1; p++) {
+      const slot = rec.pages.get(p);
+      if (slot === undefined || slots.slotLen[slot] !== Math.min(P, fileSize - p * P) || !slots.chunks.has(slot)) return false;
+    }
+    for (let p = p0; p <= p1; p++) {
+      const slot = rec.pages.get(p)!;
+      const start = Math.max(offset, p * P) - p * P; // within the page
+      const end = Math.min(offset + length, (p + 1) * P) - p * P;
+      const from = Math.floor(start / CHUNK_BYTES) * CHUNK_BYTES;
+      const to = Math.min(slots.slotLen[slot]!, Math.ceil(end / CHUNK_BYTES) * CHUNK_BYTES);
+      if (to - from > SYNC_READ_MAX_BYTES) return false;
+      const generation = slots.gen[slot]!;
+      let raw: Uint8Array;
+      try {
+        // Into a reused buffer: the bytes are copied into `dest` below, before anything else can run.
+        raw = data.readSync(slot * this.slotBytes + SLOT_HEADER_BYTES + from, to - from, this.syncScratch);
+      } catch {
+        this.onError();
+        return false;
+      }
+      if (raw.length !== to - from || slots.gen[slot] !== generation || !slots.chunks.verify(slot, from / CHUNK_BYTES, raw)) return false;
+      slots.ref[slot] = 1;
+      dest.set(raw.subarray(start - from, end - from), p * P + start - offset);
+    }
+    return true;
   }
 
   /**

@@ -170,11 +170,14 @@ class LocalDiskCache implements DiskCache {
 
   source(fileId: string, fileSize: number, remote: ByteSource): ByteSource {
     const inner = this.folder.source(this.id(fileId), fileSize, remote, this.counters);
+    const sync = inner.readIntoSync;
     return {
       read: (offset, length, options) => {
         this.checkOpen();
         return inner.read(offset, length, options);
       },
+      // Not served once closing: `read` then reports CLOSED.
+      ...(sync === undefined ? {} : { readIntoSync: (offset: number, length: number, dest: Uint8Array) => this.closing === undefined && sync(offset, length, dest) }),
     };
   }
 

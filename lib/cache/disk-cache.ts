@@ -243,6 +243,7 @@ export class DiskCacheFolder implements DiskCache {
     const keyStr = keyString(key.hi, key.lo);
     return {
       read: (offset, length, options) => this.readThrough(fileId, keyStr, key.hi, key.lo, fileSize, remote, counters, offset, length, options),
+      readIntoSync: (offset, length, dest) => this.readHitSync(keyStr, fileSize, counters, offset, length, dest),
     };
   }
 
@@ -355,6 +356,17 @@ export class DiskCacheFolder implements DiskCache {
   }
 
   // ---- read path ----
+
+  /** ByteSource.readIntoSync: a read whose pages are all cached, served synchronously (SlotReader.readCachedSync) and counted as hits. */
+  private readHitSync(keyStr: string, fileSize: number, counters: DiskCacheCounters | undefined, offset: number, length: number, dest: Uint8Array): boolean {
+    if (this.closed || this.reader === undefined || length <= 0 || length > dest.length || offset < 0 || offset + length > fileSize) return false;
+    const rec = this.slots.files.get(keyStr);
+    if (rec === undefined || !this.reader.readCachedSync(rec, fileSize, offset, length, dest)) return false;
+    const count = Math.floor((offset + length - 1) / this.pageBytes) - Math.floor(offset / this.pageBytes) + 1;
+    this.hits += count;
+    if (counters) counters.hits += count;
+    return true;
+  }
 
   private async readThrough(
     fileId: string,

@@ -11,9 +11,9 @@
  */
 import { readVerified } from '../store/read-verified.js';
 import type { CheckpointHandle } from '../api.js';
-import { FloeError } from '../errors.js';
+import { FloeError, isFloeError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { checkpointPath } from '../store/paths.js';
+import { CHECKPOINTS_PREFIX, checkpointPath, parseCheckpointPath } from '../store/paths.js';
 import { fileMetaFromJson, fileMetaToJson, type FileMeta, type FileMetaJson } from '../lsm/file-meta.js';
 import { tombstoneFromJson, tombstoneToJson, type RangeTombstone, type RangeTombstoneJson } from '../lsm/range-tombstones.js';
 
@@ -89,6 +89,24 @@ export function decodeCheckpointRecord(bytes: Uint8Array, path: string): Checkpo
 
 export async function readCheckpointRecord(store: ObjectStore, path: string): Promise<CheckpointRecord> {
   return readVerified(store, path, (bytes) => decodeCheckpointRecord(bytes, path));
+}
+
+/**
+ * Every checkpoint record retained on `store`, with its id, in listing order. A record released between the
+ * listing and its read (checkpoints are released while others list them) is left out, not an error.
+ */
+export async function listCheckpointRecords(store: ObjectStore): Promise<Array<{ id: string; record: CheckpointRecord }>> {
+  const out: Array<{ id: string; record: CheckpointRecord }> = [];
+  for (const o of await store.list(CHECKPOINTS_PREFIX)) {
+    const id = parseCheckpointPath(o.path);
+    if (id === undefined) continue;
+    try {
+      out.push({ id, record: await readCheckpointRecord(store, o.path) });
+    } catch (e) {
+      if (!isFloeError(e, 'NOT_FOUND')) throw e; // released while we listed
+    }
+  }
+  return out;
 }
 
 export async function writeCheckpointRecord(store: ObjectStore, r: CheckpointRecord): Promise<void> {

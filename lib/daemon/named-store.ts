@@ -35,6 +35,12 @@ export class NamedStore {
   fenced: FloeError | undefined;
   /** CLOSE_STORE asked to drop it: retire when the last binding goes. */
   dropped = false;
+  /**
+   * Set when the store was lost (a part's thread died) and an open of its name has since replaced it: the
+   * name's instances now belong to that open (reopened in place, or retired by a restore), so the last of
+   * this store's stale bindings closes nothing and retires nothing.
+   */
+  superseded = false;
   readonly route: StoreRoute;
   /** Checkpoints of this store run one at a time (each holds the writes to every part while it is cut). */
   private checkpointChain: Promise<unknown> = Promise.resolve();

@@ -134,7 +134,9 @@ export class NamedStores {
     return this.locked(store.name, async () => {
       store.refs.delete(session);
       if (drop) store.dropped = true;
-      if (store.refs.size > 0 || store.fenced !== undefined) return;
+      // A fenced store was retired by the restore that fenced it; a superseded one's instances are the
+      // reopened store's now (retiring them here would lose that store's data).
+      if (store.refs.size > 0 || store.fenced !== undefined || store.superseded) return;
       if (this.live.get(store.name) === store) this.live.delete(store.name);
       await this.retireOrClose(store);
     });
@@ -322,6 +324,7 @@ export class NamedStores {
     const live = this.live.get(name);
     if (live === undefined || !live.lost) return live;
     this.live.delete(name);
+    live.superseded = true;
     const why = live.failure!;
     await this.closeTargets(live.targets, why).catch((e: unknown) => this.ctx.log('warn', 'named_store_close_failed', { name, error: (e as Error).message }));
     return undefined;

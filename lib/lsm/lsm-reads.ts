@@ -95,7 +95,8 @@ export class PointReads {
         if (!reader.mayContainHash(hash)) continue;
         const bi = reader.blockFor(pk);
         if (bi < 0) continue;
-        const e = reader.getCached(bi, pk);
+        let e = reader.getCached(bi, pk);
+        if (e === NOT_CACHED) e = reader.getUncachedSync(bi, pk);
         if (e === NOT_CACHED) return this.getFromFiles(pk, hash, resolver, files.slice(i), true, readFrom, ttl);
         if (e !== undefined && resolver.push(e.kind, e.value, e.ttl, e.seq)) break;
       }
@@ -127,6 +128,7 @@ export class PointReads {
       const bi = reader.blockFor(pk);
       if (bi < 0) continue;
       let e = i === 0 && firstMissed ? NOT_CACHED : reader.getCached(bi, pk);
+      if (e === NOT_CACHED && !(i === 0 && firstMissed)) e = reader.getUncachedSync(bi, pk);
       if (e === NOT_CACHED) e = (await reader.readBlock(bi, CACHE_CHECKED)).get(pk);
       if (e !== undefined && resolver.push(e.kind, e.value, e.ttl, e.seq)) break;
     }

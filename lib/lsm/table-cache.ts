@@ -14,13 +14,22 @@ import { sstPath } from '../store/paths.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { FileMeta } from './file-meta.js';
 
-/** Exact-length reads of one object, bounded by the in-flight budget. */
+/**
+ * Exact-length reads of one object, bounded by the in-flight budget. Synchronous reads (when the store has
+ * them) bypass the budget: they hold nothing across a yield, so they never add to the requests in flight.
+ */
 export class RemoteFileSource implements ByteSource {
+  readonly readIntoSync?: (offset: number, length: number, dest: Uint8Array) => boolean;
+
   constructor(
     private readonly store: ObjectStore,
     private readonly path: string,
     private readonly inflight: Semaphore,
-  ) {}
+  ) {
+    const sync = store.readIntoSync;
+    // A short read is not served here: `read` decides whether it is transient or a truncated object.
+    if (sync !== undefined) this.readIntoSync = (offset, length, dest) => sync.call(store, path, offset, length, dest) === length;
+  }
 
   async read(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<Uint8Array> {
     // A short body is transient (a dropped connection mid-response): read again a few times. Failures of

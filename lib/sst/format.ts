@@ -78,13 +78,25 @@ export function appendBlock(out: ByteWriter, fileOffset: number, decoded: Uint8A
  * bytes, or CORRUPTION naming `path` and `what`. For type none the result is a view of `framed`.
  */
 export function decodeBlock(framed: Uint8Array, path: string, what: string): Buffer {
-  const size = framed.length;
-  if (size < BLOCK_TRAILER_BYTES) throw corruption(path, `${what} is ${size} bytes, shorter than its 5-byte trailer`);
-  const buf = asBuffer(framed);
+  return decodeFramed(asBuffer(framed), framed.length, path, what) as Buffer;
+}
+
+/**
+ * As decodeBlock, for the block held in `framed[0, size)` (a reusable read buffer); `what` names the block in
+ * error messages (a function: the name is built only on failure). PROMISES: the decoded bytes, a view of
+ * `framed` for type none (valid only until the caller reuses it), fresh memory for lz4 and zstd.
+ */
+export function decodeBlockAt(framed: Buffer, size: number, path: string, what: () => string): Uint8Array {
+  return decodeFramed(framed, size, path, what);
+}
+
+function decodeFramed(buf: Buffer, size: number, path: string, what: string | (() => string)): Uint8Array {
+  const name = (): string => (typeof what === 'string' ? what : what());
+  if (size < BLOCK_TRAILER_BYTES) throw corruption(path, `${name()} is ${size} bytes, shorter than its 5-byte trailer`);
   const stored = buf.readUInt32LE(size - 4);
   const actual = crc32c(buf.subarray(0, size - 4));
   if (stored !== actual) {
-    throw corruption(path, `${what} checksum mismatch (stored 0x${hex32(stored)}, computed 0x${hex32(actual)})`);
+    throw corruption(path, `${name()} checksum mismatch (stored 0x${hex32(stored)}, computed 0x${hex32(actual)})`);
   }
   const type = buf[size - 5]!;
   const payload = buf.subarray(0, size - 5);
@@ -106,7 +118,7 @@ export function decodeBlock(framed: Uint8Array, path: string, what: string): Buf
     }
   } catch (e) {
     if (e instanceof FloeError) throw e;
-    throw corruption(path, `${what} does not decode: ${e instanceof Error ? e.message : String(e)}`, e);
+    throw corruption(path, `${name()} does not decode: ${e instanceof Error ? e.message : String(e)}`, e);
   }
 }
 

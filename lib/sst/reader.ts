@@ -17,7 +17,7 @@ import { compareRange } from './coding.js';
 import { DataBlock } from './data-block.js';
 import type { Entry } from './entry.js';
 import { type SstFileInfo, fileInfo } from './file-info.js';
-import { FOOTER_BYTES, decodeBlock, decodeFooter } from './format.js';
+import { FOOTER_BYTES, decodeBlock, decodeBlockAt, decodeFooter } from './format.js';
 import type { BlockIndex } from './index-block.js';
 import type { TableProperties } from './properties.js';
 import { decodeMeta } from './table-meta.js';
@@ -93,6 +93,22 @@ function copyValue(v: Uint8Array): Uint8Array {
   else valuePool.set(v, at);
   valuePoolUsed = (at + n + 7) & ~7;
   return valuePool.subarray(at, at + n);
+}
+
+/**
+ * The reusable read buffer of the synchronous miss path (`getUncachedSync`). Module state is per thread (per
+ * isolate), and that path never yields between filling and last using it, so one buffer serves every reader
+ * of the thread.
+ */
+let framedScratch = Buffer.allocUnsafeSlow(0);
+
+/** Framed blocks up to this size are read synchronously when the source can (larger ones never are). */
+const SYNC_BLOCK_LIMIT = 64 * 1024;
+
+function framedBuffer(n: number): Buffer {
+  // Own ArrayBuffer (never a slice of Node's pool), reused: no block-sized allocation per read.
+  if (framedScratch.length < n) framedScratch = Buffer.allocUnsafeSlow(Math.max(n, 16 * 1024));
+  return framedScratch;
 }
 
 export class SstReader {
@@ -212,6 +228,30 @@ export class SstReader {
   }
 
   /**
+   * Point lookup of `key` in block `index`, just missed in the cache (`getCached` returned NOT_CACHED), read
+   * synchronously when the source can (a local file whose handle is open): the block is read into a reused
+   * buffer, verified, decoded (in place for none; lz4 and zstd decode into fresh memory), searched, the value
+   * copied out, and the block offered to the block cache (one copy into it). No promise, and for none no
+   * block-sized allocation. NOT_CACHED when the read cannot be synchronous (no sync source, a block over 64 KiB,
+   * the source declined) or a read of the block is already in flight (join it with `readBlock`, so reads of
+   * one block still share one source read). Corruption throws CORRUPTION naming the file, as `readBlock`.
+   */
+  getUncachedSync(index: number, key: Uint8Array): Entry | undefined | typeof NOT_CACHED {
+    const source = this.source;
+    if (source.readIntoSync === undefined || this.inflight.has(index)) return NOT_CACHED;
+    const offset = this.index.offsets[index];
+    const size = this.index.sizes[index];
+    if (offset === undefined || size === undefined || size > SYNC_BLOCK_LIMIT) return NOT_CACHED;
+    const framed = framedBuffer(size);
+    if (!source.readIntoSync(offset, size, framed)) return NOT_CACHED;
+    const decoded = decodeBlockAt(framed, size, this.path, () => blockName(index, offset, size));
+    const e = DataBlock.decode(decoded, this.path, offset).get(key);
+    if (e !== undefined) e.value = copyValue(e.value); // the read buffer is reused by the next read
+    if (this.cache !== undefined) this.cache.insert(this.fileKey, offset, decoded);
+    return e;
+  }
+
+  /**
    * The block, from the block cache or the source. Concurrent reads of the same block share one source
    * read. With `fillCache` false a block read from the source is not inserted into the block cache (unless
    * another waiter of the same read wants it).
@@ -250,7 +290,7 @@ export class SstReader {
     const offset = this.index.offsets[index]!;
     const size = this.index.sizes[index]!;
     const framed = await readExact(this.source, this.path, offset, size, { fillCache: f.fill });
-    const decoded = decodeBlock(framed, this.path, `data block ${index} (offset ${offset}, ${size} bytes)`);
+    const decoded = decodeBlock(framed, this.path, blockName(index, offset, size));
     const block = DataBlock.decode(decoded, this.path, offset);
     if (f.fill && this.cache !== undefined) this.cache.insert(this.fileKey, offset, decoded);
     return block;
@@ -265,6 +305,8 @@ export class SstReader {
     if (i < 0) return undefined;
     const hit = this.getCached(i, key);
     if (hit !== NOT_CACHED) return hit;
+    const read = this.getUncachedSync(i, key);
+    if (read !== NOT_CACHED) return read;
     return (await this.load(i, true, undefined)).get(key);
   }
 
@@ -312,6 +354,11 @@ export class SstReader {
       throw invalidArgument(`block index ${String(index)} is out of range for ${this.path} (${this.blockCount} blocks)`);
     }
   }
+}
+
+/** How errors name a data block. */
+function blockName(index: number, offset: number, size: number): string {
+  return `data block ${index} (offset ${offset}, ${size} bytes)`;
 }
 
 /** Reads exactly `length` bytes or fails; a short read is retryable IO (the object may be incomplete). */

@@ -20,9 +20,10 @@ export interface LocalFile {
   /**
    * Optional: `read` done synchronously on the calling thread (one pread loop, no thread-pool hop). For small
    * reads of data likely in the page cache (a disk-cache hit of a few KiB), where the hop costs more than the
-   * read. Same contract and errors as `read`. Wrappers that do not provide it get `read`.
+   * read. Same contract and errors as `read`. Wrappers that do not provide it get `read`. With `into`
+   * (REQUIRES into.length >= length) the bytes are read into it and the result is a view of it.
    */
-  readSync?(position: number, length: number): Uint8Array;
+  readSync?(position: number, length: number, into?: Uint8Array): Uint8Array;
   /** Writes all of `bytes` at `position` (extending the file if needed). Not durable until `sync`. */
   write(position: number, bytes: Uint8Array): Promise<void>;
   /**
@@ -122,9 +123,12 @@ class NodeLocalFile implements LocalFile {
     return new Uint8Array(buf.buffer, buf.byteOffset, done);
   }
 
-  readSync(position: number, length: number): Uint8Array {
+  readSync(position: number, length: number, into?: Uint8Array): Uint8Array {
     if (this.closed) throw localIoError(Object.assign(new Error('file is closed'), { code: 'EBADF' }), 'read', this.path);
-    const buf = Buffer.allocUnsafeSlow(length);
+    if (into !== undefined && into.length < length) {
+      throw new FloeError('INVALID_ARGUMENT', `readSync of ${length} bytes into a ${into.length}-byte buffer; pass a buffer of at least ${length} bytes`);
+    }
+    const buf = into ?? Buffer.allocUnsafeSlow(length);
     let done = 0;
     try {
       while (done < length) {

@@ -22,20 +22,25 @@
  * SYNC_READ_LIMIT (block reads) are one synchronous pread on the main thread, as RocksDB does, since a
  * thread-pool hop per 16 KiB block cost far more than the copy. A cold block on a slow disk (or a network
  * filesystem mounted as file://) blocks the event loop for that one read; larger reads stay asynchronous.
+ * Once a file's handle is open, `readIntoSync` serves such reads into the caller's buffer with no promise and
+ * no allocation (the table reader's block-cache miss path, lib/sst/reader.ts).
  *
  * Errors: errno values map to FloeError in `mapFsError` (ENOENT → NOT_FOUND, EEXIST → ALREADY_EXISTS,
  * EACCES/EPERM/EROFS → CONFIG, transient ones → retryable IO, the rest → IO).
  */
-import { constants, readSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { access, link, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { FileHandleCache } from './local-handles.js';
-import { errnoOf, RETRYABLE_ERRNO } from './errno.js';
+import { errnoOf } from './errno.js';
+import { mapFsError, pathConflict, type FsErrorContext } from './local-errors.js';
+import { readAt, readAtSync, readIntoAtSync, writeAll } from './local-io.js';
 import { FloeError } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { GetOptions, GetRange, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
+export { mapFsError, type FsErrorContext } from './local-errors.js';
 import { alreadyExists, checkListPrefix, checkObjectPath, checkRange, clipRange, closedStore, notFound, throwIfAborted, checkBytes } from './validate.js';
 import { mapBounded } from '../util/map-bounded.js';
 
@@ -69,84 +74,6 @@ export interface LocalObjectStoreOptions {
 export interface LocalSyncCounts {
   files: number;
   dirs: number;
-}
-
-/** Errno codes that describe a passing condition: retrying the operation may succeed. */
-interface ErrnoLike {
-  code?: string;
-  message?: string;
-}
-
-/** What `mapFsError` needs to say where and what: store URI and root, object path ('' = root), file, action. */
-export interface FsErrorContext {
-  uri: string;
-  root: string;
-  path: string;
-  file: string;
-  what: string;
-}
-
-/**
- * Maps a filesystem error to a FloeError. `what` describes the action ("read", "write", ...), `file` is
- * the filesystem path involved, `path` the object path (or '' for the root itself).
- *
- * Retryable IO: EAGAIN, EBUSY, EINTR, EMFILE, ENFILE, ETIMEDOUT, EIO, ESTALE, ECONNRESET, ENOMEM (transient
- * pressure, or faults of network filesystems; a persistent EIO still surfaces once retries run out).
- * Not retryable IO: ENOSPC, EDQUOT (an operator must free space) and every other errno.
- */
-export function mapFsError(error: unknown, ctx: FsErrorContext): FloeError {
-  const code = errnoOf(error);
-  const where = `${ctx.file} (object ${ctx.path === '' ? '<root>' : ctx.path} in ${ctx.uri})`;
-  switch (code) {
-    case 'ENOENT':
-      return notFound(ctx.uri, ctx.path, error);
-    case 'EEXIST':
-      return alreadyExists(ctx.uri, ctx.path, error);
-    case 'EACCES':
-    case 'EPERM':
-      return new FloeError(
-        'CONFIG',
-        `permission denied (${code}) trying to ${ctx.what} ${where}: give the user running Floe read and write access to ` +
-          `${ctx.root} and everything under it (chown/chmod), or choose another primary directory`,
-        { cause: error, path: ctx.path },
-      );
-    case 'EROFS':
-      return new FloeError(
-        'CONFIG',
-        `cannot ${ctx.what} ${where}: the filesystem is read-only; mount it read-write or choose another primary directory`,
-        { cause: error, path: ctx.path },
-      );
-    case 'ENAMETOOLONG':
-      return new FloeError('INVALID_ARGUMENT', `cannot ${ctx.what} ${where}: the path is too long for this filesystem; use shorter ids`, {
-        cause: error,
-        path: ctx.path,
-      });
-    case 'ENOSPC':
-    case 'EDQUOT':
-      return new FloeError('IO', `cannot ${ctx.what} ${where}: the disk is full or over quota (${code}); free space under ${ctx.root}`, {
-        cause: error,
-        path: ctx.path,
-        retryable: false,
-      });
-    default: {
-      const retryable = code !== undefined && RETRYABLE_ERRNO.has(code);
-      const detail = (error as ErrnoLike | undefined)?.message ?? String(error);
-      return new FloeError(
-        'IO',
-        `cannot ${ctx.what} ${where}: ${detail}` + (retryable ? ' (transient; the operation may be retried)' : ''),
-        { cause: error, path: ctx.path, retryable },
-      );
-    }
-  }
-}
-
-function pathConflict(uri: string, path: string, cause: unknown): FloeError {
-  return new FloeError(
-    'INVALID_ARGUMENT',
-    `object path ${path} in ${uri} conflicts with an existing object or folder (the local store cannot hold both 'a' and 'a/b'); ` +
-      `build paths with lib/store/paths.ts`,
-    { path, cause },
-  );
 }
 
 export class LocalObjectStore implements ObjectStore {
@@ -257,7 +184,11 @@ export class LocalObjectStore implements ObjectStore {
       if (range !== undefined && range.length !== undefined && range.length <= NO_STAT_READ_LIMIT) {
         // Hot path (block reads): a cached open handle, no fstat; a read past the end comes back short.
         const { offset, length } = range;
-        if (length <= SYNC_READ_LIMIT) return await this.handles.with(file, async (fh) => readAtSync(fh.fd, offset, length));
+        if (length <= SYNC_READ_LIMIT) {
+          const fd = this.handles.fdIfOpen(file);
+          if (fd >= 0) return readAtSync(fd, offset, length);
+          return await this.handles.with(file, async (fh) => readAtSync(fh.fd, offset, length));
+        }
         return await this.handles.with(file, (fh) => readAt(fh, offset, length));
       }
       const fh = await open(file, 'r');
@@ -274,6 +205,29 @@ export class LocalObjectStore implements ObjectStore {
       const code = errnoOf(error);
       if (code === 'ENOTDIR' || code === 'EISDIR') throw notFound(this.uri, path, error);
       throw mapFsError(error, this.ctx(path, file, 'read'));
+    }
+  }
+
+  /**
+   * ObjectStore.readIntoSync: a block read (up to SYNC_READ_LIMIT) straight into the caller's buffer, when the
+   * file's handle is already open (the first read of a file opens it through `get`). -1 for anything else,
+   * and for any error: `get` then redoes the read and reports the error properly.
+   */
+  readIntoSync(path: string, offset: number, length: number, dest: Uint8Array): number {
+    if (this.closed || length > SYNC_READ_LIMIT || length > dest.length || !Number.isSafeInteger(offset) || offset < 0 || length < 0) return -1;
+    let file: string;
+    try {
+      checkObjectPath(path, this.uri);
+      file = this.fileOf(path);
+    } catch {
+      return -1;
+    }
+    const fd = this.handles.fdIfOpen(file);
+    if (fd < 0) return -1;
+    try {
+      return readIntoAtSync(fd, offset, length, dest);
+    } catch {
+      return -1;
     }
   }
 
@@ -515,47 +469,10 @@ export class LocalObjectStore implements ObjectStore {
   }
 }
 
-/** Writes all of `bytes` at `position` (a single write may be partial). */
-async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) {
-    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, position + done);
-    done += bytesWritten;
-  }
-}
-
 async function isDirectory(file: string): Promise<boolean> {
   try {
     return (await stat(file)).isDirectory();
   } catch {
     return false;
   }
-}
-
-/**
- * `readAt` done synchronously on `fd` (REQUIRES: the fd stays open for the call, as a FileHandleCache slot
- * in use guarantees). Errors are the same errno errors the async read raises, mapped by the caller.
- */
-function readAtSync(fd: number, start: number, want: number): Uint8Array {
-  const buf = Buffer.allocUnsafeSlow(want);
-  let got = 0;
-  while (got < want) {
-    const bytesRead = readSync(fd, buf, got, want - got, start + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return new Uint8Array(buf.buffer, buf.byteOffset, got);
-}
-
-/** Reads up to `want` bytes at `start` into a buffer with its own ArrayBuffer (callers may transfer it). */
-async function readAt(fh: FileHandle, start: number, want: number): Promise<Uint8Array> {
-  const buf = Buffer.allocUnsafeSlow(want);
-  let got = 0;
-  while (got < want) {
-    const { bytesRead } = await fh.read(buf, got, want - got, start + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  // A plain Uint8Array view: Buffer's slice() would not copy, which surprises Uint8Array callers.
-  return new Uint8Array(buf.buffer, buf.byteOffset, got);
 }

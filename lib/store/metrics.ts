@@ -60,7 +60,23 @@ export class MetricsObjectStore implements ObjectStore {
     this.inner = inner;
     this.uri = inner.uri;
     this.clock = options.clock ?? systemClock;
+    const sync = inner.readIntoSync;
+    if (sync !== undefined) {
+      // Counted like a get when served; a read not served is not counted here (the caller's `get` is).
+      this.readIntoSync = (path, offset, length, dest) => {
+        const start = this.clock.now();
+        const n = sync.call(inner, path, offset, length, dest);
+        if (n >= 0) {
+          this.counts.gets++;
+          this.counts.bytesRead += n;
+          this.timed('get', start);
+        }
+        return n;
+      };
+    }
   }
+
+  readonly readIntoSync?: (path: string, offset: number, length: number, dest: Uint8Array) => number;
 
   /** A copy of the counters; later calls do not change it. */
   snapshot(): ObjectStoreMetricsSnapshot {

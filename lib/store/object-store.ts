@@ -51,6 +51,16 @@ export interface ObjectStore {
    */
   get(path: string, range?: GetRange, options?: GetOptions): Promise<Uint8Array>;
 
+  /**
+   * Optional: a synchronous ranged read for backends whose reads are local and fast (the file:// store's
+   * block reads), so a block-cache miss costs no promise. Reads bytes [offset, offset + length) of `path`
+   * into `dest[0, length)` and returns how many it read (fewer at the end of the object), or -1 when it does
+   * not serve this read synchronously (not supported for this size, no open handle yet, any error): the
+   * caller then uses `get`, which retries, maps and counts errors as usual. Never throws.
+   * REQUIRES: dest.length >= length.
+   */
+  readIntoSync?(path: string, offset: number, length: number, dest: Uint8Array): number;
+
   /** Writes a whole object; it becomes visible atomically (readers never see a partial object). */
   put(path: string, bytes: Uint8Array, options?: PutOptions): Promise<void>;
 

@@ -89,7 +89,12 @@ export class RetryingObjectStore implements ObjectStore {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? new Random(seedFromEnv());
     this.onRetry = options.onRetry;
+    // Sync reads pass straight through: one that is not served (or fails) is redone by `get`, which retries.
+    const sync = inner.readIntoSync;
+    if (sync !== undefined) this.readIntoSync = (path, offset, length, dest) => sync.call(inner, path, offset, length, dest);
   }
+
+  readonly readIntoSync?: (path: string, offset: number, length: number, dest: Uint8Array) => number;
 
   /** Retries performed so far (attempts after a first failure). */
   get retries(): number {

@@ -4,7 +4,7 @@
  * the store without the write probe and claims nothing, like `floe verify`.
  */
 import type { StoreOptions } from '../api.js';
-import { readCheckpointRecord } from '../checkpoint/checkpoint-record.js';
+import { listCheckpointRecords } from '../checkpoint/checkpoint-record.js';
 import { loadConfig } from '../daemon/config.js';
 import { readLatestLayout } from '../daemon/layout.js';
 import { FloeError, isFloeError } from '../errors.js';
@@ -13,7 +13,7 @@ import { listManifestSeqs, readLatestManifest, type ManifestState } from '../lsm
 import { DEFAULT_INSTANCE_ID } from '../options.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { openObjectStore, parseStoreUri } from '../store/open.js';
-import { CHECKPOINTS_PREFIX, INSTANCES_PREFIX, parseCheckpointPath, parseManifestPath } from '../store/paths.js';
+import { INSTANCES_PREFIX, parseManifestPath } from '../store/paths.js';
 import { type CommandSpec, stringFlag, usage } from './command.js';
 import { formatPhysicalKey as physical } from './cli-bytes.js';
 
@@ -95,15 +95,8 @@ async function collect(store: ObjectStore, name: string | undefined): Promise<Sh
     instances.push({ state, manifests: await listManifestSeqs(store, id) });
   }
   const checkpoints: Shown['checkpoints'] = [];
-  for (const o of await store.list(CHECKPOINTS_PREFIX)) {
-    const id = parseCheckpointPath(o.path);
-    if (id === undefined) continue;
-    try {
-      const r = await readCheckpointRecord(store, o.path);
-      checkpoints.push({ id, createdAt: r.handle.createdAt, files: r.files.length, instances: r.handle.instances.map((i) => `${i.instanceId}@${i.manifestSeq}`) });
-    } catch (e) {
-      if (!isFloeError(e, 'NOT_FOUND')) throw e; // released while we listed
-    }
+  for (const { id, record: r } of await listCheckpointRecords(store)) {
+    checkpoints.push({ id, createdAt: r.handle.createdAt, files: r.files.length, instances: r.handle.instances.map((i) => `${i.instanceId}@${i.manifestSeq}`) });
   }
   return { uri: store.uri, ...(layout ? { layout } : {}), instances, checkpoints };
 }

@@ -1,6 +1,6 @@
 /**
  * Test doubles and generators for the SST tests: an in-memory ByteSource that counts reads (and can hold
- * them until released), a Map-based BlockCache, seeded random entry sets, and a sorted-array model.
+ * them until released, or serve them synchronously), a Map-based BlockCache, seeded random entry sets, and a sorted-array model.
  */
 import type { BlockCache, BlockCacheStats, CacheFileKey } from '../../lib/cache/block-cache.js';
 import type { ByteSource } from '../../lib/cache/byte-source.js';
@@ -51,6 +51,23 @@ export class MemSource implements ByteSource {
 
   get heldCount(): number {
     return this.held.length;
+  }
+}
+
+/**
+ * A MemSource that can also read synchronously (like the file:// store once a handle is open), counting
+ * those reads. `declineSync` makes it decline them (the caller must then use `read`); a sync read past the
+ * end is short, so it is declined too, as ByteSource.readIntoSync requires.
+ */
+export class SyncMemSource extends MemSource {
+  syncReads = 0;
+  declineSync = false;
+
+  readIntoSync(offset: number, length: number, dest: Uint8Array): boolean {
+    if (this.declineSync || offset + length > this.bytes.length) return false;
+    dest.set(this.bytes.subarray(offset, offset + length));
+    this.syncReads++;
+    return true;
   }
 }
 

@@ -97,7 +97,12 @@ final class FloeBatch {
    * later, before any checkpoint); without, as {@link #directWrite}.
    */
   void write(StateRequest<?, ?, ?, ?> r, WriteOp... ops) throws IOException {
-    write(r, Arrays.asList(ops));
+    if (writeBack == null) {
+      directWrite(r, Arrays.asList(ops));
+      return;
+    }
+    for (WriteOp op : ops) writeBack.cache.apply(op);
+    writtenBack(r);
   }
 
   void write(StateRequest<?, ?, ?, ?> r, List<WriteOp> ops) throws IOException {
@@ -106,6 +111,11 @@ final class FloeBatch {
       return;
     }
     for (WriteOp op : ops) writeBack.cache.apply(op);
+    writtenBack(r);
+  }
+
+  /** {@code r}'s writes are in the cache: it completes; the cache's pending ops go out once there are enough. */
+  private void writtenBack(StateRequest<?, ?, ?, ?> r) throws IOException {
     complete(r, null);
     if (writeBack.wantsSend()) sendWriteBehind();
   }
@@ -121,7 +131,7 @@ final class FloeBatch {
     }
     byte[] cached = writeBack.cache.get(keyGroup, key);
     if (cached != FloeStateCache.MISS) {
-      answer(new Get(r, key, decode), cached, null);
+      answer(r, decode, cached);
       return;
     }
     if (writeBack.cache.takeSendBeforeRead()) sendWriteBehind(); // the key's unsent writes must reach the daemon first
@@ -287,14 +297,18 @@ final class FloeBatch {
       fail(g.request(), error);
       return;
     }
+    answer(g.request(), g.decode(), value);
+  }
+
+  private void answer(StateRequest<?, ?, ?, ?> r, Function<byte[], Object> decode, byte[] value) {
     Object result;
     try {
-      result = g.decode().apply(value);
+      result = decode.apply(value);
     } catch (RuntimeException e) {
-      fail(g.request(), e);
+      fail(r, e);
       return;
     }
-    complete(g.request(), result);
+    complete(r, result);
   }
 
   @SuppressWarnings("unchecked")
