@@ -1,7 +1,8 @@
 /**
- * One rewrite pool per process: a sharded store's shard threads do not start pools of their own; their
- * flushes and compactions run on the main thread's pool (relayed over a port), whose pool threads open
- * the file:// store themselves. Counts pools, tasks and distinct pool threads seen by the main thread.
+ * One rewrite pool per lane per process: a sharded store's shard threads do not start pools of their own;
+ * their flushes and compactions run on the main thread's pools (relayed over a port), whose pool threads
+ * open the file:// store themselves. Flushes have a pool of their own so they never queue behind a
+ * compaction. Counts pools, tasks and distinct pool threads seen by the main thread.
  */
 import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { openLsmStore } from '../lib/embedded.js';
 import { processPoolStats } from '../lib/lsm/rewrite-executor.js';
 import { sstPath } from '../lib/store/paths.js';
 
-t.test('three shard threads share the process pool', async (t) => {
+t.test('three shard threads share the process pools', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'floe-pool-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const store = (await openStore({
@@ -26,7 +27,7 @@ t.test('three shard threads share the process pool', async (t) => {
     targetFileBytes: 64 * 1024,
     l0CompactionTrigger: 2,
   })) as ShardedStore;
-  t.same(processPoolStats(), { pools: 0, tasks: 0, threads: 0 }, 'no pool before any rewrite');
+  t.same(processPoolStats(), { pools: 0, tasks: 0, threads: 0, lanes: { flush: { tasks: 0, threads: 0 }, compaction: { tasks: 0, threads: 0 } } }, 'no pool before any rewrite');
   const value = 'v'.repeat(200);
   for (let round = 0; round < 3; round++) {
     for (let i = 0; i < 600; i++) await store.put(`key-${i}`, `${round}-${value}`, { keyGroup: i % 6 });
@@ -34,10 +35,13 @@ t.test('three shard threads share the process pool', async (t) => {
   }
   await store.compactUntilIdle();
   const stats = processPoolStats();
-  t.equal(stats.pools, 1, 'exactly one pool in the process');
-  t.equal(stats.threads, 1, 'every rewrite ran on the pool’s one thread (compactionWorkers: 1)');
+  t.equal(stats.pools, 2, 'exactly one pool per lane (flush, compaction) in the process');
+  t.equal(stats.lanes.flush.threads, 1, 'every flush ran on the flush pool’s one thread (compactionWorkers: 1)');
+  t.equal(stats.lanes.compaction.threads, 1, 'every compaction ran on the compaction pool’s one thread');
+  t.equal(stats.threads, 2, 'the two lanes are two threads');
   // Each shard flushed at least three times and compacted at least once: all of it came through here.
-  t.ok(stats.tasks >= 3 * 4, `the shards' rewrites ran on the main thread's pool: ${stats.tasks} tasks`);
+  t.ok(stats.lanes.flush.tasks >= 3 * 3, `the shards' flushes ran on the main thread's flush pool: ${stats.lanes.flush.tasks} tasks`);
+  t.ok(stats.lanes.compaction.tasks >= 3, `the shards' compactions ran on the main thread's compaction pool: ${stats.lanes.compaction.tasks} tasks`);
   const got = await Promise.all(Array.from({ length: 600 }, (_, i) => store.get(`key-${i}`, { keyGroup: i % 6 })));
   t.ok(got.every((v) => v !== undefined && Buffer.from(v).toString() === `2-${value}`), 'data intact');
   const remote = (await store.stats()).remote;

@@ -6,7 +6,7 @@
  * the object store itself; it knows nothing of manifests.
  *
  * Inputs are runs ordered newest first. A run is a sequence of non-overlapping sources in key order: SST
- * files (optionally clipped to a key-group range) or packed memtable entries. For each key the newest
+ * files (optionally clipped to a key-group range) or a frozen memtable's image. For each key the newest
  * run's entry wins, with merge operands folded onto older values (merge-values.ts `combine`). At the
  * bottom of the tree (nothing older exists below the output level) tombstones are dropped and merges
  * become puts.

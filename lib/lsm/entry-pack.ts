@@ -1,6 +1,7 @@
 /**
- * Memtable entries packed into one contiguous buffer, so a flush hands them to a worker thread by
- * transfer (no per-entry structured clone). Written by `Memtable.pack()`; process-local, never stored.
+ * Memtable entries packed into one contiguous buffer: the entries of a flush's memtable image that have
+ * version objects (memtable-image.ts `chained`), so they cross to a pool thread without a structured clone
+ * per entry. Written by `Memtable.image()`; process-local, never stored.
  *   per entry: u32 LE keyLen | key | u8 kind | f64 LE seq | u32 LE valueLen | value | u32 LE n | n × f64 LE
  * where the n numbers are the entry's TTL metadata (lib/lsm/ttl.ts), n = 0 when it has none.
  */

@@ -112,11 +112,11 @@ export class BackgroundWork {
 
   /** Writes `m` as L0 SSTs; `retire` runs in the same synchronous step that installs the new version. */
   private async flushMemtable(m: Memtable, retire: () => void): Promise<void> {
-    const packed = await m.packAsync(); // in slices: writers keep going meanwhile
+    const image = await m.imageAsync(); // in slices: writers keep going meanwhile
     // The memtable applied its own range deletes to its keys; the version takes them for older data.
     const addedTombstones = m.rangeTombstones.slice();
     await this.committer.rewriteAndCommit(
-      { ...this.committer.rewriteShape(), runs: [[{ kind: 'packed', bytes: packed }]], bottommost: false },
+      { ...this.committer.rewriteShape(), runs: [[{ kind: 'memtable', image }]], bottommost: false },
       (added) => ({ deleted: [], added: added.map((file) => ({ level: 0, file })), ...(addedTombstones.length > 0 ? { addedTombstones } : {}) }),
       { lastSequence: m.lastSequence, onInstalled: retire, rangeDelSeq: maxTombstoneSeq(addedTombstones) },
     );

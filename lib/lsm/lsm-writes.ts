@@ -34,6 +34,8 @@ export class WritePath {
   private admitting = 0;
   /** Memtable bytes applied since a write last gave the event loop a turn (see YIELD_BYTES). */
   private appliedSinceTurn = 0;
+  /** The turn that completing writes wait for (turnIfBackgroundWaits), while one is due. */
+  private turn: Promise<void> | undefined;
 
   constructor(
     private readonly core: LsmCore,
@@ -161,19 +163,31 @@ export class WritePath {
     core.appliedSeq = first + ops.length - 1;
     this.appliedSinceTurn += core.mem.approximateBytes - bytesBefore;
     this.afterWrite();
-    await this.turnIfBackgroundWaits();
+    const turn = this.turnIfBackgroundWaits();
+    if (turn !== undefined) await turn;
   }
 
   /**
-   * Gives the event loop one turn (setImmediate) when background work is pending and YIELD_BYTES were
-   * applied since the last turn. Runs after the write is applied and sequenced, so it cannot reorder
-   * writes; it only delays this caller's acknowledgement by the turn.
+   * Once YIELD_BYTES were applied since the last turn while background work is pending, the writes that
+   * complete until the event loop's next turn (setImmediate) wait for it. Shared by every write in flight:
+   * when only the write crossing the mark waited, the others went on through promise jobs, so with 64 in
+   * flight the loop turned once per 64 marks (~4 MiB of batches), and a flush, which needs dozens of
+   * turns (its slices, its pool thread's messages, the manifest's file I/O), fell memtables behind.
+   * Runs after the write is applied and sequenced, so it cannot reorder writes; it only delays
+   * acknowledgements until the turn.
    */
-  private async turnIfBackgroundWaits(): Promise<void> {
-    if (this.appliedSinceTurn < YIELD_BYTES) return;
+  private turnIfBackgroundWaits(): Promise<void> | undefined {
+    if (this.turn !== undefined) return this.turn;
+    if (this.appliedSinceTurn < YIELD_BYTES) return undefined;
     this.appliedSinceTurn = 0;
-    if (!this.background.pending()) return;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!this.background.pending()) return undefined;
+    this.turn = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.turn = undefined;
+        resolve();
+      }),
+    );
+    return this.turn;
   }
 
   private physical(key: unknown, options: KeyGroupOption | undefined, where = ''): Uint8Array {

@@ -19,6 +19,7 @@ import type { TtlSegments } from './ttl.js';
 import type { RangeTombstone } from './range-tombstones.js';
 import { MemtableIndex } from './memtable-index.js';
 import { MemtableEntries } from './memtable-entries.js';
+import { CHAINED, type MemtableImage } from './memtable-image.js';
 import { isShared } from './value-arena.js';
 
 /** One version of a key. `parts` are concatenated to form the value (merge operands append parts). */
@@ -41,12 +42,17 @@ const VERSION_OVERHEAD = 48;
 /** Values up to this many bytes are copied into the slabs; larger ones keep their own buffer (a chain). */
 const MAX_INLINE = 4 * 1024;
 /**
- * Packing time between two turns of the event loop in packAsync: a slice delays whatever waits behind it,
- * writers included (slices of 4,096 keys, ~1.2 ms, showed in batch p99), while a slice too short stretches
- * the flush over so many turns that writers fill the next memtables first. The clock is read every
- * PACK_CHECK keys; it decides only where slices end, never what is packed.
+ * Time for building a flush's image between two turns of the event loop in imageAsync: a slice delays
+ * whatever waits behind it, writers included (slices of 4,096 keys, ~1.2 ms, showed in batch p99), while a
+ * slice too short stretches the flush over so many turns that writers fill the next memtables first. A slice
+ * that packed entries with version objects (copies of their bytes) ends after PACK_SLICE_MS; one that only
+ * recorded ids (an array store each: ~1.5 ms for 150,000 entries) runs up to ORDER_SLICE_MS, so the image
+ * of a memtable without version objects is usually one slice. With 64 writers in flight a turn comes only
+ * every ~8 ms of batches, and 0.5 ms slices stretched that image over 40–290 ms. The clock is read every
+ * PACK_CHECK keys; it decides only where slices end, never what the image holds.
  */
 const PACK_SLICE_MS = 0.5;
+const ORDER_SLICE_MS = 4;
 const PACK_CHECK = 256;
 /** Memory of one number of TTL metadata. */
 const TTL_NUMBER_BYTES = 8;
@@ -330,21 +336,23 @@ export class Memtable {
   }
 
   /**
-   * Every key's newest version packed for a flush worker (format of lib/lsm/entry-pack.ts), written
-   * straight from the index without intermediate entry objects.
+   * The memtable as its flush's input (memtable-image.ts), built in one pass over the index; synchronous
+   * (tests, and callers that do not share the thread with writers). REQUIRES: frozen, as for imageAsync.
    */
-  pack(): Uint8Array {
-    const steps = this.packSteps();
+  image(): MemtableImage {
+    const steps = this.imageSteps();
     for (let r = steps.next(); ; r = steps.next()) if (r.done === true) return r.value;
   }
 
   /**
-   * As `pack`, in slices of PACK_SLICE_MS with the event loop served between them, so packing a full
-   * memtable does not stall writers and readers for its whole duration. REQUIRES: the memtable is frozen
-   * (no more apply); snapshot releases meanwhile only collapse versions older than the newest.
+   * As `image`, in slices (PACK_SLICE_MS, ORDER_SLICE_MS) with the event loop served between them: a
+   * memtable of entries with version objects (merges, TTL) packs them, which can take long enough to delay
+   * writers.
+   * REQUIRES: the memtable is frozen (no more apply); snapshot releases meanwhile only collapse versions
+   * older than the newest, which the image does not hold.
    */
-  async packAsync(): Promise<Uint8Array> {
-    const steps = this.packSteps();
+  async imageAsync(): Promise<MemtableImage> {
+    const steps = this.imageSteps();
     for (let r = steps.next(); ; r = steps.next()) {
       if (r.done === true) return r.value;
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -352,62 +360,71 @@ export class Memtable {
   }
 
   /**
-   * The packing work, one pass over the index; yields after every PACK_SLICE_MS. The output is sized
-   * from the memory budget count, which exceeds the packed size (an entry counts its key and value bytes
-   * plus ~60 bytes of columns and index against 21 packed, a chain version 48 more), and grows should that
-   * ever fall short.
+   * The walk behind `image`: every entry's id in key order, and every chained entry's newest version
+   * packed (entry-pack.ts) in the same order; yields between slices. The packed buffer starts at
+   * the chains' budget bytes and grows should that fall short.
    */
-  private *packSteps(): Generator<void, Uint8Array, undefined> {
-    let out = new Uint8Array(Buffer.allocUnsafeSlow(Math.max(64, this.approximateBytes)).buffer);
+  private *imageSteps(): Generator<void, MemtableImage, undefined> {
+    const e = this.entries;
+    const order = new Int32Array(e.count);
+    let out = new Uint8Array(this.chains.length === 0 ? 0 : Math.max(64, this.chainBytes));
     let dv = new DataView(out.buffer);
     let pos = 0;
     let n = 0;
     let sliceStart = performance.now();
-    const e = this.entries;
+    let packedInSlice = false;
     for (let p = this.index.first(); p !== undefined; p = this.index.next(p)) {
       const id = this.index.at(p);
-      const v = e.ext[id]! >= 0 ? visible(this.chains[e.ext[id]!]!, Number.MAX_SAFE_INTEGER)! : undefined;
-      const kl = e.keyLength(id);
-      const vl = v === undefined ? e.valLen[id]! : partsLength(v.parts);
-      const ttl = v?.ttl;
-      const tn = ttl?.length ?? 0;
-      const need = 21 + kl + vl + 8 * tn;
-      if (pos + need > out.length) {
-        const bigger = new Uint8Array(Buffer.allocUnsafeSlow(Math.max(2 * out.length, pos + need)).buffer);
-        bigger.set(out.subarray(0, pos));
-        out = bigger;
-        dv = new DataView(out.buffer);
-      }
-      dv.setUint32(pos, kl, true);
-      pos += 4;
-      e.copyKey(id, out, pos);
-      pos += kl;
-      out[pos] = v === undefined ? e.kind[id]! : v.kind;
-      dv.setFloat64(pos + 1, v === undefined ? e.seq[id]! : v.seq, true);
-      dv.setUint32(pos + 9, vl, true);
-      pos += 13;
-      if (v === undefined) {
-        e.copyValue(id, out, pos);
-        pos += vl;
+      const slot = e.ext[id]!;
+      if (slot < 0) {
+        order[n] = id;
       } else {
-        for (const part of v.parts) {
-          out.set(part, pos);
-          pos += part.length;
+        order[n] = CHAINED;
+        const v = visible(this.chains[slot]!, Number.MAX_SAFE_INTEGER)!;
+        const kl = e.keyLength(id);
+        const vl = partsLength(v.parts);
+        const tn = v.ttl?.length ?? 0;
+        const need = 21 + kl + vl + 8 * tn;
+        if (pos + need > out.length) {
+          const bigger = new Uint8Array(Math.max(2 * out.length, pos + need));
+          bigger.set(out.subarray(0, pos));
+          out = bigger;
+          dv = new DataView(out.buffer);
         }
+        pos = packVersion(e.key(id), v, out, dv, pos);
+        packedInSlice = true;
       }
-      dv.setUint32(pos, tn, true);
-      pos += 4;
-      for (let i = 0; i < tn; i++) {
-        dv.setFloat64(pos, ttl![i]!, true);
-        pos += 8;
-      }
-      if (++n % PACK_CHECK === 0 && performance.now() - sliceStart >= PACK_SLICE_MS) {
+      if (++n % PACK_CHECK === 0 && performance.now() - sliceStart >= (packedInSlice ? PACK_SLICE_MS : ORDER_SLICE_MS)) {
         yield;
         sliceStart = performance.now();
+        packedInSlice = false;
       }
     }
-    return out.subarray(0, pos);
+    return { ...e.image(), order, chained: out.subarray(0, pos) };
   }
+}
+
+/** Writes `key` with version `v` at `pos` of `out` (format of entry-pack.ts); returns the end. REQUIRES room. */
+function packVersion(key: Uint8Array, v: MemVersion, out: Uint8Array, dv: DataView, pos: number): number {
+  dv.setUint32(pos, key.length, true);
+  out.set(key, pos + 4);
+  pos += 4 + key.length;
+  out[pos] = v.kind;
+  dv.setFloat64(pos + 1, v.seq, true);
+  dv.setUint32(pos + 9, partsLength(v.parts), true);
+  pos += 13;
+  for (const part of v.parts) {
+    out.set(part, pos);
+    pos += part.length;
+  }
+  const ttl = v.ttl ?? [];
+  dv.setUint32(pos, ttl.length, true);
+  pos += 4;
+  for (const x of ttl) {
+    dv.setFloat64(pos, x, true);
+    pos += 8;
+  }
+  return pos;
 }
 
 /**

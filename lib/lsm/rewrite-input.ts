@@ -1,6 +1,6 @@
 /**
  * Streaming inputs of a rewrite: a cursor over one sorted run (SST files fetched block range by block range,
- * or packed memtable entries), with bounded read-ahead.
+ * or a frozen memtable's image, memtable-image.ts), with bounded read-ahead.
  *
  * An SST input is read as: its meta section (one ranged read of [metaOffset, size), as the manifest
  * records it), then its data blocks in windows of consecutive blocks of at most `windowBytes` (at least
@@ -14,12 +14,12 @@ import type { Entry } from '../sst/entry.js';
 import { FOOTER_BYTES, decodeFooter } from '../sst/format.js';
 import { DataBlockChecker } from '../sst/read-all.js';
 import { decodeMeta } from '../sst/table-meta.js';
-import { unpackEntries } from './entry-pack.js';
+import { imageEntries, type MemtableImage } from './memtable-image.js';
 
 /** One input of a rewrite task. Plain data: it crosses thread boundaries by structured clone. */
 export type RewriteSource =
   | { kind: 'sst'; fileId: string; size: number; metaOffset: number; clip?: [number, number] }
-  | { kind: 'packed'; bytes: Uint8Array };
+  | { kind: 'memtable'; image: MemtableImage };
 
 /** How a rewrite reaches the bytes of an input file. */
 export interface InputAccess {
@@ -141,7 +141,7 @@ export class RunCursor {
           this.head = undefined;
           return;
         }
-        this.feed = src.kind === 'packed' ? packedFeed(src.bytes) : await openSstFeed(src, this.access, this.windowBytes);
+        this.feed = src.kind === 'memtable' ? memtableFeed(src.image) : await openSstFeed(src, this.access, this.windowBytes);
       }
       const entries = await this.feed();
       if (entries === undefined) {
@@ -157,17 +157,17 @@ export class RunCursor {
   }
 }
 
-/** Packed memtable entries (in memory already, bounded by memtableBytes), handed out a slice at a time. */
-function packedFeed(bytes: Uint8Array): BlockFeed {
-  const it = unpackEntries(bytes);
+/** A frozen memtable's entries (in memory already, bounded by memtableBytes), handed out a slice at a time. */
+function memtableFeed(image: MemtableImage): BlockFeed {
+  const it = imageEntries(image);
   return () => {
     const out: Entry[] = [];
     for (let r = it.next(); !r.done; r = it.next()) {
       out.push(r.value);
-      if (out.length === PACKED_SLICE) break;
+      if (out.length === MEMTABLE_SLICE) break;
     }
     return Promise.resolve(out.length === 0 ? undefined : out);
   };
 }
 
-const PACKED_SLICE = 1024;
+const MEMTABLE_SLICE = 1024;

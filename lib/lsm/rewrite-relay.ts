@@ -3,17 +3,18 @@
  * its own; it relays its pool jobs over a dedicated MessagePort to the main thread, which runs them on the
  * process pool (rewrite-executor.ts `runOnProcessPool`) and sends the reply back.
  *
- * Messages: thread → main `{ id, job }` (the job's port and packed buffers transferred);
+ * Messages: thread → main `{ id, job }` (the job's port transferred; its task cloned, a memtable image's
+ * shared memory shared);
  * main → thread `{ id, reply }`.
  */
 import type { MessagePort, Transferable } from 'node:worker_threads';
 import { threadId } from 'node:worker_threads';
-import { packedTransfers, runOnProcessPool, toWireError, type PoolJob, type PoolReply, type PoolRunner } from './rewrite-executor.js';
+import { runOnProcessPool, toWireError, type PoolJob, type PoolReply, type PoolRunner } from './rewrite-executor.js';
 
 /** Main thread: serves one shard thread's relayed jobs until the port closes. Does not keep the process alive. */
 export function serveRewriteRelay(port: MessagePort): void {
   port.on('message', (m: { id: number; job: PoolJob }) => {
-    const transfer: Transferable[] = [m.job.port, ...packedTransfers(m.job.task)];
+    const transfer: Transferable[] = [m.job.port];
     runOnProcessPool(m.job, transfer).then(
       (reply) => port.postMessage({ id: m.id, reply }),
       (e: unknown) => port.postMessage({ id: m.id, reply: { error: toWireError(e), threadId } satisfies PoolReply }),
