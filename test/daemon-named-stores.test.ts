@@ -22,7 +22,7 @@ import { openObjectStore } from '../lib/store/open.js';
 import { parseSstPath, sstOwner } from '../lib/store/paths.js';
 import { systemClock } from '../lib/util/clock.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
-import { hex, Model } from './support/model.js';
+import { hex, Model, modelLines, scanLines } from './support/model.js';
 import { makeDir, startDaemon, stopDaemon, writeConfig, type DaemonProcess } from './support/daemon-process.js';
 
 const MAX_KG = 16;
@@ -47,19 +47,6 @@ async function daemon(t: Test, extra: Record<string, unknown> = {}): Promise<{ d
   };
 }
 
-/** Every entry of `store` as [kg, key hex, value hex], in scan order. */
-async function dump(store: Store): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of store.scan()) out.push(`${e.keyGroup}:${hex(e.key)}=${hex(e.value)}`);
-  return out;
-}
-
-function expected(model: Model, range?: [number, number]): string[] {
-  return model
-    .scan({})
-    .filter((e) => range === undefined || (e.keyGroup >= range[0] && e.keyGroup <= range[1]))
-    .map((e) => `${e.keyGroup}:${hex(e.key)}=${hex(e.value)}`);
-}
 
 /** Seeded random writes and checked reads on one named store, all key groups inside `range`. */
 async function randomOps(t: Test, store: Store, model: Model, r: Random, range: [number, number], ops: number, where: string): Promise<void> {
@@ -142,8 +129,8 @@ t.test('model test: several named stores on several connections, beside the defa
     ]);
     if (round === 1) await Promise.all(conns.map(([a]) => a!.flush()));
   }
-  for (const [i, s] of specs.entries()) t.same(await dump(conns[i]![1]!), expected(models[i]!), `${s.name}: exact contents through either connection`);
-  t.same(await dump(main), expected(defaultModel), 'the default store holds only its own writes');
+  for (const [i, s] of specs.entries()) t.same(await scanLines(conns[i]![1]!), modelLines(models[i]!), `${s.name}: exact contents through either connection`);
+  t.same(await scanLines(main), modelLines(defaultModel), 'the default store holds only its own writes');
   const stats = (await conns[0]![0]!.stats()) as unknown as { daemon: { namedStores: Array<{ name: string; connections: number }> } };
   t.same(stats.daemon.namedStores.map((s) => [s.name, s.connections]).sort(), specs.map((s) => [s.name, 2]).sort(), 'STATS lists the named stores');
   for (const pair of conns) for (const c of pair) await c.close();
@@ -155,10 +142,10 @@ t.test('model test: several named stores on several connections, beside the defa
   for (const [i, s] of specs.entries()) {
     const c = await main.openStore(req(s.name, s.range));
     t.equal(c.info.created, false, `${s.name} reopened after a restart`);
-    t.same(await dump(c), expected(models[i]!), `${s.name}: contents after a restart`);
+    t.same(await scanLines(c), modelLines(models[i]!), `${s.name}: contents after a restart`);
     await c.close();
   }
-  t.same(await dump(main), expected(defaultModel), 'default store after a restart');
+  t.same(await scanLines(main), modelLines(defaultModel), 'default store after a restart');
   await main.close();
 });
 
@@ -199,7 +186,7 @@ t.test('restore with clip: 2 → 1 → 3 subtasks, and from the default store', 
   // Parallelism 1: one subtask restores from both handles.
   const p1 = await main.openStore(req('wc/p1/sub-0', [0, 15], { restore: h2 }));
   t.same({ restored: p1.info.restored, created: p1.info.created }, { restored: true, created: true });
-  t.same(await dump(p1), expected(atH2), 'p=1: exactly the union of both checkpoints');
+  t.same(await scanLines(p1), modelLines(atH2), 'p=1: exactly the union of both checkpoints');
   const more = new Model();
   for (let i = 0; i < 60; i++) {
     const g = r.int(MAX_KG);
@@ -220,7 +207,7 @@ t.test('restore with clip: 2 → 1 → 3 subtasks, and from the default store', 
   ];
   for (const [i, range] of ranges.entries()) {
     const c = await main.openStore(req(`wc/p3/sub-${i}`, range, { restore: [h1] }));
-    t.same(await dump(c), expected(atH2, range), `p=3 subtask ${i}: exactly key groups [${range[0]}, ${range[1]}]`);
+    t.same(await scanLines(c), modelLines(atH2, range), `p=3 subtask ${i}: exactly key groups [${range[0]}, ${range[1]}]`);
     await t.rejects(c.put('x', 'y', { keyGroup: range[1] === 15 ? 0 : 15 }), { code: 'INVALID_ARGUMENT' }, 'key groups outside the range are refused');
     await c.close();
   }
@@ -235,11 +222,11 @@ t.test('restore with clip: 2 → 1 → 3 subtasks, and from the default store', 
   }
   const hd = await main.checkpoint();
   const fromDefault = await main.openStore(req('from-default', [4, 11], { restore: [hd] }));
-  t.same(await dump(fromDefault), expected(dm, [4, 11]), 'restored from the default store, clipped');
+  t.same(await scanLines(fromDefault), modelLines(dm, [4, 11]), 'restored from the default store, clipped');
   await fromDefault.close();
   // An empty restore list starts the name empty, even if it held data.
   const empty = await main.openStore(req('wc/p1/sub-0', [0, 15], { restore: [] }));
-  t.same(await dump(empty), [], 'restore [] = start empty');
+  t.same(await scanLines(empty), [], 'restore [] = start empty');
   await empty.close();
   await main.close();
 });
@@ -293,7 +280,7 @@ t.test('ephemeral stores retire when their last connection goes; GC collects the
   t.same(await sstsOf(), [], "every SST of the retired instance is gone");
   const again = await main.openStore(req('tmp/e', [0, 15], { ephemeral: true }));
   t.equal(again.info.created, true, 'the name opens empty again');
-  t.same(await dump(again), []);
+  t.same(await scanLines(again), []);
 
   // A disconnect (no CLOSE_STORE) counts too; a retained checkpoint keeps its files restorable.
   await again.put('kept', 'by-checkpoint', { keyGroup: 2 });

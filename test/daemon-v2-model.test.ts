@@ -17,20 +17,11 @@ import { seedFromEnv } from '../lib/util/random.js';
 import { startInProcessDaemon } from './support/inprocess-daemon.js';
 import { TtlClock } from './support/manual-clock.js';
 import { runRandomOps } from './support/random-ops.js';
+import { SMALL_LSM } from './support/tiny-store.js';
 
 t.setTimeout(300_000);
 
-const small: Partial<StoreOptions> = {
-  maxKeyGroups: 8,
-  memtableBytes: 64 * 1024,
-  targetFileBytes: 64 * 1024,
-  levelBaseBytes: 128 * 1024,
-  levelMultiplier: 4,
-  blockBytes: 1024,
-  l0CompactionTrigger: 2,
-  blockCacheBytes: 256 * 1024,
-  compactionWorkers: 0,
-};
+const small: Partial<StoreOptions> = { ...SMALL_LSM, maxKeyGroups: 8 };
 
 t.test('daemon over its socket, 3 inline shards, manual clock: per-write TTL, range deletes, iterators, snapshots', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'floe-v2-model-'));

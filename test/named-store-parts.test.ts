@@ -25,21 +25,13 @@ import { namedStorePath, namedStorePrefix } from '../lib/store/paths.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 import { startInProcessDaemon, type InProcessDaemon } from './support/inprocess-daemon.js';
 import { TtlClock } from './support/manual-clock.js';
-import { hex, Model } from './support/model.js';
+import { hex, Model, modelLines, scanLines } from './support/model.js';
+import { SMALL_LSM } from './support/tiny-store.js';
 import { runRandomOps } from './support/random-ops.js';
 
 t.setTimeout(300_000);
 
-const small: Partial<StoreOptions> = {
-  memtableBytes: 64 * 1024,
-  targetFileBytes: 64 * 1024,
-  levelBaseBytes: 128 * 1024,
-  levelMultiplier: 4,
-  blockBytes: 1024,
-  l0CompactionTrigger: 2,
-  blockCacheBytes: 256 * 1024,
-  compactionWorkers: 0,
-};
+const small: Partial<StoreOptions> = SMALL_LSM;
 
 async function daemon(t: Test, options: Partial<StoreOptions>, extra: Parameters<typeof startInProcessDaemon>[2] = {}): Promise<{ dir: string; d: InProcessDaemon; options: StoreOptions }> {
   const dir = mkdtempSync(join(tmpdir(), 'floe-parts-'));
@@ -52,19 +44,6 @@ async function daemon(t: Test, options: Partial<StoreOptions>, extra: Parameters
 
 const req = (name: string, maxKeyGroups: number, keyGroups: [number, number], extra: Partial<OpenStoreRequest> = {}): OpenStoreRequest => ({ name, maxKeyGroups, keyGroups, ...extra });
 
-/** Every entry as `kg:key=value` (hex), in scan order. */
-async function dump(store: FloeClient): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of store.scan()) out.push(`${e.keyGroup}:${hex(e.key)}=${hex(e.value)}`);
-  return out;
-}
-
-function expected(model: Model, range?: [number, number]): string[] {
-  return model
-    .scan({})
-    .filter((e) => range === undefined || (e.keyGroup >= range[0] && e.keyGroup <= range[1]))
-    .map((e) => `${e.keyGroup}:${hex(e.key)}=${hex(e.value)}`);
-}
 
 t.test('model: a store of 3 parts on 3 inline shards (TTL on a manual clock, range deletes, iterators, snapshots, reopen)', async (t) => {
   const clock = new TtlClock();
@@ -172,7 +151,7 @@ t.test('checkpoint at 2 parts → restore at 1 and 3 parts, and into a sub-range
   ] as Array<[string, [number, number], number]>) {
     const s = await main.openStore(req(name, 16, range, { restore: [h], parts }));
     t.equal(s.info.parts?.length ?? 1, parts, `${name}: ${parts} part(s)`);
-    t.same(await dump(s), expected(atCheckpoint, range), `${name}: exactly the checkpoint's key groups [${range[0]}, ${range[1]}]`);
+    t.same(await scanLines(s), modelLines(atCheckpoint, range), `${name}: exactly the checkpoint's key groups [${range[0]}, ${range[1]}]`);
     // Point reads in every key group (so in every part) agree too.
     const groups = Array.from({ length: range[1] - range[0] + 1 }, (_, i) => range[0] + i);
     const gets = await Promise.all(groups.map(async (g) => hex(await s.get(Buffer.from('w1'), { keyGroup: g }))));
@@ -182,7 +161,7 @@ t.test('checkpoint at 2 parts → restore at 1 and 3 parts, and into a sub-range
     await s.close();
     // And back: the 3-part checkpoint restores into one part.
     const back = await main.openStore(req(`${name}/back`, 16, range, { restore: [h2], parts: 1 }));
-    t.same(await dump(back), expected(atCheckpoint, range), `${name}: restored again from its own checkpoint`);
+    t.same(await scanLines(back), modelLines(atCheckpoint, range), `${name}: restored again from its own checkpoint`);
     await back.close();
     await main.releaseCheckpoint(h2);
   }
@@ -360,7 +339,7 @@ t.test('registry: one-part stores keep the version-1 record; a restart reopens e
     [one2, 'one'],
     [two2, 'two'],
   ] as const) {
-    const got = await dump(s);
+    const got = await scanLines(s);
     t.same(
       got.map((e) => e.split('=')[1]),
       Array.from({ length: 8 }, (_, i) => hex(Buffer.from(`${v}${i + 4}`))),

@@ -191,3 +191,23 @@ function segment(bytes: Uint8Array, ttl: ModelTtl | undefined): Segment {
 export function hex(b: Uint8Array | undefined): string {
   return b === undefined ? 'undefined' : Buffer.from(b).toString('hex');
 }
+
+/** Anything scanned in key order with key groups (a Store, a daemon client's store). */
+export interface ScannableStore {
+  scan(): AsyncIterable<{ keyGroup: number; key: Uint8Array; value: Uint8Array }>;
+}
+
+/** Every entry of `store` as `kg:key=value` (hex), in scan order. */
+export async function scanLines(store: ScannableStore): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of store.scan()) out.push(`${e.keyGroup}:${hex(e.key)}=${hex(e.value)}`);
+  return out;
+}
+
+/** What `scanLines` should return for `model`, limited to key groups `range` if given. */
+export function modelLines(model: Model, range?: [number, number]): string[] {
+  return model
+    .scan({})
+    .filter((e) => range === undefined || (e.keyGroup >= range[0] && e.keyGroup <= range[1]))
+    .map((e) => `${e.keyGroup}:${hex(e.key)}=${hex(e.value)}`);
+}
