@@ -73,9 +73,12 @@ export interface StoreOptions {
   /** Size of L1; each further level is `levelMultiplier` times larger. Default 64 MiB. */
   levelBaseBytes?: number;
   levelMultiplier?: number;
-  /** Concurrent remote reads per store (the in-flight budget C). Default 64. */
+  /** Concurrent remote reads per store (the in-flight budget C). Default 256 on s3/hdfs primaries, 64 elsewhere. */
   readConcurrency?: number;
-  /** Run compaction CPU work in a piscina worker pool (default true). */
+  /**
+   * Run flush and compaction CPU work in piscina worker pools (default true: 1 thread per lane). A number
+   * is the thread count of each of the two lanes (flushes, compactions), so a process runs up to twice it.
+   */
   compactionWorkers?: boolean | number;
   /**
    * Memory one flush or compaction may hold for file bytes: read-ahead of its inputs plus output bytes
