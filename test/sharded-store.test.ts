@@ -19,24 +19,14 @@ import { defaultKeyGroup } from '../lib/keys.js';
 import { Random, seedFromEnv } from '../lib/util/random.js';
 import { Model, hex } from './support/model.js';
 import { runRandomOps } from './support/random-ops.js';
+import { SMALL_LSM } from './support/tiny-store.js';
 import { MAX_CURSORS } from '../lib/protocol/protocol.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 const MAX_KG = 8;
-const small: Partial<StoreOptions> = {
-  maxKeyGroups: MAX_KG,
-  memtableBytes: 64 * 1024,
-  targetFileBytes: 64 * 1024,
-  levelBaseBytes: 128 * 1024,
-  levelMultiplier: 4,
-  blockBytes: 1024,
-  l0CompactionTrigger: 2,
-  l0StopWritesTrigger: 8,
-  blockCacheBytes: 512 * 1024,
-  compactionWorkers: 0,
-};
+const small: Partial<StoreOptions> = { ...SMALL_LSM, maxKeyGroups: MAX_KG, l0StopWritesTrigger: 8, blockCacheBytes: 512 * 1024 };
 
 function setup(t: { teardown: (fn: () => void) => void }): { primary: string; localDir: string; options: (extra?: Partial<StoreOptions>) => StoreOptions } {
   const dir = mkdtempSync(join(tmpdir(), 'floe-sharded-'));

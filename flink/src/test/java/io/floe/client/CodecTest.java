@@ -17,14 +17,6 @@ import org.junit.jupiter.api.Test;
  * writing, malformed payloads as PROTOCOL errors, and the default key group hash.
  */
 class CodecTest {
-  /** -Dfloe.seed=N, else a random seed; printed with {@code who}, so a failing run can be repeated. */
-  static long seed(String who) {
-    String s = System.getProperty("floe.seed");
-    long seed = s != null ? Long.parseLong(s) : new Random().nextLong();
-    System.out.println(who + ": seed " + seed + " (rerun with -Dfloe.seed=" + seed + ")");
-    return seed;
-  }
-
   private static byte[] randomBytes(Random r, int max) {
     byte[] b = new byte[r.nextInt(max + 1)];
     r.nextBytes(b);
@@ -94,7 +86,7 @@ class CodecTest {
 
   @Test
   void randomBatchesAndPutsRoundTrip() {
-    Random r = new Random(seed("CodecTest"));
+    Random r = new Random(TestSeed.seed("CodecTest"));
     for (int round = 0; round < 300; round++) {
       List<WriteOp> ops = new ArrayList<>();
       int n = r.nextInt(20);
@@ -122,7 +114,7 @@ class CodecTest {
 
   @Test
   void pagesAndMultiGetAnswersRoundTrip() {
-    Random r = new Random(seed("CodecTest"));
+    Random r = new Random(TestSeed.seed("CodecTest"));
     for (int round = 0; round < 200; round++) {
       FrameWriter w = new FrameWriter(8);
       long cursor = Integer.toUnsignedLong(r.nextInt());

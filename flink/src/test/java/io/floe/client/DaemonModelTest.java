@@ -183,7 +183,7 @@ class DaemonModelTest {
 
   @Test
   void randomOperationsMatchTheModelWithHundredsInFlight() throws Exception {
-    long seed = CodecTest.seed("DaemonModelTest");
+    long seed = TestSeed.seed("DaemonModelTest");
     // Its own daemon: the model starts from an empty store.
     try (DaemonProcess own = DaemonProcess.start(); FloeClient client = FloeClient.connect(own.socket)) {
       assertEquals(KEY_GROUPS, client.server().maxKeyGroups());

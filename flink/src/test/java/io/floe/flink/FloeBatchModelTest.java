@@ -1,5 +1,7 @@
 package io.floe.flink;
 
+import io.floe.client.TestSeed;
+
 import static io.floe.flink.BatchTestSupport.concat;
 import static io.floe.flink.BatchTestSupport.id;
 import static io.floe.flink.BatchTestSupport.renderScan;
@@ -54,9 +56,7 @@ class FloeBatchModelTest {
   }
 
   private void batches(int version) throws Exception {
-    String given = System.getProperty("floe.seed");
-    long seed = given != null ? Long.parseLong(given) : new Random().nextLong();
-    System.out.println("FloeBatchModelTest: seed " + seed + ", protocol version " + version + " (rerun with -Dfloe.seed=" + seed + ")");
+    long seed = TestSeed.seed("FloeBatchModelTest, protocol version " + version);
     Random r = new Random(seed);
     TreeMap<String, byte[]> model = new TreeMap<>();
     long requests = 0;

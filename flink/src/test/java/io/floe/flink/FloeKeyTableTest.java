@@ -1,5 +1,7 @@
 package io.floe.flink;
 
+import io.floe.client.TestSeed;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -44,8 +46,7 @@ class FloeKeyTableTest {
 
   @Test
   void findsAddsAndRemovesAsAHashMapWould() {
-    long seed = Long.getLong("floe.seed", new Random().nextLong());
-    System.out.println("FloeKeyTableTest: seed " + seed + " (rerun with -Dfloe.seed=" + seed + ")");
+    long seed = TestSeed.seed("FloeKeyTableTest");
     Random r = new Random(seed);
     FloeKeyTable table = new FloeKeyTable(4);
     Map<String, Integer> model = new HashMap<>();

@@ -1,5 +1,7 @@
 package io.floe.flink;
 
+import io.floe.client.TestSeed;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
@@ -30,8 +32,7 @@ class FloeStateCacheTest {
 
   @Test
   void answersAsTheModelAndStaysWithinBudget() {
-    long seed = Long.getLong("floe.seed", new Random().nextLong());
-    System.out.println("FloeStateCacheTest: seed " + seed + " (rerun with -Dfloe.seed=" + seed + ")");
+    long seed = TestSeed.seed("FloeStateCacheTest");
     Random r = new Random(seed);
     long hits = 0;
     for (int round = 0; round < 6; round++) {

@@ -1,5 +1,7 @@
 package io.floe.flink;
 
+import io.floe.client.TestSeed;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -20,8 +22,7 @@ import org.junit.jupiter.api.Test;
 class FloeValueCacheTest {
   @Test
   void hitsAlwaysEqualTheStoreAndTheBudgetHolds() {
-    long seed = Long.getLong("floe.seed", new Random().nextLong());
-    System.out.println("FloeValueCacheTest: seed " + seed + " (rerun with -Dfloe.seed=" + seed + ")");
+    long seed = TestSeed.seed("FloeValueCacheTest");
     Random r = new Random(seed);
     long budget = 4096;
     FloeValueCache cache = new FloeValueCache(budget);

@@ -1,5 +1,7 @@
 package io.floe.flink;
 
+import io.floe.client.TestSeed;
+
 import static io.floe.flink.BatchTestSupport.concat;
 import static io.floe.flink.BatchTestSupport.id;
 import static io.floe.flink.BatchTestSupport.renderScan;
@@ -49,9 +51,7 @@ class FloeWriteBackModelTest {
 
   @Test
   void cachedBatchesAnswerAsRequestOrderWouldAndSnapshotsHoldEveryWrite() throws Exception {
-    String given = System.getProperty("floe.seed");
-    long seed = given != null ? Long.parseLong(given) : new Random().nextLong();
-    System.out.println("FloeWriteBackModelTest: seed " + seed + " (rerun with -Dfloe.seed=" + seed + ")");
+    long seed = TestSeed.seed("FloeWriteBackModelTest");
     Random r = new Random(seed);
     long hits = 0;
     long frames = 0;
