@@ -127,8 +127,10 @@ export class PointReads {
       if (!reader.mayContainHash(hash)) continue;
       const bi = reader.blockFor(pk);
       if (bi < 0) continue;
-      let e = i === 0 && firstMissed ? NOT_CACHED : reader.getCached(bi, pk);
-      if (e === NOT_CACHED && !(i === 0 && firstMissed)) e = reader.getUncachedSync(bi, pk);
+      // The first file's block was already looked up (cache, then a synchronous read) by the caller.
+      const triedAlready = i === 0 && firstMissed;
+      let e = triedAlready ? NOT_CACHED : reader.getCached(bi, pk);
+      if (e === NOT_CACHED && !triedAlready) e = reader.getUncachedSync(bi, pk);
       if (e === NOT_CACHED) e = (await reader.readBlock(bi, CACHE_CHECKED)).get(pk);
       if (e !== undefined && resolver.push(e.kind, e.value, e.ttl, e.seq)) break;
     }
